@@ -1,0 +1,353 @@
+"""The one async interface every connector implements, and the values that cross it.
+
+A connector never sees HTTP and never SCIM JSON. It receives backend field values that
+the mapping produced, conditions that the mapping translated from a SCIM filter, and
+changes rather than whole resources, so that adding one member to a group of 50,000
+sends one value to the backend.
+
+Identifiers crossing this interface are always SCIM ids (strings). The connector alone
+knows how a SCIM id relates to its backend key (a primary key rendered as text, an
+entryUUID whose entry lives at some DN), so it translates ids to keys on the way in and
+keys to ids on the way out, for record ids, for reference fields such as a manager, and
+for group members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Kind(StrEnum):
+    """The resource types a connector stores."""
+
+    USERS = "users"
+    GROUPS = "groups"
+
+
+# --- Errors -------------------------------------------------------------------------
+#
+# The small family a connector raises. Messages are safe to show to a client: they name
+# the SCIM-facing field or id at most, never SQL, LDAP text, DNs of other entries or
+# driver messages. Each connector wraps its driver's errors at one place.
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises on purpose."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(ConnectorError):
+    """The record does not exist."""
+
+
+class Conflict(ConnectorError):
+    """A unique value is already taken (RFC 7644 §3.3: 409 uniqueness)."""
+
+
+class PreconditionFailed(ConnectorError):
+    """The record's version is not the one the caller expected (If-Match)."""
+
+
+class Unavailable(ConnectorError):
+    """The backend cannot be reached or is busy; the caller may retry later."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidValue(ConnectorError):
+    """The backend refuses a value: wrong type, too long, unknown reference."""
+
+
+# --- What the mapping tells the connector about the backend --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One backend field (a column, an LDAP attribute) that the mapping reads or writes."""
+
+    name: str
+    reference: Kind | None = None
+    """When set, the field holds the backend key of a record of that kind (a manager).
+
+    Across this interface its values are SCIM ids; the connector converts them.
+    """
+    multi_valued: bool = False
+    """Whether the backend field holds several values (LDAP); a SQL column never does."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """Where and how one resource type is stored."""
+
+    kind: Kind
+    object: str
+    """The table (SQL) or the object location (LDAP) holding the records."""
+    key: str
+    """The field holding the backend key; the SCIM id is derived from it."""
+    fields: tuple[Field, ...]
+    """Every mapped field, the key excluded."""
+    unique: tuple[str, ...] = ()
+    """Fields whose values must be unique, compared case-insensitively (userName)."""
+    display: str | None = None
+    """The field shown as `display` where another resource refers to this one."""
+    created: str | None = None
+    modified: str | None = None
+    version: str | None = None
+    """A counter field bumped on every write; without it the version is a row hash."""
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    """Values written to these fields on every create, whatever the client sent."""
+
+    def field_named(self, name: str) -> Field | None:
+        return next((each for each in self.fields if each.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipSpec:
+    """Where group memberships are stored.
+
+    A SQL backend keeps them in a table of (group key, member key) rows; a directory
+    keeps them in a multi-valued attribute of the group entry.
+    """
+
+    object: str | None = None
+    """SQL: the membership table."""
+    group: str | None = None
+    """SQL: the column holding the group key."""
+    member: str | None = None
+    """SQL: the column holding the member (user) key."""
+    field: str | None = None
+    """LDAP: the group attribute holding member references."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSchema:
+    """Everything a connector needs to know of the mapping, and nothing of SCIM."""
+
+    users: ObjectSpec
+    groups: ObjectSpec | None = None
+    memberships: MembershipSpec | None = None
+
+    def spec(self, kind: Kind) -> ObjectSpec:
+        spec = self.users if kind is Kind.USERS else self.groups
+        if spec is None:
+            raise NotFound(f"this service stores no {kind.value}")
+        return spec
+
+
+# --- Records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    """A reference to another record, as a SCIM id with its display value."""
+
+    id: str
+    display: str | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """One stored resource, in backend terms."""
+
+    id: str
+    """The SCIM id."""
+    values: dict[str, Any]
+    """Field name to value for every mapped field that holds a value (None omitted).
+
+    Reference fields hold SCIM ids. Multi-valued fields hold lists.
+    """
+    version: str
+    """Opaque; changes whenever the record changes (the ETag is built from it)."""
+    created: datetime | None = None
+    modified: datetime | None = None
+    members: list[MemberRef] | None = None
+    """Groups only, when asked for: the member users."""
+    groups: list[MemberRef] | None = None
+    """Users only, when asked for: the groups the user is a direct member of."""
+
+
+# --- Conditions: a filter translated into backend fields ----------------------------
+
+
+class Op(StrEnum):
+    """The comparison operators of RFC 7644 §3.4.2.2."""
+
+    EQ = "eq"
+    NE = "ne"
+    CO = "co"
+    SW = "sw"
+    EW = "ew"
+    GT = "gt"
+    GE = "ge"
+    LT = "lt"
+    LE = "le"
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`field op value`. A string value compares case-insensitively unless case_exact.
+
+    On a reference field the value is a SCIM id (only eq and ne make sense there).
+    A record without a value never matches, except under `ne` (RFC 7644 §3.4.2.2
+    leaves this open; we follow the reading that an absent value is "not equal").
+    """
+
+    field: str
+    op: Op
+    value: Any
+    case_exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Present:
+    """The field holds a non-empty value."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    terms: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    terms: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    term: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """A condition the mapping could decide on its own (a constant attribute)."""
+
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Filters over memberships.
+
+    On users: the user is a member of a group whose SCIM id `op` value (`groups.value`).
+    On groups: the group has a member whose SCIM id `op` value (`members.value`).
+    `op` is EQ or NE; `value` None means "has any" (`groups pr`, `members pr`).
+    """
+
+    op: Op | None
+    value: str | None
+
+
+Condition = Compare | Present | And | Or | Not | Constant | Membership
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    field: str
+    descending: bool = False
+    case_exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A search. Results come in a stable order: the sort field, then the key."""
+
+    where: Condition | None = None
+    sort: Sort | None = None
+    offset: int = 0
+    """0-based index of the first record returned."""
+    limit: int | None = None
+    """At most this many records; 0 asks for the total alone."""
+    with_members: bool = False
+    with_groups: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    records: list[Record]
+    total: int
+    """How many records match `where`, regardless of offset and limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChanges:
+    """Changes to a group's members, as SCIM ids of users.
+
+    When `replace` is set, the group's members become exactly that set (the connector
+    computes and writes only the difference); otherwise `removed` then `added` apply.
+    """
+
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    replace: frozenset[str] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.replace is not None)
+
+
+class Connector(Protocol):
+    """What the SCIM layer asks of a backend. All methods may raise ConnectorError."""
+
+    schema: BackendSchema
+
+    async def open(self) -> None:
+        """Connect (create pools). Called once before serving."""
+
+    async def close(self) -> None:
+        """Release every connection."""
+
+    async def verify(self) -> list[str]:
+        """Compare the backend with the schema.
+
+        Returns one line per problem (`table "users" has no column "title"`), empty when
+        every object and field the mapping names exists.
+        """
+
+    async def create(
+        self, kind: Kind, values: Mapping[str, Any], *, members: Collection[str] = ()
+    ) -> Record:
+        """Insert a record (and, for a group, its members) in one transaction.
+
+        Raises Conflict when a unique field's value is taken, InvalidValue when a
+        reference or member id does not exist.
+        """
+
+    async def get(
+        self, kind: Kind, id: str, *, with_members: bool = False, with_groups: bool = False
+    ) -> Record:
+        """Read one record; NotFound when there is none with this id."""
+
+    async def search(self, kind: Kind, query: Query) -> Page:
+        """Run a query pushed down to the backend."""
+
+    async def update(
+        self,
+        kind: Kind,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        members: MemberChanges | None = None,
+        if_version: str | None = None,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> Record:
+        """Write only the changed fields (None clears one) and member changes, atomically.
+
+        Raises PreconditionFailed when `if_version` is given and differs from the
+        stored version. Returns the record as stored afterwards.
+        """
+
+    async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
+        """Remove the record and its memberships."""
