@@ -1,0 +1,359 @@
+"""SCIM filters (RFC 7644 §3.4.2.2), as scim2-models parses them, to backend conditions.
+
+Every term is translated or refused with UntranslatableFilter: dropping one would widen
+the query. Attributes resolve through scim2-models, so names are case-insensitive, may
+carry their schema URN, and report whether they compare caseExact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scim2_models import Resource, ScimFilter
+from scim2_models.exceptions import InvalidFilterException
+from scim2_models.path import (
+    AttributeBinding,
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+)
+
+import connectors.base as backend
+from connectors.base import Compare, Condition, Constant, Membership, ObjectSpec, Op
+
+from .errors import TranslationError, UntranslatableFilter
+from .paths import Slot, split_urn
+from .rules import Rule, RuleSet
+
+_EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
+_META_FIELDS = {"created": "created", "lastmodified": "modified"}
+
+
+def all_of(terms: list[Condition]) -> Condition:
+    """A conjunction with constants folded away (folding a `true` term drops nothing)."""
+    kept: list[Condition] = []
+    for term in terms:
+        if isinstance(term, Constant):
+            if not term.value:
+                return term
+            continue
+        kept.extend(term.terms if isinstance(term, backend.And) else (term,))
+    if not kept:
+        return Constant(True)
+    return kept[0] if len(kept) == 1 else backend.And(tuple(kept))
+
+
+def any_of(terms: list[Condition]) -> Condition:
+    """A disjunction with constants folded away."""
+    kept: list[Condition] = []
+    for term in terms:
+        if isinstance(term, Constant):
+            if term.value:
+                return term
+            continue
+        kept.extend(term.terms if isinstance(term, backend.Or) else (term,))
+    if not kept:
+        return Constant(False)
+    return kept[0] if len(kept) == 1 else backend.Or(tuple(kept))
+
+
+def negate(term: Condition) -> Condition:
+    if isinstance(term, Constant):
+        return Constant(not term.value)
+    if isinstance(term, backend.Not):
+        return term.term
+    return backend.Not(term)
+
+
+def implies_present(term: Condition) -> bool:
+    """Whether a condition can only hold when its fields have values (Compare semantics)."""
+    if isinstance(term, Compare):
+        return term.op is not Op.NE
+    if isinstance(term, backend.Present):
+        return True
+    if isinstance(term, backend.And):
+        return any(implies_present(each) for each in term.terms)
+    if isinstance(term, backend.Or):
+        return all(implies_present(each) for each in term.terms)
+    return False
+
+
+def compare_values(actual: Any, op: CompareOperator, expected: Any, case_exact: bool) -> bool:
+    """Decide a comparison against a value the mapping knows (a constant, a slot's type)."""
+    if isinstance(actual, str) and isinstance(expected, str) and not case_exact:
+        actual, expected = actual.lower(), expected.lower()
+    if op is CompareOperator.eq:
+        return bool(actual == expected)
+    if op is CompareOperator.ne:
+        return bool(actual != expected)
+    if not (isinstance(actual, str) and isinstance(expected, str)):
+        return False
+    outcome = {
+        CompareOperator.co: expected in actual,
+        CompareOperator.sw: actual.startswith(expected),
+        CompareOperator.ew: actual.endswith(expected),
+        CompareOperator.gt: actual > expected,
+        CompareOperator.ge: actual >= expected,
+        CompareOperator.lt: actual < expected,
+        CompareOperator.le: actual <= expected,
+    }
+    return outcome[op]
+
+
+def not_mapped(written: str) -> UntranslatableFilter:
+    return UntranslatableFilter(f"'{written}' is not mapped to the backend")
+
+
+def bad_operator(written: str, op: CompareOperator) -> UntranslatableFilter:
+    return UntranslatableFilter(f"'{written}' cannot be compared with '{op.value}' by the backend")
+
+
+class ConditionTranslator:
+    """Translate one filter of one resource type."""
+
+    def __init__(
+        self, model: type[Resource[Any]], spec: ObjectSpec, ruleset: RuleSet, node: FilterNode
+    ) -> None:
+        self.model = model
+        self.spec = spec
+        self.ruleset = ruleset
+        self.node = node
+        try:
+            self.filter: ScimFilter[Any] = ScimFilter[model](node)  # type: ignore[valid-type]
+        except InvalidFilterException as exc:
+            raise UntranslatableFilter(exc.detail or "invalid filter") from exc
+
+    def translate(self) -> Condition:
+        return self.visit(self.node)
+
+    def visit(self, node: FilterNode) -> Condition:
+        if isinstance(node, LogicalExpr):
+            terms = [self.visit(term) for term in node.terms]
+            return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
+        if isinstance(node, Not):
+            return negate(self.visit(node.expr))
+        if isinstance(node, Comparison):
+            binding = self.filter.resolve_comparison(node.attr_path, strict=False)
+            return self.comparison(binding, node)
+        if isinstance(node, Present):
+            return self.present(self.filter.resolve(node.attr_path, strict=False), node.attr_path)
+        if isinstance(node, ValuePath):
+            return self.value_path(node)
+        raise UntranslatableFilter(f"unsupported filter expression '{node}'")
+
+    # --- attributes the bridge manages --------------------------------------------
+
+    def _bridge_attribute(self, binding: AttributeBinding) -> str | None:
+        if binding.model is not self.model:
+            return None
+        if binding.field_name in {"id", "meta"}:
+            return binding.field_name
+        membership = "groups" if self.spec.kind is backend.Kind.USERS else "members"
+        return membership if binding.field_name == membership else None
+
+    def _meta_field(self, binding: AttributeBinding, written: str) -> str:
+        _, _, sub = split_urn(binding)
+        attribute = _META_FIELDS.get((sub or "").lower())
+        field = getattr(self.spec, attribute) if attribute else None
+        if field is None:
+            raise not_mapped(written)
+        return str(field)
+
+    # --- comparisons -----------------------------------------------------------------
+
+    def comparison(self, binding: AttributeBinding | None, node: Comparison) -> Condition:
+        written = str(node.attr_path)
+        if binding is None:
+            raise not_mapped(written)
+        op, value = node.op, node.value
+        managed = self._bridge_attribute(binding)
+        if managed == "id":
+            return Compare(self.spec.key, Op(op.value), value, case_exact=True)
+        if managed == "meta":
+            return Compare(self._meta_field(binding, written), Op(op.value), value)
+        schema, attr, sub = split_urn(binding)
+        if managed is not None:
+            if (sub or "").lower() != "value":
+                raise not_mapped(written)
+            if op not in _EQUALITY:
+                raise bad_operator(written, op)
+            return Membership(Op(op.value), None if value is None else str(value))
+        rules = self.ruleset.for_attribute(schema, attr)
+        if any(rule.target.slot is not None for rule in rules) or (rules and rules[0].several):
+            inner = Comparison(AttrPath(sub or "value"), op, value)
+            return self.entries(rules, inner, AttrPath(attr, None, node.attr_path.uri), written)
+        # `manager eq "42"` compares the main value, as `emails eq` does (RFC 7643 §2.4).
+        rule = next((r for r in rules if r.target.sub_attr == sub), None)
+        if rule is None and sub is None:
+            rule = next((r for r in rules if r.target.sub_attr == "value"), None)
+        if rule is None:
+            raise not_mapped(written)
+        return self.compare_rule(rule, op, value, written, binding.case_exact)
+
+    def compare_rule(
+        self, rule: Rule, op: CompareOperator, value: Any, written: str, case_exact: bool
+    ) -> Condition:
+        if rule.constant is not None:
+            return Constant(compare_values(rule.constant, op, value, case_exact))
+        if rule.field is None:
+            raise UntranslatableFilter(f"'{written}' is computed and cannot be filtered on")
+        if (rule.reference or rule.value_map or rule.date_format) and op not in _EQUALITY:
+            raise bad_operator(written, op)
+        if rule.split is not None and op not in {CompareOperator.eq, CompareOperator.co}:
+            raise bad_operator(written, op)
+        if rule.reference is not None:
+            return Compare(rule.field, Op(op.value), str(value), case_exact=True)
+        try:
+            encoded = rule.encode_one(value)
+        except TranslationError as exc:
+            if rule.value_map is not None:
+                # No stored value can be the image of an unmapped one.
+                return Constant(op is CompareOperator.ne)
+            raise UntranslatableFilter(str(exc)) from exc
+        if rule.split is not None and op is CompareOperator.eq:
+            sep, field = rule.split, rule.field
+            return any_of(
+                [
+                    Compare(field, Op.EQ, encoded, case_exact),
+                    Compare(field, Op.SW, f"{encoded}{sep}", case_exact),
+                    Compare(field, Op.EW, f"{sep}{encoded}", case_exact),
+                    Compare(field, Op.CO, f"{sep}{encoded}{sep}", case_exact),
+                ]
+            )
+        return Compare(rule.field, Op(op.value), encoded, case_exact)
+
+    # --- presence ---------------------------------------------------------------------
+
+    def present(self, binding: AttributeBinding | None, attr_path: AttrPath) -> Condition:
+        written = str(attr_path)
+        if binding is None:
+            raise not_mapped(written)
+        managed = self._bridge_attribute(binding)
+        schema, attr, sub = split_urn(binding)
+        if managed == "id" or (managed == "meta" and sub is None):
+            return Constant(True)
+        if managed == "meta":
+            return backend.Present(self._meta_field(binding, written))
+        if managed is not None:
+            if sub is not None and sub.lower() != "value":
+                raise not_mapped(written)
+            return Membership(None, None)
+        rules = self.ruleset.for_attribute(schema, attr)
+        if not rules:
+            raise not_mapped(written)
+        slotted = any(rule.target.slot is not None for rule in rules)
+        if sub is not None and (slotted or rules[0].several):
+            inner = Present(AttrPath(sub))
+            return self.entries(rules, inner, AttrPath(attr, None, attr_path.uri), written)
+        chosen = [rule for rule in rules if sub is None or rule.target.sub_attr == sub]
+        if not chosen:
+            raise not_mapped(written)
+        return any_of([self.present_rule(rule, written) for rule in chosen])
+
+    @staticmethod
+    def present_rule(rule: Rule, written: str) -> Condition:
+        if rule.constant is not None:
+            return Constant(rule.constant != "")
+        if rule.field is None:
+            raise UntranslatableFilter(f"'{written}' is computed and cannot be filtered on")
+        return backend.Present(rule.field)
+
+    # --- multi-valued attributes: value selections and slots ----------------------------
+
+    def value_path(self, node: ValuePath) -> Condition:
+        written = str(node.attr_path)
+        binding = self.filter.resolve(node.attr_path, strict=False)
+        if binding is None:
+            raise not_mapped(written)
+        if self._bridge_attribute(binding) is not None:
+            return self.membership_selection(node.val_filter, written)
+        schema, attr, _ = split_urn(binding)
+        rules = self.ruleset.for_attribute(schema, attr)
+        if not rules:
+            raise not_mapped(written)
+        return self.entries(rules, node.val_filter, node.attr_path, written)
+
+    def membership_selection(self, node: FilterNode, written: str) -> Condition:
+        """`groups[value eq "x"]`: only the value of a membership is known to the backend."""
+        if isinstance(node, Present) and str(node.attr_path).lower() == "value":
+            return Membership(None, None)
+        if isinstance(node, Comparison) and str(node.attr_path).lower() == "value":
+            if node.op not in _EQUALITY:
+                raise bad_operator(f"{written}.value", node.op)
+            return Membership(Op(node.op.value), str(node.value))
+        raise UntranslatableFilter(f"'{written}' can only be filtered on its value with eq or ne")
+
+    def entries(
+        self, rules: list[Rule], node: FilterNode, outer: AttrPath, written: str
+    ) -> Condition:
+        """A filter over the entries of an attribute, evaluated slot by slot and OR-ed.
+
+        Each slot is one possible entry: its type (and primary) are constants of the
+        mapping, its other sub-attributes are fields. The entry exists when any of its
+        fields holds a value, which a term that may hold on empty fields must require.
+        """
+        slots: list[Slot | None] = list(RuleSet.slots(rules)) or [None]
+        per_slot: list[Condition] = []
+        for slot in slots:
+            slot_rules = [rule for rule in rules if rule.target.slot == slot]
+            condition = self.entry(node, slot, slot_rules, rules, outer)
+            if not isinstance(condition, Constant) and implies_present(condition):
+                per_slot.append(condition)
+                continue
+            exists = any_of([self.present_rule(rule, written) for rule in slot_rules])
+            per_slot.append(all_of([exists, condition]))
+        return any_of(per_slot)
+
+    def entry(
+        self,
+        node: FilterNode,
+        slot: Slot | None,
+        slot_rules: list[Rule],
+        rules: list[Rule],
+        outer: AttrPath,
+    ) -> Condition:
+        if isinstance(node, LogicalExpr):
+            terms = [self.entry(term, slot, slot_rules, rules, outer) for term in node.terms]
+            return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
+        if isinstance(node, Not):
+            return negate(self.entry(node.expr, slot, slot_rules, rules, outer))
+        if (
+            not isinstance(node, Comparison | Present)
+            or node.attr_path.uri
+            or (node.attr_path.sub_attr)
+        ):
+            raise UntranslatableFilter(f"unsupported filter on '{outer}': '{node}'")
+        name = node.attr_path.attr
+        written = f"{outer}.{name}"
+        binding = self.filter.resolve(AttrPath(outer.attr, name, outer.uri), strict=False)
+        if binding is None:
+            raise not_mapped(written)
+        _, _, sub = split_urn(binding)
+        known: Any = None
+        if slot is not None and sub == "type":
+            known = slot.type
+        elif slot is not None and sub == "primary":
+            known = True if slot.primary else None
+        rule = next((r for r in slot_rules if r.target.sub_attr == sub), None)
+        # A slot without the sub-attribute holds no value for it, when it means anything.
+        meaningful = slot is not None and (
+            sub in ("type", "primary") or any(r.target.sub_attr == sub for r in rules)
+        )
+        if rule is None and known is None and not meaningful:
+            raise not_mapped(written)
+        if isinstance(node, Present):
+            if rule is not None:
+                return self.present_rule(rule, written)
+            return Constant(known is not None)
+        if rule is not None:
+            return self.compare_rule(rule, node.op, node.value, written, binding.case_exact)
+        if known is None:
+            # This slot has no such value: as in Compare, only `ne` holds on an absent one.
+            return Constant(node.op is CompareOperator.ne)
+        return Constant(compare_values(known, node.op, node.value, binding.case_exact))

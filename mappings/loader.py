@@ -1,0 +1,426 @@
+"""Reading a mapping file: TOML into typed rules, with every problem collected.
+
+Each problem is one line, `<file>: <key path>: <what is wrong>`, and all of them are
+reported at once so an operator fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pathlib
+import tomllib
+from datetime import datetime
+from typing import Any
+
+from scim2_models import EnterpriseUser, Group, Resource, User
+
+from connectors.base import BackendSchema, Field, Kind, MembershipSpec, ObjectSpec
+
+from .errors import MappingError
+from .model import Mapping, ResourceMapping
+from .paths import PathProblem, Target, ValueKind, resolve_target
+from .rules import Rule
+from .templates import Template, is_template
+
+PRESETS = pathlib.Path(__file__).parent
+
+RULE_KEYS = (
+    "field",
+    "default",
+    "map",
+    "case",
+    "format",
+    "split",
+    "reference",
+    "unique",
+    "display",
+    "template",
+    "constant",
+)
+_OBJECT_KEYS = ("object", "key", "created", "modified", "version", "attributes", "constants")
+_MEMBER_KEYS = ("object", "group", "member", "field")
+_SCALAR = (str, bool, int, float)
+_MODELS: dict[Kind, type[Resource[Any]]] = {
+    Kind.USERS: User[EnterpriseUser],
+    Kind.GROUPS: Group,
+}
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in the package, by name (`sql-default`)."""
+    return sorted(path.stem for path in PRESETS.glob("*.toml"))
+
+
+def _scim_path(pieces: list[str]) -> str:
+    """Nested TOML keys as one SCIM path: a URN is followed by `:`, anything else by `.`."""
+    text = pieces[0]
+    for previous, piece in itertools.pairwise(pieces):
+        text += (":" if previous.lower().startswith("urn:") else ".") + piece
+    return text
+
+
+def _valid_strftime(fmt: str) -> bool:
+    """Whether a format writes a date that it can read back (strptime rejects bad codes)."""
+    if "%" not in fmt:
+        return False
+    try:
+        sample = datetime(2001, 2, 3, 4, 5, 6).strftime(fmt)
+        datetime.strptime(sample, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+class _Loader:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.problems: list[str] = []
+        self.has_groups = False
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append(f"{self.label}: {key}: {text}")
+
+    def typed(
+        self, table: dict[str, Any], name: str, key: str, kind: type | tuple[type, ...], what: str
+    ) -> Any:
+        """table[name] when present and of the expected TOML type, else None (and a problem)."""
+        value = table.get(name)
+        if value is None:
+            return None
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python, not in TOML.
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.problem(f"{key}.{name}", f"must be {what}")
+            return None
+        return value
+
+    # --- the file ---------------------------------------------------------------------
+
+    def load(self, data: dict[str, Any]) -> Mapping | None:
+        for name in data:
+            if name not in ("users", "groups"):
+                self.problem(name, "unknown table (expected users or groups)")
+        self.has_groups = isinstance(data.get("groups"), dict)
+        users_table = data.get("users")
+        if users_table is None:
+            self.problem("users", "missing table")
+        users = self.resource(Kind.USERS, users_table) if users_table is not None else None
+        groups = memberships = None
+        if "groups" in data:
+            groups = self.resource(Kind.GROUPS, data["groups"])
+            if isinstance(data["groups"], dict):
+                memberships = self.members(data["groups"].get("members"))
+        if self.problems or users is None:
+            return None
+        return Mapping(
+            source=self.label,
+            backend=BackendSchema(
+                users=users.spec,
+                groups=groups.spec if groups else None,
+                memberships=memberships,
+            ),
+            users=users,
+            groups=groups,
+        )
+
+    def resource(self, kind: Kind, table: Any) -> ResourceMapping | None:
+        name = kind.value
+        if not isinstance(table, dict):
+            self.problem(name, "must be a table")
+            return None
+        valid = _OBJECT_KEYS + (("members",) if kind is Kind.GROUPS else ())
+        for key in table:
+            if key not in valid:
+                self.problem(f"{name}.{key}", f"unknown key (valid: {', '.join(valid)})")
+        found = {
+            key: self.typed(table, key, name, str, "a string")
+            for key in ("object", "key", "created", "modified", "version")
+        }
+        for key in ("object", "key"):
+            if key not in table:
+                self.problem(f"{name}.{key}", "missing")
+        constants = self.typed(table, "constants", name, dict, "a table") or {}
+        for field in constants:
+            self.typed(
+                constants, field, f"{name}.constants", _SCALAR, "a string, number or boolean"
+            )
+        attributes = self.typed(table, "attributes", name, dict, "a table")
+        if attributes is None and "attributes" not in table:
+            self.problem(f"{name}.attributes", "missing")
+        rules: list[Rule] = []
+        self.walk(_MODELS[kind], f"{name}.attributes", attributes or {}, [], rules)
+        self.check_together(rules, found)
+        if found["object"] is None or found["key"] is None:
+            return None
+        spec = ObjectSpec(
+            kind=kind,
+            object=found["object"],
+            key=found["key"],
+            fields=tuple(_fields(rules)),
+            unique=tuple(rule.field for rule in rules if rule.unique and rule.field),
+            display=next((rule.field for rule in rules if rule.display), None),
+            created=found["created"],
+            modified=found["modified"],
+            version=found["version"],
+            constants=dict(constants),
+        )
+        return ResourceMapping(kind, spec, _MODELS[kind], tuple(rules))
+
+    def members(self, table: Any) -> MembershipSpec | None:
+        key = "groups.members"
+        if table is None:
+            self.problem(
+                key,
+                "missing (object, group and member name a membership table; "
+                "field names a member attribute of the group)",
+            )
+            return None
+        if not isinstance(table, dict):
+            self.problem(key, "must be a table")
+            return None
+        for name in table:
+            if name not in _MEMBER_KEYS:
+                self.problem(f"{key}.{name}", f"unknown key (valid: {', '.join(_MEMBER_KEYS)})")
+        values = {name: self.typed(table, name, key, str, "a string") for name in _MEMBER_KEYS}
+        if "field" in table:
+            if any(name in table for name in ("object", "group", "member")):
+                self.problem(key, "give either object, group and member, or field, not both")
+            return MembershipSpec(field=values["field"])
+        for name in ("object", "group", "member"):
+            if name not in table:
+                self.problem(f"{key}.{name}", "missing")
+        return MembershipSpec(
+            object=values["object"], group=values["group"], member=values["member"]
+        )
+
+    # --- attributes -------------------------------------------------------------------
+
+    def walk(
+        self,
+        model: type[Resource[Any]],
+        prefix: str,
+        table: dict[str, Any],
+        pieces: list[str],
+        rules: list[Rule],
+    ) -> None:
+        """Nested tables are path prefixes, unless they hold a rule key."""
+        for name, value in table.items():
+            here = [*pieces, name]
+            key = f"{prefix}.{'.'.join(here)}"
+            if isinstance(value, str):
+                rule = self.rule(model, key, here, {"field": value})
+            elif isinstance(value, dict) and any(name in value for name in RULE_KEYS):
+                rule = self.rule(model, key, here, value)
+            elif isinstance(value, dict) and value:
+                self.walk(model, prefix, value, here, rules)
+                continue
+            else:
+                self.problem(key, "must be a field name or a rule table")
+                continue
+            if rule is not None:
+                rules.append(rule)
+
+    def rule(
+        self, model: type[Resource[Any]], key: str, pieces: list[str], table: dict[str, Any]
+    ) -> Rule | None:
+        before = len(self.problems)
+        for name in table:
+            if name not in RULE_KEYS:
+                self.problem(f"{key}.{name}", f"unknown key (valid: {', '.join(RULE_KEYS)})")
+        scim_path = _scim_path(pieces)
+        target: Target | None = None
+        try:
+            target = resolve_target(model, scim_path)
+        except PathProblem as exc:
+            self.problem(key, str(exc))
+        field = self.typed(table, "field", key, str, "a string")
+        unique = self.typed(table, "unique", key, bool, "true or false")
+        display = self.typed(table, "display", key, bool, "true or false")
+        constant = self.typed(table, "constant", key, _SCALAR, "a string, number or boolean")
+        template = self.template(model, table, "template", key)
+        default = self.default(model, table, key, target)
+        value_map = self.value_map(table, key, target)
+        case = self.typed(table, "case", key, str, "a string")
+        if case is not None and case not in ("lower", "upper"):
+            self.problem(f"{key}.case", f'must be "lower" or "upper", not {case!r}')
+        date_format = self.typed(table, "format", key, str, "a string")
+        if date_format is not None:
+            if not _valid_strftime(date_format):
+                self.problem(f"{key}.format", f"{date_format!r} is not a valid strftime format")
+            elif target and target.kind not in (ValueKind.STRING, ValueKind.DATETIME):
+                self.problem(f"{key}.format", f"'{scim_path}' is not a dateTime or a string")
+        split = self.typed(table, "split", key, str, "a string")
+        if split == "":
+            self.problem(f"{key}.split", "must not be empty")
+        elif split is not None and target is not None and not target.multi_valued:
+            self.problem(f"{key}.split", f"'{scim_path}' is single-valued")
+        elif split is not None and target is not None and target.slot is not None:
+            self.problem(f"{key}.split", f"'{scim_path}' selects a single entry")
+        reference = self.reference(table, key)
+        if "field" not in table and "template" not in table and "constant" not in table:
+            self.problem(key, "needs a field, a template or a constant")
+        if "template" in table and "constant" in table:
+            self.problem(key, "template and constant exclude each other")
+        for flag, given in (("unique", unique), ("display", display)):
+            if given and "field" not in table:
+                self.problem(f"{key}.{flag}", "needs a field")
+        if len(self.problems) > before or target is None:
+            return None
+        return Rule(
+            key=key,
+            scim_path=scim_path,
+            target=target,
+            field=field,
+            default=default,
+            value_map=value_map,
+            case=case,
+            date_format=date_format,
+            split=split,
+            reference=reference,
+            unique=bool(unique),
+            display=bool(display),
+            template=template,
+            constant=constant,
+        )
+
+    def template(
+        self, model: type[Resource[Any]], table: dict[str, Any], name: str, key: str
+    ) -> Template | None:
+        text = self.typed(table, name, key, str, "a string")
+        if text is None:
+            return None
+        try:
+            return Template.parse(model, text)
+        except PathProblem as exc:
+            self.problem(f"{key}.{name}", str(exc))
+            return None
+
+    def default(
+        self, model: type[Resource[Any]], table: dict[str, Any], key: str, target: Target | None
+    ) -> Any:
+        value = self.typed(table, "default", key, _SCALAR, "a string, number or boolean")
+        if isinstance(value, str) and is_template(value):
+            return self.template(model, table, "default", key)
+        if value is None or target is None:
+            return value
+        expected = {ValueKind.BOOLEAN: (bool, "true or false"), ValueKind.STRING: (str, "a string")}
+        if target.kind in expected:
+            kind, what = expected[target.kind]
+            if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+                self.problem(f"{key}.default", f"must be {what} for '{target.urn}'")
+                return None
+        return value
+
+    def value_map(self, table: dict[str, Any], key: str, target: Target | None) -> Any:
+        value_map = self.typed(table, "map", key, dict, "a table")
+        if value_map is None:
+            return None
+        seen: dict[Any, str] = {}
+        for scim, stored in value_map.items():
+            if (
+                self.typed(value_map, scim, f"{key}.map", _SCALAR, "a string, number or boolean")
+                is None
+            ):
+                continue
+            if (type(stored), stored) in seen:
+                other = seen[(type(stored), stored)]
+                self.problem(
+                    f"{key}.map",
+                    f"backend value {stored!r} is given to both {other!r} and {scim!r}",
+                )
+            seen[(type(stored), stored)] = scim
+            if target and target.kind is ValueKind.BOOLEAN and scim not in ("true", "false"):
+                self.problem(f"{key}.map.{scim}", 'a boolean maps only "true" and "false"')
+        return value_map
+
+    def reference(self, table: dict[str, Any], key: str) -> Kind | None:
+        reference = self.typed(table, "reference", key, str, "a string")
+        if reference is None:
+            return None
+        if reference not in ("users", "groups"):
+            self.problem(f"{key}.reference", f'must be "users" or "groups", not {reference!r}')
+            return None
+        if reference == "groups" and not self.has_groups:
+            self.problem(f"{key}.reference", "there is no [groups] table to refer to")
+            return None
+        return Kind(reference)
+
+    def check_together(self, rules: list[Rule], found: dict[str, str | None]) -> None:
+        """Problems between rules: fields written twice, attributes mapped twice."""
+        by_field: dict[str, Rule] = {}
+        by_target: dict[tuple[str, Any], Rule] = {}
+        whole: dict[tuple[str, str], Rule] = {}
+        display: Rule | None = None
+        for rule in rules:
+            target = rule.target
+            if rule.field is not None:
+                role = next(
+                    (
+                        r
+                        for r in ("key", "created", "modified", "version")
+                        if found[r] == rule.field
+                    ),
+                    None,
+                )
+                if role is not None:
+                    self.problem(
+                        rule.key,
+                        f"field {rule.field!r} is the {role} field, which the connector writes",
+                    )
+                elif rule.field in by_field:
+                    self.problem(
+                        rule.key,
+                        f"field {rule.field!r} is also written by {by_field[rule.field].key}",
+                    )
+                by_field.setdefault(rule.field, rule)
+            identity = (target.urn.lower(), target.slot)
+            if identity in by_target:
+                self.problem(
+                    rule.key, f"'{rule.scim_path}' is already mapped by {by_target[identity].key}"
+                )
+            by_target.setdefault(identity, rule)
+            attribute = (target.schema.lower(), target.attr.lower())
+            first = whole.setdefault(attribute, rule)
+            if target.multi_valued and (first.target.slot is None) != (target.slot is None):
+                self.problem(
+                    rule.key,
+                    f"'{target.attr}' is mapped both as a whole "
+                    f"({(first if first.target.slot is None else rule).key}) and "
+                    "through entries selected by type",
+                )
+            if rule.display:
+                if display is not None:
+                    self.problem(f"{rule.key}.display", f"already set by {display.key}")
+                display = display or rule
+
+
+def _fields(rules: list[Rule]) -> list[Field]:
+    fields: dict[str, Field] = {}
+    for rule in rules:
+        if rule.field is not None and rule.field not in fields:
+            several = rule.several and rule.split is None
+            fields[rule.field] = Field(rule.field, reference=rule.reference, multi_valued=several)
+    return list(fields.values())
+
+
+def load_mapping(source: str | pathlib.Path) -> Mapping:
+    """Load a preset by name (`sql-default`) or a TOML file; MappingError lists all problems."""
+    path = PRESETS / f"{source}.toml" if source in preset_names() else pathlib.Path(source)
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError(
+            [f"{label}: no such file or preset (presets: {', '.join(preset_names())})"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError([f"{label}: cannot be read ({exc})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError([f"{label}: invalid TOML: {exc}"]) from None
+    loader = _Loader(label)
+    mapping = loader.load(data)
+    if mapping is None:
+        raise MappingError(loader.problems)
+    return mapping

@@ -1,0 +1,90 @@
+"""The typed mapping: one ResourceMapping per resource type, bundled with its BackendSchema."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as ReadOnlyDict
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import Resource
+from scim2_models.path import FilterNode
+
+from connectors.base import BackendSchema, Condition, Kind, ObjectSpec, Sort
+
+from .announce import AnnouncedAttribute, announced
+from .conditions import ConditionTranslator
+from .rules import Rule, RuleSet
+from .sort import sort_by
+from .translate import changes, to_backend, to_scim
+
+
+class ResourceMapping:
+    """Translation both ways for one resource type; pure, no I/O."""
+
+    def __init__(
+        self, kind: Kind, spec: ObjectSpec, model: type[Resource[Any]], rules: tuple[Rule, ...]
+    ) -> None:
+        self.kind = kind
+        self.spec = spec
+        self.model = model
+        self.rules = RuleSet(rules)
+
+    def to_backend(
+        self,
+        resource: dict[str, Any],
+        *,
+        current: ReadOnlyDict[str, Any] | None = None,
+        defaults: bool = True,
+    ) -> dict[str, Any]:
+        """Every stored field's value for a SCIM resource (absent attributes clear fields).
+
+        A rule's default applies on create (no `current`), and on replace only when the
+        current record holds no value, which it otherwise keeps. `defaults=False` leaves
+        defaults out entirely: a PATCH that removes an attribute means to clear it.
+        """
+        return to_backend(self.rules, resource, current, defaults=defaults)
+
+    def to_scim(self, values: ReadOnlyDict[str, Any]) -> dict[str, Any]:
+        """The SCIM attributes (no id, meta, schemas, members, groups) of stored values."""
+        return to_scim(self.rules, values)
+
+    def changes(
+        self, before: ReadOnlyDict[str, Any], after: ReadOnlyDict[str, Any]
+    ) -> dict[str, Any]:
+        """The stored fields whose values differ between two states; None clears one."""
+        return changes(self.rules, before, after)
+
+    def condition(self, node: FilterNode) -> Condition:
+        """A SCIM filter as a backend condition; UntranslatableFilter when it cannot be."""
+        return ConditionTranslator(self.model, self.spec, self.rules, node).translate()
+
+    def sort(self, attribute_path: str, *, descending: bool) -> Sort:
+        """The backend ordering for `sortBy`; TranslationError when there is none."""
+        return sort_by(self.model, self.spec, self.rules, attribute_path, descending)
+
+    def attribute_of(self, field: str) -> str | None:
+        """The SCIM path a backend field holds, to name it in a client message."""
+        return next((rule.scim_path for rule in self.rules.rules if rule.field == field), None)
+
+    def announced(self) -> dict[str, dict[str, AnnouncedAttribute]]:
+        """Schema URN -> top-level attribute -> what discovery may announce."""
+        return announced(self.rules)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A loaded mapping file."""
+
+    source: str
+    """The file it was loaded from, for messages."""
+    backend: BackendSchema
+    users: ResourceMapping
+    groups: ResourceMapping | None
+
+    def for_kind(self, kind: Kind) -> ResourceMapping:
+        """The mapping of a resource type; LookupError when the file maps no groups."""
+        if kind is Kind.USERS:
+            return self.users
+        if self.groups is None:
+            raise LookupError(f"{self.source} maps no groups")
+        return self.groups

@@ -1,0 +1,192 @@
+"""One mapping rule, its transforms, and the rules of a resource type indexed for lookup.
+
+Transforms apply to_backend in the order map, case, format, split, and in reverse
+to_scim (`case` only folds on the way in: the original case is lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from connectors.base import Kind
+
+from .errors import TranslationError
+from .paths import Slot, Target, ValueKind
+from .templates import Template
+
+
+class _Omit:
+    """A backend value with no SCIM rendering: the attribute is left out of the resource."""
+
+
+OMIT: Final = _Omit()
+
+
+def map_key(value: Any) -> str:
+    """A SCIM value as the (string) key of a `map` table: TOML keys are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def iso(value: datetime | date) -> str:
+    """ISO 8601 as RFC 7643 §2.3.5 wants it; a naive backend value is taken as UTC."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one SCIM attribute (or sub-attribute, or slot sub-attribute) maps to the backend."""
+
+    key: str
+    """The TOML key path, for load-time messages (`users.attributes.active`)."""
+    scim_path: str
+    """The SCIM path as the mapping wrote it, for client messages."""
+    target: Target
+    field: str | None = None
+    default: Any = None
+    """A literal SCIM value or a Template used when the client sends none; None: no default."""
+    value_map: Mapping[str, Any] | None = None
+    case: str | None = None
+    date_format: str | None = None
+    split: str | None = None
+    reference: Kind | None = None
+    unique: bool = False
+    display: bool = False
+    template: Template | None = None
+    constant: Any = None
+
+    @property
+    def read_only(self) -> bool:
+        """Computed by the mapping: clients cannot write it (RFC 7643 §7 mutability)."""
+        return self.template is not None or self.constant is not None
+
+    @property
+    def several(self) -> bool:
+        """Whether the SCIM side holds several values that the field stores together."""
+        return self.target.multi_valued and self.target.slot is None
+
+    def _translation_error(self, value: Any, why: str) -> TranslationError:
+        return TranslationError(
+            f"value {value!r} of '{self.scim_path}' {why}", attribute=self.scim_path
+        )
+
+    def encode_one(self, value: Any) -> Any:
+        """One SCIM value to its backend form (map, case, format)."""
+        if self.value_map is not None:
+            key = map_key(value)
+            if key not in self.value_map:
+                folded = {each.lower(): each for each in self.value_map}
+                if key.lower() not in folded or self.target.case_exact:
+                    raise self._translation_error(value, "is not one the backend can store")
+                key = folded[key.lower()]
+            value = self.value_map[key]
+        if self.case is not None and isinstance(value, str):
+            value = value.lower() if self.case == "lower" else value.upper()
+        if self.date_format is not None:
+            moment = value
+            if isinstance(value, str):
+                try:
+                    moment = datetime.fromisoformat(value)
+                except ValueError:
+                    raise self._translation_error(value, "is not an ISO 8601 date") from None
+            if not isinstance(moment, date):
+                raise self._translation_error(value, "is not an ISO 8601 date")
+            return moment.strftime(self.date_format)
+        if isinstance(value, datetime | date):
+            return iso(value)
+        return value
+
+    def encode(self, value: Any) -> Any:
+        """A SCIM value (a list when `several`) to the field's value."""
+        if not self.several:
+            return self.encode_one(value)
+        items = value if isinstance(value, list) else [value]
+        encoded = [self.encode_one(item) for item in items if item is not None and item != ""]
+        if not encoded:
+            return None
+        if self.split is not None:
+            return self.split.join(str(item) for item in encoded)
+        return encoded
+
+    def decode_one(self, value: Any) -> Any:
+        """One backend value to SCIM (reverse format, reverse map), or OMIT."""
+        if self.date_format is not None and isinstance(value, str):
+            try:
+                # Naive on purpose: a date held as text carries no zone; iso() reads it as UTC.
+                value = datetime.strptime(value.strip(), self.date_format)
+            except ValueError:
+                return OMIT
+        if self.value_map is not None:
+            scim = next((k for k, v in self.value_map.items() if v == value), None)
+            if scim is None:
+                scim = next((k for k, v in self.value_map.items() if str(v) == str(value)), None)
+            if scim is None:
+                return OMIT
+            return scim == "true" if self.target.kind is ValueKind.BOOLEAN else scim
+        if isinstance(value, datetime | date):
+            return iso(value)
+        if self.target.kind is ValueKind.BOOLEAN and isinstance(value, int):
+            return bool(value)
+        if self.target.kind is ValueKind.STRING and isinstance(value, int | float):
+            return str(value)
+        return value
+
+    def decode(self, value: Any) -> Any:
+        """The field's value to SCIM (a list when `several`), or OMIT."""
+        if not self.several:
+            return self.decode_one(value)
+        if self.split is not None:
+            items: list[Any] = [part.strip() for part in str(value).split(self.split)]
+        else:
+            items = list(value) if isinstance(value, list | tuple) else [value]
+        decoded = [self.decode_one(item) for item in items if item is not None and item != ""]
+        kept = [item for item in decoded if item is not OMIT]
+        return kept or OMIT
+
+
+def _attribute_key(target: Target) -> tuple[str, str]:
+    return target.schema.lower(), target.attr.lower()
+
+
+class RuleSet:
+    """The rules of one resource type, in mapping order, indexed by SCIM attribute."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        self._by_attribute: dict[tuple[str, str], list[Rule]] = {}
+        for rule in rules:
+            self._by_attribute.setdefault(_attribute_key(rule.target), []).append(rule)
+
+    def for_attribute(self, schema: str, attr: str) -> list[Rule]:
+        """The rules of a top-level attribute (all its sub-attributes and slots)."""
+        return self._by_attribute.get((schema.lower(), attr.lower()), [])
+
+    def attributes(self) -> list[list[Rule]]:
+        """Rules grouped by top-level attribute, in mapping order."""
+        return list(self._by_attribute.values())
+
+    @staticmethod
+    def slots(rules: list[Rule]) -> list[Slot]:
+        """The distinct slots of one attribute's rules, in mapping order."""
+        found: list[Slot] = []
+        for rule in rules:
+            if rule.target.slot is not None and rule.target.slot not in found:
+                found.append(rule.target.slot)
+        return found
+
+    @property
+    def stored_fields(self) -> list[str]:
+        """Every field to_backend writes, in mapping order."""
+        fields: list[str] = []
+        for rule in self.rules:
+            if rule.field is not None and rule.field not in fields:
+                fields.append(rule.field)
+        return fields

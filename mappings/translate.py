@@ -1,0 +1,171 @@
+"""Resources to backend values and back, and the difference between two backend states."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .paths import Slot, Target, attribute_value, get_ci, read_unslotted
+from .rules import OMIT, Rule, RuleSet
+from .templates import Template
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def assign_slots(entries: Any, slots: list[Slot]) -> dict[Slot, Mapping[str, Any]]:
+    """Which entry of a multi-valued attribute fills which slot.
+
+    An entry goes to the slot of its type (primary entries first, so the primary work
+    email wins a single work slot); entries without a type fill the slots left, in
+    mapping order; the rest is ignored because the backend has nowhere to keep it.
+    """
+    if not isinstance(entries, list):
+        return {}
+    valid = [entry for entry in entries if isinstance(entry, Mapping)]
+    valid.sort(key=lambda entry: get_ci(entry, "primary") is not True)
+    filled: dict[Slot, Mapping[str, Any]] = {}
+    untyped: list[Mapping[str, Any]] = []
+    for entry in valid:
+        entry_type = get_ci(entry, "type")
+        if not isinstance(entry_type, str) or not entry_type:
+            untyped.append(entry)
+            continue
+        free = [s for s in slots if s.type.lower() == entry_type.lower() and s not in filled]
+        is_primary = get_ci(entry, "primary") is True
+        chosen = next((s for s in free if s.primary == is_primary), free[0] if free else None)
+        if chosen is not None:
+            filled[chosen] = entry
+    free_slots = iter([s for s in slots if s not in filled])
+    for entry, slot in zip(untyped, free_slots, strict=False):
+        filled[slot] = entry
+    return filled
+
+
+def to_backend(
+    ruleset: RuleSet,
+    resource: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+    *,
+    defaults: bool = True,
+) -> dict[str, Any]:
+    """Every stored field's value for a SCIM resource; see ResourceMapping.to_backend."""
+    slotted: dict[tuple[str, str], dict[Slot, Mapping[str, Any]]] = {}
+    for rules in ruleset.attributes():
+        slots = RuleSet.slots(rules)
+        if slots:
+            target = rules[0].target
+            entries = attribute_value(resource, target)
+            slotted[(target.schema, target.attr)] = assign_slots(entries, slots)
+    values: dict[str, Any] = {}
+    for rule in ruleset.rules:
+        if rule.field is None:
+            continue
+        if rule.constant is not None:
+            values[rule.field] = rule.encode(rule.constant)
+            continue
+        value = _scim_value(rule, resource, slotted)
+        if _missing(value) and defaults and rule.default is not None:
+            if current is not None and current.get(rule.field) is not None:
+                values[rule.field] = current[rule.field]
+                continue
+            value = (
+                rule.default.render(resource)
+                if isinstance(rule.default, Template)
+                else rule.default
+            )
+        values[rule.field] = None if _missing(value) else rule.encode(value)
+    return values
+
+
+def _scim_value(
+    rule: Rule,
+    resource: Mapping[str, Any],
+    slotted: Mapping[tuple[str, str], Mapping[Slot, Mapping[str, Any]]],
+) -> Any:
+    target = rule.target
+    if rule.template is not None:
+        return rule.template.render(resource)
+    if target.slot is None:
+        return read_unslotted(resource, target)
+    entry = slotted[(target.schema, target.attr)].get(target.slot)
+    return get_ci(entry, target.sub_attr or "value")
+
+
+class _ScimBuilder:
+    """Places values into a SCIM resource dict, one entry per slot (RFC 7643 §2.4)."""
+
+    def __init__(self) -> None:
+        self.resource: dict[str, Any] = {}
+        self._entries: dict[tuple[str, str, Slot], dict[str, Any]] = {}
+
+    def place(self, target: Target, value: Any) -> None:
+        holder = self.resource
+        if target.extension:
+            holder = holder.setdefault(target.schema, {})
+        if target.slot is not None:
+            slot = target.slot
+            entry = self._entries.get((target.schema, target.attr, slot))
+            if entry is None:
+                entry = {"type": slot.type, **({"primary": True} if slot.primary else {})}
+                self._entries[(target.schema, target.attr, slot)] = entry
+                holder.setdefault(target.attr, []).append(entry)
+            entry[target.sub_attr or "value"] = value
+        elif target.multi_valued:
+            holder[target.attr] = [{"value": item} for item in value]
+        elif target.sub_attr is not None:
+            holder.setdefault(target.attr, {})[target.sub_attr] = value
+        else:
+            holder[target.attr] = value
+
+
+def to_scim(ruleset: RuleSet, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A SCIM resource (without id, meta, schemas) from stored field values."""
+    builder = _ScimBuilder()
+    for rule in ruleset.rules:
+        if rule.field is None or rule.constant is not None:
+            continue
+        stored = values.get(rule.field)
+        if _missing(stored):
+            continue
+        value = rule.decode(stored)
+        if value is not OMIT:
+            builder.place(rule.target, value)
+    # Computed attributes come last: templates name the attributes placed above, and a
+    # constant is the same for every record whatever its field holds.
+    for rule in ruleset.rules:
+        if rule.field is not None and rule.constant is None:
+            continue
+        computed = (
+            rule.constant if rule.template is None else rule.template.render(builder.resource)
+        )
+        if computed is not None:
+            builder.place(rule.target, computed)
+    return builder.resource
+
+
+def _normalised(value: Any) -> Any:
+    """A value as changes() compares it: no value is None, numbers read as their text.
+
+    A backend column may hold 12 where the SCIM side renders "12"; writing it back
+    would change nothing but the record's version.
+    """
+    if _missing(value):
+        return None
+    if isinstance(value, list | tuple):
+        return tuple(_normalised(item) for item in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def changes(
+    ruleset: RuleSet, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The stored fields whose value differs; a cleared field maps to None."""
+    return {
+        field: after.get(field)
+        for field in ruleset.stored_fields
+        if _normalised(before.get(field)) != _normalised(after.get(field))
+    }

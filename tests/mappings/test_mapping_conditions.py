@@ -1,0 +1,258 @@
+"""SCIM filters to backend conditions: every operator, logic, slots, memberships, errors."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from scim2_models import ScimFilter
+
+from connectors.base import (
+    And,
+    Compare,
+    Condition,
+    Constant,
+    Membership,
+    Not,
+    Op,
+    Or,
+    Present,
+)
+from mappings import Mapping, UntranslatableFilter, load_mapping
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+MAPPING = f"""
+[users]
+object = "people"
+key = "id"
+created = "created_at"
+
+[users.attributes]
+userName = {{ field = "login", case = "lower" }}
+externalId = "ext"
+name.givenName = "first"
+displayName = {{ template = "{{name.givenName}}" }}
+userType = {{ constant = "Employee" }}
+active = {{ field = "status", map = {{ true = "A", false = "T" }} }}
+title = {{ field = "title_code", map = {{ Engineer = "ENG", Manager = "MGR" }} }}
+nickName = {{ field = "since", format = "%d.%m.%Y" }}
+'emails[type eq "work" and primary eq true].value' = "work_mail"
+'emails[type eq "home"].value' = "home_mail"
+'addresses[type eq "work"].locality' = "city"
+'addresses[type eq "work"].postalCode' = "zip"
+'addresses[type eq "home"].locality' = "home_city"
+phoneNumbers = {{ field = "phones", split = "," }}
+
+[users.attributes."{ENTERPRISE}"]
+"manager.value" = {{ field = "boss", reference = "users" }}
+
+[groups]
+object = "teams"
+key = "team_id"
+
+[groups.attributes]
+displayName = "label"
+
+[groups.members]
+object = "team_members"
+group = "team_id"
+member = "person_id"
+"""
+
+
+@pytest.fixture(scope="module")
+def mapping(tmp_path_factory: pytest.TempPathFactory) -> Mapping:
+    path: pathlib.Path = tmp_path_factory.mktemp("mapping") / "my.toml"
+    path.write_text(MAPPING)
+    return load_mapping(path)
+
+
+def users(mapping: Mapping, text: str) -> Condition:
+    return mapping.users.condition(ScimFilter(text).ast)
+
+
+def groups(mapping: Mapping, text: str) -> Condition:
+    assert mapping.groups is not None
+    return mapping.groups.condition(ScimFilter(text).ast)
+
+
+def refused(mapping: Mapping, text: str) -> str:
+    with pytest.raises(UntranslatableFilter) as caught:
+        users(mapping, text)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("op", list(Op))
+def test_every_operator_on_a_simple_attribute(mapping: Mapping, op: Op) -> None:
+    # case = "lower" folds the compared value as it folds stored ones.
+    assert users(mapping, f'userName {op.value} "BJ"') == Compare("login", op, "bj")
+
+
+def test_case_exact_attributes(mapping: Mapping) -> None:
+    assert users(mapping, 'externalId eq "X1"') == Compare("ext", Op.EQ, "X1", case_exact=True)
+    assert users(mapping, 'id eq "5"') == Compare("id", Op.EQ, "5", case_exact=True)
+
+
+def test_meta_dates_map_to_configured_fields(mapping: Mapping) -> None:
+    assert users(mapping, 'meta.created ge "2021-01-01T00:00:00Z"') == Compare(
+        "created_at", Op.GE, "2021-01-01T00:00:00Z"
+    )
+    assert refused(mapping, 'meta.lastModified gt "2021-01-01T00:00:00Z"') == (
+        "'meta.lastModified' is not mapped to the backend"
+    )
+
+
+def test_names_are_case_insensitive_and_may_carry_the_urn(mapping: Mapping) -> None:
+    expected = Compare("login", Op.EQ, "x")
+    assert users(mapping, 'USERNAME eq "x"') == expected
+    assert users(mapping, 'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x"') == expected
+    assert users(mapping, "NAME.GIVENNAME pr") == Present("first")
+
+
+def test_and_or_not_nest(mapping: Mapping) -> None:
+    text = 'userName eq "a" and (externalId pr or not (name.givenName sw "B"))'
+    assert users(mapping, text) == And(
+        (
+            Compare("login", Op.EQ, "a"),
+            Or((Present("ext"), Not(Compare("first", Op.SW, "B")))),
+        )
+    )
+
+
+def test_map_translates_the_value(mapping: Mapping) -> None:
+    assert users(mapping, "active eq true") == Compare("status", Op.EQ, "A")
+    assert users(mapping, "active ne false") == Compare("status", Op.NE, "T")
+    assert users(mapping, 'title eq "engineer"') == Compare("title_code", Op.EQ, "ENG")
+
+
+def test_map_decides_values_outside_it(mapping: Mapping) -> None:
+    assert users(mapping, 'title eq "Pilot"') == Constant(False)
+    assert users(mapping, 'title ne "Pilot"') == Constant(True)
+    assert users(mapping, 'title eq "Pilot" or userName eq "a"') == Compare("login", Op.EQ, "a")
+
+
+def test_map_allows_only_equality(mapping: Mapping) -> None:
+    assert (
+        refused(mapping, 'title co "Eng"') == "'title' cannot be compared with 'co' by the backend"
+    )
+
+
+def test_constant_decides_the_comparison(mapping: Mapping) -> None:
+    assert users(mapping, 'userType eq "employee"') == Constant(True)
+    assert users(mapping, 'userType sw "Contract"') == Constant(False)
+    assert users(mapping, "userType pr") == Constant(True)
+    assert users(mapping, 'userType eq "Employee" and userName eq "a"') == Compare(
+        "login", Op.EQ, "a"
+    )
+    assert users(mapping, 'not (userType eq "Employee")') == Constant(False)
+
+
+def test_template_cannot_be_filtered(mapping: Mapping) -> None:
+    assert refused(mapping, 'displayName eq "x"') == (
+        "'displayName' is computed and cannot be filtered on"
+    )
+
+
+def test_unmapped_attribute_is_named_as_written(mapping: Mapping) -> None:
+    assert refused(mapping, 'LOCALE eq "fr"') == "'LOCALE' is not mapped to the backend"
+    # Never dropped from a conjunction, which would widen the result.
+    assert refused(mapping, 'userName eq "a" and locale eq "fr"') == (
+        "'locale' is not mapped to the backend"
+    )
+
+
+def test_format_translates_dates(mapping: Mapping) -> None:
+    assert users(mapping, 'nickName eq "2021-03-15"') == Compare("since", Op.EQ, "15.03.2021")
+    assert refused(mapping, 'nickName gt "2021-03-15"') == (
+        "'nickName' cannot be compared with 'gt' by the backend"
+    )
+
+
+def test_split_attribute(mapping: Mapping) -> None:
+    assert users(mapping, 'phoneNumbers eq "555"') == Or(
+        (
+            Compare("phones", Op.EQ, "555"),
+            Compare("phones", Op.SW, "555,"),
+            Compare("phones", Op.EW, ",555"),
+            Compare("phones", Op.CO, ",555,"),
+        )
+    )
+    assert users(mapping, 'phoneNumbers[value co "55"]') == Compare("phones", Op.CO, "55")
+    assert users(mapping, "phoneNumbers pr") == Present("phones")
+    assert refused(mapping, 'phoneNumbers sw "5"') == (
+        "'phoneNumbers.value' cannot be compared with 'sw' by the backend"
+    )
+    assert refused(mapping, 'phoneNumbers[type eq "work"]') == (
+        "'phoneNumbers.type' is not mapped to the backend"
+    )
+
+
+def test_slots_are_or_ed(mapping: Mapping) -> None:
+    assert users(mapping, 'emails eq "a@example.com"') == Or(
+        (Compare("work_mail", Op.EQ, "a@example.com"), Compare("home_mail", Op.EQ, "a@example.com"))
+    )
+    assert users(mapping, "emails pr") == Or((Present("work_mail"), Present("home_mail")))
+
+
+def test_slot_constants_are_substituted(mapping: Mapping) -> None:
+    assert users(mapping, 'emails[type eq "work"]') == Present("work_mail")
+    assert users(mapping, 'emails.type eq "HOME"') == Present("home_mail")
+    assert users(mapping, "emails[primary eq true]") == Present("work_mail")
+    assert users(mapping, 'emails[type eq "other"]') == Constant(False)
+    assert users(mapping, 'emails[not (type eq "work")]') == Present("home_mail")
+    assert users(mapping, 'emails[type eq "work" and value co "@example"]') == Compare(
+        "work_mail", Op.CO, "@example"
+    )
+
+
+def test_slot_without_the_sub_attribute(mapping: Mapping) -> None:
+    text = 'addresses[locality eq "Paris" and postalCode sw "75"]'
+    assert users(mapping, text) == And(
+        (Compare("city", Op.EQ, "Paris"), Compare("zip", Op.SW, "75"))
+    )
+    # `ne` holds on an entry without the value, but the entry must exist.
+    assert users(mapping, 'addresses.postalCode ne "1"') == Or(
+        (
+            And((Or((Present("city"), Present("zip"))), Compare("zip", Op.NE, "1"))),
+            Present("home_city"),
+        )
+    )
+    assert refused(mapping, 'addresses.country eq "FR"') == (
+        "'addresses.country' is not mapped to the backend"
+    )
+
+
+def test_memberships(mapping: Mapping) -> None:
+    assert users(mapping, 'groups eq "7"') == Membership(Op.EQ, "7")
+    assert users(mapping, 'groups.value ne "7"') == Membership(Op.NE, "7")
+    assert users(mapping, "groups pr") == Membership(None, None)
+    assert users(mapping, 'groups[value eq "7"]') == Membership(Op.EQ, "7")
+    assert (
+        refused(mapping, 'groups co "7"') == "'groups' cannot be compared with 'co' by the backend"
+    )
+    assert (
+        refused(mapping, 'groups.display eq "x"') == "'groups.display' is not mapped to the backend"
+    )
+    assert groups(mapping, 'members eq "3"') == Membership(Op.EQ, "3")
+    assert groups(mapping, "members.value pr") == Membership(None, None)
+    assert groups(mapping, 'displayName eq "Admins"') == Compare("label", Op.EQ, "Admins")
+    assert groups(mapping, 'id eq "9"') == Compare("team_id", Op.EQ, "9", case_exact=True)
+
+
+def test_reference_attribute(mapping: Mapping) -> None:
+    expected = Compare("boss", Op.EQ, "42", case_exact=True)
+    assert users(mapping, f'{ENTERPRISE}:manager.value eq "42"') == expected
+    assert users(mapping, f'{ENTERPRISE}:manager eq "42"') == expected
+    assert users(mapping, f"{ENTERPRISE}:manager pr") == Present("boss")
+    assert refused(mapping, f'{ENTERPRISE}:manager.value gt "42"') == (
+        f"'{ENTERPRISE}:manager.value' cannot be compared with 'gt' by the backend"
+    )
+    assert refused(mapping, 'manager eq "42"') == "'manager' is not mapped to the backend"
+
+
+def test_filter_invalid_for_the_schema_is_refused(mapping: Mapping) -> None:
+    assert refused(mapping, "active gt true") == (
+        "operator 'gt' cannot be applied to the boolean attribute "
+        "'urn:ietf:params:scim:schemas:core:2.0:User:active'"
+    )

@@ -1,0 +1,79 @@
+"""sortBy to a backend field, with the attribute's case sensitivity."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from connectors.base import Sort
+from mappings import ResourceMapping, TranslationError, load_mapping
+
+MAPPING = """
+[users]
+object = "people"
+key = "id"
+created = "created_at"
+
+[users.attributes]
+userName = "login"
+externalId = "ext"
+displayName = { template = "{userName}" }
+userType = { constant = "Employee" }
+'emails[type eq "home"].value' = "home_mail"
+'emails[type eq "work" and primary eq true].value' = "work_mail"
+'addresses[type eq "work"].locality' = "city"
+phoneNumbers = { field = "phones", split = "," }
+"""
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory: pytest.TempPathFactory) -> ResourceMapping:
+    path: pathlib.Path = tmp_path_factory.mktemp("mapping") / "my.toml"
+    path.write_text(MAPPING)
+    return load_mapping(path).users
+
+
+@pytest.mark.parametrize(
+    ("attribute", "descending", "expected"),
+    [
+        ("userName", False, Sort("login")),
+        ("USERNAME", True, Sort("login", descending=True)),
+        ("urn:ietf:params:scim:schemas:core:2.0:User:userName", False, Sort("login")),
+        ("externalId", False, Sort("ext", case_exact=True)),
+        ("id", True, Sort("id", descending=True, case_exact=True)),
+        ("meta.created", False, Sort("created_at")),
+        # A multi-valued attribute sorts by its primary value: the slot pinned primary.
+        ("emails", False, Sort("work_mail")),
+        ("emails.value", False, Sort("work_mail")),
+        ("addresses.locality", False, Sort("city")),
+    ],
+)
+def test_sortable(users: ResourceMapping, attribute: str, descending: bool, expected: Sort) -> None:
+    assert users.sort(attribute, descending=descending) == expected
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "nickName",  # not mapped
+        "displayName",  # computed by a template
+        "userType",  # a constant
+        "phoneNumbers",  # several values in one field
+        "meta.lastModified",  # no modified field configured
+        "name",  # complex, no value
+        'emails[type eq "work"]',  # not an attribute path
+        "emails[",  # not a path at all
+    ],
+)
+def test_not_sortable(users: ResourceMapping, attribute: str) -> None:
+    with pytest.raises(TranslationError) as caught:
+        users.sort(attribute, descending=False)
+    assert caught.value.attribute == attribute
+    assert str(caught.value) == f"'{attribute}' cannot be used to sort"
+
+
+def test_default_preset_sorts_groups_by_display_name() -> None:
+    groups = load_mapping("sql-default").groups
+    assert groups is not None
+    assert groups.sort("displayName", descending=False) == Sort("display_name")
