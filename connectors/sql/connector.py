@@ -1,0 +1,523 @@
+"""The SQL connector: SCIM users and groups kept in existing tables.
+
+It reflects the tables the mapping names and never migrates them. Every operation is
+one transaction, wrapped at one place (connectors.sql.errors) so that driver errors
+leave as the connector error family, and writes touch only what changed: adding one
+member to a group of 50,000 inserts one row and reads none of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.base import (
+    BackendSchema,
+    Conflict,
+    InvalidValue,
+    Kind,
+    MemberChanges,
+    MemberRef,
+    NotFound,
+    Page,
+    PreconditionFailed,
+    Query,
+    Record,
+    Sort,
+)
+from connectors.sql.conditions import Target, as_bytes, compile_condition
+from connectors.sql.embedded import default_metadata
+from connectors.sql.engine import WRITE_OPTION, make_engine
+from connectors.sql.errors import translated_errors
+from connectors.sql.settings import SqlSettings
+from connectors.sql.tables import Mapped, Members, Tables, reflect
+from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
+
+_CHUNK = 1000
+"""Keys per IN list: asyncpg caps a statement at 32,767 parameters."""
+
+Row = sa.RowMapping
+
+
+class SqlConnector:
+    """The Connector protocol (connectors.base) over SQLAlchemy Core, asyncio."""
+
+    def __init__(self, settings: SqlSettings, schema: BackendSchema) -> None:
+        self.schema = schema
+        self._settings = settings
+        self._engine: AsyncEngine | None = None
+        self._writer: AsyncEngine | None = None
+        self._tables: Tables | None = None
+
+    # --- Lifetime ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        engine = make_engine(self._settings)
+        try:
+            with translated_errors():
+                async with engine.begin() as connection:
+                    if self._settings.create_tables:
+                        await connection.run_sync(default_metadata().create_all)
+                    self._tables = await connection.run_sync(reflect, self.schema)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = self._writer = None
+
+    async def verify(self) -> list[str]:
+        """Reflect again, so that a table fixed since open() no longer counts."""
+        with translated_errors():
+            async with self._connected(write=False) as connection:
+                self._tables = await connection.run_sync(reflect, self.schema)
+        return list(self._tables.problems)
+
+    # --- Reading ----------------------------------------------------------------------
+
+    async def get(
+        self, kind: Kind, id: str, *, with_members: bool = False, with_groups: bool = False
+    ) -> Record:
+        mapped = self._mapped(kind)
+        with translated_errors():
+            async with self._connected(write=False) as connection:
+                key = _key(mapped, id)
+                return await self._fetch(connection, mapped, key, with_members, with_groups)
+
+    async def search(self, kind: Kind, query: Query) -> Page:
+        mapped = self._mapped(kind)
+        where: sa.ColumnElement[bool] = sa.true()
+        if query.where is not None:
+            where = compile_condition(Target(self._reflected, kind), query.where)
+        with translated_errors():
+            async with self._connected(write=False) as connection:
+                counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
+                total = (await connection.execute(counted)).scalar_one()
+                if query.limit == 0:
+                    return Page(records=[], total=total)
+                page = (
+                    sa.select(mapped.table)
+                    .where(where)
+                    .order_by(*self._order(mapped, query.sort))
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
+                rows = (await connection.execute(page)).mappings().all()
+                records = await self._records(
+                    connection, mapped, rows, query.with_members, query.with_groups
+                )
+        return Page(records=records, total=total)
+
+    # --- Writing ----------------------------------------------------------------------
+
+    async def create(
+        self, kind: Kind, values: Mapping[str, Any], *, members: Collection[str] = ()
+    ) -> Record:
+        mapped = self._mapped(kind)
+        if members and kind is not Kind.GROUPS:
+            raise InvalidValue("only groups have members", field="members")
+        with translated_errors():
+            async with self._connected(write=True) as connection:
+                row = await self._columns(connection, mapped, values, current_key=None)
+                for name, value in mapped.spec.constants.items():
+                    row[name] = to_column(mapped.table.c[name], value, field=name)
+                _require(mapped, row)
+                key = new_key(mapped.key)
+                if key is not None:
+                    row[mapped.spec.key] = key
+                row.update(_stamps(mapped, created=True))
+                result = await connection.execute(sa.insert(mapped.table).values(row))
+                if key is None:
+                    inserted = result.inserted_primary_key
+                    if inserted is None:
+                        raise RuntimeError("the database returned no key for the new row")
+                    key = inserted[0]
+                if members:
+                    users = self._mapped(Kind.USERS)
+                    keys = {_member_key(users, id) for id in members}
+                    await self._add_members(connection, key, keys, skip_existing=False)
+                return await self._fetch(
+                    connection, mapped, key, with_members=kind is Kind.GROUPS, with_groups=False
+                )
+
+    async def update(
+        self,
+        kind: Kind,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        members: MemberChanges | None = None,
+        if_version: str | None = None,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> Record:
+        mapped = self._mapped(kind)
+        if members and kind is not Kind.GROUPS:
+            raise InvalidValue("only groups have members", field="members")
+        with translated_errors():
+            async with self._connected(write=True) as connection:
+                key = _key(mapped, id)
+                await self._lock(connection, mapped, key, if_version)
+                row = await self._columns(connection, mapped, changes, current_key=key)
+                for name, value in row.items():
+                    if value is None and not mapped.table.c[name].nullable:
+                        raise InvalidValue("a value is required", field=name)
+                if row or members:
+                    row.update(_stamps(mapped, created=False))
+                if row:
+                    await connection.execute(
+                        sa.update(mapped.table).where(mapped.key == key).values(row)
+                    )
+                if members:
+                    await self._change_members(connection, key, members)
+                return await self._fetch(connection, mapped, key, with_members, with_groups)
+
+    async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
+        """Remove the record, its memberships and every reference to it, atomically."""
+        mapped = self._mapped(kind)
+        with translated_errors():
+            async with self._connected(write=True) as connection:
+                key = _key(mapped, id)
+                await self._lock(connection, mapped, key, if_version)
+                await self._clear_references(connection, kind, key)
+                await self._forget_memberships(connection, kind, key)
+                await connection.execute(sa.delete(mapped.table).where(mapped.key == key))
+
+    # --- Transactions and tables --------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connected(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        engine = self._writer if write else self._engine
+        if engine is None:
+            raise RuntimeError("the SQL connector is not open")
+        async with engine.begin() as connection:
+            yield connection
+
+    @property
+    def _reflected(self) -> Tables:
+        if self._tables is None:
+            raise RuntimeError("the SQL connector is not open")
+        return self._tables
+
+    def _mapped(self, kind: Kind) -> Mapped:
+        return self._reflected.of(kind)
+
+    def _memberships(self) -> Members:
+        members = self._reflected.members
+        if members is None:
+            raise InvalidValue("this service stores no memberships", field="members")
+        return members
+
+    # --- Records ------------------------------------------------------------------------
+
+    async def _fetch(
+        self,
+        connection: AsyncConnection,
+        mapped: Mapped,
+        key: Any,
+        with_members: bool,
+        with_groups: bool,
+    ) -> Record:
+        statement = sa.select(mapped.table).where(mapped.key == key)
+        row = (await connection.execute(statement)).mappings().first()
+        if row is None:
+            raise NotFound(f"no {mapped.spec.kind.value} record has this id")
+        [record] = await self._records(connection, mapped, [row], with_members, with_groups)
+        return record
+
+    async def _records(
+        self,
+        connection: AsyncConnection,
+        mapped: Mapped,
+        rows: Iterable[Row],
+        with_members: bool,
+        with_groups: bool,
+    ) -> list[Record]:
+        """Records for rows, with members or groups for all of them in one more query."""
+        records = {row[mapped.spec.key]: _record(mapped, row) for row in rows}
+        members = self._reflected.members
+        if not records or members is None:
+            return list(records.values())
+        kind = mapped.spec.kind
+        if kind is Kind.GROUPS and with_members:
+            found = await self._neighbours(connection, members.group, Kind.USERS, records)
+            for key, record in records.items():
+                record.members = found.get(key, [])
+        if kind is Kind.USERS and with_groups and self._reflected.groups is not None:
+            found = await self._neighbours(connection, members.member, Kind.GROUPS, records)
+            for key, record in records.items():
+                record.groups = found.get(key, [])
+        return list(records.values())
+
+    async def _neighbours(
+        self, connection: AsyncConnection, own: sa.Column[Any], kind: Kind, keys: Iterable[Any]
+    ) -> dict[Any, list[MemberRef]]:
+        """The `kind` records linked to each of `keys` (whose column is `own`)."""
+        members = self._memberships()
+        other = members.member if own is members.group else members.group
+        linked = self._mapped(kind)
+        display = _display(linked)
+        found: dict[Any, list[MemberRef]] = defaultdict(list)
+        for chunk in _chunks(keys):
+            statement = (
+                sa.select(own, linked.key, display)
+                .select_from(members.table.join(linked.table, other == linked.key))
+                .where(own.in_(chunk))
+                .order_by(own, linked.key)
+            )
+            for owner, key, shown in await connection.execute(statement):
+                found[owner].append(MemberRef(id=id_from_key(kind, key), display=shown))
+        return found
+
+    def _order(self, mapped: Mapped, sort: Sort | None) -> list[sa.ColumnElement[Any]]:
+        """The sort field, then the key (a stable order for paging, RFC 7644 §3.4.2.4).
+
+        Absent values come last in either direction, so that a page sorted either way
+        starts with records that hold a value.
+        """
+        order: list[sa.ColumnElement[Any]] = []
+        if sort is not None:
+            column = mapped.column(sort.field)
+            value: sa.ColumnElement[Any] = column
+            if mapped.is_text(sort.field) and not sort.case_exact:
+                value = sa.func.lower(column)
+            elif mapped.is_text(sort.field) and self._reflected.is_mysql:
+                value = as_bytes(column)
+            absent = sa.case((column.is_(None), 1), else_=0)
+            order = [absent, value.desc() if sort.descending else value.asc()]
+        order.append(mapped.key.asc())
+        return order
+
+    # --- Writes -------------------------------------------------------------------------
+
+    async def _lock(
+        self, connection: AsyncConnection, mapped: Mapped, key: Any, if_version: str | None
+    ) -> None:
+        """Read the row for update; NotFound, or PreconditionFailed on a stale version."""
+        statement = sa.select(mapped.table).where(mapped.key == key).with_for_update()
+        row = (await connection.execute(statement)).mappings().first()
+        if row is None:
+            raise NotFound(f"no {mapped.spec.kind.value} record has this id")
+        if if_version is not None and _version(mapped, row) != if_version:
+            raise PreconditionFailed("the record has changed since it was read")
+
+    async def _columns(
+        self,
+        connection: AsyncConnection,
+        mapped: Mapped,
+        values: Mapping[str, Any],
+        *,
+        current_key: Any,
+    ) -> dict[str, Any]:
+        """Column values for field values: coerced, references resolved, uniqueness checked."""
+        row: dict[str, Any] = {}
+        for name, value in values.items():
+            described = mapped.spec.field_named(name)
+            if described is None:
+                raise ValueError(f"{name!r} is not a mapped field of {mapped.spec.kind.value}")
+            if described.reference is not None and value is not None:
+                row[name] = await self._reference(connection, described.reference, value, name)
+            else:
+                row[name] = to_column(mapped.table.c[name], value, field=name)
+        for name in mapped.spec.unique:
+            if row.get(name) is not None:
+                await self._unique(connection, mapped, name, row[name], current_key)
+        return row
+
+    async def _reference(self, connection: AsyncConnection, kind: Kind, id: Any, field: str) -> Any:
+        linked = self._mapped(kind)
+        key = key_from_id(kind, linked.key, str(id))
+        if key is not None:
+            statement = sa.select(linked.key).where(linked.key == key)
+            if (await connection.execute(statement)).first() is not None:
+                return key
+        raise InvalidValue(f"no {kind.value} record has the id {id!r}", field=field)
+
+    async def _unique(
+        self, connection: AsyncConnection, mapped: Mapped, name: str, value: Any, current: Any
+    ) -> None:
+        """RFC 7644 §3.3: 409 when another record holds the value, ignoring case."""
+        column = mapped.table.c[name]
+        taken: sa.ColumnElement[bool] = column == value
+        if isinstance(value, str):
+            taken = sa.func.lower(column) == sa.func.lower(sa.literal(value, sa.String()))
+        if current is not None:
+            taken = sa.and_(taken, mapped.key != current)
+        statement = sa.select(mapped.key).where(taken).limit(1)
+        if (await connection.execute(statement)).first() is not None:
+            raise Conflict("the value is already taken by another record", field=name)
+
+    async def _add_members(
+        self, connection: AsyncConnection, group: Any, keys: set[Any], *, skip_existing: bool
+    ) -> None:
+        """Insert membership rows for user keys, each checked to name a user."""
+        users = self._mapped(Kind.USERS)
+        members = self._memberships()
+        for chunk in _chunks(keys):
+            statement = sa.select(users.key).where(users.key.in_(chunk))
+            found = set((await connection.execute(statement)).scalars())
+            if len(found) != len(chunk):
+                raise InvalidValue("a member id names no user", field="members")
+            if skip_existing:
+                statement = sa.select(members.member).where(
+                    members.group == group, members.member.in_(chunk)
+                )
+                found -= set((await connection.execute(statement)).scalars())
+            if found:
+                rows = [{members.group.name: group, members.member.name: key} for key in found]
+                await connection.execute(sa.insert(members.table), rows)
+
+    async def _remove_members(
+        self, connection: AsyncConnection, group: Any, keys: set[Any]
+    ) -> None:
+        members = self._memberships()
+        for chunk in _chunks(keys):
+            await connection.execute(
+                sa.delete(members.table).where(members.group == group, members.member.in_(chunk))
+            )
+
+    async def _change_members(
+        self, connection: AsyncConnection, group: Any, changes: MemberChanges
+    ) -> None:
+        users = self._mapped(Kind.USERS)
+        members = self._memberships()
+        if changes.replace is not None:
+            # The one case that reads every member: the client sent the whole set.
+            statement = sa.select(members.member).where(members.group == group)
+            current = set((await connection.execute(statement)).scalars())
+            wanted = {_member_key(users, id) for id in changes.replace}
+            await self._remove_members(connection, group, current - wanted)
+            await self._add_members(connection, group, wanted - current, skip_existing=False)
+            return
+        # An id that cannot be a key cannot be a member either: nothing to remove.
+        removed = {key_from_id(Kind.USERS, users.key, id) for id in changes.removed} - {None}
+        await self._remove_members(connection, group, removed)
+        added = {_member_key(users, id) for id in changes.added}
+        await self._add_members(connection, group, added, skip_existing=True)
+
+    async def _clear_references(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
+        """Fields of other records that refer to a deleted one (a manager) become empty."""
+        for mapped in (self._reflected.users, self._reflected.groups):
+            if mapped is None:
+                continue
+            for described in mapped.spec.fields:
+                if described.reference is kind:
+                    column = mapped.table.c[described.name]
+                    values = {described.name: None, **_stamps(mapped, created=False)}
+                    await connection.execute(
+                        sa.update(mapped.table).where(column == key).values(values)
+                    )
+
+    async def _forget_memberships(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
+        members = self._reflected.members
+        groups = self._reflected.groups
+        if members is None:
+            return
+        own = members.member if kind is Kind.USERS else members.group
+        stamps = _stamps(groups, created=False) if groups is not None else {}
+        if kind is Kind.USERS and groups is not None and stamps:
+            # The user's groups lose a member: a change to each of them.
+            of_user = sa.select(members.group).where(members.member == key)
+            await connection.execute(
+                sa.update(groups.table)
+                .where(groups.key.in_(of_user.scalar_subquery()))
+                .values(stamps)
+            )
+        await connection.execute(sa.delete(members.table).where(own == key))
+
+
+# --- Helpers ----------------------------------------------------------------------------
+
+
+def _display(mapped: Mapped) -> sa.ColumnElement[Any]:
+    """The column shown as `display` where other records refer to one of `mapped`."""
+    if mapped.spec.display is None:
+        return sa.null()
+    return mapped.table.c[mapped.spec.display]
+
+
+def _key(mapped: Mapped, id: str) -> Any:
+    key = key_from_id(mapped.spec.kind, mapped.key, id)
+    if key is None:
+        raise NotFound(f"no {mapped.spec.kind.value} record has this id")
+    return key
+
+
+def _member_key(users: Mapped, id: str) -> Any:
+    key = key_from_id(Kind.USERS, users.key, id)
+    if key is None:
+        raise InvalidValue("a member id names no user", field="members")
+    return key
+
+
+def _require(mapped: Mapped, row: Mapping[str, Any]) -> None:
+    """A mapped NOT NULL column without a default must get a value on create."""
+    for described in mapped.spec.fields:
+        column = mapped.table.c[described.name]
+        required = not column.nullable and column.server_default is None
+        if required and row.get(described.name) is None:
+            raise InvalidValue("a value is required", field=described.name)
+
+
+def _stamps(mapped: Mapped, *, created: bool) -> dict[str, Any]:
+    """The created / modified / version columns a write sets."""
+    spec, table = mapped.spec, mapped.table
+    moment = now()
+    stamps: dict[str, Any] = {}
+    if spec.created is not None and created:
+        stamps[spec.created] = to_column(table.c[spec.created], moment, field=spec.created)
+    if spec.modified is not None:
+        stamps[spec.modified] = to_column(table.c[spec.modified], moment, field=spec.modified)
+    if spec.version is not None:
+        version = table.c[spec.version]
+        stamps[spec.version] = 1 if created else sa.func.coalesce(version, 0) + 1
+    return stamps
+
+
+def _record(mapped: Mapped, row: Row) -> Record:
+    spec = mapped.spec
+    values: dict[str, Any] = {}
+    for described in spec.fields:
+        value = row[described.name]
+        if value is not None:
+            values[described.name] = (
+                id_from_key(described.reference, value)
+                if described.reference is not None
+                else from_column(value)
+            )
+    return Record(
+        id=id_from_key(spec.kind, row[spec.key]),
+        values=values,
+        version=_version(mapped, row),
+        created=from_column(row[spec.created]) if spec.created is not None else None,
+        modified=from_column(row[spec.modified]) if spec.modified is not None else None,
+    )
+
+
+def _version(mapped: Mapped, row: Row) -> str:
+    """The version column, or a short hash of the whole row when there is none."""
+    if mapped.spec.version is not None:
+        return str(row[mapped.spec.version] or 0)
+    digest = hashlib.sha256(repr(tuple(row.values())).encode())
+    return digest.hexdigest()[:16]
+
+
+def _chunks(keys: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

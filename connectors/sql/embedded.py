@@ -1,0 +1,89 @@
+"""The embedded default tables, exactly the columns that mappings/sql-default.toml names.
+
+scim-bridge creates them in its SQLite file at first start (`create_tables = true`); tests
+create them on PostgreSQL and MariaDB too, so every type here is portable (VARCHAR with a
+length, which MariaDB needs for an index).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+_NAME = 255
+"""Long enough for RFC 7643 names and e-mail addresses, short enough for a MariaDB index."""
+
+
+def _timestamp() -> sa.types.TypeEngine[datetime]:
+    # MariaDB's DATETIME drops fractions of a second unless asked to keep them.
+    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _text(name: str, length: int = _NAME) -> sa.Column[str]:
+    return sa.Column(name, sa.String(length), nullable=True)
+
+
+def default_metadata() -> sa.MetaData:
+    """A fresh MetaData holding the users, groups and memberships tables."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "users",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_name", sa.String(_NAME), nullable=False, unique=True),
+        _text("external_id"),
+        _text("given_name"),
+        _text("family_name"),
+        _text("formatted_name"),
+        _text("display_name"),
+        _text("nick_name"),
+        _text("title"),
+        _text("user_type"),
+        _text("preferred_language", 64),
+        _text("locale", 64),
+        _text("timezone", 64),
+        sa.Column("status", sa.CHAR(1), nullable=True),
+        _text("email"),
+        _text("phone", 64),
+        _text("locality"),
+        _text("employee_number", 64),
+        _text("cost_center"),
+        _text("organization"),
+        _text("division"),
+        _text("department"),
+        sa.Column("manager_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("created_at", _timestamp(), nullable=True),
+        sa.Column("modified_at", _timestamp(), nullable=True),
+        sa.Column("version", sa.Integer, nullable=True),
+    )
+    sa.Table(
+        "groups",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        # RFC 7643 §4.2: displayName is required, but need not be unique.
+        sa.Column("display_name", sa.String(_NAME), nullable=False),
+        _text("external_id"),
+        sa.Column("created_at", _timestamp(), nullable=True),
+        sa.Column("modified_at", _timestamp(), nullable=True),
+        sa.Column("version", sa.Integer, nullable=True),
+    )
+    sa.Table(
+        "memberships",
+        metadata,
+        sa.Column(
+            "group_id",
+            sa.Integer,
+            sa.ForeignKey("groups.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,  # "the groups of this user" reads by member
+        ),
+    )
+    return metadata

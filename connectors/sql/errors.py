@@ -1,0 +1,121 @@
+"""The one place where driver errors become connector errors.
+
+Each of the three drivers reports the same trouble its own way: asyncpg by SQLSTATE,
+PyMySQL by MySQL error number, sqlite3 by extended result code name. The messages raised
+here are fixed, short and safe for a client: never SQL, never driver text. Anything not
+recognised propagates unchanged, for the bridge to log and answer with a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+from connectors.base import Conflict, ConnectorError, InvalidValue, Unavailable
+
+RETRY_AFTER = 5
+"""Seconds a client is asked to wait when the database is unreachable or busy."""
+
+_UNAVAILABLE = "the database is unavailable, retry later"
+_TAKEN = "a unique value is already taken"
+_REFERENCE = "a referenced record does not exist, or is still referenced"
+_REQUIRED = "a required value is missing"
+_UNFIT = "a value does not fit its field"
+
+# MySQL/MariaDB error numbers (PyMySQL puts them first in the exception's args).
+_MYSQL_UNAVAILABLE = frozenset(
+    {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013}
+)  # too many connections, shutdown, lock wait timeout, deadlock, cannot connect, gone, lost
+_MYSQL_TAKEN = frozenset({1062, 1169})
+_MYSQL_REFERENCE = frozenset({1216, 1217, 1451, 1452})
+_MYSQL_REQUIRED = frozenset({1048, 1364})
+_MYSQL_UNFIT = frozenset({1264, 1265, 1292, 1366, 1406})
+
+# SQLite extended result code names (sqlite3 exceptions' sqlite_errorname).
+_SQLITE_TAKEN = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Run a block of database work, raising connector errors for known driver errors."""
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except (OSError, TimeoutError, sa_exc.TimeoutError) as error:
+        # Connection refused, name resolution, connect timeout, pool exhausted.
+        raise Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER) from error
+    except sa_exc.DBAPIError as error:
+        translated = _translate(error)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def _translate(error: sa_exc.DBAPIError) -> ConnectorError | None:
+    if error.connection_invalidated:
+        return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    sqlite_name = getattr(original, "sqlite_errorname", None)
+    args = getattr(original, "args", ())
+    specific: ConnectorError | None = None
+    if args and isinstance(args[0], int):  # PyMySQL also sets a sqlstate, a coarser one
+        specific = _from_mysql(args[0])
+    elif isinstance(sqlstate, str):
+        specific = _from_sqlstate(sqlstate)
+    elif isinstance(sqlite_name, str):
+        specific = _from_sqlite(sqlite_name)
+    return specific or _from_class(error)
+
+
+def _from_sqlstate(sqlstate: str) -> ConnectorError | None:
+    """PostgreSQL, Appendix A of its manual."""
+    if sqlstate.startswith(("08", "53", "57P")) or sqlstate in {"40001", "40P01", "55P03"}:
+        return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
+    if sqlstate == "23505":
+        return Conflict(_TAKEN)
+    if sqlstate == "23503":
+        return InvalidValue(_REFERENCE)
+    if sqlstate == "23502":
+        return InvalidValue(_REQUIRED)
+    if sqlstate.startswith(("22", "23")):
+        return InvalidValue(_UNFIT)
+    return None
+
+
+def _from_sqlite(name: str) -> ConnectorError | None:
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN")):
+        return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
+    if name in _SQLITE_TAKEN:
+        return Conflict(_TAKEN)
+    if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        return InvalidValue(_REFERENCE)
+    if name == "SQLITE_CONSTRAINT_NOTNULL":
+        return InvalidValue(_REQUIRED)
+    if name.startswith(("SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_TOOBIG")):
+        return InvalidValue(_UNFIT)
+    return None
+
+
+def _from_mysql(number: int) -> ConnectorError | None:
+    if number in _MYSQL_UNAVAILABLE:
+        return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
+    if number in _MYSQL_TAKEN:
+        return Conflict(_TAKEN)
+    if number in _MYSQL_REFERENCE:
+        return InvalidValue(_REFERENCE)
+    if number in _MYSQL_REQUIRED:
+        return InvalidValue(_REQUIRED)
+    if number in _MYSQL_UNFIT:
+        return InvalidValue(_UNFIT)
+    return None
+
+
+def _from_class(error: sa_exc.DBAPIError) -> ConnectorError | None:
+    """A last resort for a driver that says nothing more precise than its error class."""
+    if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
+        return InvalidValue(_UNFIT)
+    return None

@@ -1,0 +1,138 @@
+"""The existing tables a BackendSchema names, as reflected from the database.
+
+scim-bridge never migrates a table: it reflects what is there, and verify() lists every
+table or column the mapping names that the database lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import BackendSchema, Kind, MembershipSpec, NotFound, ObjectSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """One resource type's table."""
+
+    spec: ObjectSpec
+    table: sa.Table
+
+    @property
+    def key(self) -> sa.Column[Any]:
+        return self.table.c[self.spec.key]
+
+    def column(self, name: str) -> sa.Column[Any]:
+        """The column of a field the mapping may filter or sort on.
+
+        Only mapped fields, the key and the created/modified/version stamps: an unmapped
+        column (a password hash, say) is never reachable through a filter.
+        """
+        spec = self.spec
+        known = {spec.key, spec.created, spec.modified, spec.version}
+        if name not in known and spec.field_named(name) is None:
+            raise ValueError(f"{name!r} is not a mapped field of {spec.kind.value}")
+        return self.table.c[name]
+
+    def is_text(self, name: str) -> bool:
+        return isinstance(self.table.c[name].type, sa.String)
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """The membership table: one (group key, user key) row per membership."""
+
+    table: sa.Table
+    group: sa.Column[Any]
+    member: sa.Column[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """Everything reflected, with the problems found on the way."""
+
+    dialect: str
+    """The SQLAlchemy dialect name: sqlite, postgresql, mysql or mariadb."""
+    users: Mapped | None
+    groups: Mapped | None
+    members: Members | None
+    problems: tuple[str, ...]
+
+    def of(self, kind: Kind) -> Mapped:
+        mapped = self.users if kind is Kind.USERS else self.groups
+        if mapped is None:
+            raise NotFound(f"this service stores no {kind.value}")
+        return mapped
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.dialect in ("mysql", "mariadb")
+
+
+def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
+    """Reflect the tables of `schema` that exist; describe what is missing."""
+    names = [schema.users.object]
+    if schema.groups is not None:
+        names.append(schema.groups.object)
+    membership = schema.memberships
+    if membership is not None and membership.object is not None:
+        names.append(membership.object)
+    existing = set(sa.inspect(connection).get_table_names())
+    metadata = sa.MetaData()
+    metadata.reflect(connection, only=[name for name in names if name in existing])
+    problems = [
+        f'table "{name}" does not exist' for name in dict.fromkeys(names) if name not in existing
+    ]
+
+    def mapped(spec: ObjectSpec | None) -> Mapped | None:
+        if spec is None or spec.object not in metadata.tables:
+            return None
+        table = metadata.tables[spec.object]
+        problems.extend(_missing(table, _object_columns(spec)))
+        version = table.c.get(spec.version) if spec.version is not None else None
+        if version is not None and not isinstance(version.type, sa.Integer):
+            problems.append(f'column "{version.name}" of table "{table.name}" is not an integer')
+        return Mapped(spec, table)
+
+    users, groups = mapped(schema.users), mapped(schema.groups)
+    members = _members(metadata, membership, problems)
+    if schema.groups is not None and membership is None:
+        problems.append("groups are mapped but no membership table is")
+    return Tables(
+        dialect=connection.dialect.name,
+        users=users,
+        groups=groups,
+        members=members,
+        problems=tuple(problems),
+    )
+
+
+def _object_columns(spec: ObjectSpec) -> list[str]:
+    stamps = [spec.created, spec.modified, spec.version]
+    names = [spec.key, *(each.name for each in spec.fields), *stamps, *spec.constants]
+    return list(dict.fromkeys(name for name in names if name is not None))
+
+
+def _members(
+    metadata: sa.MetaData, membership: MembershipSpec | None, problems: list[str]
+) -> Members | None:
+    if membership is None:
+        return None
+    if membership.object is None or membership.group is None or membership.member is None:
+        problems.append("the membership table needs a table, a group column and a member column")
+        return None
+    table = metadata.tables.get(membership.object)
+    if table is None:
+        return None
+    missing = _missing(table, [membership.group, membership.member])
+    problems.extend(missing)
+    if missing:
+        return None
+    return Members(table, table.c[membership.group], table.c[membership.member])
+
+
+def _missing(table: sa.Table, names: list[str]) -> list[str]:
+    return [f'table "{table.name}" has no column "{name}"' for name in names if name not in table.c]

@@ -1,0 +1,190 @@
+"""Values crossing the connector: coerced to the reflected column type on the way in,
+normalised on the way out, and SCIM ids turned into keys and back.
+
+The mapping hands over Python's natural types (str, bool, int, ISO 8601 strings for
+dates); columns are whatever the existing table says. A value that does not fit raises
+InvalidValue naming the field, with a message that names neither table nor column.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import InvalidValue, Kind
+
+_INT64 = 2**63
+_INTEGER_ID = re.compile(r"-?[1-9][0-9]*|0")
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive database value is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_column(value: Any) -> Any:
+    """A value read from the database, as the connector returns it."""
+    if isinstance(value, datetime):
+        return utc(value)
+    return value
+
+
+def to_column(column: sa.Column[Any], value: Any, *, field: str) -> Any:
+    """`value` in the Python type the column's driver expects; None passes through."""
+    if value is None:
+        return None
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return _boolean(value, field)
+    if isinstance(kind, sa.Integer):
+        return _integer(value, field)
+    if isinstance(kind, sa.Numeric):
+        return _number(value, field)
+    if isinstance(kind, sa.DateTime):
+        return _datetime(value, field, aware=bool(kind.timezone))
+    if isinstance(kind, sa.Date):
+        return _date(value, field)
+    if isinstance(kind, sa.Uuid):
+        return _uuid(value, field)
+    if isinstance(kind, sa.String):
+        return _string(kind, value, field)
+    return value
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InvalidValue("the value is not a boolean", field=field)
+
+
+def _integer(value: Any, field: str) -> int:
+    # bool is an int: MySQL's BOOLEAN is a TINYINT, so True is stored as 1.
+    if isinstance(value, str) and _INTEGER_ID.fullmatch(value.strip()):
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidValue("the value is not a whole number", field=field)
+    if not -_INT64 <= value < _INT64:
+        raise InvalidValue("the number is too large", field=field)
+    return int(value)
+
+
+def _number(value: Any, field: str) -> Decimal | float:
+    if isinstance(value, float | Decimal):
+        return value
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if number.is_finite():
+                return number
+    raise InvalidValue("the value is not a number", field=field)
+
+
+def _datetime(value: Any, field: str, *, aware: bool) -> datetime:
+    moment: datetime | None = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise InvalidValue("the value is not an ISO 8601 date and time", field=field)
+    moment = utc(moment)
+    # A column without a time zone holds UTC by convention (and reads back as UTC).
+    return moment if aware else moment.replace(tzinfo=None)
+
+
+def _date(value: Any, field: str) -> date:
+    if isinstance(value, datetime):
+        return utc(value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            try:
+                return utc(datetime.fromisoformat(value)).date()
+            except ValueError:
+                pass
+    raise InvalidValue("the value is not an ISO 8601 date", field=field)
+
+
+def _uuid(value: Any, field: str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidValue("the value is not a UUID", field=field) from None
+
+
+def _string(kind: sa.String, value: Any, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise InvalidValue("the value is not text", field=field)
+    text = str(value)
+    if kind.length is not None and len(text) > kind.length:
+        raise InvalidValue(f"the value is too long (at most {kind.length} characters)", field=field)
+    if isinstance(kind, sa.Enum) and kind.enums and text not in kind.enums:
+        raise InvalidValue("the value is not one of those allowed", field=field)
+    return text
+
+
+# --- Keys ---------------------------------------------------------------------------
+
+
+ID_PREFIXES = {Kind.USERS: "", Kind.GROUPS: "g"}
+"""RFC 7643 §3.1 wants an id unique across every resource of the service, but a users
+table and a groups table each count their keys from 1: group ids carry a prefix."""
+
+
+def key_from_id(resource: Kind, column: sa.Column[Any], id: str) -> Any | None:
+    """The backend key a SCIM id stands for, or None when it cannot be a key at all."""
+    prefix = ID_PREFIXES[resource]
+    if not id.startswith(prefix):
+        return None
+    id = id[len(prefix) :]
+    kind = column.type
+    if isinstance(kind, sa.Integer):
+        if not _INTEGER_ID.fullmatch(id):
+            return None
+        key = int(id)
+        return key if -_INT64 <= key < _INT64 else None
+    if isinstance(kind, sa.Uuid):
+        try:
+            parsed = uuid.UUID(id)
+        except ValueError:
+            return None
+        return parsed if str(parsed) == id else None
+    if isinstance(kind, sa.String) and kind.length is not None and len(id) > kind.length:
+        return None
+    return id
+
+
+def id_from_key(resource: Kind, key: Any) -> str:
+    """RFC 7643 §3.1: the id is the key rendered as text, stable for the record's life."""
+    return f"{ID_PREFIXES[resource]}{key}"
+
+
+def new_key(column: sa.Column[Any]) -> Any | None:
+    """A key for a new record, or None when the database assigns one (autoincrement)."""
+    if isinstance(column.type, sa.Integer):
+        return None
+    if isinstance(column.type, sa.Uuid):
+        return uuid.uuid4()
+    return uuid.uuid4().hex

@@ -1,0 +1,178 @@
+"""Create, read, update, delete; versions and If-Match; uniqueness; references; values."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sql_specs import SCHEMA, USERS
+
+from connectors.base import (
+    Conflict,
+    InvalidValue,
+    Kind,
+    NotFound,
+    PreconditionFailed,
+)
+from connectors.sql import SqlConnector, SqlSettings
+
+DRIVER_TEXT = re.compile(
+    r"select|insert|update|constraint|duplicate|null|sqlite|asyncpg|pymysql|\(\d+", re.I
+)
+
+
+async def test_create_returns_the_stored_record(connector: SqlConnector) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    record = await connector.create(
+        Kind.USERS, {"user_name": "alice", "given_name": "Alice", "title": None}
+    )
+    assert record.values == {"user_name": "alice", "given_name": "Alice"}
+    assert record.version == "1"
+    assert record.created is not None
+    assert record.created.tzinfo is UTC
+    assert before <= record.created <= datetime.now(UTC) + timedelta(seconds=1)
+    assert record.modified == record.created
+    assert record.members is None
+    assert await connector.get(Kind.USERS, record.id) == record
+
+
+@pytest.mark.parametrize("id", ["12345", "abc", "01", "1.0", "", "9" * 30])
+async def test_get_unknown_or_malformed_id_is_not_found(connector: SqlConnector, id: str) -> None:
+    await connector.create(Kind.USERS, {"user_name": "alice"})
+    with pytest.raises(NotFound):
+        await connector.get(Kind.USERS, id)
+
+
+async def test_update_writes_changes_and_bumps_version(connector: SqlConnector) -> None:
+    created = await connector.create(Kind.USERS, {"user_name": "alice", "title": "Engineer"})
+    updated = await connector.update(Kind.USERS, created.id, {"title": None, "email": "a@x.org"})
+    assert updated.values == {"user_name": "alice", "email": "a@x.org"}
+    assert updated.version == "2"
+    assert updated.created == created.created
+    assert updated.modified is not None
+    assert created.modified is not None
+    assert updated.modified >= created.modified
+    again = await connector.update(Kind.USERS, created.id, {"given_name": "Al"})
+    assert again.version == "3"
+
+
+async def test_update_without_changes_keeps_the_version(connector: SqlConnector) -> None:
+    created = await connector.create(Kind.USERS, {"user_name": "alice"})
+    same = await connector.update(Kind.USERS, created.id, {})
+    assert same == created
+
+
+async def test_if_version_guards_update_and_delete(connector: SqlConnector) -> None:
+    created = await connector.create(Kind.USERS, {"user_name": "alice"})
+    with pytest.raises(PreconditionFailed):
+        await connector.update(Kind.USERS, created.id, {"title": "x"}, if_version="7")
+    updated = await connector.update(Kind.USERS, created.id, {"title": "x"}, if_version="1")
+    assert updated.values["title"] == "x"
+    with pytest.raises(PreconditionFailed):
+        await connector.delete(Kind.USERS, created.id, if_version="1")
+    await connector.delete(Kind.USERS, created.id, if_version="2")
+    with pytest.raises(NotFound):
+        await connector.get(Kind.USERS, created.id)
+
+
+async def test_update_and_delete_of_a_missing_record(connector: SqlConnector) -> None:
+    with pytest.raises(NotFound):
+        await connector.update(Kind.USERS, "42", {"title": "x"})
+    with pytest.raises(NotFound):
+        await connector.delete(Kind.USERS, "42")
+    with pytest.raises(NotFound):
+        await connector.delete(Kind.GROUPS, "not-a-number")
+
+
+async def test_unique_fields_conflict_ignoring_case(connector: SqlConnector) -> None:
+    alice = await connector.create(Kind.USERS, {"user_name": "Alice"})
+    bob = await connector.create(Kind.USERS, {"user_name": "bob"})
+    with pytest.raises(Conflict) as raised:
+        await connector.create(Kind.USERS, {"user_name": "ALICE"})
+    assert raised.value.field == "user_name"
+    with pytest.raises(Conflict) as raised:
+        await connector.update(Kind.USERS, bob.id, {"user_name": "alice"})
+    assert raised.value.field == "user_name"
+    renamed = await connector.update(Kind.USERS, alice.id, {"user_name": "ALICE"})
+    assert renamed.values["user_name"] == "ALICE"
+
+
+async def test_database_unique_constraint_is_a_conflict(tables: str) -> None:
+    """Without the connector's own check, the table's UNIQUE constraint still answers 409."""
+    schema = dataclasses.replace(SCHEMA, users=dataclasses.replace(USERS, unique=()))
+    unchecked = SqlConnector(SqlSettings(type="sql", url=tables), schema)
+    await unchecked.open()
+    try:
+        await unchecked.create(Kind.USERS, {"user_name": "alice"})
+        with pytest.raises(Conflict) as raised:
+            await unchecked.create(Kind.USERS, {"user_name": "alice"})
+    finally:
+        await unchecked.close()
+    assert raised.value.message == "a unique value is already taken"
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"user_name": "x" * 256}, "user_name"),
+        ({"user_name": "alice", "status": "AB"}, "status"),
+        ({"user_name": None}, "user_name"),
+        ({"given_name": "Alice"}, "user_name"),
+        ({"user_name": True}, "user_name"),
+        ({"user_name": "alice", "manager_id": "999"}, "manager_id"),
+        ({"user_name": "alice", "manager_id": "not-an-id"}, "manager_id"),
+    ],
+)
+async def test_values_that_do_not_fit(
+    connector: SqlConnector, values: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        await connector.create(Kind.USERS, values)
+    assert raised.value.field == field
+    assert not DRIVER_TEXT.search(raised.value.message)
+
+
+async def test_required_field_cannot_be_cleared(connector: SqlConnector) -> None:
+    alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+    with pytest.raises(InvalidValue) as raised:
+        await connector.update(Kind.USERS, alice.id, {"user_name": None})
+    assert raised.value.field == "user_name"
+
+
+async def test_an_unmapped_field_is_a_programming_error(connector: SqlConnector) -> None:
+    with pytest.raises(ValueError, match="not a mapped field"):
+        await connector.create(Kind.USERS, {"user_name": "alice", "locality": "Paris"})
+
+
+async def test_manager_reference_round_trip_and_delete(connector: SqlConnector) -> None:
+    boss = await connector.create(Kind.USERS, {"user_name": "boss"})
+    worker = await connector.create(Kind.USERS, {"user_name": "worker", "manager_id": boss.id})
+    assert worker.values["manager_id"] == boss.id
+    with pytest.raises(InvalidValue) as raised:
+        await connector.update(Kind.USERS, worker.id, {"manager_id": "424242"})
+    assert raised.value.field == "manager_id"
+    await connector.delete(Kind.USERS, boss.id)
+    orphan = await connector.get(Kind.USERS, worker.id)
+    assert "manager_id" not in orphan.values
+    assert orphan.version == "2"  # the manager's removal changed the resource
+
+
+async def test_a_user_may_manage_itself_and_still_be_deleted(connector: SqlConnector) -> None:
+    alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+    await connector.update(Kind.USERS, alice.id, {"manager_id": alice.id})
+    await connector.delete(Kind.USERS, alice.id)
+    with pytest.raises(NotFound):
+        await connector.get(Kind.USERS, alice.id)
+
+
+async def test_groups_can_be_created_and_renamed(connector: SqlConnector) -> None:
+    group = await connector.create(Kind.GROUPS, {"display_name": "Staff"})
+    assert group.members == []
+    renamed = await connector.update(Kind.GROUPS, group.id, {"display_name": "Crew"})
+    assert renamed.values == {"display_name": "Crew"}
+    assert renamed.version == "2"
+    await connector.delete(Kind.GROUPS, group.id)
+    with pytest.raises(NotFound):
+        await connector.get(Kind.GROUPS, group.id)

@@ -1,0 +1,215 @@
+"""Group memberships: add, remove, replace, deletes, and O(1) work for one added member."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connectors.base import InvalidValue, Kind, MemberChanges, MemberRef, Query
+from connectors.sql import SqlConnector
+
+
+async def users(connector: SqlConnector, *names: str) -> list[str]:
+    return [
+        (await connector.create(Kind.USERS, {"user_name": name, "display_name": name.title()})).id
+        for name in names
+    ]
+
+
+async def member_ids(connector: SqlConnector, group: str) -> set[str]:
+    record = await connector.get(Kind.GROUPS, group, with_members=True)
+    assert record.members is not None
+    return {member.id for member in record.members}
+
+
+async def test_create_with_members_and_read_both_ways(connector: SqlConnector) -> None:
+    alice, bob = await users(connector, "alice", "bob")
+    group = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice, bob])
+    assert group.members == [MemberRef(alice, "Alice"), MemberRef(bob, "Bob")]
+    user = await connector.get(Kind.USERS, alice, with_groups=True)
+    assert user.groups == [MemberRef(group.id, "Staff")]
+    plain = await connector.get(Kind.GROUPS, group.id)
+    assert plain.members is None
+
+
+@pytest.mark.parametrize("unknown", ["999", "not-a-key"])
+async def test_an_unknown_member_creates_nothing(connector: SqlConnector, unknown: str) -> None:
+    [alice] = await users(connector, "alice")
+    with pytest.raises(InvalidValue) as raised:
+        await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice, unknown])
+    assert raised.value.field == "members"
+    assert (await connector.search(Kind.GROUPS, Query())).total == 0
+
+
+async def test_add_remove_and_replace(connector: SqlConnector) -> None:
+    alice, bob, carol = await users(connector, "alice", "bob", "carol")
+    group = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice])
+
+    added = await connector.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({alice, bob}))
+    )
+    assert added.version == "2"  # member changes are writes too
+    assert await member_ids(connector, group.id) == {alice, bob}
+
+    await connector.update(
+        Kind.GROUPS,
+        group.id,
+        {},
+        members=MemberChanges(removed=frozenset({alice, "not-a-key"}), added=frozenset({carol})),
+    )
+    assert await member_ids(connector, group.id) == {bob, carol}
+
+    replaced = await connector.update(
+        Kind.GROUPS,
+        group.id,
+        {"display_name": "Crew"},
+        members=MemberChanges(replace=frozenset({alice, carol})),
+        with_members=True,
+    )
+    assert replaced.values["display_name"] == "Crew"
+    assert replaced.members is not None
+    assert {member.id for member in replaced.members} == {alice, carol}
+
+    emptied = await connector.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(replace=frozenset()), with_members=True
+    )
+    assert emptied.members == []
+
+
+async def test_adding_an_unknown_member_changes_nothing(connector: SqlConnector) -> None:
+    alice, bob = await users(connector, "alice", "bob")
+    group = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice])
+    for changes in (
+        MemberChanges(added=frozenset({bob, "4242"})),
+        MemberChanges(replace=frozenset({bob, "x"})),
+    ):
+        with pytest.raises(InvalidValue) as raised:
+            await connector.update(Kind.GROUPS, group.id, {"display_name": "X"}, members=changes)
+        assert raised.value.field == "members"
+    unchanged = await connector.get(Kind.GROUPS, group.id, with_members=True)
+    assert unchanged.values["display_name"] == "Staff"
+    assert unchanged.version == "1"
+    assert unchanged.members == [MemberRef(alice, "Alice")]
+
+
+async def test_users_have_no_members(connector: SqlConnector) -> None:
+    [alice] = await users(connector, "alice")
+    with pytest.raises(InvalidValue):
+        await connector.create(Kind.USERS, {"user_name": "bob"}, members=[alice])
+
+
+async def test_deleting_a_user_leaves_its_groups(connector: SqlConnector) -> None:
+    alice, bob = await users(connector, "alice", "bob")
+    group = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice, bob])
+    await connector.delete(Kind.USERS, alice)
+    after = await connector.get(Kind.GROUPS, group.id, with_members=True)
+    assert after.members == [MemberRef(bob, "Bob")]
+    assert after.version == "2"
+
+
+async def test_deleting_a_group_removes_its_memberships(connector: SqlConnector) -> None:
+    [alice] = await users(connector, "alice")
+    staff = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[alice])
+    crew = await connector.create(Kind.GROUPS, {"display_name": "Crew"}, members=[alice])
+    await connector.delete(Kind.GROUPS, staff.id)
+    user = await connector.get(Kind.USERS, alice, with_groups=True)
+    assert user.groups == [MemberRef(crew.id, "Crew")]
+
+
+class Statements:
+    """Every statement any engine sends while active, with its parameters."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.seen.append((statement, parameters))
+
+
+@pytest.fixture
+def statements() -> Iterator[Statements]:
+    recorder = Statements()
+    sa.event.listen(sa.Engine, "before_cursor_execute", recorder)
+    yield recorder
+    sa.event.remove(sa.Engine, "before_cursor_execute", recorder)
+
+
+def parameter_count(parameters: Any) -> int:
+    if isinstance(parameters, dict):
+        return len(parameters)
+    if isinstance(parameters, list | tuple):
+        return sum(
+            parameter_count(each) if isinstance(each, dict | list | tuple) else 1
+            for each in parameters
+        )
+    return 0
+
+
+async def test_adding_one_member_to_a_large_group_is_constant_work(
+    connector: SqlConnector, tables: str, statements: Statements
+) -> None:
+    size = 2000
+    engine = create_async_engine(tables)
+    async with engine.begin() as connection:
+        users_table = sa.table("users", sa.column("user_name"))
+        await connection.execute(
+            sa.insert(users_table), [{"user_name": f"user{n}"} for n in range(size + 1)]
+        )
+    await engine.dispose()
+    page = await connector.search(Kind.USERS, Query(limit=size + 1))
+    *everyone, newcomer = [record.id for record in page.records]
+    group = await connector.create(Kind.GROUPS, {"display_name": "All"}, members=everyone)
+    assert group.members is not None
+    assert len(group.members) == size
+
+    statements.seen.clear()
+    updated = await connector.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({newcomer}))
+    )
+
+    assert updated.version == "2"
+    assert len(statements.seen) <= 8, statements.seen
+    for statement, parameters in statements.seen:
+        assert parameter_count(parameters) <= 4, statement
+        if "memberships" in statement and not statement.lstrip().upper().startswith("INSERT"):
+            # Any read or write of the membership table is narrowed to the new member.
+            assert "user_id" in statement.split("WHERE", 1)[-1], statement
+    assert len(await member_ids(connector, group.id)) == size + 1
+
+
+async def test_a_page_of_groups_reads_members_in_one_query(
+    connector: SqlConnector, statements: Statements
+) -> None:
+    alice, bob = await users(connector, "alice", "bob")
+    for n in range(5):
+        await connector.create(Kind.GROUPS, {"display_name": f"g{n}"}, members=[alice, bob])
+    statements.seen.clear()
+    page = await connector.search(Kind.GROUPS, Query(with_members=True))
+    assert [len(record.members or []) for record in page.records] == [2] * 5
+    selects = [s for s, _ in statements.seen if "memberships" in s]
+    assert len(selects) == 1
+    statements.seen.clear()
+    page = await connector.search(Kind.USERS, Query(with_groups=True))
+    assert [len(record.groups or []) for record in page.records] == [5, 5]
+    assert len([s for s, _ in statements.seen if "memberships" in s]) == 1
+
+
+async def test_concurrent_additions_all_land(connector: SqlConnector) -> None:
+    """Writers queue on the group's row lock (SQLite: on BEGIN IMMEDIATE) instead of failing."""
+    ids = await users(connector, *(f"user{n}" for n in range(8)))
+    group = await connector.create(Kind.GROUPS, {"display_name": "Busy"})
+    await asyncio.gather(
+        *(
+            connector.update(
+                Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({id}))
+            )
+            for id in ids
+        )
+    )
+    assert await member_ids(connector, group.id) == set(ids)
+    assert (await connector.get(Kind.GROUPS, group.id)).version == str(1 + len(ids))

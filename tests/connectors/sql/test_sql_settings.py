@@ -1,0 +1,82 @@
+"""The settings model: accepted URLs, and messages that never repeat a password."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+from sql_specs import SCHEMA
+
+from connectors import build_connector
+from connectors.sql import SqlConnector, SqlSettings
+
+
+def refusal(**settings: object) -> str:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        SqlSettings.model_validate({"type": "sql", **settings})
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///scim.db",
+        "postgresql+asyncpg://scim:secret@db.example/scim",
+        "mysql+aiomysql://scim:secret@db.example/scim",
+        "mariadb+aiomysql://scim:secret@db.example/scim",
+    ],
+)
+def test_accepted_urls(url: str) -> None:
+    settings = SqlSettings(type="sql", url=url)
+    assert settings.pool_size == 10
+    assert settings.connect_timeout == 10.0
+    assert not settings.create_tables
+    assert "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://scim:hunter2@db.example/scim",
+        "mysql+pymysql://scim:hunter2@db.example/scim",
+        "sqlite:///hunter2.db",
+    ],
+)
+def test_synchronous_drivers_are_refused(url: str) -> None:
+    message = refusal(url=url)
+    assert "unsupported database scheme" in message
+    assert "postgresql+asyncpg://" in message
+    assert "hunter2" not in message
+
+
+def test_an_unparsable_url_is_not_echoed() -> None:
+    message = refusal(url="hunter2 is not a url")
+    assert "is not a database URL" in message
+    assert "hunter2" not in message
+
+
+def test_create_tables_is_for_sqlite_only() -> None:
+    message = refusal(url="postgresql+asyncpg://scim:hunter2@db/scim", create_tables=True)
+    assert "create_tables is only for the embedded SQLite database" in message
+    assert "hunter2" not in message
+    assert SqlSettings(type="sql", url="sqlite+aiosqlite:///x.db", create_tables=True)
+
+
+@pytest.mark.parametrize(
+    ("settings", "location"),
+    [
+        ({"pool_size": 0}, "pool_size"),
+        ({"connect_timeout": 0}, "connect_timeout"),
+        ({"schema": "public"}, "schema"),
+    ],
+)
+def test_other_refusals(settings: dict[str, object], location: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        SqlSettings.model_validate({"type": "sql", "url": "sqlite+aiosqlite:///x.db", **settings})
+    assert [error["loc"] for error in raised.value.errors()] == [(location,)]
+
+
+def test_build_connector() -> None:
+    settings = SqlSettings(type="sql", url="sqlite+aiosqlite:///x.db")
+    connector = build_connector(settings, SCHEMA)
+    assert isinstance(connector, SqlConnector)
+    assert connector.schema is SCHEMA

@@ -1,0 +1,241 @@
+"""Tables other than the default: verify(), text keys, column types, row-hash versions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from backends import create_default_tables
+from sql_specs import GROUPS, MEMBERSHIPS, SCHEMA, USERS
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connectors.base import (
+    BackendSchema,
+    Compare,
+    Field,
+    InvalidValue,
+    Kind,
+    MemberChanges,
+    NotFound,
+    ObjectSpec,
+    Op,
+    PreconditionFailed,
+    Query,
+)
+from connectors.sql import SqlConnector, SqlSettings
+
+
+async def create(url: str, metadata: sa.MetaData) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    await engine.dispose()
+
+
+async def problems(url: str, schema: BackendSchema) -> list[str]:
+    connector = SqlConnector(SqlSettings(type="sql", url=url), schema)
+    await connector.open()
+    try:
+        return await connector.verify()
+    finally:
+        await connector.close()
+
+
+async def test_verify_finds_nothing_wrong_with_the_default_tables(tables: str) -> None:
+    assert await problems(tables, SCHEMA) == []
+
+
+async def test_verify_names_missing_tables(sql_url: str) -> None:
+    assert await problems(sql_url, SCHEMA) == [
+        'table "users" does not exist',
+        'table "groups" does not exist',
+        'table "memberships" does not exist',
+    ]
+
+
+async def test_verify_names_missing_columns(tables: str) -> None:
+    users = dataclasses.replace(
+        USERS,
+        fields=(*USERS.fields, Field("titel")),
+        modified="changed_at",
+        constants={"origin": "scim"},
+    )
+    memberships = dataclasses.replace(MEMBERSHIPS, member="member_id")
+    schema = BackendSchema(users=users, groups=GROUPS, memberships=memberships)
+    assert await problems(tables, schema) == [
+        'table "users" has no column "titel"',
+        'table "users" has no column "changed_at"',
+        'table "users" has no column "origin"',
+        'table "memberships" has no column "member_id"',
+    ]
+
+
+async def test_verify_wants_an_integer_version(tables: str) -> None:
+    schema = dataclasses.replace(SCHEMA, users=dataclasses.replace(USERS, version="title"))
+    assert await problems(tables, schema) == ['column "title" of table "users" is not an integer']
+
+
+async def test_verify_sees_a_table_created_after_open(sql_url: str) -> None:
+    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), SCHEMA)
+    await connector.open()
+    try:
+        assert len(await connector.verify()) == 3
+        await create_default_tables(sql_url)
+        assert await connector.verify() == []
+    finally:
+        await connector.close()
+
+
+PEOPLE = sa.MetaData()
+sa.Table(
+    "people",
+    PEOPLE,
+    sa.Column("uid", sa.String(32), primary_key=True),
+    sa.Column("login", sa.String(20), nullable=False),
+    sa.Column("admin", sa.Boolean),
+    sa.Column("age", sa.Integer),
+    sa.Column("born", sa.Date),
+    sa.Column("seen", sa.DateTime),
+    sa.Column("secret", sa.String(20)),  # never mapped: never read out nor searchable
+)
+PERSON = ObjectSpec(
+    kind=Kind.USERS,
+    object="people",
+    key="uid",
+    fields=(Field("login"), Field("admin"), Field("age"), Field("born"), Field("seen")),
+    unique=("login",),
+)
+
+
+@pytest.fixture
+async def people(sql_url: str) -> AsyncIterator[SqlConnector]:
+    await create(sql_url, PEOPLE)
+    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), BackendSchema(users=PERSON))
+    await connector.open()
+    yield connector
+    await connector.close()
+
+
+async def test_a_text_key_table(people: SqlConnector) -> None:
+    record = await people.create(Kind.USERS, {"login": "alice"})
+    assert len(record.id) == 32
+    assert int(record.id, 16) >= 0  # uuid4().hex
+    assert await people.get(Kind.USERS, record.id) == record
+    for unknown in ("x" * 33, "0" * 32, "nope"):
+        with pytest.raises(NotFound):
+            await people.get(Kind.USERS, unknown)
+    found = await people.search(Kind.USERS, Query(where=Compare("uid", Op.EQ, record.id)))
+    assert found.records == [record]
+    await people.delete(Kind.USERS, record.id)
+    assert (await people.search(Kind.USERS, Query())).total == 0
+
+
+async def test_values_are_coerced_to_column_types(people: SqlConnector) -> None:
+    record = await people.create(
+        Kind.USERS,
+        {
+            "login": "alice",
+            "admin": True,
+            "age": "42",
+            "born": "2001-02-03",
+            "seen": "2024-05-06T07:08:09+02:00",
+        },
+    )
+    assert record.values == {
+        "login": "alice",
+        "admin": True,
+        "age": 42,
+        "born": date(2001, 2, 3),
+        "seen": datetime(2024, 5, 6, 5, 8, 9, tzinfo=UTC),
+    }
+    assert record.created is None
+    assert record.modified is None
+    older = await people.search(
+        Kind.USERS, Query(where=Compare("seen", Op.LT, "2024-05-06T06:00:00Z"))
+    )
+    assert older.total == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("age", "forty"),
+        ("age", 2**70),
+        ("age", 1.5),
+        ("admin", "yes"),
+        ("born", "yesterday"),
+        ("seen", "2024-13-01T00:00:00Z"),
+        ("login", "x" * 21),
+        ("login", None),
+    ],
+)
+async def test_values_that_fit_no_column(people: SqlConnector, field: str, value: object) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        await people.create(Kind.USERS, {"login": "alice", field: value})
+    assert raised.value.field == field
+
+
+async def test_without_a_version_column_the_version_is_a_row_hash(people: SqlConnector) -> None:
+    record = await people.create(Kind.USERS, {"login": "alice", "age": 1})
+    assert record.version == (await people.get(Kind.USERS, record.id)).version
+    updated = await people.update(Kind.USERS, record.id, {"age": 2})
+    assert updated.version != record.version
+    with pytest.raises(PreconditionFailed):
+        await people.update(Kind.USERS, record.id, {"age": 3}, if_version=record.version)
+    restored = await people.update(Kind.USERS, record.id, {"age": 1}, if_version=updated.version)
+    assert restored.version == record.version  # the same row, the same version
+
+
+async def test_create_tables_makes_the_embedded_database(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/embedded.db"
+    settings = SqlSettings(type="sql", url=url, create_tables=True)
+    first = SqlConnector(settings, SCHEMA)
+    await first.open()
+    try:
+        assert await first.verify() == []
+        alice = await first.create(Kind.USERS, {"user_name": "alice"})
+        engine = create_async_engine(url)
+        async with engine.connect() as connection:
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        await engine.dispose()
+        assert journal == "wal"  # a property of the file, that readers see too
+    finally:
+        await first.close()
+    again = SqlConnector(settings, SCHEMA)
+    await again.open()
+    try:
+        assert (await again.get(Kind.USERS, alice.id)).values == {"user_name": "alice"}
+    finally:
+        await again.close()
+
+
+async def test_members_need_a_membership_table(tables: str) -> None:
+    schema = BackendSchema(users=USERS, groups=GROUPS)
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), schema)
+    await connector.open()
+    try:
+        assert await connector.verify() == ["groups are mapped but no membership table is"]
+        group = await connector.create(Kind.GROUPS, {"display_name": "Staff"})
+        with pytest.raises(InvalidValue):
+            await connector.update(
+                Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({"1"}))
+            )
+    finally:
+        await connector.close()
+
+
+async def test_a_service_without_groups(tables: str) -> None:
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), BackendSchema(users=USERS))
+    await connector.open()
+    try:
+        assert await connector.verify() == []
+        with pytest.raises(NotFound):
+            await connector.search(Kind.GROUPS, Query())
+        alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+        assert (await connector.get(Kind.USERS, alice.id, with_groups=True)).groups is None
+    finally:
+        await connector.close()
