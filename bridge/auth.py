@@ -1,0 +1,64 @@
+"""Bearer tokens (RFC 6750; RFC 7644 §2 leaves the scheme to the service).
+
+Only SHA-256 digests of the configured tokens are kept in memory. A presented token is
+hashed and compared with every digest in constant time, so neither the comparison nor
+the position of the matching token leaks through timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
+
+from bridge.config import AuthSettings, ConfigError
+
+
+def new_token() -> str:
+    """A fresh token with 256 bits of randomness."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest that `sha256 =` in `[[auth.tokens]]` expects."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenVerifier:
+    """Decides whether a presented bearer token is one of the configured tokens."""
+
+    def __init__(self, digests: Iterable[str]) -> None:
+        self._digests = tuple(digests)
+
+    @classmethod
+    def from_settings(
+        cls, auth: AuthSettings, environ: Mapping[str, str], source: str
+    ) -> TokenVerifier:
+        """Resolve every configured token; ConfigError lists each one that cannot be used."""
+        digests: list[str] = []
+        problems: list[str] = []
+        for index, token in enumerate(auth.tokens):
+            if token.env is not None:
+                key = f"{source}: auth.tokens[{index}].env"
+                value = environ.get(token.env)
+                if value is None:
+                    problems.append(f"{key}: environment variable {token.env} is not set")
+                elif not value:
+                    problems.append(f"{key}: environment variable {token.env} is empty")
+                else:
+                    digests.append(token_digest(value))
+            elif token.sha256 is not None:
+                digests.append(token.sha256)
+        if problems:
+            raise ConfigError(problems)
+        return cls(digests)
+
+    def verify(self, presented: str) -> bool:
+        """Whether `presented` is a configured token; takes the same time whichever matches."""
+        digest = token_digest(presented).encode()
+        matched = False
+        for expected in self._digests:
+            # `|` rather than `or`: every digest is compared, even after a match.
+            matched |= hmac.compare_digest(digest, expected.encode())
+        return matched

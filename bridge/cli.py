@@ -1,0 +1,197 @@
+"""The `scim-bridge` command: `serve`, `check` and `token new`.
+
+`serve` and `check` run the same start-up checks (the configuration file, its tokens, the
+mapping, a live connection to the backend and the backend's tables against the mapping)
+and report every problem found, one line each, with exit status 2; `serve` starts only
+when there is none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bridge.app import build_app
+from bridge.auth import TokenVerifier, new_token, token_digest
+from bridge.config import ConfigError, Settings, load_config, parse_listen
+from connectors import build_connector
+from connectors.base import Connector, ConnectorError
+from mappings import Mapping as AttributeMapping
+from mappings import MappingError, load_mapping
+
+log = logging.getLogger(__name__)
+
+_EXIT_PROBLEMS = 2
+"""The configuration, the mapping or the backend is not usable (as for a usage error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Service:
+    """Everything the application needs, checked."""
+
+    settings: Settings
+    verifier: TokenVerifier
+    mapping: AttributeMapping
+    connector: Connector
+
+
+async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
+    """Run the start-up checks; ConfigError lists every problem found.
+
+    The backend is checked only when the mapping loads, since the mapping says what the
+    backend must hold. The connector is closed again afterwards: the application opens
+    it for its own lifetime.
+    """
+    settings = load_config(config)
+    source = str(settings.source)
+    problems: list[str] = []
+    verifier: TokenVerifier | None = None
+    mapping: AttributeMapping | None = None
+    try:
+        verifier = TokenVerifier.from_settings(settings.auth, environ, source)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        mapping = load_mapping(settings.mapping_source())
+    except MappingError as exc:
+        problems += exc.problems
+    if mapping is None:
+        raise ConfigError(problems)
+    connector = build_connector(settings.connector, mapping.backend)
+    try:
+        await connector.open()
+        problems += (f"{source}: connector: {line}" for line in await connector.verify())
+    except ConnectorError as exc:
+        problems.append(f"{source}: connector: {exc.message}")
+    finally:
+        await connector.close()
+    if problems or verifier is None:
+        raise ConfigError(problems)
+    return _Service(settings, verifier, mapping, connector)
+
+
+async def _check(config: Path, environ: Mapping[str, str]) -> int:
+    service = await _checked(config, environ)
+    settings, mapping = service.settings, service.mapping
+    print(f"ok: {settings.source}: configuration is valid")
+    print(f"ok: {len(settings.auth.tokens)} bearer token(s) configured")
+    served = "users and groups" if mapping.groups else "users"
+    print(f"ok: mapping {settings.mapping_source()}: {served}")
+    print("ok: the backend is reachable and holds everything the mapping names")
+    return 0
+
+
+async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
+    service = await _checked(config, environ)
+    settings = service.settings
+    if listen is not None:
+        server = settings.server.model_copy(update={"listen": listen})
+        settings = settings.model_copy(update={"server": server})
+    app = build_app(settings, service.mapping, service.connector, service.verifier)
+    runner = web.AppRunner(app)
+    await runner.setup()  # opens the connector; runner.cleanup() closes it
+    try:
+        host, port = settings.server.host, settings.server.port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            print(f"cannot listen on {settings.server.listen}: {exc.strerror}", file=sys.stderr)
+            return _EXIT_PROBLEMS
+        bound = runner.addresses[0][1]  # differs from `port` when port 0 asked for any
+        authority = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+        log.info("serving SCIM 2.0 at http://%s%s", authority, settings.server.base_path)
+        await _until_stopped()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM, so that stopping closes backend connections cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    log.info("stopping")
+
+
+def _print_token(token: str) -> None:
+    print(f"token: {token}")
+    print()
+    print("# Either keep the token in the service's environment:")
+    print(f"export SCIM_BRIDGE_TOKEN='{token}'")
+    print("[[auth.tokens]]")
+    print('env = "SCIM_BRIDGE_TOKEN"')
+    print()
+    print("# or keep only its SHA-256 digest in the configuration file:")
+    print("[[auth.tokens]]")
+    print(f'sha256 = "{token_digest(token)}"')
+
+
+def _listen_address(value: str) -> str:
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scim-bridge",
+        description="A SCIM 2.0 service that provisions users and groups into existing backends.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="check the configuration, then serve SCIM 2.0")
+    serve.add_argument("--config", type=Path, required=True, metavar="FILE")
+    serve.add_argument(
+        "--listen",
+        type=_listen_address,
+        metavar="HOST:PORT",
+        help="instead of server.listen ([::1]:8080 for IPv6; port 0 picks a free port)",
+    )
+
+    check = commands.add_parser(
+        "check", help="check the configuration, its tokens, the mapping and the backend"
+    )
+    check.add_argument("--config", type=Path, required=True, metavar="FILE")
+
+    token = commands.add_parser("token", help="bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_commands.add_parser("new", help="print a fresh token and how to configure it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "token":
+        _print_token(new_token())
+        return 0
+    try:
+        if args.command == "check":
+            return asyncio.run(_check(args.config, os.environ))
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return asyncio.run(_serve(args.config, args.listen, os.environ))
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return _EXIT_PROBLEMS

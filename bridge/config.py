@@ -1,0 +1,240 @@
+"""The configuration file: TOML read with tomllib into typed, strict models.
+
+Every problem is reported at once, one line each, naming the file, the key path and what
+is wrong (`config.toml: connector.url: field required`), so that an operator fixes a
+broken file in one pass. The service refuses to start (exit status 2) while any remains.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import pathlib
+import re
+import tomllib
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+
+from connectors import ConnectorSettings
+from mappings import preset_names
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Split `HOST:PORT` (an IPv6 host in brackets: `[::1]:8080`) into host and port.
+
+    Port 0 asks the system for a free port. Raises ValueError saying what is wrong.
+    """
+    if listen.startswith("["):
+        host, bracket, port = listen[1:].partition("]:")
+        if not bracket:
+            raise ValueError(f"expected [IPv6]:PORT, got {listen!r}")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    else:
+        host, colon, port = listen.rpartition(":")
+        if not colon or not host:
+            raise ValueError(f"expected HOST:PORT, got {listen!r}")
+        if ":" in host:
+            raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port}")
+        if not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"{host!r} is not a host name or address")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{port!r} is not a port number (0-65535)")
+    return host, int(port)
+
+
+class _Section(BaseModel):
+    # strict: a TOML value already has its type; "8080" where 8080 is meant is a mistake.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ServerSettings(_Section):
+    """The `[server]` table: where and how the HTTP service listens."""
+
+    listen: str = "127.0.0.1:8080"
+    base_path: str = "/scim/v2"
+    """The path under which the SCIM endpoints live (RFC 7644 §3: the service's base URI)."""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Larger request bodies are refused with 413 (announced as bulk.maxPayloadSize)."""
+    max_page_size: int = Field(default=1000, gt=0)
+    """`count` is capped to this (RFC 7644 §3.4.2.4; announced as filter.maxResults)."""
+    public_url: str | None = None
+    """The URL clients reach the service at through a proxy, e.g. `https://idm.example.com`;
+    Location headers and `$ref` values are built from it followed by `base_path`. Empty or
+    absent: from the request's own scheme and host."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("base_path")
+    @classmethod
+    def _check_base_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"must start with '/', got {value!r}")
+        if any(char in value for char in "?#% \t"):
+            raise ValueError(f"must be a plain path, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urllib.parse.urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return parse_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_listen(self.listen)[1]
+
+
+class TokenSettings(_Section):
+    """One `[[auth.tokens]]` entry: a bearer token read from the environment, or its digest.
+
+    Either way the file itself never holds a usable secret.
+    """
+
+    env: str | None = None
+    """The name of the environment variable holding the token."""
+    sha256: str | None = None
+    """The SHA-256 hex digest of the token (`scim-bridge token new` prints it)."""
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _check_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ValueError("must be the 64 hex digits of a SHA-256 digest")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TokenSettings:
+        if (self.env is None) == (self.sha256 is None):
+            raise ValueError("give exactly one of env or sha256")
+        return self
+
+
+class AuthSettings(_Section):
+    """The `[auth]` table: the bearer tokens an identity provider may present (RFC 6750)."""
+
+    tokens: list[TokenSettings] = Field(min_length=1)
+
+
+class Settings(_Section):
+    """The whole file, plus where it was read from."""
+
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings
+    connector: ConnectorSettings
+    mapping: str
+    """A preset name (`sql-default`) or a path to a TOML file (ending in `.toml` or
+    holding a `/`), relative to the configuration file's directory."""
+    source: pathlib.Path
+
+    @field_validator("mapping")
+    @classmethod
+    def _check_mapping(cls, value: str) -> str:
+        if not _is_path(value) and value not in preset_names():
+            presets = ", ".join(preset_names())
+            raise ValueError(
+                f"{value!r} is not a preset ({presets}); a mapping file's path ends in .toml"
+            )
+        return value
+
+    def mapping_source(self) -> str | pathlib.Path:
+        """The preset name, or the mapping file's path resolved against this file's directory."""
+        if not _is_path(self.mapping):
+            return self.mapping
+        return self.source.parent / pathlib.Path(self.mapping).expanduser()
+
+
+def _is_path(mapping: str) -> bool:
+    return mapping.endswith(".toml") or "/" in mapping
+
+
+def load_config(path: pathlib.Path) -> Settings:
+    """Read and validate the configuration file; ConfigError lists every problem found."""
+    try:
+        text = path.read_bytes().decode()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {_sentence(str(exc))}"]) from None
+    problems = [f"{path}: source: unknown key"] if "source" in document else []
+    try:
+        settings = Settings.model_validate({**document, "source": path})
+    except ValidationError as exc:
+        problems += (f"{path}: {_describe(error)}" for error in exc.errors())
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One pydantic error as `key.path[0].name: what is wrong` (never echoing the value)."""
+    location = _key_path(error["loc"])
+    if error["type"] == "missing":
+        problem = "field required"
+    elif error["type"] == "extra_forbidden":
+        problem = "unknown key"
+        if error["loc"][-1] == "mapping" and len(error["loc"]) > 1:
+            problem += " (a top-level key such as mapping must come before the first [table])"
+    elif error["type"] == "value_error":
+        problem = str(error["ctx"]["error"])
+    else:
+        problem = _sentence(error["msg"])
+    return f"{location}: {problem}" if location else problem
+
+
+def _key_path(loc: Sequence[Any]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            path += f".{name}" if path else name
+    return path
+
+
+def _sentence(message: str) -> str:
+    return message[:1].lower() + message[1:]

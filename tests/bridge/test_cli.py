@@ -1,0 +1,224 @@
+"""The scim-bridge command: token new, check and serve, end to end on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import re
+import signal
+import sqlite3
+import sys
+
+import aiohttp
+import pytest
+
+from bridge.auth import TokenVerifier
+from bridge.cli import main
+from bridge.config import load_config
+
+CONNECTOR = """\
+[connector]
+type = "sql"
+url = "sqlite+aiosqlite:///{database}"
+"""
+
+
+def write_config(
+    directory: pathlib.Path,
+    *,
+    mapping: str = "sql-default",
+    tokens: str = '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n',
+    create_tables: bool = True,
+) -> pathlib.Path:
+    path = directory / "config.toml"
+    connector = CONNECTOR.format(database=directory / "bridge.db")
+    path.write_text(
+        f'mapping = "{mapping}"\n\n{tokens}\n{connector}'
+        f"create_tables = {str(create_tables).lower()}\n"
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_token_new_configures_a_working_verifier(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, "token", "new")
+    assert (status, err) == (0, "")
+    token = re.fullmatch(r"token: (\S+)", out.splitlines()[0])
+    assert token is not None
+    export = re.search(r"^export SCIM_BRIDGE_TOKEN='(\S+)'$", out, re.MULTILINE)
+    assert export is not None
+    assert export[1] == token[1]
+    # The printed [[auth.tokens]] entries, pasted into a file as printed, work.
+    tables = re.findall(r"^\[\[auth\.tokens\]\]\n\S+ = \"\S+\"$", out, re.MULTILINE)
+    assert len(tables) == 2
+    path = write_config(tmp_path, tokens="\n".join(tables) + "\n")
+    auth = load_config(path).auth
+    assert [(each.env, each.sha256 is not None) for each in auth.tokens] == [
+        ("SCIM_BRIDGE_TOKEN", False),
+        (None, True),
+    ]
+    for entry in auth.tokens:
+        verifier = TokenVerifier.from_settings(
+            auth.model_copy(update={"tokens": [entry]}),
+            {"SCIM_BRIDGE_TOKEN": export[1]},
+            str(path),
+        )
+        assert verifier.verify(token[1])
+        assert not verifier.verify(token[1][:-1])
+
+
+def test_token_new_prints_a_fresh_token_each_time(capsys: pytest.CaptureFixture[str]) -> None:
+    first = run(capsys, "token", "new")[1]
+    second = run(capsys, "token", "new")[1]
+    assert first.splitlines()[0] != second.splitlines()[0]
+
+
+def test_check_passes_on_the_embedded_default(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    path = write_config(tmp_path)
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"ok: {path}: configuration is valid"
+    assert lines[1] == "ok: 1 bearer token(s) configured"
+    assert lines[2] == "ok: mapping sql-default: users and groups"
+    assert lines[3] == "ok: the backend is reachable and holds everything the mapping names"
+    assert (tmp_path / "bridge.db").exists()
+
+
+def test_check_reports_a_column_the_mapping_names_but_the_table_lacks(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    with sqlite3.connect(tmp_path / "bridge.db") as database:
+        database.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, login TEXT NOT NULL)")
+    (tmp_path / "people.toml").write_text(
+        '[users]\nobject = "people"\nkey = "id"\n\n'
+        '[users.attributes]\nuserName = "login"\ntitle = "job_title"\n'
+    )
+    path = write_config(tmp_path, mapping="people.toml", create_tables=False)
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [f'{path}: connector: table "people" has no column "job_title"']
+
+
+def test_check_reports_token_and_mapping_problems_together(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCIM_BRIDGE_TEST_TOKEN", raising=False)
+    (tmp_path / "broken.toml").write_text('[users]\nkey = "id"\n')
+    path = write_config(tmp_path, mapping="broken.toml")
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, out) == (2, "")
+    lines = err.splitlines()
+    assert lines[0] == (
+        f"{path}: auth.tokens[0].env: environment variable SCIM_BRIDGE_TEST_TOKEN is not set"
+    )
+    assert lines[1:]  # then the mapping's own lines
+    assert all(line.startswith(f"{tmp_path / 'broken.toml'}: ") for line in lines[1:])
+
+
+def test_check_reports_an_unreachable_backend(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    path = write_config(tmp_path, create_tables=False)
+    # Port 9 (discard) on loopback: nothing listens there.
+    path.write_text(
+        path.read_text().replace(
+            f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}",
+            "postgresql+asyncpg://postgres:pw-not-shown@127.0.0.1:9/scim",
+        )
+    )
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"{path}: connector: ")
+    assert "pw-not-shown" not in line
+    assert "asyncpg" not in line
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["serve"], ["token"], ["serve", "--config", "c.toml", "--listen", "x"]):
+        with pytest.raises(SystemExit) as raised:
+            main(argv)
+        assert raised.value.code == 2
+    assert "expected HOST:PORT, got 'x'" in capsys.readouterr().err
+
+
+async def start_serve(
+    path: pathlib.Path, env: dict[str, str], *extra: str
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge",
+        "serve",
+        "--config",
+        str(path),
+        *extra,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def environment(**values: str) -> dict[str, str]:
+    """This process's environment without the test token, with the repository importable."""
+    env = {key: value for key, value in os.environ.items() if key != "SCIM_BRIDGE_TEST_TOKEN"}
+    return env | {"PYTHONPATH": str(pathlib.Path(__file__).parents[2])} | values
+
+
+async def test_serve_without_its_token_does_not_start(tmp_path: pathlib.Path) -> None:
+    path = write_config(tmp_path)
+    process = await start_serve(path, environment())
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2
+    assert out == b""
+    assert err.decode().splitlines() == [
+        f"{path}: auth.tokens[0].env: environment variable SCIM_BRIDGE_TEST_TOKEN is not set"
+    ]
+
+
+async def test_serve_answers_with_the_token_then_stops_on_sigterm(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    process = await start_serve(
+        path, environment(SCIM_BRIDGE_TEST_TOKEN="serve-token"), "--listen", "127.0.0.1:0"
+    )
+    assert process.stderr is not None
+    try:
+        url = None
+        while url is None:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+            assert line, "serve exited before serving"
+            found = re.search(
+                r"serving SCIM 2.0 at (http://127\.0\.0\.1:\d+/scim/v2)$", line.decode().rstrip()
+            )
+            url = found and found[1]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/Users") as response:
+                assert response.status == 401
+            headers = {"Authorization": "Bearer serve-token"}
+            async with session.get(f"{url}/Users", headers=headers) as response:
+                assert response.status == 200
+                assert (await response.json())["totalResults"] == 0
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0
+        assert b"serve-token" not in rest
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

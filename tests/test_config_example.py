@@ -1,0 +1,51 @@
+"""The shipped example configuration and the README's examples stay loadable."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+from bridge.config import load_config
+from mappings import load_mapping, preset_names
+
+REPOSITORY = pathlib.Path(__file__).parent.parent
+
+
+def test_config_example_loads_and_names_a_shipped_preset() -> None:
+    settings = load_config(REPOSITORY / "config.example.toml")
+    assert settings.mapping_source() in preset_names()
+    mapping = load_mapping(settings.mapping_source())
+    assert mapping.groups is not None
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.server.base_path == "/scim/v2"
+    assert settings.server.public_url is None
+    assert [token.env for token in settings.auth.tokens] == ["SCIM_BRIDGE_TOKEN"]
+    assert settings.connector.url == "sqlite+aiosqlite:///scim-bridge.db"
+    assert settings.connector.create_tables
+
+
+def readme_toml_blocks() -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", (REPOSITORY / "README.md").read_text(), re.DOTALL)
+
+
+def test_readme_configuration_example_loads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(readme_toml_blocks()[0])
+    assert load_config(path).mapping == "sql-default"
+
+
+def test_readme_mapping_example_loads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "people.toml"
+    path.write_text(readme_toml_blocks()[1])
+    mapping = load_mapping(path)
+    assert mapping.backend.users.object == "people"
+    assert mapping.backend.users.constants == {"source": "scim"}
+    assert mapping.backend.memberships is not None
+    assert mapping.backend.memberships.object == "team_members"
+
+
+def test_readme_lists_the_shipped_presets() -> None:
+    readme = (REPOSITORY / "README.md").read_text()
+    listed = re.search(r"A preset shipped with scim-bridge \(([^)]*)\)", readme)
+    assert listed is not None
+    assert listed[1] == ", ".join(f"`{name}`" for name in preset_names())
