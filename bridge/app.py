@@ -1,0 +1,331 @@
+"""The aiohttp application: routes, authentication, and the handlers of RFC 7644 §3.
+
+Handlers parse the request, call the resource service, and render; they know nothing of
+the backend. The connector's lifetime is tied to the application's (`cleanup_ctx`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bridge.auth import TokenVerifier
+from bridge.config import Settings
+from bridge.discovery import Discovery
+from bridge.errors import ScimError, error_middleware, error_response
+from bridge.http import read_json_object, scim_json_response
+from bridge.projection import Projection
+from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
+from bridge.resources import ReadOptions, ResourceService
+from bridge.search import build_search, from_query_string, projection_for, read_options
+from connectors.base import Connector, Kind, Page, Record
+from mappings import Mapping, UntranslatableFilter
+
+log = logging.getLogger("scim_bridge.app")
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+SERVICES = web.AppKey("services", dict[Kind, ResourceService])
+DISCOVERY = web.AppKey("discovery", Discovery)
+SETTINGS = web.AppKey("settings", Settings)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+CONNECTOR = web.AppKey("connector", Connector)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(
+    settings: Settings, mapping: Mapping, connector: Connector, verifier: TokenVerifier
+) -> web.Application:
+    """The SCIM application; opening and closing the connector is part of its lifetime."""
+    server = settings.server
+    app = web.Application(
+        middlewares=[error_middleware, _auth_middleware, _size_middleware],
+        client_max_size=server.max_body_bytes,
+    )
+    services = {Kind.USERS: ResourceService(Kind.USERS, mapping.users, connector)}
+    if mapping.groups is not None:
+        services[Kind.GROUPS] = ResourceService(Kind.GROUPS, mapping.groups, connector)
+    app[SERVICES] = services
+    app[SETTINGS] = settings
+    app[VERIFIER] = verifier
+    app[CONNECTOR] = connector
+    app[DISCOVERY] = Discovery(services, server.max_page_size, server.max_body_bytes)
+    app.cleanup_ctx.append(_connector_lifetime)
+
+    base = server.base_path.rstrip("/")
+    routes = web.RouteTableDef()
+    for kind in services:
+        endpoint = f"{base}/{ENDPOINTS[kind]}"
+        routes.get(endpoint)(_bind(kind, list_resources))
+        routes.post(endpoint)(_bind(kind, create_resource))
+        routes.post(f"{endpoint}/.search")(_bind(kind, search_resources))
+        routes.get(f"{endpoint}/{{id}}")(_bind(kind, get_resource))
+        routes.put(f"{endpoint}/{{id}}")(_bind(kind, replace_resource))
+        routes.patch(f"{endpoint}/{{id}}")(_bind(kind, patch_resource))
+        routes.delete(f"{endpoint}/{{id}}")(_bind(kind, delete_resource))
+    routes.get(f"{base}/ServiceProviderConfig")(service_provider_config)
+    routes.get(f"{base}/Schemas")(schemas)
+    routes.get(f"{base}/Schemas/{{id}}")(schema)
+    routes.get(f"{base}/ResourceTypes")(resource_types)
+    routes.get(f"{base}/ResourceTypes/{{id}}")(resource_type)
+    routes.post(f"{base}/.search")(search_everything)
+    routes.post(f"{base}/Bulk")(not_implemented)
+    routes.route("*", f"{base}/Me")(not_implemented)
+    app.add_routes(routes)
+    return app
+
+
+async def _connector_lifetime(app: web.Application) -> AsyncIterator[None]:
+    connector = app[CONNECTOR]
+    await connector.open()
+    try:
+        yield
+    finally:
+        await connector.close()
+
+
+def _bind(
+    kind: Kind, handler: Callable[[web.Request, Kind], Awaitable[web.StreamResponse]]
+) -> Handler:
+    async def bound(request: web.Request) -> web.StreamResponse:
+        return await handler(request, kind)
+
+    bound.__name__ = handler.__name__
+    return bound
+
+
+# --- middlewares --------------------------------------------------------------------
+
+
+@web.middleware
+async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer token authentication (RFC 6750 §2.1); every endpoint requires it."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if (
+        scheme.lower() != "bearer"
+        or not token.strip()
+        or not request.app[VERIFIER].verify(token.strip())
+    ):
+        challenge = 'Bearer realm="scim-bridge"'
+        if header:
+            challenge += ', error="invalid_token"'
+        return error_response(
+            401, "a valid bearer token is required", headers={"WWW-Authenticate": challenge}
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def _size_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse an oversize body from its Content-Length, before reading any of it."""
+    limit = request.app[SETTINGS].server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ScimError(413, f"the request body is larger than {limit} bytes")
+    return await handler(request)
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _base_url(request: web.Request) -> str:
+    server = request.app[SETTINGS].server
+    if server.public_url:
+        return server.public_url.rstrip("/") + server.base_path.rstrip("/")
+    return f"{request.scheme}://{request.host}{server.base_path.rstrip('/')}"
+
+
+def _service(request: web.Request, kind: Kind) -> ResourceService:
+    return request.app[SERVICES][kind]
+
+
+def _renderer(request: web.Request, service: ResourceService) -> Renderer:
+    return Renderer(service.kind, service.mapping, _base_url(request))
+
+
+def _if_match(request: web.Request) -> set[str] | None:
+    header = request.headers.get("If-Match")
+    return parse_etags(header) if header else None
+
+
+async def _rendered(
+    request: web.Request, service: ResourceService, records: list[Record], projection: Projection
+) -> list[dict[str, Any]]:
+    renderer = _renderer(request, service)
+    managers: dict[str, str | None] = {}
+    if service.kind is Kind.USERS and projection.wants(
+        service.extension_schemas[0] if service.extension_schemas else ""
+    ):
+        managers = await service.manager_names(records)
+    return [projection.apply(renderer.render(record, managers)) for record in records]
+
+
+async def _resource_response(
+    request: web.Request,
+    service: ResourceService,
+    record: Record,
+    projection: Projection,
+    status: int = 200,
+) -> web.Response:
+    (body,) = await _rendered(request, service, [record], projection)
+    headers = {"ETag": etag(record.version)}
+    if status == 201:
+        headers["Location"] = _renderer(request, service).location(service.kind, record.id)
+    return scim_json_response(body, status=status, headers=headers)
+
+
+def _list_response(resources: list[dict[str, Any]], page: Page, start_index: int) -> web.Response:
+    return scim_json_response(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": page.total,
+            "startIndex": start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
+
+
+# --- resource handlers --------------------------------------------------------------
+
+
+async def list_resources(request: web.Request, kind: Kind) -> web.StreamResponse:
+    return await _search(request, kind, from_query_string(request.query))
+
+
+async def search_resources(request: web.Request, kind: Kind) -> web.StreamResponse:
+    return await _search(request, kind, await read_json_object(request))
+
+
+async def _search(request: web.Request, kind: Kind, payload: dict[str, Any]) -> web.Response:
+    service = _service(request, kind)
+    max_page = request.app[SETTINGS].server.max_page_size
+    search = build_search(service, payload, max_page)
+    page = await service.search(search.query)
+    resources = await _rendered(request, service, page.records, search.projection)
+    return _list_response(resources, page, search.start_index)
+
+
+async def search_everything(request: web.Request) -> web.StreamResponse:
+    """POST /.search at the root: every resource type, users first (RFC 7644 §3.4.3).
+
+    A filter naming an attribute that one type does not have evaluates to false on that
+    type (RFC 7644 §3.4.2.1); one that no type can evaluate is refused.
+    """
+    payload = await read_json_object(request)
+    max_page = request.app[SETTINGS].server.max_page_size
+    searches = []
+    refusals: list[Exception] = []
+    for service in request.app[SERVICES].values():
+        try:
+            searches.append((service, build_search(service, payload, max_page)))
+        except (ValidationError, UntranslatableFilter) as refusal:
+            refusals.append(refusal)
+    if not searches:
+        raise refusals[0]
+    start_index = searches[0][1].start_index
+    skip, room = start_index - 1, searches[0][1].query.limit or 0
+    resources: list[dict[str, Any]] = []
+    total = 0
+    for service, search in searches:
+        query = replace(search.query, offset=skip, limit=room)
+        page = await service.search(query)
+        total += page.total
+        skip = max(0, skip - page.total)
+        room -= len(page.records)
+        resources += await _rendered(request, service, page.records, search.projection)
+    return _list_response(resources, Page(records=[], total=total), start_index)
+
+
+async def create_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
+    service = _service(request, kind)
+    projection = projection_for(service, request.query)
+    payload = await read_json_object(request)
+    record = await service.create(payload, read_options(service, projection))
+    return await _resource_response(request, service, record, projection, status=201)
+
+
+async def get_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
+    service = _service(request, kind)
+    projection = projection_for(service, request.query)
+    record = await service.get(request.match_info["id"], read_options(service, projection))
+    none_match = request.headers.get("If-None-Match")
+    if none_match and record.version in parse_etags(none_match):
+        return web.Response(status=304, headers={"ETag": etag(record.version)})
+    return await _resource_response(request, service, record, projection)
+
+
+async def replace_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
+    service = _service(request, kind)
+    return await _update(request, service, service.replace)
+
+
+async def patch_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
+    service = _service(request, kind)
+    return await _update(request, service, service.patch)
+
+
+Update = Callable[[str, dict[str, Any], set[str] | None, ReadOptions], Awaitable[Record]]
+
+
+async def _update(request: web.Request, service: ResourceService, update: Update) -> web.Response:
+    """PUT and PATCH: both answer 200 with the resource as stored (RFC 7644 §3.5)."""
+    projection = projection_for(service, request.query)
+    payload = await read_json_object(request)
+    record = await update(
+        request.match_info["id"], payload, _if_match(request), read_options(service, projection)
+    )
+    return await _resource_response(request, service, record, projection)
+
+
+async def delete_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
+    service = _service(request, kind)
+    await service.delete(request.match_info["id"], _if_match(request))
+    return web.Response(status=204)
+
+
+# --- discovery ----------------------------------------------------------------------
+
+
+async def service_provider_config(request: web.Request) -> web.StreamResponse:
+    return scim_json_response(request.app[DISCOVERY].service_provider_config(_base_url(request)))
+
+
+def _listed(documents: list[dict[str, Any]]) -> web.Response:
+    page = Page(records=[], total=len(documents))
+    return _list_response(documents, page, 1)
+
+
+def _one(documents: list[dict[str, Any]], id: str, what: str) -> web.Response:
+    for document in documents:
+        if str(document.get("id", "")).lower() == id.lower():
+            return scim_json_response(document)
+    raise ScimError(404, f"no such {what}")
+
+
+async def schemas(request: web.Request) -> web.StreamResponse:
+    return _listed(request.app[DISCOVERY].schemas(_base_url(request)))
+
+
+async def schema(request: web.Request) -> web.StreamResponse:
+    documents = request.app[DISCOVERY].schemas(_base_url(request))
+    return _one(documents, request.match_info["id"], "schema")
+
+
+async def resource_types(request: web.Request) -> web.StreamResponse:
+    return _listed(request.app[DISCOVERY].resource_types(_base_url(request)))
+
+
+async def resource_type(request: web.Request) -> web.StreamResponse:
+    documents = request.app[DISCOVERY].resource_types(_base_url(request))
+    return _one(documents, request.match_info["id"], "resource type")
+
+
+async def not_implemented(request: web.Request) -> web.StreamResponse:
+    raise ScimError(501, "this service does not support this endpoint")

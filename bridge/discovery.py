@@ -1,0 +1,175 @@
+"""`/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes` (RFC 7644 §4, RFC 7643 §5-7).
+
+Generated from the configuration and the mappings: a schema announces only the attributes
+that are mapped, with the sub-attributes and canonical values the mapping can store, so a
+client (or scim2-tester) that writes what is announced reads back what it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import (
+    Attribute,
+    AuthenticationScheme,
+    Bulk,
+    ChangePassword,
+    Context,
+    ETag,
+    Filter,
+    Mutability,
+    Patch,
+    ResourceType,
+    Schema,
+    ServiceProviderConfig,
+    Sort,
+)
+from scim2_models import Resource as ScimResource
+
+from bridge.render import ENDPOINTS, RESOURCE_TYPE_NAMES
+from bridge.resources import ResourceService
+from connectors.base import Kind
+from mappings import AnnouncedAttribute
+
+_RESPONSE = Context.RESOURCE_QUERY_RESPONSE
+_REFERENCE_SUB_ATTRIBUTES = {
+    "manager": {"value", "$ref", "displayName"},
+    "members": {"value", "$ref", "type", "display"},
+    "groups": {"value", "$ref", "type", "display"},
+}
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The three discovery documents, rendered once at start-up for a base URL."""
+
+    services: Mapping[Kind, ResourceService]
+    max_results: int
+    max_body_bytes: int
+
+    def service_provider_config(self, base_url: str) -> dict[str, Any]:
+        config = ServiceProviderConfig(
+            documentation_uri=None,
+            patch=Patch(supported=True),
+            bulk=Bulk(supported=False, max_operations=0, max_payload_size=self.max_body_bytes),
+            filter=Filter(supported=True, max_results=self.max_results),
+            change_password=ChangePassword(supported=False),
+            sort=Sort(supported=True),
+            etag=ETag(supported=True),
+            authentication_schemes=[
+                AuthenticationScheme(
+                    type="oauthbearertoken",
+                    name="OAuth Bearer Token",
+                    description="Authentication with a bearer token (RFC 6750)",
+                    primary=True,
+                )
+            ],
+        )
+        body = config.model_dump(scim_ctx=_RESPONSE)
+        body["meta"] = {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base_url}/ServiceProviderConfig",
+        }
+        return body
+
+    def resource_types(self, base_url: str) -> list[dict[str, Any]]:
+        documents = []
+        for kind, service in self.services.items():
+            name = RESOURCE_TYPE_NAMES[kind]
+            resource_type = ResourceType.from_resource(service.model)
+            body = resource_type.model_dump(scim_ctx=_RESPONSE)
+            body["endpoint"] = f"/{ENDPOINTS[kind]}"
+            announced = service.mapping.announced()
+            extensions = [
+                extension
+                for extension in body.get("schemaExtensions", [])
+                if extension["schema"] in announced
+            ]
+            if extensions:
+                body["schemaExtensions"] = extensions
+            else:
+                body.pop("schemaExtensions", None)
+            body["meta"] = {
+                "resourceType": "ResourceType",
+                "location": f"{base_url}/ResourceTypes/{name}",
+            }
+            documents.append(body)
+        return documents
+
+    def schemas(self, base_url: str) -> list[dict[str, Any]]:
+        documents = []
+        for kind, service in self.services.items():
+            announced = service.mapping.announced()
+            models: list[type[Any]] = [
+                service.model.__bases__[0] if service.extension_schemas else service.model,
+                *service.model.get_extension_models().values(),
+            ]
+            for model in models:
+                urn = str(model.__schema__)
+                extra = _protocol_attributes(kind, model, self.services)
+                if urn not in announced and not extra:
+                    continue
+                schema = _pruned(model.to_schema(), announced.get(urn, {}), extra)
+                body = schema.model_dump(scim_ctx=_RESPONSE)
+                body["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}
+                documents.append(body)
+        return documents
+
+
+def _protocol_attributes(
+    kind: Kind, model: type[Any], services: Mapping[Kind, ResourceService]
+) -> set[str]:
+    """Attributes the bridge itself serves, whatever the mapping: memberships."""
+    if not issubclass(model, ScimResource) or Kind.GROUPS not in services:
+        return set()
+    return {"groups"} if kind is Kind.USERS else {"members"}
+
+
+def _pruned(schema: Schema, announced: Mapping[str, AnnouncedAttribute], extra: set[str]) -> Schema:
+    by_name = {name.lower(): item for name, item in announced.items()}
+    kept: list[Attribute] = []
+    for attribute in schema.attributes or []:
+        name = str(attribute.name)
+        if name.lower() in extra:
+            kept.append(_derived_displays_read_only(attribute))
+            continue
+        item = by_name.get(name.lower())
+        if item is None:
+            continue
+        kept.append(_pruned_attribute(attribute, item))
+    return schema.model_copy(update={"attributes": kept})
+
+
+def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribute:
+    update: dict[str, Any] = {}
+    if item.read_only:
+        update["mutability"] = Mutability.read_only
+    if attribute.sub_attributes:
+        wanted = {name.lower() for name in item.sub_attributes or ()}
+        wanted |= {n.lower() for n in _REFERENCE_SUB_ATTRIBUTES.get(str(attribute.name), set())}
+        canonical = {name.lower(): values for name, values in item.canonical_values.items()}
+        subs = []
+        for sub in attribute.sub_attributes:
+            sub_name = str(sub.name).lower()
+            if sub_name not in wanted:
+                continue
+            if sub_name in canonical:
+                sub = sub.model_copy(update={"canonical_values": list(canonical[sub_name])})
+            subs.append(sub)
+        update["sub_attributes"] = subs
+    return _derived_displays_read_only(attribute.model_copy(update=update))
+
+
+def _derived_displays_read_only(attribute: Attribute) -> Attribute:
+    """A reference's display is the referenced resource's, so clients cannot write it."""
+    if str(attribute.name) not in _REFERENCE_SUB_ATTRIBUTES or not attribute.sub_attributes:
+        return attribute
+    subs = [
+        sub.model_copy(update={"mutability": Mutability.read_only})
+        if str(sub.name) in ("display", "displayName")
+        else sub
+        for sub in attribute.sub_attributes
+    ]
+    return attribute.model_copy(update={"sub_attributes": subs})

@@ -1,0 +1,54 @@
+"""Reading SCIM request bodies and writing SCIM responses (RFC 7644 §3.1, §3.8)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+SCIM_CONTENT_TYPE = "application/scim+json"
+_JSON_CONTENT_TYPES = {SCIM_CONTENT_TYPE, "application/json", "text/json"}
+
+
+class BodyError(Exception):
+    """A request body that is not a JSON object; answered 400 invalidSyntax."""
+
+
+def scim_json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A response with the SCIM media type; RFC 7644 §3.1 asks for it on every answer."""
+    return web.Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        status=status,
+        headers=headers,
+        content_type=SCIM_CONTENT_TYPE,
+        charset="utf-8",
+    )
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object.
+
+    Both `application/scim+json` and `application/json` are accepted (RFC 7644 §3.1), and so
+    is a missing Content-Type, which some clients omit. A body over the configured limit
+    raises aiohttp's 413 exception, turned into a SCIM error by the error middleware.
+    """
+    content_type = request.content_type
+    if request.headers.get("Content-Type") and content_type not in _JSON_CONTENT_TYPES:
+        raise BodyError(f"the body must be {SCIM_CONTENT_TYPE}, not {content_type}")
+    raw = await request.read()
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BodyError(f"the body is not valid JSON: {_position(error)}") from None
+    if not isinstance(payload, dict):
+        raise BodyError("the body must be a JSON object")
+    return payload
+
+
+def _position(error: UnicodeDecodeError | json.JSONDecodeError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno} column {error.colno}"
+    return "it is not UTF-8"

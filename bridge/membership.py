@@ -1,0 +1,173 @@
+"""PATCH operations on `members`, turned into member changes (RFC 7644 §3.5.2).
+
+A group may hold 50,000 members. Applying `add members [X]` to a loaded resource would
+read all of them and write them back; here it becomes `MemberChanges(added={X})`, and the
+connector writes one value. Every member form the identity providers send is covered:
+`add`/`replace` with a value list, `remove` through `members[value eq "X"]` (or an `or`
+of such comparisons), `remove` with a value list (Entra), `remove` of every member, and
+path-less `add`/`replace` whose value holds `members`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from scim2_models import PatchOperation
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    ValuePath,
+)
+
+from bridge.errors import ScimError
+from connectors.base import MemberChanges
+
+_ADD = PatchOperation.Op.add
+_REMOVE = PatchOperation.Op.remove
+_REPLACE = PatchOperation.Op.replace_
+
+
+class _Accumulator:
+    """Member operations applied in order, as sets of ids."""
+
+    def __init__(self) -> None:
+        self.added: set[str] = set()
+        self.removed: set[str] = set()
+        self.replace: set[str] | None = None
+
+    def add(self, ids: Iterable[str]) -> None:
+        for each in ids:
+            if self.replace is not None:
+                self.replace.add(each)
+            else:
+                self.added.add(each)
+                self.removed.discard(each)
+
+    def remove(self, ids: Iterable[str]) -> None:
+        for each in ids:
+            if self.replace is not None:
+                self.replace.discard(each)
+            else:
+                self.removed.add(each)
+                self.added.discard(each)
+
+    def replace_all(self, ids: Iterable[str]) -> None:
+        self.replace = set(ids)
+        self.added.clear()
+        self.removed.clear()
+
+    def changes(self) -> MemberChanges:
+        return MemberChanges(
+            added=frozenset(self.added),
+            removed=frozenset(self.removed),
+            replace=frozenset(self.replace) if self.replace is not None else None,
+        )
+
+
+def split_member_operations(
+    operations: list[Any],
+) -> tuple[list[Any], MemberChanges]:
+    """Separate member operations from the others, which are applied to the resource."""
+    others: list[Any] = []
+    members = _Accumulator()
+    for operation in operations:
+        path = operation.path
+        if path is None:
+            remaining = _take_members_from_value(operation, members)
+            if remaining is not None:
+                others.append(remaining)
+            continue
+        node = path.ast if hasattr(path, "ast") else None
+        if node is None or not _is_members(node):
+            others.append(operation)
+            continue
+        _apply(operation, node, members)
+    return others, members.changes()
+
+
+def _is_members(node: Any) -> bool:
+    attr = node.attr_path if isinstance(node, ValuePath) else node
+    return isinstance(attr, AttrPath) and attr.uri is None and attr.attr.lower() == "members"
+
+
+def _apply(operation: Any, node: Any, members: _Accumulator) -> None:
+    if isinstance(node, ValuePath):
+        if operation.op != _REMOVE or node.sub_attr is not None:
+            raise ScimError(
+                400,
+                "members: a filtered member path can only be removed",
+                "invalidPath",
+            )
+        members.remove(_ids_selected_by(node.val_filter))
+        return
+    if node.sub_attr is not None and node.sub_attr.lower() != "value":
+        raise ScimError(400, f"members.{node.sub_attr} cannot be changed", "mutability")
+    ids = _value_ids(operation.value)
+    if operation.op == _ADD:
+        members.add(ids)
+    elif operation.op == _REPLACE:
+        members.replace_all(ids)
+    elif operation.value is None:
+        members.replace_all(())
+    else:
+        members.remove(ids)
+
+
+def _take_members_from_value(operation: Any, members: _Accumulator) -> Any | None:
+    """Pull `members` out of a path-less add/replace; return what remains, if anything."""
+    value = operation.value
+    if not isinstance(value, dict):
+        return operation
+    key = next((k for k in value if k.lower() == "members"), None)
+    if key is None:
+        return operation
+    ids = _value_ids(value[key])
+    if operation.op == _REPLACE:
+        members.replace_all(ids)
+    else:
+        members.add(ids)
+    rest = {k: v for k, v in value.items() if k != key}
+    return operation.model_copy(update={"value": rest}) if rest else None
+
+
+def _value_ids(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    ids = []
+    for item in items:
+        if hasattr(item, "model_dump"):
+            item = item.model_dump(by_alias=True, exclude_none=True)
+        if isinstance(item, dict):
+            if str(item.get("type") or "User").lower() != "user":
+                raise ScimError(
+                    400, "members: only users can be members of a group", "invalidValue"
+                )
+            item = item.get("value")
+        if item is None or str(item) == "":
+            raise ScimError(400, "members: each member needs a value", "invalidValue")
+        ids.append(str(item))
+    return ids
+
+
+def _ids_selected_by(node: FilterNode) -> list[str]:
+    """The ids a `members[...]` filter names: `value eq "X"`, or an `or` of those."""
+    if (
+        isinstance(node, Comparison)
+        and node.op == CompareOperator.eq
+        and node.attr_path.attr.lower() == "value"
+        and node.attr_path.sub_attr is None
+    ):
+        return [str(node.value)]
+    if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_:
+        return [each for term in node.terms for each in _ids_selected_by(term)]
+    raise ScimError(
+        400,
+        'members: select the members to remove with value eq "id" (joined by or)',
+        "invalidFilter",
+    )

@@ -1,0 +1,248 @@
+"""The SCIM operations on one resource type, between the protocol and a connector.
+
+No HTTP here: handlers in bridge/app.py parse the request and render the answer. This
+module validates payloads with scim2-models under a tolerant policy, translates them with
+the mapping, and hands the connector only what changed (RFC 7644 §3.3, §3.4, §3.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import Context, PatchOp, Resource, ScimPolicy
+
+from bridge import quirks
+from bridge.errors import ScimError
+from bridge.membership import split_member_operations
+from connectors.base import (
+    Compare,
+    Connector,
+    ConnectorError,
+    Kind,
+    MemberChanges,
+    Op,
+    Or,
+    Page,
+    PreconditionFailed,
+    Query,
+    Record,
+)
+from mappings import ResourceMapping
+
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+"""What the bridge tolerates from clients: unknown attributes are dropped (Okta's `locale`
+when unmapped, Entra's ADSCIM schema), a `remove` may carry its selection in `value` (Entra),
+and a replace through an unmatched filter creates the entry (Entra's
+`emails[type eq "work"].value` on a user with no work email)."""
+
+_PATCH_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a response will show, so that the connector loads no more than needed."""
+
+    members: bool = True
+    groups: bool = True
+
+
+class ResourceService:
+    """Create, read, replace, patch, delete and search the resources of one type."""
+
+    def __init__(self, kind: Kind, mapping: ResourceMapping, connector: Connector) -> None:
+        self.kind = kind
+        self.mapping = mapping
+        self.connector = connector
+        self.model: type[Resource[Any]] = mapping.model
+        self.core_schema = str(self.model.__schema__)
+        self.extension_schemas = [
+            str(extension.__schema__) for extension in self.model.get_extension_models().values()
+        ]
+        self.known_schemas = {self.core_schema, *self.extension_schemas}
+        self.manager_field = next(
+            (field.name for field in mapping.spec.fields if field.reference is Kind.USERS), None
+        )
+
+    # --- writes -------------------------------------------------------------------
+
+    async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
+        scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
+        values = self.mapping.to_backend(scim)
+        members = _member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
+        with self._scim_field_names():
+            record = await self.connector.create(self.kind, values, members=members)
+            if self.kind is Kind.USERS and read.groups:
+                record.groups = []
+        return record
+
+    async def replace(
+        self, id: str, payload: dict[str, Any], if_match: set[str] | None, read: ReadOptions
+    ) -> Record:
+        """PUT (RFC 7644 §3.5.1): the mapped attributes become what the body says."""
+        scim = self._validated(payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        with self._scim_field_names():
+            current = await self.connector.get(self.kind, id)
+            self._check_if_match(current, if_match)
+            before = self.mapping.to_backend(self._as_request(current), current=current.values)
+            after = self.mapping.to_backend(scim, current=current.values)
+            changes = self.mapping.changes(before, after)
+            members = None
+            if self.kind is Kind.GROUPS:
+                members = MemberChanges(replace=frozenset(_member_ids(scim.get("members"))))
+            return await self.connector.update(
+                self.kind,
+                id,
+                changes,
+                members=members,
+                if_version=current.version,
+                with_members=read.members and self.kind is Kind.GROUPS,
+                with_groups=read.groups and self.kind is Kind.USERS,
+            )
+
+    async def patch(
+        self, id: str, payload: dict[str, Any], if_match: set[str] | None, read: ReadOptions
+    ) -> Record:
+        """PATCH (RFC 7644 §3.5.2).
+
+        Member operations become member changes without reading the group's members;
+        every other operation is applied by scim2-models to the current resource, and
+        only the fields whose values differ afterwards are written. The read and the
+        write are tied by the version, and retried when another writer came between.
+        """
+        normalized = quirks.normalize_patch(payload, resource_id=id)
+        patch_class: Any = PatchOp.__class_getitem__(self.model)
+        patch = patch_class.model_validate(
+            normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
+        )
+        if self.kind is Kind.GROUPS:
+            operations, members = split_member_operations(patch.operations or [])
+        else:
+            operations, members = list(patch.operations or []), MemberChanges()
+        with self._scim_field_names():
+            for attempt in range(_PATCH_RETRIES):
+                current = await self.connector.get(self.kind, id)
+                self._check_if_match(current, if_match)
+                changes: dict[str, Any] = {}
+                if operations:
+                    resource = self._as_model(current)
+                    # Without defaults: a removed attribute is cleared, not re-derived.
+                    before = self.mapping.to_backend(self._dump(resource), defaults=False)
+                    patch.model_copy(update={"operations": operations}).patch(
+                        resource, scim_policy=POLICY
+                    )
+                    after = self.mapping.to_backend(self._dump(resource), defaults=False)
+                    changes = self.mapping.changes(before, after)
+                try:
+                    return await self.connector.update(
+                        self.kind,
+                        id,
+                        changes,
+                        members=members or None,
+                        if_version=current.version,
+                        with_members=read.members and self.kind is Kind.GROUPS,
+                        with_groups=read.groups and self.kind is Kind.USERS,
+                    )
+                except PreconditionFailed:
+                    if if_match is not None or attempt == _PATCH_RETRIES - 1:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def delete(self, id: str, if_match: set[str] | None) -> None:
+        with self._scim_field_names():
+            version = None
+            if if_match is not None and "*" not in if_match:
+                current = await self.connector.get(self.kind, id)
+                self._check_if_match(current, if_match)
+                version = current.version
+            await self.connector.delete(self.kind, id, if_version=version)
+
+    # --- reads --------------------------------------------------------------------
+
+    async def get(self, id: str, read: ReadOptions) -> Record:
+        with self._scim_field_names():
+            return await self.connector.get(
+                self.kind,
+                id,
+                with_members=read.members and self.kind is Kind.GROUPS,
+                with_groups=read.groups and self.kind is Kind.USERS,
+            )
+
+    async def search(self, query: Query) -> Page:
+        with self._scim_field_names():
+            return await self.connector.search(self.kind, query)
+
+    async def manager_names(self, records: list[Record]) -> dict[str, str | None]:
+        """Display names of the managers of a page of users, in one query."""
+        if self.manager_field is None:
+            return {}
+        ids = sorted(
+            {str(r.values[self.manager_field]) for r in records if r.values.get(self.manager_field)}
+        )
+        if not ids:
+            return {}
+        users = self.mapping.spec
+        where = Or(tuple(Compare(users.key, Op.EQ, each, case_exact=True) for each in ids))
+        page = await self.connector.search(Kind.USERS, Query(where=where, limit=len(ids)))
+        display = users.display
+        return {
+            record.id: (
+                str(record.values[display]) if display and record.values.get(display) else None
+            )
+            for record in page.records
+        }
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _validated(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        normalized = quirks.normalize_resource(
+            payload, core_schema=self.core_schema, known_schemas=self.known_schemas
+        )
+        resource = self.model.model_validate(normalized, scim_ctx=context, scim_policy=POLICY)
+        return resource.model_dump(scim_ctx=context, scim_policy=POLICY)
+
+    def _as_request(self, record: Record) -> dict[str, Any]:
+        """The stored record in the shape a request carries, for a like-for-like diff."""
+        return self.mapping.to_scim(record.values)
+
+    def _as_model(self, record: Record) -> Resource[Any]:
+        body = {"schemas": [self.core_schema, *self.extension_schemas], **self._as_request(record)}
+        return self.model.model_validate(body, scim_policy=POLICY)
+
+    def _dump(self, resource: Resource[Any]) -> dict[str, Any]:
+        return resource.model_dump(
+            scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST, scim_policy=POLICY
+        )
+
+    def _check_if_match(self, record: Record, if_match: set[str] | None) -> None:
+        if if_match is not None and "*" not in if_match and record.version not in if_match:
+            raise ScimError(412, "the resource has changed since the version in If-Match")
+
+    @contextmanager
+    def _scim_field_names(self) -> Iterator[None]:
+        """Name the SCIM attribute, not the backend field, in a connector's error."""
+        try:
+            yield
+        except ConnectorError as error:
+            if error.field and error.field != "members":
+                error.field = self.mapping.attribute_of(error.field) or error.field
+            raise
+
+
+def _member_ids(members: Any) -> list[str]:
+    if not members:
+        return []
+    ids = []
+    for member in members:
+        if str(member.get("type") or "User").lower() != "user":
+            raise ScimError(400, "members: only users can be members of a group", "invalidValue")
+        if member.get("value") is None:
+            raise ScimError(400, "members: each member needs a value", "invalidValue")
+        ids.append(str(member["value"]))
+    return ids

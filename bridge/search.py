@@ -1,0 +1,103 @@
+"""Query parameters and `.search` bodies turned into a connector query (RFC 7644 §3.4.2, §3.4.3).
+
+The filter is parsed and checked by scim2-models against the resource model, then the
+mapping translates it into backend conditions: a filter is always pushed down, and an
+attribute the mapping cannot translate is refused (400 invalidFilter), never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import Context, SearchRequest
+
+from bridge.errors import ScimError
+from bridge.projection import Projection
+from bridge.resources import POLICY, ReadOptions, ResourceService
+from connectors.base import Kind, Query
+
+_PARAMETERS = {
+    "filter": "filter",
+    "startindex": "startIndex",
+    "count": "count",
+    "attributes": "attributes",
+    "excludedattributes": "excludedAttributes",
+    "sortby": "sortBy",
+    "sortorder": "sortOrder",
+}
+
+
+@dataclass(frozen=True)
+class Search:
+    query: Query
+    start_index: int
+    projection: Projection
+
+
+def from_query_string(params: Mapping[str, str]) -> dict[str, Any]:
+    """Query parameters with their RFC spelling; names are matched case-insensitively."""
+    result: dict[str, Any] = {}
+    for name, value in params.items():
+        canonical = _PARAMETERS.get(name.lower())
+        if canonical is not None and value != "":
+            result[canonical] = value
+    return result
+
+
+def projection_for(service: ResourceService, params: Mapping[str, Any]) -> Projection:
+    """`attributes`/`excludedAttributes` of a request that is not a search (RFC 7644 §3.9)."""
+    parsed = from_query_string(params)
+    request = _search_request(service, {k: v for k, v in parsed.items() if "ttributes" in k})
+    return _projection(service, request)
+
+
+def read_options(service: ResourceService, projection: Projection) -> ReadOptions:
+    return ReadOptions(
+        members=service.kind is Kind.GROUPS and projection.wants("members"),
+        groups=service.kind is Kind.USERS and projection.wants("groups"),
+    )
+
+
+def build_search(service: ResourceService, payload: dict[str, Any], max_page_size: int) -> Search:
+    request = _search_request(service, payload)
+    where = service.mapping.condition(request.filter.ast) if request.filter is not None else None
+    sort = None
+    if request.sort_by is not None:
+        descending = request.sort_order == SearchRequest.SortOrder.descending
+        sort = service.mapping.sort(str(request.sort_by), descending=descending)
+    start_index = max(request.start_index or 1, 1)
+    count = max_page_size if request.count is None else min(max(request.count, 0), max_page_size)
+    projection = _projection(service, request)
+    options = read_options(service, projection)
+    query = Query(
+        where=where,
+        sort=sort,
+        offset=start_index - 1,
+        limit=count,
+        with_members=options.members,
+        with_groups=options.groups,
+    )
+    return Search(query=query, start_index=start_index, projection=projection)
+
+
+def _search_request(service: ResourceService, payload: dict[str, Any]) -> Any:
+    request_class: Any = SearchRequest.__class_getitem__(service.model)
+    body = {key: value for key, value in payload.items() if key != "schemas"}
+    for key in ("startIndex", "count"):
+        if isinstance(body.get(key), str):
+            try:
+                body[key] = int(body[key])
+            except ValueError:
+                raise ScimError(400, f"{key} must be an integer", "invalidValue") from None
+    return request_class.model_validate(body, scim_ctx=Context.SEARCH_REQUEST, scim_policy=POLICY)
+
+
+def _projection(service: ResourceService, request: Any) -> Projection:
+    return Projection.parse(
+        [str(path) for path in request.attributes or ()],
+        [str(path) for path in request.excluded_attributes or ()],
+        core=service.core_schema,
+        extensions=service.extension_schemas,
+    )

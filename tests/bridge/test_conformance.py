@@ -1,0 +1,87 @@
+"""scim2-tester's whole check suite against `scim-bridge serve`, on SQLite and PostgreSQL.
+
+The server runs as a real process started through the command line, as an admin runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from backends import create_default_tables
+from scim2_client.engines.httpx2 import SyncSCIMClient
+from scim2_tester import Status, check_server
+from scim_client import BASE, TOKEN, write_config
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(sql_url: str, tmp_path: Path) -> Iterator[str]:
+    import asyncio
+
+    if not sql_url.startswith("sqlite"):
+        asyncio.run(create_default_tables(sql_url))
+        config = write_config(tmp_path, sql_url)
+    else:
+        config = write_config(
+            tmp_path, f"sqlite+aiosqlite:///{tmp_path}/embedded.db", extra="create_tables = true"
+        )
+    port = _free_port()
+    env = {**os.environ, "SCIM_BRIDGE_TEST_TOKEN": TOKEN}
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}{BASE}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = (tmp_path / "serve.log").read_text()
+                    pytest.fail(f"scim-bridge serve did not start:\n{output}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite", "postgresql"], indirect=True)
+def test_scim2_tester_reports_only_success(served: str) -> None:
+    with httpx2.Client(base_url=served, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        client = SyncSCIMClient(http)
+        results = check_server(client)
+    failures = [
+        f"{r.status.name} {r.title}: {r.reason}" for r in results if r.status != Status.SUCCESS
+    ]
+    assert results
+    assert failures == [], "\n".join(failures)

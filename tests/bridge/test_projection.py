@@ -1,0 +1,54 @@
+"""attributes / excludedAttributes (RFC 7644 §3.9) on rendered resources."""
+
+from bridge.projection import Projection
+from bridge.quirks import ENTERPRISE_SCHEMA, USER_SCHEMA
+
+RESOURCE = {
+    "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
+    "id": "1",
+    "userName": "bjensen",
+    "name": {"givenName": "Barbara", "familyName": "Jensen"},
+    "emails": [{"type": "work", "value": "b@example.com"}],
+    ENTERPRISE_SCHEMA: {"department": "R&D", "manager": {"value": "2", "$ref": "x"}},
+    "meta": {"resourceType": "User"},
+}
+
+
+def parse(attributes: list[str] | None = None, excluded: list[str] | None = None) -> Projection:
+    return Projection.parse(attributes, excluded, core=USER_SCHEMA, extensions=[ENTERPRISE_SCHEMA])
+
+
+def test_attributes_keep_only_what_is_asked_and_id_and_schemas() -> None:
+    result = parse(["userName", "NAME.givenName"]).apply(RESOURCE)
+    assert result == {
+        "schemas": RESOURCE["schemas"],
+        "id": "1",
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara"},
+    }
+
+
+def test_attributes_with_urn_prefixes() -> None:
+    result = parse([f"{ENTERPRISE_SCHEMA}:manager.value", f"{USER_SCHEMA}:emails.value"]).apply(
+        RESOURCE
+    )
+    assert result[ENTERPRISE_SCHEMA] == {"manager": {"value": "2"}}
+    assert result["emails"] == [{"value": "b@example.com"}]
+    assert "userName" not in result
+
+
+def test_excluded_attributes_never_remove_id() -> None:
+    result = parse(excluded=["emails", "id", f"{ENTERPRISE_SCHEMA}:department", "meta"]).apply(
+        RESOURCE
+    )
+    assert "emails" not in result
+    assert result["id"] == "1"
+    assert result[ENTERPRISE_SCHEMA] == {"manager": {"value": "2", "$ref": "x"}}
+    assert "meta" not in result
+
+
+def test_wants_tells_whether_members_must_be_loaded() -> None:
+    assert parse().wants("members")
+    assert not parse(excluded=["members"]).wants("members")
+    assert not parse(["displayName"]).wants("members")
+    assert parse(["members.value"]).wants("members")

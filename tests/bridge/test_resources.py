@@ -1,0 +1,429 @@
+"""The SCIM protocol end to end, on SQLite, PostgreSQL and MariaDB (RFC 7644 §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from scim_client import ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA, Scim
+
+
+def q(filter_: str) -> str:
+    return quote(filter_, safe="")
+
+
+async def test_create_answers_201_with_location_etag_and_the_full_resource(scim: Scim) -> None:
+    answer = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "userName": "bjensen",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"type": "work", "value": "bjensen@example.com", "primary": True}],
+            "title": "Tour Guide",
+            "password": "t1meMa$heen",
+            ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"},
+        },
+    )
+    assert answer.status == 201, answer.body
+    body = answer.body
+    assert answer.headers["Content-Type"].startswith("application/scim+json")
+    assert answer.headers["Location"] == f"{scim.url}/Users/{body['id']}"
+    assert answer.headers["ETag"] == body["meta"]["version"]
+    assert body["userName"] == "bjensen"
+    assert body["displayName"] == "Barbara Jensen"  # the mapping's default template
+    assert body["active"] is True
+    assert body["emails"] == [{"type": "work", "value": "bjensen@example.com"}]
+    assert body[ENTERPRISE] == {"employeeNumber": "701984", "department": "Tour Operations"}
+    assert body["meta"]["resourceType"] == "User"
+    assert body["meta"]["location"] == answer.headers["Location"]
+    assert "created" in body["meta"]
+    assert "lastModified" in body["meta"]
+    assert "password" not in body
+    assert set(body["schemas"]) == {USER_SCHEMA, ENTERPRISE}
+    again = await scim.get(f"/Users/{body['id']}")
+    assert again.body == body
+
+
+async def test_duplicate_user_name_is_409_uniqueness_whatever_its_case(scim: Scim) -> None:
+    await scim.create_user("Dup@Example.com")
+    answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "dup@example.com"})
+    assert answer.status == 409
+    assert answer.body["scimType"] == "uniqueness"
+    assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert "userName" in answer.body["detail"]
+
+
+async def test_unknown_ids_are_404(scim: Scim) -> None:
+    for path in ("/Users/999999", "/Users/not-a-number", "/Groups/424242"):
+        answer = await scim.get(path)
+        assert answer.status == 404, path
+        assert answer.body["status"] == "404"
+    assert (await scim.delete("/Users/999999")).status == 404
+    assert (
+        await scim.patch("/Users/999999", {"op": "replace", "path": "title", "value": "x"})
+    ).status == 404
+
+
+async def test_filters_are_pushed_down_with_the_whole_grammar(scim: Scim) -> None:
+    alice = await scim.create_user(
+        "alice",
+        title="Engineer",
+        emails=[{"type": "work", "value": "alice@example.com"}],
+        **{ENTERPRISE: {"department": "R&D"}},
+    )
+    bob = await scim.create_user("bob", title="Manager", active=False)
+    carol = await scim.create_user(
+        "carol", title="Engineer", **{ENTERPRISE: {"department": "Sales"}}
+    )
+
+    async def ids(filter_: str) -> set[str]:
+        answer = await scim.get(f"/Users?filter={q(filter_)}")
+        assert answer.status == 200, (filter_, answer.body)
+        assert answer.body["totalResults"] == len(answer.body["Resources"])
+        return {r["id"] for r in answer.body["Resources"]}
+
+    a, b, c = alice["id"], bob["id"], carol["id"]
+    assert await ids('userName eq "ALICE"') == {a}
+    assert await ids('USERNAME Eq "alice"') == {a}
+    assert await ids('userName ne "alice"') == {b, c}
+    assert await ids('userName co "o"') == {b, c}
+    assert await ids('userName sw "ca"') == {c}
+    assert await ids('userName ew "ce"') == {a}
+    assert await ids("title pr") == {a, b, c}
+    assert await ids("nickName pr") == set()
+    assert await ids('title eq "Engineer" and not (userName eq "carol")') == {a}
+    assert await ids('(title eq "Manager" or userName eq "carol") and userName pr') == {b, c}
+    assert await ids("active eq false") == {b}
+    assert await ids('emails[type eq "work" and value co "@example"]') == {a}
+    assert await ids('emails.value eq "alice@example.com"') == {a}
+    assert await ids(f'{ENTERPRISE}:department eq "Sales"') == {c}
+    assert await ids('urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob"') == {b}
+    assert await ids(f'id eq "{a}"') == {a}
+    assert await ids('userName gt "b"') == {b, c}
+    assert await ids('userName le "bob"') == {a, b}
+    assert await ids('userName eq "nobody"') == set()
+
+
+async def test_hostile_filter_values_are_bound_parameters(scim: Scim) -> None:
+    await scim.create_user("100%_sure")
+    await scim.create_user("1000_sure")
+    for value, expected in [
+        ("100%", 1),
+        ("%", 1),
+        ("_", 2),
+        ("'; DROP TABLE users; --", 0),
+        ('\\"', 0),
+    ]:
+        answer = await scim.get(f"/Users?filter={q(f'userName co {_quoted(value)}')}")
+        assert answer.status == 200, answer.body
+        assert answer.body["totalResults"] == expected, value
+    assert (await scim.get("/Users")).body["totalResults"] == 2
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def test_a_filter_on_an_unmapped_attribute_is_400_invalid_filter(scim: Scim) -> None:
+    await scim.create_user("alice")
+    for filter_ in (
+        'profileUrl eq "x"',
+        'userName eq "alice" and ims.value eq "x"',
+        "x509Certificates pr",
+    ):
+        answer = await scim.get(f"/Users?filter={q(filter_)}")
+        assert answer.status == 400, filter_
+        assert answer.body["scimType"] == "invalidFilter", filter_
+
+
+async def test_a_malformed_filter_is_400_invalid_filter(scim: Scim) -> None:
+    for filter_ in ("userName eq", 'userName xx "a"', '(userName eq "a"', 'nosuchattr eq "a"'):
+        answer = await scim.get(f"/Users?filter={q(filter_)}")
+        assert answer.status == 400, filter_
+        assert answer.body["scimType"] == "invalidFilter", filter_
+
+
+async def test_paging_sorting_and_totals(scim: Scim) -> None:
+    for name in ["delta", "alpha", "echo", "charlie", "bravo"]:
+        await scim.create_user(name)
+    page = await scim.get("/Users?sortBy=userName&startIndex=2&count=2")
+    assert page.body["totalResults"] == 5
+    assert page.body["startIndex"] == 2
+    assert page.body["itemsPerPage"] == 2
+    assert [r["userName"] for r in page.body["Resources"]] == ["bravo", "charlie"]
+    down = await scim.get("/Users?sortBy=userName&sortOrder=descending&count=1")
+    assert [r["userName"] for r in down.body["Resources"]] == ["echo"]
+    count_only = await scim.get("/Users?count=0")
+    assert count_only.body["totalResults"] == 5
+    assert count_only.body["Resources"] == []
+    capped = await scim.get("/Users?count=100000")
+    assert capped.body["itemsPerPage"] == 5
+    beyond = await scim.get("/Users?startIndex=10")
+    assert beyond.body["Resources"] == []
+    assert beyond.body["totalResults"] == 5
+
+
+async def test_query_strings_as_identity_providers_write_them(scim: Scim) -> None:
+    await scim.create_user("ada.lovelace@example.com")
+    answer = await scim.get("/Users?filter=userName+eq+%22ada.lovelace%40example.com%22&")
+    assert answer.status == 200
+    assert answer.body["totalResults"] == 1
+
+
+async def test_attributes_and_excluded_attributes(scim: Scim) -> None:
+    user = await scim.create_user("alice", title="Engineer", name={"givenName": "Alice"})
+    only = await scim.get(f"/Users/{user['id']}?attributes=userName,name.givenName")
+    assert set(only.body) == {"schemas", "id", "userName", "name"}
+    without = await scim.get("/Users?excludedAttributes=title,meta")
+    resource = without.body["Resources"][0]
+    assert "title" not in resource
+    assert "meta" not in resource
+    assert resource["userName"] == "alice"
+
+
+async def test_post_search(scim: Scim) -> None:
+    await scim.create_user("alice")
+    await scim.create_user("bob")
+    answer = await scim.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName sw "a"',
+            "attributes": ["userName"],
+            "startIndex": 1,
+            "count": 10,
+        },
+    )
+    assert answer.status == 200, answer.body
+    assert [r["userName"] for r in answer.body["Resources"]] == ["alice"]
+    assert set(answer.body["Resources"][0]) == {"schemas", "id", "userName"}
+
+
+async def test_put_replaces_mapped_attributes_and_keeps_the_display_name(scim: Scim) -> None:
+    user = await scim.create_user(
+        "alice", title="Engineer", name={"givenName": "Alice", "familyName": "Liddell"}
+    )
+    assert user["displayName"] == "Alice Liddell"
+    answer = await scim.put(
+        f"/Users/{user['id']}",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "alice",
+            "id": user["id"],
+            "groups": [],
+            "name": {"givenName": "Alicia"},
+        },
+    )
+    assert answer.status == 200, answer.body
+    assert "title" not in answer.body
+    assert answer.body["name"] == {"givenName": "Alicia", "formatted": "Alice Liddell"}
+    assert answer.body["displayName"] == "Alice Liddell"  # not overwritten: the client sent none
+    assert answer.body["meta"]["version"] != user["meta"]["version"]
+
+
+async def test_if_match_mismatch_is_412_and_a_match_proceeds(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    stale = {"If-Match": 'W/"not-the-version"'}
+    op = {"op": "replace", "path": "title", "value": "x"}
+    assert (await scim.patch(path, op, headers=stale)).status == 412
+    assert (
+        await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "alice"}, headers=stale)
+    ).status == 412
+    assert (await scim.delete(path, headers=stale)).status == 412
+    fresh = await scim.patch(path, op, headers={"If-Match": user["meta"]["version"]})
+    assert fresh.status == 200
+    assert fresh.body["title"] == "x"
+    assert fresh.headers["ETag"] != user["meta"]["version"]
+
+
+async def test_patch_add_replace_remove_with_value_paths(scim: Scim) -> None:
+    user = await scim.create_user("mary", emails=[{"type": "work", "value": "mary@example.com"}])
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path,
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "mary.w@example.com"},
+        {"op": "add", "path": "title", "value": "Engineer"},
+        {"op": "replace", "value": {"name.givenName": "Mary", f"{ENTERPRISE}:department": "Eng"}},
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"] == [{"type": "work", "value": "mary.w@example.com"}]
+    assert answer.body["title"] == "Engineer"
+    assert answer.body["name"]["givenName"] == "Mary"
+    assert answer.body[ENTERPRISE]["department"] == "Eng"
+    removed = await scim.patch(
+        path, {"op": "remove", "path": "title"}, {"op": "remove", "path": 'emails[type eq "work"]'}
+    )
+    assert removed.status == 200
+    assert "title" not in removed.body
+    assert "emails" not in removed.body
+    assert (await scim.get(path)).body == removed.body
+
+
+async def test_patch_errors_carry_their_scim_type(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    cases = [
+        ({"op": "remove"}, "noTarget"),
+        ({"op": "add", "path": "title"}, "invalidValue"),
+        ({"op": "replace", "path": 'emails[type eq "work"', "value": "x"}, "invalidPath"),
+        ({"op": "replace", "path": "id", "value": "5"}, "mutability"),
+        ({"op": "add", "path": "groups", "value": [{"value": "1"}]}, "mutability"),
+        ({"op": "jump", "path": "title", "value": "x"}, "invalidValue"),
+    ]
+    for operation, scim_type in cases:
+        answer = await scim.patch(path, operation)
+        assert answer.status == 400, operation
+        assert answer.body["scimType"] == scim_type, (operation, answer.body)
+    assert (await scim.get(path)).body == user
+
+
+async def test_delete_answers_204_then_the_user_is_gone(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    answer = await scim.delete(f"/Users/{user['id']}")
+    assert answer.status == 204
+    assert answer.body is None
+    assert (await scim.get(f"/Users/{user['id']}")).status == 404
+
+
+async def test_manager_is_stored_as_a_key_and_read_back_with_ref_and_display_name(
+    scim: Scim,
+) -> None:
+    boss = await scim.create_user("grace", displayName="Grace Hopper")
+    user = await scim.create_user("alan", **{ENTERPRISE: {"manager": {"value": boss["id"]}}})
+    assert user[ENTERPRISE]["manager"] == {
+        "value": boss["id"],
+        "$ref": f"{scim.url}/Users/{boss['id']}",
+        "displayName": "Grace Hopper",
+    }
+    unknown = await scim.post(
+        "/Users",
+        {"schemas": [USER_SCHEMA], "userName": "x", ENTERPRISE: {"manager": {"value": "999999"}}},
+    )
+    assert unknown.status == 400
+    assert unknown.body["scimType"] == "invalidValue"
+    assert "manager" in unknown.body["detail"]
+    await scim.delete(f"/Users/{boss['id']}")
+    assert "manager" not in (await scim.get(f"/Users/{user['id']}")).body.get(ENTERPRISE, {})
+
+
+async def test_groups_members_and_computed_user_groups(scim: Scim) -> None:
+    alice = await scim.create_user("alice", displayName="Alice")
+    bob = await scim.create_user("bob")
+    created = await scim.post(
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "members": [{"value": alice["id"]}]},
+    )
+    assert created.status == 201, created.body
+    group = created.body
+    assert group["members"] == [
+        {
+            "value": alice["id"],
+            "$ref": f"{scim.url}/Users/{alice['id']}",
+            "type": "User",
+            "display": "Alice",
+        }
+    ]
+    path = f"/Groups/{group['id']}"
+    added = await scim.patch(
+        path, {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
+    )
+    assert added.status == 200
+    assert {m["value"] for m in added.body["members"]} == {alice["id"], bob["id"]}
+    user = await scim.get(f"/Users/{bob['id']}")
+    assert [(g["value"], g["display"]) for g in user.body["groups"]] == [(group["id"], "Ops")]
+    bob_filter = q(f'members.value eq "{bob["id"]}"')
+    by_member = await scim.get(f"/Groups?filter={bob_filter}")
+    assert by_member.body["totalResults"] == 1
+    group_filter = q(f'groups.value eq "{group["id"]}"')
+    by_group = await scim.get(f"/Users?filter={group_filter}")
+    assert {r["id"] for r in by_group.body["Resources"]} == {alice["id"], bob["id"]}
+    removed = await scim.patch(path, {"op": "remove", "path": f'members[value eq "{alice["id"]}"]'})
+    assert [m["value"] for m in removed.body["members"]] == [bob["id"]]
+    excluded = await scim.get(f"{path}?excludedAttributes=members")
+    assert "members" not in excluded.body
+    assert excluded.body["displayName"] == "Ops"
+    renamed = await scim.put(
+        path, {"schemas": [GROUP_SCHEMA], "displayName": "Operations", "members": []}
+    )
+    assert renamed.body["displayName"] == "Operations"
+    assert "members" not in renamed.body
+    assert "groups" not in (await scim.get(f"/Users/{bob['id']}")).body
+
+
+async def test_members_must_reference_existing_users(scim: Scim) -> None:
+    answer = await scim.post(
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "members": [{"value": "999999"}]},
+    )
+    assert answer.status == 400
+    assert answer.body["scimType"] == "invalidValue"
+    assert (await scim.get("/Groups")).body["totalResults"] == 0
+    group = (await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})).body
+    bad = await scim.patch(
+        f"/Groups/{group['id']}", {"op": "add", "path": "members", "value": [{"value": "999999"}]}
+    )
+    assert bad.status == 400
+    assert bad.body["scimType"] == "invalidValue"
+
+
+async def test_missing_and_wrong_tokens_are_401_with_a_challenge(scim: Scim) -> None:
+    for token in (None, "wrong-token"):
+        answer = await scim.get("/Users", token=token)
+        assert answer.status == 401
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="scim-bridge"')
+        assert answer.body["status"] == "401"
+    assert (await scim.get("/ServiceProviderConfig", token=None)).status == 401
+
+
+async def test_malformed_json_is_400_invalid_syntax(scim: Scim) -> None:
+    for raw in (b'{"userName": ', b"[1, 2]", b"\xff\xfe"):
+        answer = await scim.request("POST", "/Users", raw=raw)
+        assert answer.status == 400, raw
+        assert answer.body["scimType"] == "invalidSyntax", raw
+
+
+async def test_a_body_over_the_limit_is_413(scim: Scim) -> None:
+    body = {"schemas": [USER_SCHEMA], "userName": "x", "title": "a" * 70000}
+    answer = await scim.post("/Users", body)
+    assert answer.status == 413
+    assert answer.body["status"] == "413"
+    assert (await scim.get("/Users")).body["totalResults"] == 0
+
+
+async def test_application_json_is_accepted(scim: Scim) -> None:
+    answer = await scim.post(
+        "/Users",
+        {"schemas": [USER_SCHEMA], "userName": "json"},
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 201
+
+
+async def test_unknown_endpoints_answer_a_scim_404(scim: Scim) -> None:
+    answer = await scim.get("/Nothing")
+    assert answer.status == 404
+    assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
+async def test_an_unexpected_error_is_500_with_a_request_id_and_no_trace(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bridge.app import SERVICES
+    from connectors.base import Kind
+
+    service = scim.client.app[SERVICES][Kind.USERS]
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("SELECT secret FROM users -- boom")
+
+    monkeypatch.setattr(service.connector, "search", broken)
+    answer = await scim.get("/Users")
+    assert answer.status == 500
+    assert "request id" in answer.body["detail"]
+    assert "SELECT" not in answer.body["detail"]
+    assert "Traceback" not in answer.body["detail"]
+    request_id = answer.body["detail"].rsplit(" ", 1)[-1]
+    assert any(request_id in record.getMessage() for record in caplog.records)
