@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim2_models import Context, SearchRequest
+from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
 
 from bridge.errors import ScimError
 from bridge.projection import Projection
@@ -60,9 +61,22 @@ def read_options(service: ResourceService, projection: Projection) -> ReadOption
     )
 
 
+MAX_FILTER_COMPARISONS = 200
+"""A filter larger than this is refused (400 tooMany, RFC 7644 §3.4.2.2) rather than turned
+into a backend query of unbounded size."""
+
+
 def build_search(service: ResourceService, payload: dict[str, Any], max_page_size: int) -> Search:
     request = _search_request(service, payload)
-    where = service.mapping.condition(request.filter.ast) if request.filter is not None else None
+    where = None
+    if request.filter is not None:
+        if _comparisons(request.filter.ast) > MAX_FILTER_COMPARISONS:
+            raise ScimError(
+                400,
+                f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons",
+                "tooMany",
+            )
+        where = service.mapping.condition(request.filter.ast)
     sort = None
     if request.sort_by is not None:
         descending = request.sort_order == SearchRequest.SortOrder.descending
@@ -80,6 +94,16 @@ def build_search(service: ResourceService, payload: dict[str, Any], max_page_siz
         with_groups=options.groups,
     )
     return Search(query=query, start_index=start_index, projection=projection)
+
+
+def _comparisons(node: FilterNode) -> int:
+    if isinstance(node, LogicalExpr):
+        return sum(_comparisons(term) for term in node.terms)
+    if isinstance(node, Not):
+        return _comparisons(node.expr)
+    if isinstance(node, ValuePath):
+        return _comparisons(node.val_filter)
+    return 1
 
 
 def _search_request(service: ResourceService, payload: dict[str, Any]) -> Any:

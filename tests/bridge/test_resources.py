@@ -427,3 +427,36 @@ async def test_an_unexpected_error_is_500_with_a_request_id_and_no_trace(
     assert "Traceback" not in answer.body["detail"]
     request_id = answer.body["detail"].rsplit(" ", 1)[-1]
     assert any(request_id in record.getMessage() for record in caplog.records)
+
+
+async def test_an_oversized_filter_is_400_too_many(scim: Scim) -> None:
+    huge = " or ".join(f'userName eq "user{n}"' for n in range(201))
+    answer = await scim.post("/Users/.search", {"filter": huge})
+    assert answer.status == 400
+    assert answer.body["scimType"] == "tooMany"
+    within = " or ".join(f'userName eq "user{n}"' for n in range(200))
+    assert (await scim.post("/Users/.search", {"filter": within})).status == 200
+
+
+async def test_root_search_spans_users_and_groups_with_distinct_ids(scim: Scim) -> None:
+    user = await scim.create_user("alice", externalId="u-ext")
+    group = (
+        await scim.post(
+            "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "externalId": "g-ext"}
+        )
+    ).body
+    assert user["id"] != group["id"]  # RFC 7643 §3.1: unique across every resource
+    answer = await scim.post("/.search", {"attributes": ["externalId"]})
+    assert answer.status == 200, answer.body
+    assert answer.body["totalResults"] == 2
+    assert [(r["id"], r["externalId"]) for r in answer.body["Resources"]] == [
+        (user["id"], "u-ext"),
+        (group["id"], "g-ext"),
+    ]
+    second = await scim.post("/.search", {"startIndex": 2, "count": 1})
+    assert [r["id"] for r in second.body["Resources"]] == [group["id"]]
+    only_groups = await scim.post("/.search", {"filter": 'displayName eq "Ops"'})
+    assert [r["id"] for r in only_groups.body["Resources"]] == [group["id"]]
+    unknown = await scim.post("/.search", {"filter": 'nosuchattribute eq "x"'})
+    assert unknown.status == 400
+    assert unknown.body["scimType"] == "invalidFilter"
