@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from scim2_models import Context, PatchOp, Resource, ScimPolicy
 
 from bridge import quirks
@@ -212,8 +213,25 @@ class ResourceService:
         return self.mapping.to_scim(record.values)
 
     def _as_model(self, record: Record) -> Resource[Any]:
+        """The stored record as a model a PATCH can be applied to.
+
+        A legacy backend may hold values the model refuses (an email without a dot). Such
+        attributes are left out of the model: the PATCH then leaves them as stored, unless
+        it writes them itself, and a stored value never blocks changing another attribute.
+        """
         body = {"schemas": [self.core_schema, *self.extension_schemas], **self._as_request(record)}
-        return self.model.model_validate(body, scim_policy=POLICY)
+        while True:
+            try:
+                return self.model.model_validate(body, scim_policy=POLICY)
+            except ValidationError as error:
+                located = [_attribute_of(problem["loc"]) for problem in error.errors()]
+                refused = {each for each in located if each is not None}
+                if not refused or len(refused) < len(set(located)):
+                    raise
+                for urn, name in refused:
+                    holder = body.get(urn) if urn else body
+                    if not isinstance(holder, dict) or holder.pop(name, None) is None:
+                        raise
 
     def _dump(self, resource: Resource[Any]) -> dict[str, Any]:
         return resource.model_dump(
@@ -233,6 +251,16 @@ class ResourceService:
             if error.field and error.field != "members":
                 error.field = self.mapping.attribute_of(error.field) or error.field
             raise
+
+
+def _attribute_of(location: tuple[Any, ...]) -> tuple[str | None, str] | None:
+    """(extension URN or None, attribute name) of a validation error's location."""
+    names = [part for part in location if isinstance(part, str)]
+    if not names:
+        return None
+    if names[0].lower().startswith("urn:") and len(names) > 1:
+        return names[0], names[1]
+    return None, names[0]
 
 
 def _member_ids(members: Any) -> list[str]:

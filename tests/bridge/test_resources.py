@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import pytest
 from scim_client import ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA, Scim
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def q(filter_: str) -> str:
@@ -460,3 +462,38 @@ async def test_root_search_spans_users_and_groups_with_distinct_ids(scim: Scim) 
     unknown = await scim.post("/.search", {"filter": 'nosuchattribute eq "x"'})
     assert unknown.status == 400
     assert unknown.body["scimType"] == "invalidFilter"
+
+
+async def test_sorting_on_what_cannot_be_sorted_is_refused(scim: Scim) -> None:
+    await scim.create_user("alice")
+    unmapped = await scim.get("/Users?sortBy=profileUrl")
+    assert unmapped.status == 400
+    assert unmapped.body["scimType"] == "invalidValue"
+    assert "profileUrl" in unmapped.body["detail"]
+    unknown = await scim.get("/Users?sortBy=nosuchattribute")
+    assert unknown.status == 400
+    assert unknown.body["scimType"] == "invalidPath"
+    not_a_number = await scim.get("/Users?count=ten")
+    assert not_a_number.status == 400
+    assert not_a_number.body["scimType"] == "invalidValue"
+
+
+async def test_a_stored_value_the_model_refuses_does_not_block_a_patch(
+    scim: Scim, sql_url: str
+) -> None:
+    user = await scim.create_user("legacy", emails=[{"type": "work", "value": "l@example.com"}])
+    engine = create_async_engine(sql_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE users SET email = 'not-an-email'"))
+    await engine.dispose()
+    answer = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "title", "value": "x"}
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["title"] == "x"
+    assert answer.body["emails"] == [{"type": "work", "value": "not-an-email"}]
+    fixed = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "fixed@example.com"},
+    )
+    assert fixed.body["emails"] == [{"type": "work", "value": "fixed@example.com"}]
