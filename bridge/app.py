@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
@@ -24,7 +23,7 @@ from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
 from bridge.resources import ReadOptions, ResourceService
 from bridge.search import build_search, from_query_string, projection_for, read_options
 from connectors.base import Connector, Kind, Page, Record
-from mappings import Mapping, UntranslatableFilter
+from mappings import Mapping
 
 log = logging.getLogger("scim_bridge.app")
 
@@ -216,19 +215,15 @@ async def search_everything(request: web.Request) -> web.StreamResponse:
     """POST /.search at the root: every resource type, users first (RFC 7644 §3.4.3).
 
     A filter naming an attribute that one type does not have evaluates to false on that
-    type (RFC 7644 §3.4.2.1); one that no type can evaluate is refused.
+    type (RFC 7644 §3.4.2.1); one that no type declares is refused.
     """
     payload = await read_json_object(request)
     max_page = request.app[SETTINGS].server.max_page_size
-    searches = []
-    refusals: list[Exception] = []
-    for service in request.app[SERVICES].values():
-        try:
-            searches.append((service, build_search(service, payload, max_page)))
-        except (ValidationError, UntranslatableFilter) as refusal:
-            refusals.append(refusal)
-    if not searches:
-        raise refusals[0]
+    services = list(request.app[SERVICES].values())
+    models = tuple(service.model for service in services)
+    searches = [
+        (service, build_search(service, payload, max_page, across=models)) for service in services
+    ]
     start_index = searches[0][1].start_index
     skip, room = start_index - 1, searches[0][1].query.limit or 0
     resources: list[dict[str, Any]] = []
@@ -256,7 +251,7 @@ async def get_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
     projection = projection_for(service, request.query)
     record = await service.get(request.match_info["id"], read_options(service, projection))
     none_match = request.headers.get("If-None-Match")
-    if none_match and record.version in parse_etags(none_match):
+    if none_match and parse_etags(none_match) & {record.version, "*"}:
         return web.Response(status=304, headers={"ETag": etag(record.version)})
     return await _resource_response(request, service, record, projection)
 

@@ -45,6 +45,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise BodyError(f"the body is not valid JSON: {_position(error)}") from None
     if not isinstance(payload, dict):
         raise BodyError("the body must be a JSON object")
+    try:
+        # JSON escapes can spell lone surrogates (\\ud800), which no backend can store.
+        json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BodyError("the body holds a string that is not valid Unicode") from None
     return payload
 
 

@@ -25,8 +25,10 @@ from scim2_models.path import (
 )
 
 from bridge.errors import ScimError
+from bridge.quirks import GROUP_SCHEMA
 from connectors.base import MemberChanges
 
+_MEMBERS_KEYS = {"members", f"{GROUP_SCHEMA.lower()}:members"}
 _ADD = PatchOperation.Op.add
 _REMOVE = PatchOperation.Op.remove
 _REPLACE = PatchOperation.Op.replace_
@@ -91,8 +93,13 @@ def split_member_operations(
 
 
 def _is_members(node: Any) -> bool:
+    """`members`, unqualified or qualified with the Group schema URN (RFC 7644 §3.10)."""
     attr = node.attr_path if isinstance(node, ValuePath) else node
-    return isinstance(attr, AttrPath) and attr.uri is None and attr.attr.lower() == "members"
+    return (
+        isinstance(attr, AttrPath)
+        and (attr.uri is None or attr.uri.lower() == GROUP_SCHEMA.lower())
+        and attr.attr.lower() == "members"
+    )
 
 
 def _apply(operation: Any, node: Any, members: _Accumulator) -> None:
@@ -105,8 +112,11 @@ def _apply(operation: Any, node: Any, members: _Accumulator) -> None:
             )
         members.remove(_ids_selected_by(node.val_filter))
         return
-    if node.sub_attr is not None and node.sub_attr.lower() != "value":
-        raise ScimError(400, f"members.{node.sub_attr} cannot be changed", "mutability")
+    if node.sub_attr is not None:
+        # Setting members.value on every member at once has no meaning for a group.
+        raise ScimError(
+            400, f"members.{node.sub_attr} cannot be changed; change members", "invalidPath"
+        )
     ids = _value_ids(operation.value)
     if operation.op == _ADD:
         members.add(ids)
@@ -123,15 +133,16 @@ def _take_members_from_value(operation: Any, members: _Accumulator) -> Any | Non
     value = operation.value
     if not isinstance(value, dict):
         return operation
-    key = next((k for k in value if k.lower() == "members"), None)
-    if key is None:
+    keys = [k for k in value if k.lower() in _MEMBERS_KEYS]
+    if not keys:
         return operation
-    ids = _value_ids(value[key])
-    if operation.op == _REPLACE:
-        members.replace_all(ids)
-    else:
-        members.add(ids)
-    rest = {k: v for k, v in value.items() if k != key}
+    for key in keys:
+        ids = _value_ids(value[key])
+        if operation.op == _REPLACE:
+            members.replace_all(ids)
+        else:
+            members.add(ids)
+    rest = {k: v for k, v in value.items() if k not in keys}
     return operation.model_copy(update={"value": rest}) if rest else None
 
 

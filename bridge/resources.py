@@ -22,6 +22,7 @@ from connectors.base import (
     Compare,
     Connector,
     ConnectorError,
+    InvalidValue,
     Kind,
     MemberChanges,
     Op,
@@ -176,8 +177,13 @@ class ResourceService:
             )
 
     async def search(self, query: Query) -> Page:
-        with self._scim_field_names():
-            return await self.connector.search(self.kind, query)
+        """A value the backend cannot compare is the filter's fault: 400 invalidFilter."""
+        try:
+            with self._scim_field_names():
+                return await self.connector.search(self.kind, query)
+        except InvalidValue as error:
+            subject = f"{error.field}: " if error.field else ""
+            raise ScimError(400, f"{subject}{error.message}", "invalidFilter") from None
 
     async def manager_names(self, records: list[Record]) -> dict[str, str | None]:
         """Display names of the managers of a page of users, in one query."""

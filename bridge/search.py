@@ -7,11 +7,13 @@ attribute the mapping cannot translate is refused (400 invalidFilter), never dro
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
-from scim2_models import Context, SearchRequest
+from scim2_models import Context, Path, SearchRequest
 from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
 
 from bridge.errors import ScimError
@@ -50,7 +52,8 @@ def from_query_string(params: Mapping[str, str]) -> dict[str, Any]:
 def projection_for(service: ResourceService, params: Mapping[str, Any]) -> Projection:
     """`attributes`/`excludedAttributes` of a request that is not a search (RFC 7644 §3.9)."""
     parsed = from_query_string(params)
-    request = _search_request(service, {k: v for k, v in parsed.items() if "ttributes" in k})
+    wanted = {key: value for key, value in parsed.items() if "ttributes" in key}
+    request = _search_request((service.model,), wanted)
     return _projection(service, request)
 
 
@@ -66,8 +69,24 @@ MAX_FILTER_COMPARISONS = 200
 into a backend query of unbounded size."""
 
 
-def build_search(service: ResourceService, payload: dict[str, Any], max_page_size: int) -> Search:
-    request = _search_request(service, payload)
+MAX_START_INDEX = 2**62
+"""Past any backend's row count, and within every backend's integer range."""
+
+
+def build_search(
+    service: ResourceService,
+    payload: dict[str, Any],
+    max_page_size: int,
+    *,
+    across: tuple[type[Any], ...] = (),
+) -> Search:
+    """The query a search asks of one resource type.
+
+    `across` names every resource type of a root-level search (RFC 7644 §3.4.3): the
+    request is checked against all of them, and a filter term or a sortBy naming an
+    attribute this type does not declare is false, or no order, for it (RFC 7644 §3.4.2.1).
+    """
+    request = _search_request(across or (service.model,), payload)
     where = None
     if request.filter is not None:
         if _comparisons(request.filter.ast) > MAX_FILTER_COMPARISONS:
@@ -76,12 +95,12 @@ def build_search(service: ResourceService, payload: dict[str, Any], max_page_siz
                 f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons",
                 "tooMany",
             )
-        where = service.mapping.condition(request.filter.ast)
+        where = service.mapping.condition(request.filter.ast, undeclared_is_false=bool(across))
     sort = None
-    if request.sort_by is not None:
+    if request.sort_by is not None and (not across or _declares(service, str(request.sort_by))):
         descending = request.sort_order == SearchRequest.SortOrder.descending
         sort = service.mapping.sort(str(request.sort_by), descending=descending)
-    start_index = max(request.start_index or 1, 1)
+    start_index = min(max(request.start_index or 1, 1), MAX_START_INDEX)
     count = max_page_size if request.count is None else min(max(request.count, 0), max_page_size)
     projection = _projection(service, request)
     options = read_options(service, projection)
@@ -96,6 +115,11 @@ def build_search(service: ResourceService, payload: dict[str, Any], max_page_siz
     return Search(query=query, start_index=start_index, projection=projection)
 
 
+def _declares(service: ResourceService, attribute_path: str) -> bool:
+    path_class: Any = Path.__class_getitem__(service.model)
+    return path_class(attribute_path).resolve() is not None
+
+
 def _comparisons(node: FilterNode) -> int:
     if isinstance(node, LogicalExpr):
         return sum(_comparisons(term) for term in node.terms)
@@ -106,8 +130,8 @@ def _comparisons(node: FilterNode) -> int:
     return 1
 
 
-def _search_request(service: ResourceService, payload: dict[str, Any]) -> Any:
-    request_class: Any = SearchRequest.__class_getitem__(service.model)
+def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Any:
+    request_class: Any = SearchRequest.__class_getitem__(reduce(operator.or_, models))
     body = {key: value for key, value in payload.items() if key != "schemas"}
     for key in ("startIndex", "count"):
         if isinstance(body.get(key), str):

@@ -118,9 +118,16 @@ class ConditionTranslator:
     """Translate one filter of one resource type."""
 
     def __init__(
-        self, model: type[Resource[Any]], spec: ObjectSpec, ruleset: RuleSet, node: FilterNode
+        self,
+        model: type[Resource[Any]],
+        spec: ObjectSpec,
+        ruleset: RuleSet,
+        node: FilterNode,
+        *,
+        undeclared_is_false: bool = False,
     ) -> None:
         self.model = model
+        self.undeclared_is_false = undeclared_is_false
         self.spec = spec
         self.ruleset = ruleset
         self.node = node
@@ -133,6 +140,10 @@ class ConditionTranslator:
         return self.visit(self.node)
 
     def visit(self, node: FilterNode) -> Condition:
+        if self.undeclared_is_false and self._undeclared(node):
+            # RFC 7644 §3.4.2.1: across resource types, an attribute a type does not have
+            # evaluates to false on its resources.
+            return Constant(False)
         if isinstance(node, LogicalExpr):
             terms = [self.visit(term) for term in node.terms]
             return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
@@ -146,6 +157,13 @@ class ConditionTranslator:
         if isinstance(node, ValuePath):
             return self.value_path(node)
         raise UntranslatableFilter(f"unsupported filter expression '{node}'")
+
+    def _undeclared(self, node: FilterNode) -> bool:
+        if isinstance(node, Comparison):
+            return self.filter.resolve_comparison(node.attr_path, strict=False) is None
+        if isinstance(node, Present | ValuePath):
+            return self.filter.resolve(node.attr_path, strict=False) is None
+        return False
 
     # --- attributes the bridge manages --------------------------------------------
 

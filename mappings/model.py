@@ -54,9 +54,17 @@ class ResourceMapping:
         """The stored fields whose values differ between two states; None clears one."""
         return changes(self.rules, before, after)
 
-    def condition(self, node: FilterNode) -> Condition:
-        """A SCIM filter as a backend condition; UntranslatableFilter when it cannot be."""
-        return ConditionTranslator(self.model, self.spec, self.rules, node).translate()
+    def condition(self, node: FilterNode, *, undeclared_is_false: bool = False) -> Condition:
+        """A SCIM filter as a backend condition; UntranslatableFilter when it cannot be.
+
+        `undeclared_is_false` serves a search across resource types (RFC 7644 §3.4.2.1):
+        a term on an attribute this type does not declare is false rather than an error.
+        An attribute the type declares but the mapping does not store is always an error.
+        """
+        translator = ConditionTranslator(
+            self.model, self.spec, self.rules, node, undeclared_is_false=undeclared_is_false
+        )
+        return translator.translate()
 
     def sort(self, attribute_path: str, *, descending: bool) -> Sort:
         """The backend ordering for `sortBy`; TranslationError when there is none."""
@@ -64,6 +72,14 @@ class ResourceMapping:
 
     def attribute_of(self, field: str) -> str | None:
         """The SCIM path a backend field holds, to name it in a client message."""
+        managed = {
+            self.spec.key: "id",
+            self.spec.created: "meta.created",
+            self.spec.modified: "meta.lastModified",
+            self.spec.version: "meta.version",
+        }
+        if field in managed:
+            return managed[field]
         return next((rule.scim_path for rule in self.rules.rules if rule.field == field), None)
 
     def announced(self) -> dict[str, dict[str, AnnouncedAttribute]]:

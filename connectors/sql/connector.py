@@ -376,14 +376,33 @@ class SqlConnector:
             if found:
                 rows = [{members.group.name: group, members.member.name: key} for key in found]
                 await connection.execute(sa.insert(members.table), rows)
+                await self._touch(connection, users, found)
 
     async def _remove_members(
         self, connection: AsyncConnection, group: Any, keys: set[Any]
     ) -> None:
         members = self._memberships()
+        users = self._mapped(Kind.USERS)
         for chunk in _chunks(keys):
+            statement = sa.select(members.member).where(
+                members.group == group, members.member.in_(chunk)
+            )
+            removed = set((await connection.execute(statement)).scalars())
+            if removed:
+                await connection.execute(
+                    sa.delete(members.table).where(
+                        members.group == group, members.member.in_(removed)
+                    )
+                )
+                await self._touch(connection, users, removed)
+
+    @staticmethod
+    async def _touch(connection: AsyncConnection, mapped: Mapped, keys: Iterable[Any]) -> None:
+        """A record whose computed attributes changed (a user's groups) gets a new version."""
+        stamps = _stamps(mapped, created=False)
+        if stamps:
             await connection.execute(
-                sa.delete(members.table).where(members.group == group, members.member.in_(chunk))
+                sa.update(mapped.table).where(mapped.key.in_(list(keys))).values(stamps)
             )
 
     async def _change_members(
@@ -433,6 +452,17 @@ class SqlConnector:
                 .where(groups.key.in_(of_user.scalar_subquery()))
                 .values(stamps)
             )
+        if kind is Kind.GROUPS:
+            # The group's members lose a group: a change to each of them.
+            users = self._mapped(Kind.USERS)
+            of_group = sa.select(members.member).where(members.group == key)
+            stamps = _stamps(users, created=False)
+            if stamps:
+                await connection.execute(
+                    sa.update(users.table)
+                    .where(users.key.in_(of_group.scalar_subquery()))
+                    .values(stamps)
+                )
         await connection.execute(sa.delete(members.table).where(own == key))
 
 

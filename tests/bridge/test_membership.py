@@ -85,3 +85,19 @@ def test_nested_groups_are_refused() -> None:
     with pytest.raises(ScimError) as caught:
         split({"op": "add", "path": "members", "value": [{"value": "1", "type": "Group"}]})
     assert caught.value.scim_type == "invalidValue"
+
+
+def test_replacing_a_sub_attribute_of_every_member_is_refused() -> None:
+    with pytest.raises(ScimError) as caught:
+        split({"op": "replace", "path": "members.value", "value": "2"})
+    assert caught.value.scim_type == "invalidPath"
+
+
+def test_members_qualified_with_the_group_schema_urn() -> None:
+    urn = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    others, changes = split(
+        {"op": "add", "path": f"{urn}:members", "value": [{"value": "1"}]},
+        {"op": "remove", "path": f'{urn}:members[value eq "2"]'},
+    )
+    assert others == []
+    assert changes == MemberChanges(added=frozenset({"1"}), removed=frozenset({"2"}))

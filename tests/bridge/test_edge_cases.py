@@ -1,0 +1,155 @@
+"""Edge cases found in review: each names the behaviour it guards."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, Scim
+
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+MEMBERS_URN = f"{GROUP_SCHEMA}:members"
+
+
+def q(filter_: str) -> str:
+    return quote(filter_, safe="")
+
+
+def patch(*operations: dict[str, object]) -> dict[str, object]:
+    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+
+
+async def _group_with(scim: Scim, *member_ids: str) -> str:
+    answer = await scim.post(
+        "/Groups",
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "Probe",
+            "members": [{"value": each} for each in member_ids],
+        },
+    )
+    assert answer.status == 201, answer.body
+    return str(answer.body["id"])
+
+
+async def test_urn_qualified_members_add_is_applied(scim: Scim) -> None:
+    # a PATCH whose path is the fully qualified `...:Group:members` (RFC 7644 §3.10 allows the
+    # schema URN prefix) adds the member.
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    gid = await _group_with(scim, alice["id"])
+    answer = await scim.patch(
+        f"/Groups/{gid}", {"op": "add", "path": MEMBERS_URN, "value": [{"value": bob["id"]}]}
+    )
+    assert answer.status == 200, answer.body
+    assert {m["value"] for m in answer.body.get("members", [])} == {alice["id"], bob["id"]}
+
+
+async def test_urn_qualified_member_remove_is_applied(scim: Scim) -> None:
+    # `remove ...:Group:members[value eq "X"]` removes X (a deprovisioning step).
+    alice = await scim.create_user("alice")
+    gid = await _group_with(scim, alice["id"])
+    path = f'{MEMBERS_URN}[value eq "{alice["id"]}"]'
+    answer = await scim.patch(f"/Groups/{gid}", {"op": "remove", "path": path})
+    assert answer.status == 200, answer.body
+    assert "members" not in answer.body
+
+
+async def test_urn_qualified_members_in_a_pathless_value_are_applied(scim: Scim) -> None:
+    # a path-less add whose value is keyed by the qualified members path adds the member.
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    gid = await _group_with(scim, alice["id"])
+    answer = await scim.patch(
+        f"/Groups/{gid}", {"op": "add", "value": {MEMBERS_URN: [{"value": bob["id"]}]}}
+    )
+    assert answer.status == 200, answer.body
+    assert {m["value"] for m in answer.body.get("members", [])} == {alice["id"], bob["id"]}
+
+
+async def test_a_huge_start_index_is_not_a_500(scim: Scim) -> None:
+    # A startIndex past every backend's integer range is an empty page, not a driver error.
+    await scim.create_user("alice")
+    answer = await scim.get("/Users?startIndex=99999999999999999999999")
+    assert answer.status == 200, answer.body
+    assert answer.body["Resources"] == []
+
+
+async def test_a_huge_start_index_at_the_root_is_not_a_500(scim: Scim) -> None:
+    # Same as above for POST /.search.
+    await scim.create_user("alice")
+    answer = await scim.post(
+        "/.search", {"schemas": [SEARCH_REQUEST], "startIndex": 99999999999999999999999}
+    )
+    assert answer.status == 200, answer.body
+
+
+async def test_a_lone_surrogate_in_a_body_is_400(scim: Scim) -> None:
+    # 400 (the JSON escape \ud800 decodes to a string that is not valid Unicode text).
+    await scim.create_user("alice")
+    raw = (
+        b'{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],'
+        b'"Operations":[{"op":"replace","path":"title","value":"\\ud800"}]}'
+    )
+    answer = await scim.request("PATCH", "/Users/1", raw=raw)
+    assert answer.status == 400, answer.body
+    assert answer.body["scimType"] == "invalidSyntax"
+
+
+async def test_a_lone_surrogate_in_a_search_filter_is_400(scim: Scim) -> None:
+    # 400 invalidFilter/invalidValue.
+    answer = await scim.request(
+        "POST", "/Users/.search", raw=b'{"filter": "userName eq \\"\\ud800\\""}'
+    )
+    assert answer.status == 400, answer.body
+
+
+async def test_root_search_keeps_users_matching_the_other_side_of_an_or(scim: Scim) -> None:
+    # RFC 7644 §3.4.2.1: `members pr` is false on
+    # Users, so `displayName eq "Shared" or members pr` still matches the user named "Shared".
+    user = await scim.create_user("alice", displayName="Shared")
+    await _group_with(scim, user["id"])
+    answer = await scim.post(
+        "/.search",
+        {"schemas": [SEARCH_REQUEST], "filter": 'displayName eq "Shared" or members pr'},
+    )
+    assert answer.status == 200, answer.body
+    assert user["id"] in {r["id"] for r in answer.body["Resources"]}
+
+
+async def test_root_search_sorted_by_a_user_attribute_still_counts_groups(scim: Scim) -> None:
+    # sortBy names an attribute Groups lack; groups sort as unassigned (RFC 7644 §3.4.2.3), they
+    # are not removed.
+    user = await scim.create_user("alice")
+    await _group_with(scim, user["id"])
+    answer = await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "sortBy": "userName"})
+    assert answer.status == 200, answer.body
+    assert answer.body["totalResults"] == 2
+
+
+async def test_a_bad_meta_filter_names_no_backend_column(scim: Scim) -> None:
+    # 400 invalidFilter whose detail names the SCIM attribute, never the backend column.
+    for written in ("meta.lastModified gt 5", 'meta.created co "2020"'):
+        answer = await scim.get(f"/Users?filter={q(written)}")
+        assert answer.status == 400, answer.body
+        assert answer.body.get("scimType") == "invalidFilter", answer.body
+        assert "_at" not in answer.body["detail"], answer.body
+
+
+async def test_joining_a_group_changes_the_users_version(scim: Scim) -> None:
+    # the user's `groups` changed, so its version changes and a conditional GET with the old
+    # ETag answers 200 with the new groups.
+    user = await scim.create_user("alice")
+    before = await scim.get(f"/Users/{user['id']}")
+    await _group_with(scim, user["id"])
+    answer = await scim.get(
+        f"/Users/{user['id']}", headers={"If-None-Match": before.headers["ETag"]}
+    )
+    assert answer.status == 200
+
+
+async def test_if_none_match_star_on_an_existing_resource_is_304(scim: Scim) -> None:
+    # RFC 7232 §3.2: `If-None-Match: *` is false when the resource exists, so a GET
+    # answers 304.
+    user = await scim.create_user("alice")
+    answer = await scim.get(f"/Users/{user['id']}", headers={"If-None-Match": "*"})
+    assert answer.status == 304
