@@ -158,9 +158,7 @@ async def _rendered(
 ) -> list[dict[str, Any]]:
     renderer = _renderer(request, service)
     managers: dict[str, str | None] = {}
-    if service.kind is Kind.USERS and projection.wants(
-        service.extension_schemas[0] if service.extension_schemas else ""
-    ):
+    if any(projection.wants(urn) for urn in service.extension_schemas):
         managers = await service.manager_names(records)
     return [projection.apply(renderer.render(record, managers)) for record in records]
 

@@ -92,13 +92,6 @@ class Renderer:
         return meta
 
 
-def manager_ids(records: list[Record], field: str | None) -> set[str]:
-    """The SCIM ids of the managers a page of user records refers to."""
-    if field is None:
-        return set()
-    return {str(record.values[field]) for record in records if record.values.get(field)}
-
-
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
