@@ -22,7 +22,7 @@ from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
 from bridge.resources import ReadOptions, ResourceService
 from bridge.search import build_search, from_query_string, projection_for, read_options
-from connectors.base import Connector, Kind, Page, Record
+from connectors.base import Connector, Kind, Record
 from mappings import Mapping
 
 log = logging.getLogger("scim_bridge.app")
@@ -177,11 +177,12 @@ async def _resource_response(
     return scim_json_response(body, status=status, headers=headers)
 
 
-def _list_response(resources: list[dict[str, Any]], page: Page, start_index: int) -> web.Response:
+def _list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> web.Response:
+    """A ListResponse (RFC 7644 §3.4.2)."""
     return scim_json_response(
         {
             "schemas": [LIST_RESPONSE],
-            "totalResults": page.total,
+            "totalResults": total,
             "startIndex": start_index,
             "itemsPerPage": len(resources),
             "Resources": resources,
@@ -206,7 +207,7 @@ async def _search(request: web.Request, kind: Kind, payload: dict[str, Any]) -> 
     search = build_search(service, payload, max_page)
     page = await service.search(search.query)
     resources = await _rendered(request, service, page.records, search.projection)
-    return _list_response(resources, page, search.start_index)
+    return _list_response(resources, page.total, search.start_index)
 
 
 async def search_everything(request: web.Request) -> web.StreamResponse:
@@ -233,7 +234,7 @@ async def search_everything(request: web.Request) -> web.StreamResponse:
         skip = max(0, skip - page.total)
         room -= len(page.records)
         resources += await _rendered(request, service, page.records, search.projection)
-    return _list_response(resources, Page(records=[], total=total), start_index)
+    return _list_response(resources, total, start_index)
 
 
 async def create_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
@@ -291,8 +292,7 @@ async def service_provider_config(request: web.Request) -> web.StreamResponse:
 
 
 def _listed(documents: list[dict[str, Any]]) -> web.Response:
-    page = Page(records=[], total=len(documents))
-    return _list_response(documents, page, 1)
+    return _list_response(documents, len(documents), 1)
 
 
 def _one(documents: list[dict[str, Any]], id: str, what: str) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from scim2_models import (
@@ -43,13 +44,23 @@ _REFERENCE_SUB_ATTRIBUTES = {
 
 @dataclass(frozen=True)
 class Discovery:
-    """The three discovery documents, rendered once at start-up for a base URL."""
+    """The three discovery documents, rendered once; each request adds its base URL."""
 
     services: Mapping[Kind, ResourceService]
     max_results: int
     max_body_bytes: int
 
     def service_provider_config(self, base_url: str) -> dict[str, Any]:
+        return _located(self._service_provider_config, base_url)
+
+    def resource_types(self, base_url: str) -> list[dict[str, Any]]:
+        return [_located(document, base_url) for document in self._resource_types]
+
+    def schemas(self, base_url: str) -> list[dict[str, Any]]:
+        return [_located(document, base_url) for document in self._schemas]
+
+    @cached_property
+    def _service_provider_config(self) -> dict[str, Any]:
         config = ServiceProviderConfig(
             documentation_uri=None,
             patch=Patch(supported=True),
@@ -70,11 +81,12 @@ class Discovery:
         body = config.model_dump(scim_ctx=_RESPONSE)
         body["meta"] = {
             "resourceType": "ServiceProviderConfig",
-            "location": f"{base_url}/ServiceProviderConfig",
+            "location": "/ServiceProviderConfig",
         }
         return body
 
-    def resource_types(self, base_url: str) -> list[dict[str, Any]]:
+    @cached_property
+    def _resource_types(self) -> list[dict[str, Any]]:
         documents = []
         for kind, service in self.services.items():
             name = RESOURCE_TYPE_NAMES[kind]
@@ -91,19 +103,18 @@ class Discovery:
                 body["schemaExtensions"] = extensions
             else:
                 body.pop("schemaExtensions", None)
-            body["meta"] = {
-                "resourceType": "ResourceType",
-                "location": f"{base_url}/ResourceTypes/{name}",
-            }
+            body["meta"] = {"resourceType": "ResourceType", "location": f"/ResourceTypes/{name}"}
             documents.append(body)
         return documents
 
-    def schemas(self, base_url: str) -> list[dict[str, Any]]:
+    @cached_property
+    def _schemas(self) -> list[dict[str, Any]]:
         documents = []
         for kind, service in self.services.items():
             announced = service.mapping.announced()
             models: list[type[Any]] = [
-                service.model.__bases__[0] if service.extension_schemas else service.model,
+                # The core resource: User for User[EnterpriseUser], the model itself otherwise.
+                service.model.__pydantic_generic_metadata__["origin"] or service.model,
                 *service.model.get_extension_models().values(),
             ]
             for model in models:
@@ -113,9 +124,15 @@ class Discovery:
                     continue
                 schema = _pruned(model.to_schema(), announced.get(urn, {}), extra)
                 body = schema.model_dump(scim_ctx=_RESPONSE)
-                body["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}
+                body["meta"] = {"resourceType": "Schema", "location": f"/Schemas/{urn}"}
                 documents.append(body)
         return documents
+
+
+def _located(document: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The document with `meta.location` made absolute for the request's base URL."""
+    meta = document["meta"]
+    return {**document, "meta": {**meta, "location": base_url + meta["location"]}}
 
 
 def _protocol_attributes(

@@ -117,7 +117,7 @@ def _apply(operation: Any, node: Any, members: _Accumulator) -> None:
         raise ScimError(
             400, f"members.{node.sub_attr} cannot be changed; change members", "invalidPath"
         )
-    ids = _value_ids(operation.value)
+    ids = member_ids(operation.value)
     if operation.op == _ADD:
         members.add(ids)
     elif operation.op == _REPLACE:
@@ -137,7 +137,7 @@ def _take_members_from_value(operation: Any, members: _Accumulator) -> Any | Non
     if not keys:
         return operation
     for key in keys:
-        ids = _value_ids(value[key])
+        ids = member_ids(value[key])
         if operation.op == _REPLACE:
             members.replace_all(ids)
         else:
@@ -146,7 +146,8 @@ def _take_members_from_value(operation: Any, members: _Accumulator) -> Any | Non
     return operation.model_copy(update={"value": rest}) if rest else None
 
 
-def _value_ids(value: Any) -> list[str]:
+def member_ids(value: Any) -> list[str]:
+    """The user ids of a `members` value (a list of `{"value": id}`, or one of them)."""
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]

@@ -17,7 +17,7 @@ from scim2_models import Context, PatchOp, Resource, ScimPolicy
 
 from bridge import quirks
 from bridge.errors import ScimError
-from bridge.membership import split_member_operations
+from bridge.membership import member_ids, split_member_operations
 from connectors.base import (
     Compare,
     Connector,
@@ -49,10 +49,13 @@ _PATCH_RETRIES = 3
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What a response will show, so that the connector loads no more than needed."""
+    """What a response will show, so that the connector loads no more than needed.
 
-    members: bool = True
-    groups: bool = True
+    `members` is only ever set for groups and `groups` only for users.
+    """
+
+    members: bool
+    groups: bool
 
 
 class ResourceService:
@@ -77,10 +80,10 @@ class ResourceService:
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
         scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
         values = self.mapping.to_backend(scim)
-        members = _member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
+        members = member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
         with self._scim_field_names():
             record = await self.connector.create(self.kind, values, members=members)
-            if self.kind is Kind.USERS and read.groups:
+            if read.groups:
                 record.groups = []
         return record
 
@@ -97,15 +100,15 @@ class ResourceService:
             changes = self.mapping.changes(before, after)
             members = None
             if self.kind is Kind.GROUPS:
-                members = MemberChanges(replace=frozenset(_member_ids(scim.get("members"))))
+                members = MemberChanges(replace=frozenset(member_ids(scim.get("members"))))
             return await self.connector.update(
                 self.kind,
                 id,
                 changes,
                 members=members,
                 if_version=current.version,
-                with_members=read.members and self.kind is Kind.GROUPS,
-                with_groups=read.groups and self.kind is Kind.USERS,
+                with_members=read.members,
+                with_groups=read.groups,
             )
 
     async def patch(
@@ -148,8 +151,8 @@ class ResourceService:
                         changes,
                         members=members or None,
                         if_version=current.version,
-                        with_members=read.members and self.kind is Kind.GROUPS,
-                        with_groups=read.groups and self.kind is Kind.USERS,
+                        with_members=read.members,
+                        with_groups=read.groups,
                     )
                 except PreconditionFailed:
                     if if_match is not None or attempt == _PATCH_RETRIES - 1:
@@ -172,8 +175,8 @@ class ResourceService:
             return await self.connector.get(
                 self.kind,
                 id,
-                with_members=read.members and self.kind is Kind.GROUPS,
-                with_groups=read.groups and self.kind is Kind.USERS,
+                with_members=read.members,
+                with_groups=read.groups,
             )
 
     async def search(self, query: Query) -> Page:
@@ -267,16 +270,3 @@ def _attribute_of(location: tuple[Any, ...]) -> tuple[str | None, str] | None:
     if names[0].lower().startswith("urn:") and len(names) > 1:
         return names[0], names[1]
     return None, names[0]
-
-
-def _member_ids(members: Any) -> list[str]:
-    if not members:
-        return []
-    ids = []
-    for member in members:
-        if str(member.get("type") or "User").lower() != "user":
-            raise ScimError(400, "members: only users can be members of a group", "invalidValue")
-        if member.get("value") is None:
-            raise ScimError(400, "members: each member needs a value", "invalidValue")
-        ids.append(str(member["value"]))
-    return ids
