@@ -163,6 +163,8 @@ def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribu
     update: dict[str, Any] = {}
     if item.read_only:
         update["mutability"] = Mutability.read_only
+    if item.always_present:
+        update["required"] = True
     if attribute.sub_attributes:
         wanted = {name.lower() for name in item.sub_attributes or ()}
         wanted |= {n.lower() for n in _REFERENCE_SUB_ATTRIBUTES.get(str(attribute.name), set())}

@@ -138,11 +138,16 @@ class ResourceService:
                 if operations:
                     resource = self._as_model(current)
                     # Without defaults: a removed attribute is cleared, not re-derived.
-                    before = self.mapping.to_backend(self._dump(resource), defaults=False)
+                    stored = current.values
+                    before = self.mapping.to_backend(
+                        self._dump(resource), current=stored, defaults=False
+                    )
                     patch.model_copy(update={"operations": operations}).patch(
                         resource, scim_policy=POLICY
                     )
-                    after = self.mapping.to_backend(self._dump(resource), defaults=False)
+                    after = self.mapping.to_backend(
+                        self._dump(resource), current=stored, defaults=False
+                    )
                     changes = self.mapping.changes(before, after)
                 try:
                     return await self.connector.update(

@@ -85,6 +85,27 @@ class Field:
     """Whether the backend field holds several values (LDAP); a SQL column never does."""
 
 
+ENABLED_BY_LOCATION = "@enabled"
+"""A virtual boolean field: true while the entry lies outside the disabled container.
+
+Writing false moves the entry there, writing true moves it back (an LDAP modify DN).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryObject:
+    """How a directory (LDAP) stores the entries of one resource type."""
+
+    classes: tuple[str, ...]
+    """The objectClass values written on create."""
+    naming_attribute: str
+    """The attribute of the RDN (`uid` in `uid=jdoe,ou=people,...`)."""
+    naming_field: str
+    """The mapped field whose value the RDN takes; a rename follows its changes."""
+    disabled_object: str | None = None
+    """Where disabled entries live, for the ENABLED_BY_LOCATION strategy."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectSpec:
     """Where and how one resource type is stored."""
@@ -106,6 +127,8 @@ class ObjectSpec:
     """A counter field bumped on every write; without it the version is a row hash."""
     constants: Mapping[str, Any] = field(default_factory=dict)
     """Values written to these fields on every create, whatever the client sent."""
+    directory: DirectoryObject | None = None
+    """LDAP only: object classes, naming attribute and disabled container of the entries."""
 
     def field_named(self, name: str) -> Field | None:
         return next((each for each in self.fields if each.name == name), None)
@@ -127,6 +150,15 @@ class MembershipSpec:
     """SQL: the column holding the member (user) key."""
     field: str | None = None
     """LDAP: the group attribute holding member references."""
+    member_value: str | None = None
+    """LDAP: the user field whose value the member attribute holds (posixGroup's
+    memberUid holds a uid); None: it holds the user's DN."""
+    placeholder: str | None = None
+    """LDAP: a DN kept in a group that would otherwise be empty (groupOfNames requires a
+    member); never shown as a member."""
+    member_of: str | None = None
+    """LDAP: the user attribute the server maintains with the DNs of the user's groups
+    (memberOf); None: a user's groups are found by searching the member attribute."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +263,14 @@ class Not:
 
 
 @dataclass(frozen=True, slots=True)
+class BitSet:
+    """The integer field has every bit of `mask` set (Active Directory's userAccountControl)."""
+
+    field: str
+    mask: int
+
+
+@dataclass(frozen=True, slots=True)
 class Constant:
     """A condition the mapping could decide on its own (a constant attribute)."""
 
@@ -250,7 +290,7 @@ class Membership:
     value: str | None
 
 
-Condition = Compare | Present | And | Or | Not | Constant | Membership
+Condition = Compare | Present | And | Or | Not | Constant | Membership | BitSet
 
 
 @dataclass(frozen=True, slots=True)

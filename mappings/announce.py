@@ -18,6 +18,9 @@ class AnnouncedAttribute:
     """Sub-attribute -> the only values the backend can keep (the slots' types)."""
     read_only: bool = False
     """Computed by the mapping (template or constant): clients cannot write it."""
+    always_present: bool = False
+    """Every record has a value (an account state read from a lock or a flag), so the
+    attribute is announced as required: a client cannot remove it, only change it."""
 
 
 def announced(ruleset: RuleSet) -> dict[str, dict[str, AnnouncedAttribute]]:
@@ -37,5 +40,6 @@ def announced(ruleset: RuleSet) -> dict[str, dict[str, AnnouncedAttribute]]:
             sub_attributes=frozenset(subs) if subs else None,
             canonical_values=canonical,
             read_only=all(rule.read_only for rule in rules),
+            always_present=any(rule.always_present for rule in rules),
         )
     return result

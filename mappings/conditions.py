@@ -25,7 +25,16 @@ from scim2_models.path import (
 )
 
 import connectors.base as backend
-from connectors.base import Compare, Condition, Constant, Membership, ObjectSpec, Op
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    BitSet,
+    Compare,
+    Condition,
+    Constant,
+    Membership,
+    ObjectSpec,
+    Op,
+)
 
 from .errors import TranslationError, UntranslatableFilter
 from .paths import Slot, split_urn
@@ -227,6 +236,11 @@ class ConditionTranslator:
             raise bad_operator(written, op)
         if rule.reference is not None:
             return Compare(rule.field, Op(op.value), str(value), case_exact=True)
+        if rule.bit is not None or rule.absent is not None:
+            if op not in _EQUALITY or not isinstance(value, bool | str):
+                raise bad_operator(written, op)
+            equal = self.boolean_state(rule, value is True or str(value).lower() == "true")
+            return equal if op is CompareOperator.eq else negate(equal)
         try:
             encoded = rule.encode_one(value)
         except TranslationError as exc:
@@ -275,7 +289,23 @@ class ConditionTranslator:
         return any_of([self.present_rule(rule, written) for rule in chosen])
 
     @staticmethod
+    def boolean_state(rule: Rule, wanted: bool) -> Condition:
+        """The records whose boolean reads as `wanted` under a flags or `absent` rule."""
+        field = str(rule.field)
+        if rule.bit is not None:
+            is_set = BitSet(field, rule.bit)
+            return is_set if wanted == rule.bit_set else negate(is_set)
+        mapped = (rule.value_map or {}).get("true" if rule.absent else "false")
+        # The stored value that means `absent` explicitly; any other stored value means
+        # the opposite (Rule.decode_one).
+        explicit = Compare(field, Op.EQ, mapped) if mapped is not None else Constant(False)
+        as_absent = any_of([negate(backend.Present(field)), explicit])
+        return as_absent if wanted == rule.absent else negate(as_absent)
+
+    @staticmethod
     def present_rule(rule: Rule, written: str) -> Condition:
+        if rule.absent is not None or rule.field == ENABLED_BY_LOCATION:
+            return Constant(True)
         if rule.constant is not None:
             return Constant(rule.constant != "")
         if rule.field is None:

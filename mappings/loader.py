@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import itertools
 import pathlib
+import re
 import tomllib
 from datetime import datetime
 from typing import Any
 
 from scim2_models import EnterpriseUser, Group, Resource, User
 
-from connectors.base import BackendSchema, Field, Kind, MembershipSpec, ObjectSpec
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    BackendSchema,
+    DirectoryObject,
+    Field,
+    Kind,
+    MembershipSpec,
+    ObjectSpec,
+)
 
 from .errors import MappingError
 from .model import Mapping, ResourceMapping
@@ -36,9 +45,28 @@ RULE_KEYS = (
     "display",
     "template",
     "constant",
+    "absent",
+    "bit",
+    "bit_set",
+    "base",
+    "location",
+    "empty",
 )
-_OBJECT_KEYS = ("object", "key", "created", "modified", "version", "attributes", "constants")
-_MEMBER_KEYS = ("object", "group", "member", "field")
+_OBJECT_KEYS = (
+    "object",
+    "key",
+    "created",
+    "modified",
+    "version",
+    "attributes",
+    "constants",
+    "classes",
+    "rdn",
+    "disabled_object",
+)
+_MEMBER_KEYS = ("object", "group", "member", "field", "member_value", "placeholder", "member_of")
+_DIRECTORY_MEMBER_KEYS = ("member_value", "placeholder", "member_of")
+_RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*=\s*\{([^{}]+)\}\s*")
 _SCALAR = (str, bool, int, float)
 _MODELS: dict[Kind, type[Resource[Any]]] = {
     Kind.USERS: User[EnterpriseUser],
@@ -76,6 +104,7 @@ class _Loader:
         self.label = label
         self.problems: list[str] = []
         self.has_groups = False
+        self.disabled_object: str | None = None
 
     def problem(self, key: str, text: str) -> None:
         self.problems.append(f"{self.label}: {key}: {text}")
@@ -147,9 +176,11 @@ class _Loader:
         attributes = self.typed(table, "attributes", name, dict, "a table")
         if attributes is None and "attributes" not in table:
             self.problem(f"{name}.attributes", "missing")
+        self.disabled_object = self.typed(table, "disabled_object", name, str, "a string")
         rules: list[Rule] = []
         self.walk(_MODELS[kind], f"{name}.attributes", attributes or {}, [], rules)
         self.check_together(rules, found)
+        directory = self.directory(name, table, rules)
         if found["object"] is None or found["key"] is None:
             return None
         spec = ObjectSpec(
@@ -163,8 +194,50 @@ class _Loader:
             modified=found["modified"],
             version=found["version"],
             constants=dict(constants),
+            directory=directory,
         )
         return ResourceMapping(kind, spec, _MODELS[kind], tuple(rules))
+
+    def directory(
+        self, name: str, table: dict[str, Any], rules: list[Rule]
+    ) -> DirectoryObject | None:
+        """The LDAP keys of an object table: classes, rdn and disabled_object go together."""
+        if not any(key in table for key in ("classes", "rdn", "disabled_object")):
+            return None
+        classes = self.typed(table, "classes", name, list, "a list of object class names")
+        if classes is not None and (
+            not classes or not all(isinstance(each, str) and each for each in classes)
+        ):
+            self.problem(f"{name}.classes", "must be a list of object class names")
+            classes = None
+        rdn = self.typed(table, "rdn", name, str, "a string")
+        for key in ("classes", "rdn"):
+            if key not in table:
+                self.problem(f"{name}.{key}", "missing (a directory mapping names both)")
+        if rdn is None or classes is None:
+            return None
+        match = _RDN.fullmatch(rdn)
+        if match is None:
+            self.problem(
+                f"{name}.rdn",
+                f"must be ATTRIBUTE={{scim.path}}, e.g. uid={{userName}}, not {rdn!r}",
+            )
+            return None
+        attribute, path = match.groups()
+        rule = next(
+            (r for r in rules if r.scim_path.lower() == path.strip().lower() and r.field), None
+        )
+        if rule is None or rule.field is None or rule.read_only or rule.several:
+            self.problem(
+                f"{name}.rdn", f"'{path}' must be a single-valued attribute mapped to a field"
+            )
+            return None
+        return DirectoryObject(
+            classes=tuple(classes),
+            naming_attribute=attribute,
+            naming_field=rule.field,
+            disabled_object=self.disabled_object,
+        )
 
     def members(self, table: Any) -> MembershipSpec | None:
         key = "groups.members"
@@ -185,7 +258,15 @@ class _Loader:
         if "field" in table:
             if any(name in table for name in ("object", "group", "member")):
                 self.problem(key, "give either object, group and member, or field, not both")
-            return MembershipSpec(field=values["field"])
+            return MembershipSpec(
+                field=values["field"],
+                member_value=values["member_value"],
+                placeholder=values["placeholder"],
+                member_of=values["member_of"],
+            )
+        for name in _DIRECTORY_MEMBER_KEYS:
+            if name in table:
+                self.problem(f"{key}.{name}", "applies only with field (a directory's groups)")
         for name in ("object", "group", "member"):
             if name not in table:
                 self.problem(f"{key}.{name}", "missing")
@@ -257,7 +338,18 @@ class _Loader:
         elif split is not None and target is not None and target.slot is not None:
             self.problem(f"{key}.split", f"'{scim_path}' selects a single entry")
         reference = self.reference(table, key)
-        if "field" not in table and "template" not in table and "constant" not in table:
+        strategy = self.account_state(table, key, target)
+        empty = self.typed(table, "empty", key, str, "a string")
+        if empty == "":
+            self.problem(f"{key}.empty", "must not be empty: it stands for no value")
+        if empty:
+            strategy["empty"] = empty
+        if "location" in table:
+            if "field" in table:
+                self.problem(f"{key}.location", "replaces field: give one of them")
+            field = ENABLED_BY_LOCATION
+        needs = ("field", "template", "constant", "location")
+        if not any(name in table for name in needs):
             self.problem(key, "needs a field, a template or a constant")
         if "template" in table and "constant" in table:
             self.problem(key, "template and constant exclude each other")
@@ -281,7 +373,52 @@ class _Loader:
             display=bool(display),
             template=template,
             constant=constant,
+            **strategy,
         )
+
+    def account_state(
+        self, table: dict[str, Any], key: str, target: Target | None
+    ) -> dict[str, Any]:
+        """The keys of the boolean strategies: absent, bit (bit_set, base) and location."""
+        found: dict[str, Any] = {}
+        given = [name for name in ("absent", "bit", "location") if name in table]
+        if len(given) > 1:
+            self.problem(key, f"{' and '.join(given)} exclude each other")
+        boolean = target is not None and target.kind is ValueKind.BOOLEAN
+        for name in ("bit", "location", "bit_set", "base"):
+            if name in table and target is not None and not boolean:
+                self.problem(f"{key}.{name}", f"applies only to a boolean, not '{target.urn}'")
+        if "absent" in table:
+            absent = self.typed(table, "absent", key, _SCALAR, "a string, number or boolean")
+            if boolean and not isinstance(absent, bool):
+                self.problem(f"{key}.absent", "must be true or false for a boolean")
+            elif "map" not in table and boolean:
+                self.problem(f"{key}.absent", "needs a map giving the stored value it is not")
+            found["absent"] = absent
+        if "bit" in table:
+            bit = self.typed(table, "bit", key, int, "an integer")
+            if bit is not None and bit <= 0:
+                self.problem(f"{key}.bit", "must be a positive mask such as 2")
+            if "map" in table:
+                self.problem(f"{key}.bit", "excludes map")
+            found["bit"] = bit
+            found["bit_set"] = self.typed(table, "bit_set", key, bool, "true or false")
+            found["base"] = self.typed(table, "base", key, int, "an integer") or 0
+            if found["bit_set"] is None:
+                found["bit_set"] = True
+        else:
+            for name in ("bit_set", "base"):
+                if name in table:
+                    self.problem(f"{key}.{name}", "applies only with bit")
+        if "location" in table:
+            if table["location"] is not True:
+                self.problem(f"{key}.location", "must be true")
+            if self.disabled_object is None:
+                self.problem(
+                    f"{key}.location",
+                    "needs disabled_object in the table: where disabled entries go",
+                )
+        return found
 
     def template(
         self, model: type[Resource[Any]], table: dict[str, Any], name: str, key: str

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from connectors.base import Kind
+from connectors.base import ENABLED_BY_LOCATION, Kind
 
 from .errors import TranslationError
 from .paths import Slot, Target, ValueKind
@@ -62,6 +62,25 @@ class Rule:
     display: bool = False
     template: Template | None = None
     constant: Any = None
+    absent: Any = None
+    """The SCIM value of a record whose field holds nothing (`active` with ppolicy's
+    pwdAccountLockedTime: no lock time means active). Writing it clears the field unless
+    `map` gives it a value; a stored value `map` does not know reads as its opposite."""
+    bit: int | None = None
+    """The field is an integer of flags and this attribute is the bits of this mask
+    (Active Directory's userAccountControl 0x2, ACCOUNTDISABLE); other bits are kept."""
+    bit_set: bool = True
+    """The boolean the bits mean when set (false for ACCOUNTDISABLE)."""
+    base: int = 0
+    """The flags a new record starts from (userAccountControl 512, NORMAL_ACCOUNT)."""
+    empty: str | None = None
+    """Stored when the attribute has no value, for a field the backend requires (sn of an
+    inetOrgPerson); read back as no value."""
+
+    @property
+    def always_present(self) -> bool:
+        """The SCIM value is defined for every record, whatever the field holds."""
+        return self.bit is not None or self.absent is not None or self.field == ENABLED_BY_LOCATION
 
     @property
     def read_only(self) -> bool:
@@ -78,8 +97,33 @@ class Rule:
             f"value {value!r} of '{self.scim_path}' {why}", attribute=self.scim_path
         )
 
+    def encode_flags(self, value: Any, current: Any) -> int:
+        """The flags integer with this rule's bits set or cleared, other bits as stored."""
+        if self.bit is None:
+            raise ValueError("not a flags rule")
+        try:
+            flags = self.base if current is None or current == "" else int(current)
+        except (TypeError, ValueError):
+            raise self._translation_error(current, "is not an integer of flags") from None
+        wanted = value if isinstance(value, bool) else map_key(value).lower() == "true"
+        if wanted == self.bit_set:
+            return flags | self.bit
+        return flags & ~self.bit
+
+    def decode_flags(self, value: Any) -> Any:
+        if self.bit is None:
+            raise ValueError("not a flags rule")
+        try:
+            flags = int(value)
+        except (TypeError, ValueError):
+            return OMIT
+        return self.bit_set if flags & self.bit == self.bit else not self.bit_set
+
     def encode_one(self, value: Any) -> Any:
         """One SCIM value to its backend form (map, case, format)."""
+        unmapped = self.value_map is not None and map_key(value) not in self.value_map
+        if self.absent is not None and unmapped and value == self.absent:
+            return None
         if self.value_map is not None:
             key = map_key(value)
             if key not in self.value_map:
@@ -124,10 +168,18 @@ class Rule:
                 value = datetime.strptime(value.strip(), self.date_format)
             except ValueError:
                 return OMIT
+        if self.bit is not None:
+            return self.decode_flags(value)
         if self.value_map is not None:
             scim = next((k for k, v in self.value_map.items() if v == value), None)
             if scim is None:
                 scim = next((k for k, v in self.value_map.items() if str(v) == str(value)), None)
+            if scim is None and self.absent is not None:
+                # Directories compare these case-insensitively (nsAccountLock: true, TRUE).
+                text = str(value).lower()
+                scim = next((k for k, v in self.value_map.items() if str(v).lower() == text), None)
+                if scim is None and isinstance(self.absent, bool):
+                    return not self.absent
             if scim is None:
                 return OMIT
             return scim == "true" if self.target.kind is ValueKind.BOOLEAN else scim

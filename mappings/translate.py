@@ -66,6 +66,15 @@ def to_backend(
             values[rule.field] = rule.encode(rule.constant)
             continue
         value = _scim_value(rule, resource, slotted)
+        stored = current.get(rule.field) if current is not None else None
+        if rule.bit is not None:
+            if _missing(value) and stored is not None:
+                values[rule.field] = stored
+                continue
+            if _missing(value):
+                value = rule.default if rule.default is not None else not rule.bit_set
+            values[rule.field] = rule.encode_flags(value, stored)
+            continue
         if _missing(value) and defaults and rule.default is not None:
             if current is not None and current.get(rule.field) is not None:
                 values[rule.field] = current[rule.field]
@@ -75,7 +84,7 @@ def to_backend(
                 if isinstance(rule.default, Template)
                 else rule.default
             )
-        values[rule.field] = None if _missing(value) else rule.encode(value)
+        values[rule.field] = rule.empty if _missing(value) else rule.encode(value)
     return values
 
 
@@ -127,7 +136,11 @@ def to_scim(ruleset: RuleSet, values: Mapping[str, Any]) -> dict[str, Any]:
         if rule.field is None or rule.constant is not None:
             continue
         stored = values.get(rule.field)
+        if rule.empty is not None and stored == rule.empty:
+            continue
         if _missing(stored):
+            if rule.absent is not None:
+                builder.place(rule.target, rule.absent)
             continue
         value = rule.decode(stored)
         if value is not OMIT:

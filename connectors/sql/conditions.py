@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from connectors.base import (
     And,
+    BitSet,
     Compare,
     Condition,
     Constant,
@@ -74,6 +75,15 @@ def compile_condition(target: Target, condition: Condition) -> Expression:
             return constant(condition)
         case Membership():
             return membership(target, condition)
+        case BitSet():
+            return bits_set(target, condition)
+
+
+def bits_set(target: Target, condition: BitSet) -> Expression:
+    """Every bit of the mask set in an integer column; an empty column has none set."""
+    column = target.mapped.column(condition.field)
+    masked = column.op("&")(sa.literal(condition.mask, sa.Integer()))
+    return sa.and_(column.is_not(None), masked == condition.mask)
 
 
 def compare(target: Target, condition: Compare) -> Expression:

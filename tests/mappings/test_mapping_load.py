@@ -18,7 +18,13 @@ def attributes(body: str) -> str:
 
 
 def test_presets_are_listed() -> None:
-    assert preset_names() == ["sql-default", "sql-hr-table"]
+    assert preset_names() == [
+        "ldap-389ds",
+        "ldap-active-directory",
+        "ldap-openldap",
+        "sql-default",
+        "sql-hr-table",
+    ]
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -100,7 +106,8 @@ def test_unknown_preset_or_missing_file() -> None:
     with pytest.raises(MappingError) as caught:
         load_mapping("no-such-preset")
     assert caught.value.problems == [
-        "no-such-preset: no such file or preset (presets: sql-default, sql-hr-table)"
+        "no-such-preset: no such file or preset (presets: ldap-389ds, ldap-active-directory, "
+        "ldap-openldap, sql-default, sql-hr-table)"
     ]
 
 
@@ -136,7 +143,8 @@ def test_missing_object_and_key(problems: Callable[[str], list[str]]) -> None:
 def test_unknown_key_in_an_object_table(problems: Callable[[str], list[str]]) -> None:
     assert problems(USERS + 'table = "x"\n[users.attributes]\nuserName = "login"\n') == [
         "my.toml: users.table: unknown key "
-        "(valid: object, key, created, modified, version, attributes, constants)"
+        "(valid: object, key, created, modified, version, attributes, constants, classes, rdn, "
+        "disabled_object)"
     ]
 
 
@@ -246,7 +254,8 @@ def test_slots_and_whole_attribute_together(problems: Callable[[str], list[str]]
 def test_unknown_rule_key_lists_valid_ones(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('userName = { field = "login", uniq = true }')) == [
         "my.toml: users.attributes.userName.uniq: unknown key (valid: field, default, map, "
-        "case, format, split, reference, unique, display, template, constant)"
+        "case, format, split, reference, unique, display, template, constant, absent, bit, "
+        "bit_set, base, location, empty)"
     ]
 
 
