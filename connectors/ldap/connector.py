@@ -1,0 +1,812 @@
+"""The LDAP connector: SCIM users and groups as entries of an existing directory.
+
+Each operation runs in a worker thread (connectors.ldap.pool) and sends the directory
+only what changed: a member added to a group of 50,000 is one modify with one value,
+and nothing of the other 49,999 is read. Entries are found by their stable key
+(entryUUID, objectGUID, nsUniqueId), never by DN, since a rename changes the DN.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    And,
+    BackendSchema,
+    Compare,
+    Condition,
+    Conflict,
+    ConnectorError,
+    Constant,
+    InvalidValue,
+    Kind,
+    MemberChanges,
+    MemberRef,
+    Membership,
+    Not,
+    Op,
+    Or,
+    Page,
+    PreconditionFailed,
+    Present,
+    Query,
+    Record,
+    Sort,
+)
+from connectors.ldap import dn as dns
+from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
+from connectors.ldap.directory import Entry, Location, entries_of, search_all
+from connectors.ldap.errors import translated_errors
+from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
+from connectors.ldap.pool import ConnectionPool, Slot
+from connectors.ldap.settings import LdapSettings
+from connectors.ldap.values import KeyCodec, to_directory
+
+log = logging.getLogger("scim_bridge.ldap")
+
+T = TypeVar("T")
+
+
+class HalfWritten(ConnectorError):
+    """A write of several directory operations stopped half-way and could not be undone."""
+
+
+class LdapConnector:
+    """The Connector protocol (connectors.base) over ldap3."""
+
+    def __init__(self, settings: LdapSettings, schema: BackendSchema) -> None:
+        self.schema = schema
+        self._settings = settings
+        self._pool: ConnectionPool | None = None
+        self._cursors = CursorCache()
+        self._problems = schema_problems(schema)
+        members = schema.memberships
+        self._users = Location(
+            kind=Kind.USERS,
+            spec=schema.users,
+            container=self._dn(schema.users.object),
+            disabled=self._disabled(schema.users),
+            key=KeyCodec(schema.users.key),
+            member_of=members.member_of if members else None,
+        )
+        self._groups: Location | None = None
+        if schema.groups is not None:
+            self._groups = Location(
+                kind=Kind.GROUPS,
+                spec=schema.groups,
+                container=self._dn(schema.groups.object),
+                disabled=self._disabled(schema.groups),
+                key=KeyCodec(schema.groups.key),
+                member_attribute=members.field if members else None,
+            )
+        fields = {f.name for spec in (schema.users, schema.groups) if spec for f in spec.fields}
+        self._known_fields = fields | ({members.field} if members and members.field else set())
+
+    def _dn(self, relative: str) -> str:
+        return dns.join(relative, self._settings.base_dn)
+
+    def _disabled(self, spec: Any) -> str | None:
+        directory = spec.directory
+        if directory is None or directory.disabled_object is None:
+            return None
+        return self._dn(directory.disabled_object)
+
+    # --- Lifetime ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._problems:
+            raise ConnectorError("; ".join(self._problems))
+        try:
+            self._pool = ConnectionPool(self._settings)
+        except KeyError as missing:
+            raise ConnectorError(
+                f"the environment variable {missing.args[0]} (password_env) is not set"
+            ) from None
+        await self._run(lambda slot, connection: connection.bound)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def verify(self) -> list[str]:
+        """Every container the mapping names exists (the schema itself is the server's)."""
+
+        def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
+            problems: list[str] = []
+            for location in self._locations():
+                for base in location.bases:
+                    try:
+                        connection.search(base, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+                    except ldap_errors.LDAPNoSuchObjectResult:
+                        problems.append(f"{location.kind.value}: the entry {base!r} does not exist")
+            return problems
+
+        return await self._run(check)
+
+    # --- Reading ----------------------------------------------------------------------
+
+    async def get(
+        self, kind: Kind, id: str, *, with_members: bool = False, with_groups: bool = False
+    ) -> Record:
+        location = self._location(kind)
+        attributes = location.attributes(members=with_members, groups=with_groups)
+
+        def read(slot: Slot, connection: ldap3.Connection) -> Record:
+            entry = location.find(connection, id, attributes)
+            return self._records(connection, location, [entry], with_members, with_groups)[0]
+
+        return await self._run(read)
+
+    async def search(self, kind: Kind, query: Query) -> Page:
+        location = self._location(kind)
+        # Members and groups are read afterwards, on another connection as a rule, so
+        # that the paged search of this page keeps its place for the next one.
+        plan = PagedSearch((kind.value, *location.bases), location.attributes(), query)
+        sort_key = _sort_key(location, query.sort) if query.sort is not None else None
+        prefer = self._cursors.slot_for(plan.key(query.offset))
+
+        def page(slot: Slot, connection: ldap3.Connection) -> tuple[list[Entry], int]:
+            segments = self._segments(connection, location, query.where)
+            return plan.run(slot, connection, segments, self._cursors, sort_key)
+
+        entries, total = await self._run(page, prefer=prefer)
+        if not entries:
+            return Page(records=[], total=total)
+
+        def expand(slot: Slot, connection: ldap3.Connection) -> list[Record]:
+            return self._records(
+                connection, location, entries, query.with_members, query.with_groups
+            )
+
+        return Page(records=await self._run(expand), total=total)
+
+    # --- Writing ----------------------------------------------------------------------
+
+    async def create(
+        self, kind: Kind, values: Mapping[str, Any], *, members: Collection[str] = ()
+    ) -> Record:
+        location = self._location(kind)
+        if members and kind is not Kind.GROUPS:
+            raise InvalidValue("only groups have members", field="members")
+
+        def add(slot: Slot, connection: ldap3.Connection) -> Record:
+            directory = location.directory
+            given = dict(values)
+            enabled = given.pop(ENABLED_BY_LOCATION, True)
+            naming = given.get(directory.naming_field)
+            if naming is None or naming == "":
+                raise InvalidValue("a value is required", field=directory.naming_field)
+            self._check_unique(connection, location, given, current=None)
+            attributes: dict[str, Any] = {"objectClass": list(directory.classes)}
+            for name, value in {**location.spec.constants, **given}.items():
+                written = self._attribute_values(connection, location, name, value)
+                if written:
+                    attributes[name] = written
+            attributes.setdefault(directory.naming_attribute, [to_directory(naming)])
+            if kind is Kind.GROUPS and self._groups is not None:
+                member_values = self._member_values(connection, members)
+                placeholder = self._placeholder()
+                if not member_values and placeholder:
+                    member_values = [placeholder]
+                if member_values:
+                    attributes[self._member_attribute()] = member_values
+            container = location.container if enabled is not False else location.disabled
+            entry_dn = dns.join(dns.rdn(directory.naming_attribute, str(naming)), str(container))
+            connection.add(entry_dn, attributes=attributes)
+            entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
+            return self._records(connection, location, [entry], kind is Kind.GROUPS, False)[0]
+
+        return await self._run(add)
+
+    async def update(
+        self,
+        kind: Kind,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        members: MemberChanges | None = None,
+        if_version: str | None = None,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> Record:
+        location = self._location(kind)
+        if members and kind is not Kind.GROUPS:
+            raise InvalidValue("only groups have members", field="members")
+
+        def write(slot: Slot, connection: ldap3.Connection) -> Record:
+            entry = location.find(connection, id, location.attributes())
+            if if_version is not None and location.version_of(entry) != if_version:
+                raise PreconditionFailed("the record has changed since it was read")
+            entry_dn = self._apply(connection, location, entry, dict(changes))
+            if members:
+                self._change_members(connection, entry_dn, members)
+            fresh = self._read_dn(connection, location, entry_dn, with_members)
+            return self._records(connection, location, [fresh], with_members, with_groups)[0]
+
+        return await self._run(write)
+
+    async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
+        """Remove the entry and every reference to it (group members, managers)."""
+        location = self._location(kind)
+
+        def remove(slot: Slot, connection: ldap3.Connection) -> None:
+            entry = location.find(connection, id, location.attributes())
+            if if_version is not None and location.version_of(entry) != if_version:
+                raise PreconditionFailed("the record has changed since it was read")
+            connection.delete(entry.dn)
+            location.refs.forget(entry.dn)
+            if kind is Kind.USERS:
+                self._forget_user(connection, entry)
+
+        await self._run(remove)
+
+    # --- Operations -------------------------------------------------------------------
+
+    async def _run(
+        self, work: Callable[[Slot, ldap3.Connection], T], *, prefer: Slot | None = None
+    ) -> T:
+        if self._pool is None:
+            raise RuntimeError("the LDAP connector is not open")
+        with translated_errors(self._known_fields, self._settings.retry_after):
+            return await self._pool.run(work, prefer=prefer)
+
+    def _locations(self) -> list[Location]:
+        return [self._users] + ([self._groups] if self._groups else [])
+
+    def _location(self, kind: Kind) -> Location:
+        if kind is Kind.USERS:
+            return self._users
+        if self._groups is None:
+            raise InvalidValue("this service stores no groups")
+        return self._groups
+
+    def _read_dn(
+        self, connection: ldap3.Connection, location: Location, entry_dn: str, members: bool
+    ) -> Entry:
+        attributes = location.attributes(members=members)
+        connection.search(entry_dn, "(objectClass=*)", ldap3.BASE, attributes=attributes)
+        return entries_of(connection)[0]
+
+    # --- Records ----------------------------------------------------------------------
+
+    def _records(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        entries: Iterable[Entry],
+        with_members: bool,
+        with_groups: bool,
+    ) -> list[Record]:
+        records: list[Record] = []
+        for entry in entries:
+            record = location.record(entry)
+            self._resolve_references(connection, location, record)
+            if location.kind is Kind.GROUPS and with_members:
+                record.members = self._members_of(connection, entry)
+            if location.kind is Kind.USERS and with_groups and self._groups is not None:
+                record.groups = self._groups_of(connection, entry)
+            records.append(record)
+        return records
+
+    def _resolve_references(
+        self, connection: ldap3.Connection, location: Location, record: Record
+    ) -> None:
+        """Reference fields hold DNs in the directory and SCIM ids across the interface."""
+        for described in location.spec.fields:
+            if described.reference is None or described.name not in record.values:
+                continue
+            target = self._location(described.reference)
+            value = record.values[described.name]
+            refs = [target.resolve(connection, str(each)) for each in _listed(value)]
+            ids = [ref.id for ref in refs if ref is not None]
+            if not ids:
+                del record.values[described.name]
+            else:
+                record.values[described.name] = ids if described.multi_valued else ids[0]
+
+    def _members_of(self, connection: ldap3.Connection, group: Entry) -> list[MemberRef]:
+        """The users of a group: by memberOf in one paged search when the server keeps it."""
+        users = self._users
+        attribute = self._member_attribute()
+        by_value = self._member_value_field()
+        if by_value is not None:
+            names = [str(value) for value in group.values(attribute)]
+            found: list[MemberRef] = []
+            for start in range(0, len(names), 200):
+                chunk = names[start : start + 200]
+                term = _any([f"({by_value}={escape(name)})" for name in chunk])
+                for base in users.bases:
+                    found += [
+                        users.ref_of(e)
+                        for e in search_all(connection, base, term, users.ref_attributes())
+                    ]
+            return sorted(found, key=lambda ref: ref.id)
+        if users.member_of and group.values(attribute):
+            term = f"({users.member_of}={escape(group.dn)})"
+            found = [
+                users.ref_of(entry)
+                for base in users.bases
+                for entry in search_all(connection, base, term, users.ref_attributes())
+            ]
+            return sorted(found, key=lambda ref: ref.id)
+        placeholder = dns.normalized(self._placeholder() or "")
+        refs = [
+            users.resolve(connection, str(value))
+            for value in group.values(attribute)
+            if dns.normalized(str(value)) != placeholder
+        ]
+        return sorted((ref for ref in refs if ref is not None), key=lambda ref: ref.id)
+
+    def _groups_of(self, connection: ldap3.Connection, user: Entry) -> list[MemberRef]:
+        """A user's groups: from memberOf when the server keeps it, else by searching."""
+        groups = self._groups
+        if groups is None:
+            return []
+        users = self._users
+        if users.member_of and self._member_value_field() is None:
+            connection.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=[users.member_of])
+            found = entries_of(connection)
+            dns_of_groups = found[0].values(users.member_of) if found else []
+            refs = [groups.resolve(connection, str(each)) for each in dns_of_groups]
+            return sorted((ref for ref in refs if ref is not None), key=lambda ref: ref.id)
+        term = f"({self._member_attribute()}={escape(self._member_value_of(user))})"
+        found_groups = [
+            groups.ref_of(entry)
+            for base in groups.bases
+            for entry in search_all(connection, base, term, groups.ref_attributes())
+        ]
+        return sorted(found_groups, key=lambda ref: ref.id)
+
+    # --- Queries ----------------------------------------------------------------------
+
+    def _segments(
+        self, connection: ldap3.Connection, location: Location, where: Condition | None
+    ) -> list[Segment]:
+        """One search per container, the location field decided for each."""
+        segments: list[Segment] = []
+        context = FilterContext(
+            spec=location.spec,
+            key=location.key,
+            dn_of=lambda id: self._dn_of(connection, Kind.USERS, id),
+            membership=lambda condition: self._membership_term(connection, location, condition),
+            timestamps=frozenset(
+                name for name in (location.spec.created, location.spec.modified) if name
+            ),
+        )
+        for base in location.bases:
+            enabled = base == location.container
+            condition = where if where is not None else Constant(True)
+            compiled = compile_filter(context, _decided(condition, enabled))
+            if compiled != NOTHING:
+                segments.append(Segment(base, location.only_ours(compiled)))
+        return segments
+
+    def _membership_term(
+        self, connection: ldap3.Connection, location: Location, condition: Membership
+    ) -> str:
+        if location.kind is Kind.USERS:
+            if not self._users.member_of or self._member_value_field() is not None:
+                raise InvalidValue(
+                    "filtering users by group needs member_of in the mapping", field="groups"
+                )
+            if condition.value is None:
+                term = f"({self._users.member_of}=*)"
+            else:
+                group_dn = self._dn_of(connection, Kind.GROUPS, condition.value)
+                term = (
+                    NOTHING if group_dn is None else f"({self._users.member_of}={escape(group_dn)})"
+                )
+        else:
+            attribute = self._member_attribute()
+            if condition.value is None:
+                term = f"({attribute}=*)"
+                placeholder = self._placeholder()
+                if placeholder:
+                    term = f"(&{term}(!({attribute}={escape(placeholder)})))"
+            else:
+                user = self._find_user(connection, condition.value)
+                term = (
+                    NOTHING
+                    if user is None
+                    else f"({attribute}={escape(self._member_value_of(user))})"
+                )
+        if condition.op is Op.NE:
+            return f"(!{term})"
+        return term
+
+    def _dn_of(self, connection: ldap3.Connection, kind: Kind, id: str) -> str | None:
+        location = self._location(kind)
+        try:
+            return location.find(connection, id, ["1.1"]).dn
+        except ConnectorError:
+            return None
+
+    def _find_user(self, connection: ldap3.Connection, id: str) -> Entry | None:
+        users = self._users
+        try:
+            return users.find(connection, id, self._user_member_attributes())
+        except ConnectorError:
+            return None
+
+    # --- Writes -----------------------------------------------------------------------
+
+    def _attribute_values(
+        self, connection: ldap3.Connection, location: Location, name: str, value: Any
+    ) -> list[Any]:
+        """A field value as the attribute's values; a reference id becomes the entry's DN."""
+        if value is None or value == "" or value == []:
+            return []
+        described = location.spec.field_named(name)
+        if described is not None and described.reference is not None:
+            found = [
+                self._dn_of(connection, described.reference, str(each)) for each in _listed(value)
+            ]
+            if None in found:
+                raise InvalidValue(f"no {described.reference.value} record has this id", field=name)
+            return [each for each in found if each is not None]
+        return [to_directory(each) for each in _listed(value)]
+
+    def _check_unique(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        values: Mapping[str, Any],
+        current: str | None,
+    ) -> None:
+        """RFC 7644 §3.3: 409 when another entry of the type holds a unique value."""
+        for name in location.spec.unique:
+            value = values.get(name)
+            if value is None or value == "":
+                continue
+            term = f"({name}={escape(str(to_directory(value)))})"
+            for base in location.bases:
+                connection.search(base, term, ldap3.SUBTREE, attributes=["1.1"], size_limit=2)
+                others = [
+                    e
+                    for e in entries_of(connection)
+                    if current is None or dns.normalized(e.dn) != dns.normalized(current)
+                ]
+                if others:
+                    raise Conflict("the value is already taken by another record", field=name)
+
+    def _apply(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        entry: Entry,
+        changes: dict[str, Any],
+    ) -> str:
+        """Write attribute changes, then rename or move; undo the first when the second fails.
+
+        Returns the entry's DN afterwards.
+        """
+        directory = location.directory
+        enabled = changes.pop(ENABLED_BY_LOCATION, None)
+        new_name = changes.get(directory.naming_field)
+        if directory.naming_field in changes and (new_name is None or new_name == ""):
+            raise InvalidValue("a value is required", field=directory.naming_field)
+        self._check_unique(connection, location, changes, current=entry.dn)
+        modifications: dict[str, list[tuple[str, list[Any]]]] = {}
+        undo: dict[str, list[tuple[str, list[Any]]]] = {}
+        for name, value in changes.items():
+            if name == directory.naming_attribute:
+                continue  # the modify DN below writes the naming attribute
+            written = self._attribute_values(connection, location, name, value)
+            modifications[name] = [(ldap3.MODIFY_REPLACE, written)]
+            undo[name] = [(ldap3.MODIFY_REPLACE, entry.values(name))]
+        if modifications:
+            connection.modify(entry.dn, modifications)
+        old_dn = entry.dn
+        rdn, parent = _split_first(old_dn)
+        if new_name is not None and str(new_name) != dns.first_value(old_dn):
+            rdn = dns.rdn(directory.naming_attribute, str(new_name))
+        if enabled is not None and location.disabled is not None:
+            parent = location.container if enabled else location.disabled
+        new_dn = dns.join(rdn, parent)
+        if dns.normalized(new_dn) == dns.normalized(old_dn):
+            return old_dn
+        try:
+            connection.modify_dn(
+                old_dn,
+                rdn,
+                delete_old_dn=True,
+                new_superior=parent
+                if dns.normalized(parent) != dns.normalized(_parent(old_dn))
+                else None,
+            )
+        except ldap_errors.LDAPException:
+            self._undo(connection, old_dn, undo)
+            raise
+        location.refs.forget(old_dn)
+        self._follow_rename(connection, location, old_dn, new_dn, entry)
+        return new_dn
+
+    def _undo(
+        self,
+        connection: ldap3.Connection,
+        entry_dn: str,
+        undo: dict[str, list[tuple[str, list[Any]]]],
+    ) -> None:
+        """Restore the attributes a failed rename came after, or say what was left written."""
+        if not undo:
+            return
+        try:
+            connection.modify(entry_dn, undo)
+        except ldap_errors.LDAPException:
+            log.error("could not undo the attribute changes of %s after a failed rename", entry_dn)
+            raise HalfWritten(
+                "the attributes were changed but the entry could not be renamed or moved, "
+                "and the change could not be undone: " + ", ".join(sorted(undo)),
+            ) from None
+
+    def _follow_rename(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        old_dn: str,
+        new_dn: str,
+        entry: Entry,
+    ) -> None:
+        """References to the old DN follow it: group members and managers.
+
+        A server with referential integrity (OpenLDAP's memberof refint, AD) has already
+        done it, and then the searches below find nothing to change.
+        """
+        if location.kind is not Kind.USERS:
+            return
+        groups = self._groups
+        if groups is not None and self._member_value_field() is None:
+            attribute = self._member_attribute()
+            term = f"({attribute}={escape(old_dn)})"
+            for base in groups.bases:
+                for group in list(search_all(connection, base, term, ["1.1"])):
+                    self._modify_members(connection, group.dn, added=[new_dn], removed=[old_dn])
+        for described in location.spec.fields:
+            if described.reference is not Kind.USERS:
+                continue
+            term = f"({described.name}={escape(old_dn)})"
+            for base in location.bases:
+                for user in list(search_all(connection, base, term, ["1.1"])):
+                    connection.modify(user.dn, {described.name: [(ldap3.MODIFY_REPLACE, [new_dn])]})
+
+    def _forget_user(self, connection: ldap3.Connection, user: Entry) -> None:
+        """A deleted user leaves its groups and stops being anyone's manager."""
+        groups = self._groups
+        if groups is not None:
+            value = self._member_value_of(user)
+            attribute = self._member_attribute()
+            term = f"({attribute}={escape(value)})"
+            for base in groups.bases:
+                for group in list(search_all(connection, base, term, ["1.1"])):
+                    self._modify_members(connection, group.dn, added=[], removed=[value])
+        for described in self._users.spec.fields:
+            if described.reference is not Kind.USERS:
+                continue
+            term = f"({described.name}={escape(user.dn)})"
+            for base in self._users.bases:
+                for other in list(search_all(connection, base, term, ["1.1"])):
+                    connection.modify(other.dn, {described.name: [(ldap3.MODIFY_REPLACE, [])]})
+
+    # --- Members ----------------------------------------------------------------------
+
+    def _member_attribute(self) -> str:
+        members = self.schema.memberships
+        if members is None or members.field is None:
+            raise InvalidValue("this service stores no memberships", field="members")
+        return members.field
+
+    def _member_value_field(self) -> str | None:
+        members = self.schema.memberships
+        return members.member_value if members else None
+
+    def _placeholder(self) -> str | None:
+        members = self.schema.memberships
+        if members is None or not members.placeholder:
+            return None
+        return self._dn(members.placeholder) if "=" in members.placeholder else members.placeholder
+
+    def _user_member_attributes(self) -> list[str]:
+        field = self._member_value_field()
+        return [self._users.spec.key] + ([field] if field else [])
+
+    def _member_value_of(self, user: Entry) -> str:
+        """What a group's member attribute holds for this user: its DN or a field's value."""
+        field = self._member_value_field()
+        if field is None:
+            return user.dn
+        value = user.first(field)
+        if value is None:
+            raise InvalidValue(f"the user has no {field}, which membership needs", field="members")
+        return str(value)
+
+    def _member_values(self, connection: ldap3.Connection, ids: Iterable[str]) -> list[str]:
+        """Member attribute values of users by id; InvalidValue when one names no user."""
+        wanted = set(ids)
+        if not wanted:
+            return []
+        found = self._users.find_many(connection, wanted, self._user_member_attributes())
+        if set(found) != {id.lower() for id in wanted}:
+            raise InvalidValue("a member id names no user", field="members")
+        return [self._member_value_of(entry) for entry in found.values()]
+
+    def _change_members(
+        self, connection: ldap3.Connection, group_dn: str, changes: MemberChanges
+    ) -> None:
+        attribute = self._member_attribute()
+        if changes.replace is not None:
+            # The one case that reads every member: the client sent the whole set.
+            connection.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute])
+            current = {str(v) for v in entries_of(connection)[0].values(attribute)}
+            wanted = set(self._member_values(connection, changes.replace))
+            placeholder = self._placeholder()
+            current_norm = {self._comparable(v): v for v in current if v != placeholder}
+            wanted_norm = {self._comparable(v): v for v in wanted}
+            added = [wanted_norm[k] for k in wanted_norm.keys() - current_norm.keys()]
+            removed = [current_norm[k] for k in current_norm.keys() - wanted_norm.keys()]
+            self._modify_members(connection, group_dn, added=added, removed=removed)
+            return
+        users = self._users
+        removed_entries = users.find_many(
+            connection, changes.removed, self._user_member_attributes()
+        )
+        removed = [self._member_value_of(entry) for entry in removed_entries.values()]
+        added = self._member_values(connection, changes.added)
+        self._modify_members(connection, group_dn, added=added, removed=removed)
+
+    def _comparable(self, value: str) -> str:
+        return value.lower() if self._member_value_field() else dns.normalized(value)
+
+    def _modify_members(
+        self, connection: ldap3.Connection, group_dn: str, *, added: list[str], removed: list[str]
+    ) -> None:
+        """One modify with exactly the changed values; the placeholder keeps a group valid.
+
+        Nothing of the other members is read: a value already there (or already gone) is
+        found by a compare of that value alone, only when the modify was refused for it.
+        """
+        if not added and not removed:
+            return
+        attribute = self._member_attribute()
+        placeholder = self._placeholder()
+        if placeholder and added and self._holds(connection, group_dn, placeholder):
+            removed = [*removed, placeholder]
+        try:
+            self._send_members(connection, group_dn, added, removed)
+        except (
+            ldap_errors.LDAPAttributeOrValueExistsResult,
+            ldap_errors.LDAPNoSuchAttributeResult,
+        ):
+            added = [v for v in added if not self._holds(connection, group_dn, v)]
+            removed = [v for v in removed if self._holds(connection, group_dn, v)]
+            self._send_members(connection, group_dn, added, removed)
+        except ldap_errors.LDAPObjectClassViolationResult:
+            if not placeholder or added:
+                raise
+            # The last member left a group that must have one: the placeholder stays.
+            changes = [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, removed)]
+            connection.modify(group_dn, {attribute: changes})
+
+    def _send_members(
+        self, connection: ldap3.Connection, group_dn: str, added: list[str], removed: list[str]
+    ) -> None:
+        changes: list[tuple[str, list[Any]]] = []
+        if added:
+            changes.append((ldap3.MODIFY_ADD, added))
+        if removed:
+            changes.append((ldap3.MODIFY_DELETE, removed))
+        if changes:
+            connection.modify(group_dn, {self._member_attribute(): changes})
+
+    def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
+        """Whether the group's member attribute holds `value` (an LDAP compare)."""
+        try:
+            return bool(connection.compare(group_dn, self._member_attribute(), value))
+        except ldap_errors.LDAPNoSuchAttributeResult:
+            return False  # the group holds no value at all
+
+
+# --- Helpers ----------------------------------------------------------------------------
+
+
+def schema_problems(schema: BackendSchema) -> list[str]:
+    """What a mapping lacks to describe a directory, one line each."""
+    problems: list[str] = []
+    for name, spec in (("users", schema.users), ("groups", schema.groups)):
+        if spec is not None and spec.directory is None:
+            problems.append(
+                f"the mapping's [{name}] names no classes and rdn (not a directory mapping)"
+            )
+    members = schema.memberships
+    if schema.groups is not None and (members is None or members.field is None):
+        problems.append("the mapping's [groups.members] must name the member attribute (field)")
+    return problems
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _any(terms: list[str]) -> str:
+    return terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
+
+
+def _split_first(entry_dn: str) -> tuple[str, str]:
+    """(first RDN, parent DN): split at the first comma that no backslash escapes."""
+    index = 0
+    while index < len(entry_dn):
+        char = entry_dn[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == ",":
+            return dns.trimmed(entry_dn[:index]), dns.trimmed(entry_dn[index + 1 :])
+        index += 1
+    return dns.trimmed(entry_dn), ""
+
+
+def _parent(entry_dn: str) -> str:
+    return _split_first(entry_dn)[1]
+
+
+def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ...]]:
+    """Sort by the field, absent values last in either direction, then by id (stable)."""
+
+    def value(entry: Entry) -> Any:
+        if sort.field == ENABLED_BY_LOCATION:
+            return location.is_enabled(entry.dn)
+        found = entry.first(sort.field)
+        if isinstance(found, str) and not sort.case_exact:
+            return found.lower()
+        return found
+
+    def key(entry: Entry) -> tuple[Any, ...]:
+        found = value(entry)
+        if found is None:
+            return (1, _Reversed(None) if sort.descending else None, location.id_of(entry))
+        ordered = _Reversed(found) if sort.descending else found
+        return (0, ordered, location.id_of(entry))
+
+    return key
+
+
+class _Reversed:
+    """Inverts the order of a value, for a descending sort that keeps absent values last."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and bool(self.value == other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _decided(condition: Condition, enabled: bool) -> Condition:
+    """The condition with terms on the location field replaced by what `enabled` makes them."""
+    match condition:
+        case Compare(field=field) if field == ENABLED_BY_LOCATION:
+            wanted = condition.value is True or str(condition.value).lower() == "true"
+            equal = wanted == enabled
+            return Constant(equal if condition.op is Op.EQ else not equal)
+        case Present(field=field) if field == ENABLED_BY_LOCATION:
+            return Constant(True)
+        case And():
+            return And(tuple(_decided(term, enabled) for term in condition.terms))
+        case Or():
+            return Or(tuple(_decided(term, enabled) for term in condition.terms))
+        case Not():
+            return Not(_decided(condition.term, enabled))
+        case _:
+            return condition

@@ -1,0 +1,266 @@
+"""Where one resource type lives in the directory, and its entries read as records.
+
+Everything here runs in a worker thread on a bound connection (connectors.ldap.pool);
+the connector module composes these steps into operations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap3
+
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    DirectoryObject,
+    Kind,
+    MemberRef,
+    NotFound,
+    ObjectSpec,
+    Record,
+)
+from connectors.ldap import dn as dns
+from connectors.ldap.filters import any_of, escape
+from connectors.ldap.values import KeyCodec, parse_generalized_time, text_of
+
+PAGE = 1000
+"""Entries per page of an internal paged search (below every server's default limit)."""
+_OR_CHUNK = 200
+"""Terms per OR filter when looking many entries up at once."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry as read: its DN and its attributes (names lower-cased, values as lists)."""
+
+    dn: str
+    attributes: dict[str, list[Any]]
+
+    def values(self, name: str) -> list[Any]:
+        return self.attributes.get(name.lower(), [])
+
+    def first(self, name: str) -> Any:
+        found = self.values(name)
+        return found[0] if found else None
+
+
+def entries_of(connection: ldap3.Connection) -> list[Entry]:
+    """The entries of the last search response (references and other messages skipped)."""
+    found: list[Entry] = []
+    for item in connection.response or []:
+        if item.get("type") != "searchResEntry":
+            continue
+        raw = item.get("raw_attributes") or {}
+        attributes = {name.lower(): [text_of(value) for value in raw[name]] for name in raw}
+        found.append(Entry(item["dn"], attributes))
+    return found
+
+
+def paged_cookie(connection: ldap3.Connection) -> bytes | None:
+    controls = (connection.result or {}).get("controls") or {}
+    paged = controls.get("1.2.840.113556.1.4.319") or {}
+    cookie = (paged.get("value") or {}).get("cookie")
+    return bytes(cookie) if cookie else None
+
+
+def search_all(
+    connection: ldap3.Connection, base: str, search_filter: str, attributes: list[str]
+) -> Iterator[Entry]:
+    """Every matching entry, fetched in pages (never hitting a server's size limit)."""
+    cookie: bytes | None = None
+    while True:
+        connection.search(
+            base,
+            search_filter,
+            ldap3.SUBTREE,
+            attributes=attributes,
+            paged_size=PAGE,
+            paged_cookie=cookie,
+        )
+        yield from entries_of(connection)
+        cookie = paged_cookie(connection)
+        if not cookie:
+            return
+
+
+class RefCache:
+    """DN -> (SCIM id, display) for a short while, shared by the worker threads.
+
+    Reading a page of users shows each one's manager and groups by id; without this,
+    every DN would cost one more read per record. Writes by this service forget the
+    DNs they touch; changes made elsewhere show within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 50_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._lock = threading.Lock()
+        self._found: dict[str, tuple[float, MemberRef | None]] = {}
+
+    def get(self, dn: str) -> tuple[bool, MemberRef | None]:
+        key = dns.normalized(dn)
+        with self._lock:
+            hit = self._found.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, dn: str, ref: MemberRef | None) -> None:
+        with self._lock:
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[dns.normalized(dn)] = (time.monotonic() + self._ttl, ref)
+
+    def forget(self, dn: str) -> None:
+        with self._lock:
+            self._found.pop(dns.normalized(dn), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+
+@dataclass
+class Location:
+    """Where the entries of one resource type are, and how they read as records."""
+
+    kind: Kind
+    spec: ObjectSpec
+    container: str
+    disabled: str | None
+    key: KeyCodec
+    member_attribute: str | None = None
+    member_of: str | None = None
+    refs: RefCache = field(default_factory=RefCache)
+
+    @property
+    def naming_attribute(self) -> str:
+        return self.directory.naming_attribute
+
+    @property
+    def directory(self) -> DirectoryObject:
+        if self.spec.directory is None:
+            raise ValueError(f"the {self.kind.value} mapping names no directory object")
+        return self.spec.directory
+
+    @property
+    def bases(self) -> list[str]:
+        return [self.container] + ([self.disabled] if self.disabled else [])
+
+    @property
+    def stored_fields(self) -> list[str]:
+        """The attributes the mapping maps (the virtual location field excluded)."""
+        return [f.name for f in self.spec.fields if f.name != ENABLED_BY_LOCATION]
+
+    def attributes(self, *, members: bool = False, groups: bool = False) -> list[str]:
+        spec = self.spec
+        names = [spec.key, *self.stored_fields]
+        names += [name for name in (spec.created, spec.modified, spec.version) if name]
+        if members and self.member_attribute:
+            names.append(self.member_attribute)
+        if groups and self.member_of:
+            names.append(self.member_of)
+        return list(dict.fromkeys(names))
+
+    def only_ours(self, search_filter: str) -> str:
+        """`search_filter` limited to entries of the mapped classes (not the containers)."""
+        classes = [c for c in self.directory.classes if c.lower() != "top"]
+        terms = [f"(objectClass={escape(name)})" for name in classes] + [search_filter]
+        return f"(&{''.join(terms)})"
+
+    def is_enabled(self, dn: str) -> bool:
+        return self.disabled is None or not dns.is_under(dn, self.disabled)
+
+    def find(self, connection: ldap3.Connection, id: str, attributes: list[str]) -> Entry:
+        """The entry whose key is `id`, searched in every container of the type."""
+        value = self.key.filter_value(id)
+        if value is not None:
+            search_filter = self.only_ours(f"({self.spec.key}={escape(value)})")
+            for base in self.bases:
+                connection.search(
+                    base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=2
+                )
+                found = entries_of(connection)
+                if found:
+                    return found[0]
+        raise NotFound(f"no {self.kind.value} record has this id")
+
+    def find_many(
+        self, connection: ldap3.Connection, ids: Iterable[str], attributes: list[str]
+    ) -> dict[str, Entry]:
+        """Entries by id, looked up in OR-ed chunks; ids that name nothing are left out."""
+        wanted = [(id, self.key.filter_value(id)) for id in ids]
+        values = [value for _, value in wanted if value is not None]
+        found: dict[str, Entry] = {}
+        for start in range(0, len(values), _OR_CHUNK):
+            chunk = values[start : start + _OR_CHUNK]
+            search_filter = self.only_ours(
+                any_of([f"({self.spec.key}={escape(v)})" for v in chunk])
+            )
+            for base in self.bases:
+                for entry in search_all(connection, base, search_filter, attributes):
+                    found[self.id_of(entry)] = entry
+        return found
+
+    def id_of(self, entry: Entry) -> str:
+        return self.key.id_of(entry.values(self.spec.key))
+
+    def ref_of(self, entry: Entry) -> MemberRef:
+        display = entry.first(self.spec.display) if self.spec.display else None
+        return MemberRef(id=self.id_of(entry), display=None if display is None else str(display))
+
+    def ref_attributes(self) -> list[str]:
+        return [self.spec.key] + ([self.spec.display] if self.spec.display else [])
+
+    def resolve(self, connection: ldap3.Connection, dn: str) -> MemberRef | None:
+        """The record a DN names (through the cache), None when it is not one of ours."""
+        known, ref = self.refs.get(dn)
+        if known:
+            return ref
+        ref = None
+        if any(dns.is_under(dn, base) for base in self.bases):
+            try:
+                connection.search(
+                    dn, "(objectClass=*)", ldap3.BASE, attributes=self.ref_attributes()
+                )
+            except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+                found: list[Entry] = []
+            else:
+                found = entries_of(connection)
+            ref = self.ref_of(found[0]) if found else None
+        self.refs.put(dn, ref)
+        return ref
+
+    def record(self, entry: Entry) -> Record:
+        """The record of an entry. Reference fields still hold DNs: the caller resolves them."""
+        spec = self.spec
+        values: dict[str, Any] = {}
+        for described in spec.fields:
+            if described.name == ENABLED_BY_LOCATION:
+                values[described.name] = self.is_enabled(entry.dn)
+                continue
+            found = entry.values(described.name)
+            if found:
+                values[described.name] = found if described.multi_valued else found[0]
+        created = entry.first(spec.created) if spec.created else None
+        modified = entry.first(spec.modified) if spec.modified else None
+        return Record(
+            id=self.id_of(entry),
+            values=values,
+            version=self.version_of(entry),
+            created=parse_generalized_time(str(created)) if created else None,
+            modified=parse_generalized_time(str(modified)) if modified else None,
+        )
+
+    def version_of(self, entry: Entry) -> str:
+        if self.spec.version is not None:
+            value = entry.first(self.spec.version)
+            if value is not None:
+                return hashlib.sha256(str(value).encode()).hexdigest()[:16]
+        parts = [entry.dn, *sorted(f"{k}={v!r}" for k, v in entry.attributes.items())]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

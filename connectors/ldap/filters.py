@@ -1,0 +1,151 @@
+"""Conditions (a SCIM filter the mapping translated) compiled to LDAP filters (RFC 4515).
+
+Every assertion value goes through `escape`, so `*)(uid=*` is a value with five odd
+characters and never a second filter term. LDAP compares with each attribute's own
+matching rules (uid and cn ignore case, as SCIM's userName does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connectors.base import (
+    And,
+    BitSet,
+    Compare,
+    Condition,
+    Constant,
+    InvalidValue,
+    Membership,
+    Not,
+    ObjectSpec,
+    Op,
+    Or,
+    Present,
+)
+from connectors.ldap.values import KeyCodec, generalized_time, to_directory
+
+EVERYTHING = "(objectClass=*)"
+NOTHING = "(!(objectClass=*))"
+BIT_AND = "1.2.840.113556.1.4.803"
+"""The bitwise-AND matching rule (Active Directory; OpenLDAP supports it too)."""
+
+
+def escape(value: str | bytes) -> str:
+    """An assertion value (RFC 4515 §3): `*`, `(`, `)`, `\\` and NUL as `\\XX`.
+
+    Bytes (a binary key such as objectGUID) are escaped byte by byte.
+    """
+    if isinstance(value, bytes):
+        return "".join(f"\\{byte:02x}" for byte in value)
+    out: list[str] = []
+    for char in value:
+        if char in "*()\\\x00":
+            out.append(f"\\{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def any_of(terms: list[str]) -> str:
+    return terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
+
+
+def all_of(terms: list[str]) -> str:
+    return terms[0] if len(terms) == 1 else f"(&{''.join(terms)})"
+
+
+@dataclass(frozen=True)
+class FilterContext:
+    """What compiling needs beyond the condition: DNs of referenced records, membership."""
+
+    spec: ObjectSpec
+    key: KeyCodec
+    dn_of: Callable[[str], str | None]
+    """The DN of the record a SCIM id names (a manager, a group), or None."""
+    membership: Callable[[Membership], str]
+    """The filter term of a membership condition, built by the connector."""
+    timestamps: frozenset[str] = frozenset()
+    """Fields holding GeneralizedTime (createTimestamp, modifyTimestamp)."""
+
+
+def compile_filter(context: FilterContext, condition: Condition) -> str:
+    match condition:
+        case Compare():
+            return _compare(context, condition)
+        case Present():
+            return f"({condition.field}=*)"
+        case And():
+            return all_of([compile_filter(context, term) for term in condition.terms])
+        case Or():
+            return any_of([compile_filter(context, term) for term in condition.terms])
+        case Not():
+            return f"(!{compile_filter(context, condition.term)})"
+        case Constant():
+            return EVERYTHING if condition.value else NOTHING
+        case Membership():
+            return context.membership(condition)
+        case BitSet():
+            return f"({condition.field}:{BIT_AND}:={condition.mask})"
+
+
+def _compare(context: FilterContext, condition: Compare) -> str:
+    field, op, value = condition.field, condition.op, condition.value
+    if value is None:
+        present = f"({field}=*)"
+        return present if op is Op.NE else f"(!{present})"
+    if field == context.spec.key:
+        return _equality(op, _key_term(context, field, str(value)))
+    described = context.spec.field_named(field)
+    if described is not None and described.reference is not None:
+        dn = context.dn_of(str(value))
+        term = f"({field}={escape(dn)})" if dn is not None else NOTHING
+        return _equality(op, term, field)
+    text = to_directory(value)
+    if field in context.timestamps:
+        text = _timestamp(value, field)
+    escaped = escape(text)
+    if op is Op.EQ:
+        return f"({field}={escaped})"
+    if op is Op.NE:
+        return f"(!({field}={escaped}))"
+    if op is Op.CO:
+        return f"({field}=*{escaped}*)"
+    if op is Op.SW:
+        return f"({field}={escaped}*)"
+    if op is Op.EW:
+        return f"({field}=*{escaped})"
+    if op is Op.GE:
+        return f"({field}>={escaped})"
+    if op is Op.LE:
+        return f"({field}<={escaped})"
+    # LDAP has only >= and <= (RFC 4511 §4.5.1.7): gt is ge without eq.
+    if op is Op.GT:
+        return f"(&({field}>={escaped})(!({field}={escaped})))"
+    return f"(&({field}<={escaped})(!({field}={escaped})))"
+
+
+def _equality(op: Op, term: str, field: str | None = None) -> str:
+    if op is Op.EQ:
+        return term
+    if op is Op.NE:
+        return f"(!{term})"
+    raise InvalidValue("only eq and ne apply to ids", field=field)
+
+
+def _key_term(context: FilterContext, field: str, id: str) -> str:
+    """An id that cannot be a key (not a UUID) matches nothing rather than failing."""
+    value = context.key.filter_value(id)
+    return f"({field}={escape(value)})" if value is not None else NOTHING
+
+
+def _timestamp(value: Any, field: str) -> str:
+    if isinstance(value, datetime):
+        return generalized_time(value)
+    try:
+        return generalized_time(datetime.fromisoformat(str(value)))
+    except ValueError:
+        raise InvalidValue("is not an ISO 8601 date", field=field) from None

@@ -1,0 +1,505 @@
+"""The LDAP connector against a real slapd, each result read back from the directory itself.
+
+Assertions about the directory go through a separate ldap3 connection bound as the
+administrator (`slapd.connection()`), never through the connector under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import ldap3
+import pytest
+from slapd import SlapdServer
+
+from connectors.base import (
+    Compare,
+    Conflict,
+    InvalidValue,
+    Kind,
+    MemberChanges,
+    Membership,
+    NotFound,
+    Op,
+    Or,
+    PreconditionFailed,
+    Present,
+    Query,
+    Sort,
+)
+from connectors.ldap import LdapConnector
+from connectors.ldap.cursors import PagedSearch
+from mappings import Mapping, load_mapping
+
+
+def user(name: str, **more: Any) -> dict[str, Any]:
+    return {"uid": name, "sn": name.title(), "cn": name, "displayName": name.title(), **more}
+
+
+@contextmanager
+def directory(slapd: SlapdServer) -> Iterator[ldap3.Connection]:
+    connection = slapd.connection()
+    try:
+        yield connection
+    finally:
+        connection.unbind()
+
+
+def read(slapd: SlapdServer, dn: str, *attributes: str) -> dict[str, list[str]] | None:
+    """An entry's attributes as the directory holds them, None when there is none."""
+    with directory(slapd) as connection:
+        try:
+            connection.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
+        except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+            return None
+        if not connection.response:
+            return None
+        raw = connection.response[0]["raw_attributes"]
+        return {
+            name.lower(): [v.decode() for v in values] for name, values in raw.items() if values
+        }
+
+
+def people(tree: str, name: str) -> str:
+    return f"uid={name},ou=people,{tree}"
+
+
+# --- Users ---------------------------------------------------------------------------
+
+
+async def test_create_writes_the_entry(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    record = await ldap.create(Kind.USERS, user("jdoe", title="Engineer", mail="jdoe@example.com"))
+    entry = read(slapd, people(ldap_tree, "jdoe"), "objectClass", "title", "mail", "entryUUID")
+    assert entry is not None
+    assert entry["title"] == ["Engineer"]
+    assert entry["mail"] == ["jdoe@example.com"]
+    assert "inetOrgPerson" in entry["objectclass"]
+    assert record.id == entry["entryuuid"][0]
+    assert record.values["title"] == "Engineer"
+
+
+async def test_manager_is_written_as_a_dn_and_read_as_an_id(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    boss = await ldap.create(Kind.USERS, user("boss"))
+    worker = await ldap.create(Kind.USERS, user("worker", manager=boss.id))
+    entry = read(slapd, people(ldap_tree, "worker"), "manager")
+    assert entry == {"manager": [people(ldap_tree, "boss")]}
+    assert (await ldap.get(Kind.USERS, worker.id)).values["manager"] == boss.id
+    with pytest.raises(InvalidValue) as refused:
+        await ldap.create(Kind.USERS, user("lost", manager="0b7c6e1a-0000-4000-8000-000000000000"))
+    assert refused.value.field == "manager"
+    assert read(slapd, people(ldap_tree, "lost")) is None
+
+
+async def test_rename_moves_the_entry_and_references_follow(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    boss = await ldap.create(Kind.USERS, user("boss"))
+    worker = await ldap.create(Kind.USERS, user("worker", manager=boss.id))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[boss.id, worker.id])
+    renamed = await ldap.update(Kind.USERS, boss.id, {"uid": "chief"}, with_groups=True)
+    assert renamed.id == boss.id
+    assert renamed.values["uid"] == "chief"
+    assert read(slapd, people(ldap_tree, "boss")) is None
+    assert read(slapd, people(ldap_tree, "chief"), "uid") == {"uid": ["chief"]}
+    assert read(slapd, people(ldap_tree, "worker"), "manager") == {
+        "manager": [people(ldap_tree, "chief")]
+    }
+    members = read(slapd, f"cn=staff,ou=groups,{ldap_tree}", "member")
+    assert members is not None
+    assert sorted(m.lower() for m in members["member"]) == sorted(
+        [people(ldap_tree, "chief").lower(), people(ldap_tree, "worker").lower()]
+    )
+    assert [ref.id for ref in renamed.groups or []] == [group.id]
+
+
+async def test_unique_username_is_a_conflict(ldap: LdapConnector, slapd: SlapdServer) -> None:
+    first = await ldap.create(Kind.USERS, user("jdoe"))
+    with pytest.raises(Conflict):
+        await ldap.create(Kind.USERS, user("JDOE"))
+    other = await ldap.create(Kind.USERS, user("other"))
+    with pytest.raises(Conflict) as taken:
+        await ldap.update(Kind.USERS, other.id, {"uid": "jdoe"})
+    assert taken.value.field == "uid"
+    assert (await ldap.get(Kind.USERS, first.id)).values["uid"] == "jdoe"
+
+
+async def test_syntax_violation_names_the_attribute(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    created = await ldap.create(Kind.USERS, user("jdoe"))
+    with pytest.raises(InvalidValue) as refused:
+        await ldap.update(Kind.USERS, created.id, {"mail": "jö@exämple.com"})
+    assert refused.value.field == "mail"
+    assert "mail" not in (read(slapd, people(ldap_tree, "jdoe"), "mail") or {})
+
+
+async def test_active_uses_the_ppolicy_lock(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, openldap: Mapping
+) -> None:
+    users = openldap.users
+    created = await ldap.create(Kind.USERS, users.to_backend({"userName": "jdoe"}))
+    assert users.to_scim(created.values)["active"] is True
+    locked = await ldap.update(
+        Kind.USERS,
+        created.id,
+        users.changes(created.values, users.to_backend({"userName": "jdoe", "active": False})),
+    )
+    entry = read(slapd, people(ldap_tree, "jdoe"), "pwdAccountLockedTime")
+    assert entry == {"pwdaccountlockedtime": ["000001010000Z"]}
+    assert users.to_scim(locked.values)["active"] is False
+    page = await ldap.search(Kind.USERS, Query(where=users.condition(_filter("active eq false"))))
+    assert [record.id for record in page.records] == [created.id]
+    unlocked = await ldap.update(Kind.USERS, created.id, {"pwdAccountLockedTime": None})
+    assert read(slapd, people(ldap_tree, "jdoe"), "pwdAccountLockedTime") == {}
+    assert users.to_scim(unlocked.values)["active"] is True
+
+
+def _filter(text: str) -> Any:
+    from scim2_models import ScimFilter
+
+    return ScimFilter(text).ast
+
+
+async def test_version_changes_and_if_match_is_checked(ldap: LdapConnector) -> None:
+    created = await ldap.create(Kind.USERS, user("jdoe"))
+    changed = await ldap.update(
+        Kind.USERS, created.id, {"title": "Lead"}, if_version=created.version
+    )
+    assert changed.version != created.version
+    with pytest.raises(PreconditionFailed):
+        await ldap.update(Kind.USERS, created.id, {"title": "CTO"}, if_version=created.version)
+    assert (await ldap.get(Kind.USERS, created.id)).values["title"] == "Lead"
+
+
+async def test_delete_removes_entry_memberships_and_manager_references(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    boss = await ldap.create(Kind.USERS, user("boss"))
+    worker = await ldap.create(Kind.USERS, user("worker", manager=boss.id))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[boss.id, worker.id])
+    await ldap.delete(Kind.USERS, boss.id)
+    assert read(slapd, people(ldap_tree, "boss")) is None
+    assert read(slapd, people(ldap_tree, "worker"), "manager") == {}
+    fetched = await ldap.get(Kind.GROUPS, group.id, with_members=True)
+    assert [ref.id for ref in fetched.members or []] == [worker.id]
+    with pytest.raises(NotFound):
+        await ldap.get(Kind.USERS, boss.id)
+    with pytest.raises(NotFound):
+        await ldap.delete(Kind.USERS, boss.id)
+
+
+async def test_ids_that_cannot_be_keys_are_not_found(ldap: LdapConnector) -> None:
+    for bad in ("42", "*", "x)(uid=*", "00000000-0000-4000-8000-000000000000"):
+        with pytest.raises(NotFound):
+            await ldap.get(Kind.USERS, bad)
+
+
+# --- Groups ----------------------------------------------------------------------------
+
+
+def group_dn(tree: str, name: str) -> str:
+    return f"cn={name},ou=groups,{tree}"
+
+
+async def test_group_members_are_dns_and_an_empty_group_holds_the_placeholder(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    placeholder = f"cn=nobody,{ldap_tree}"
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {"member": [placeholder]}
+    assert group.members == []
+    changed = await ldap.update(
+        Kind.GROUPS,
+        group.id,
+        {},
+        members=MemberChanges(added=frozenset({alice.id})),
+        with_members=True,
+    )
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {
+        "member": [people(ldap_tree, "alice")]
+    }
+    assert [ref.id for ref in changed.members or []] == [alice.id]
+    assert [ref.display for ref in changed.members or []] == ["Alice"]
+    emptied = await ldap.update(
+        Kind.GROUPS,
+        group.id,
+        {},
+        members=MemberChanges(removed=frozenset({alice.id})),
+        with_members=True,
+    )
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {"member": [placeholder]}
+    assert emptied.members == []
+    none = await ldap.search(Kind.GROUPS, Query(where=Membership(None, None)))
+    assert none.total == 0
+
+
+async def test_user_groups_come_from_member_of(ldap: LdapConnector) -> None:
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    staff = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[alice.id])
+    admins = await ldap.create(Kind.GROUPS, {"cn": "admins"}, members=[alice.id])
+    read_back = await ldap.get(Kind.USERS, alice.id, with_groups=True)
+    assert sorted(ref.id for ref in read_back.groups or []) == sorted([staff.id, admins.id])
+    assert {ref.display for ref in read_back.groups or []} == {"staff", "admins"}
+    found = await ldap.search(Kind.USERS, Query(where=Membership(Op.EQ, staff.id)))
+    assert [record.id for record in found.records] == [alice.id]
+
+
+async def test_member_replace_writes_only_the_difference(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = [await ldap.create(Kind.USERS, user(name)) for name in ("a", "b", "c")]
+    group = await ldap.create(Kind.GROUPS, {"cn": "g"}, members=[a.id, b.id])
+    sent = record_modifies(monkeypatch)
+    await ldap.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(replace=frozenset({b.id, c.id}))
+    )
+    [(dn, changes)] = [(dn, ch) for dn, ch in sent if "member" in ch]
+    assert dn == group_dn(ldap_tree, "g")
+    assert (ldap3.MODIFY_ADD, [people(ldap_tree, "c")]) in changes["member"]
+    assert (ldap3.MODIFY_DELETE, [people(ldap_tree, "a")]) in changes["member"]
+    members = read(slapd, group_dn(ldap_tree, "g"), "member")
+    assert members is not None
+    assert sorted(members["member"]) == sorted([people(ldap_tree, "b"), people(ldap_tree, "c")])
+
+
+def record_modifies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every modify the connector sends, as (dn, changes), still sent to the server."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    original = ldap3.Connection.modify
+
+    def modify(
+        self: ldap3.Connection, dn: str, changes: dict[str, Any], controls: Any = None
+    ) -> Any:
+        sent.append((dn, changes))
+        return original(self, dn, changes, controls=controls)
+
+    monkeypatch.setattr(ldap3.Connection, "modify", modify)
+    return sent
+
+
+def record_searches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every search the connector sends, as (base, filter, attributes)."""
+    sent: list[tuple[str, str, tuple[str, ...]]] = []
+    original = ldap3.Connection.search
+
+    def search(self: ldap3.Connection, base: str, search_filter: str, *args: Any, **kw: Any) -> Any:
+        sent.append((base, search_filter, tuple(kw.get("attributes") or ())))
+        return original(self, base, search_filter, *args, **kw)
+
+    monkeypatch.setattr(ldap3.Connection, "search", search)
+    return sent
+
+
+async def test_adding_one_member_to_a_big_group_sends_one_value_and_reads_none(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2,000 members written directly: the connector must not read them back.
+    member_dns = [people(ldap_tree, f"m{n}") for n in range(2000)]
+    with directory(slapd) as connection:
+        for n, dn in enumerate(member_dns):
+            connection.add(dn, ["inetOrgPerson"], {"uid": f"m{n}", "sn": "m", "cn": "m"})
+        connection.add(
+            group_dn(ldap_tree, "big"), ["groupOfNames"], {"cn": "big", "member": member_dns}
+        )
+    newcomer = await ldap.create(Kind.USERS, user("newcomer"))
+    page = await ldap.search(Kind.GROUPS, Query(where=Compare("cn", Op.EQ, "big")))
+    [big] = page.records
+    sent = record_modifies(monkeypatch)
+    searches = record_searches(monkeypatch)
+    await ldap.update(
+        Kind.GROUPS, big.id, {}, members=MemberChanges(added=frozenset({newcomer.id}))
+    )
+    member_changes = [changes["member"] for _, changes in sent if "member" in changes]
+    assert member_changes == [[(ldap3.MODIFY_ADD, [people(ldap_tree, "newcomer")])]]
+    assert not [s for s in searches if "member" in s[2]]  # no read of the member values
+    members = read(slapd, group_dn(ldap_tree, "big"), "member")
+    assert members is not None
+    assert len(members["member"]) == 2001
+
+
+async def test_posix_groups_hold_member_uids(
+    connect: Callable[..., Any],
+    slapd: SlapdServer,
+    ldap_tree: str,
+    mapping_text: Callable[[str], Mapping],
+) -> None:
+    mapping = mapping_text(POSIX_GROUPS)
+    ldap = await connect(mapping.backend)
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "devs", "gidNumber": "5000"}, members=[alice.id])
+    assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {"memberuid": ["alice"]}
+    fetched = await ldap.get(Kind.GROUPS, group.id, with_members=True)
+    assert [ref.id for ref in fetched.members or []] == [alice.id]
+    user_read = await ldap.get(Kind.USERS, alice.id, with_groups=True)
+    assert [ref.id for ref in user_read.groups or []] == [group.id]
+    await ldap.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(removed=frozenset({alice.id}))
+    )
+    assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {}
+
+
+POSIX_GROUPS = """
+[users]
+object = "ou=people"
+key = "entryUUID"
+classes = ["inetOrgPerson"]
+rdn = "uid={userName}"
+[users.attributes]
+userName = { field = "uid", unique = true }
+"name.familyName" = { field = "sn", default = "{userName}" }
+"name.formatted" = { field = "cn", default = "{userName}" }
+displayName = { field = "displayName", display = true }
+
+[groups]
+object = "ou=groups"
+key = "entryUUID"
+classes = ["posixGroup"]
+rdn = "cn={displayName}"
+[groups.attributes]
+displayName = { field = "cn", display = true }
+externalId = "gidNumber"
+[groups.members]
+field = "memberUid"
+member_value = "uid"
+"""
+
+
+@pytest.fixture
+def mapping_text(tmp_path: Any) -> Callable[[str], Mapping]:
+    def loaded(text: str) -> Mapping:
+        path = tmp_path / "mapping.toml"
+        path.write_text(text)
+        return load_mapping(path)
+
+    return loaded
+
+
+# --- Queries and injection ---------------------------------------------------------------
+
+
+async def test_filters_compile_to_ldap(ldap: LdapConnector) -> None:
+    made = {
+        name: await ldap.create(Kind.USERS, user(name, title=title))
+        for name, title in (("ann", "Engineer"), ("bob", "Manager"), ("cid", None))
+        if True
+    }
+    for name, record in made.items():
+        if record.values.get("title") is None:
+            assert name == "cid"
+
+    async def ids(condition: Any) -> set[str]:
+        page = await ldap.search(Kind.USERS, Query(where=condition))
+        assert page.total == len(page.records)
+        return {record.values["uid"] for record in page.records}
+
+    assert await ids(Compare("uid", Op.EQ, "ANN")) == {"ann"}
+    assert await ids(Compare("title", Op.CO, "gine")) == {"ann"}
+    assert await ids(Compare("title", Op.SW, "man")) == {"bob"}
+    assert await ids(Compare("title", Op.EW, "eer")) == {"ann"}
+    assert await ids(Compare("title", Op.NE, "Engineer")) == {"bob", "cid"}
+    assert await ids(Present("title")) == {"ann", "bob"}
+    # Ordering needs an ORDERING rule: uid has none, timestamps have one (RFC 4517).
+    assert await ids(Compare("createTimestamp", Op.GT, "2000-01-01T00:00:00Z")) == made.keys()
+    assert await ids(Compare("createTimestamp", Op.LE, "2000-01-01T00:00:00Z")) == set()
+    assert await ids(Or((Compare("uid", Op.EQ, "ann"), Compare("uid", Op.EQ, "cid")))) == {
+        "ann",
+        "cid",
+    }
+    assert await ids(Compare("entryUUID", Op.EQ, made["bob"].id)) == {"bob"}
+
+
+HOSTILE = [
+    "*)(uid=*",
+    "a\\b",
+    "nul\x00byte",
+    ",cn=admin",
+    "#lead",
+    " spaced ",
+    "x)(|(objectClass=*",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+async def test_hostile_values_stay_values(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, hostile: str
+) -> None:
+    other = await ldap.create(Kind.USERS, user("bystander"))
+    created = await ldap.create(Kind.USERS, user(hostile, title=hostile))
+    # The entry is exactly one level below ou=people, whatever the name holds.
+    with directory(slapd) as connection:
+        connection.search(
+            f"ou=people,{ldap_tree}", "(objectClass=inetOrgPerson)", ldap3.LEVEL, attributes=["uid"]
+        )
+        names = sorted(str(e["raw_attributes"]["uid"][0].decode()) for e in connection.response)
+    assert names == sorted(["bystander", hostile])
+    # Substring matching drops insignificant spaces (RFC 4518 §2.6.1): equality only there.
+    ops = (Op.EQ, Op.CO, Op.SW, Op.EW) if hostile == hostile.strip() else (Op.EQ,)
+    for op in ops:
+        page = await ldap.search(Kind.USERS, Query(where=Compare("title", op, hostile)))
+        assert [record.id for record in page.records] == [created.id], op
+    page = await ldap.search(Kind.USERS, Query(where=Compare("uid", Op.EQ, hostile)))
+    assert [record.id for record in page.records] == [created.id]
+    assert other.id not in {record.id for record in page.records}
+    renamed = await ldap.update(Kind.USERS, created.id, {"uid": hostile + "2"})
+    assert renamed.values["uid"] == hostile + "2"
+
+
+# --- Paging ------------------------------------------------------------------------------
+
+
+async def test_sequential_pages_continue_the_server_cursor(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with directory(slapd) as connection:
+        for n in range(35):
+            connection.add(
+                people(ldap_tree, f"p{n:02}"),
+                ["inetOrgPerson"],
+                {"uid": f"p{n:02}", "sn": "p", "cn": "p"},
+            )
+    skipped: list[int] = []
+    original = PagedSearch._skip
+
+    def counting_skip(self: PagedSearch, connection: Any, segment: Any, count: int) -> Any:
+        skipped.append(count)
+        return original(self, connection, segment, count)
+
+    monkeypatch.setattr(PagedSearch, "_skip", counting_skip)
+    seen: list[str] = []
+    offset = 0
+    while True:
+        page = await ldap.search(Kind.USERS, Query(offset=offset, limit=10))
+        assert page.total == 35
+        seen += [record.values["uid"] for record in page.records]
+        if len(page.records) < 10:
+            break
+        offset += 10
+    assert sorted(seen) == [f"p{n:02}" for n in range(35)]
+    assert len(seen) == len(set(seen))
+    # Only the first page started a search; every later one continued from the cookie.
+    assert skipped == [0]
+    # A jump is still served correctly, the long way.
+    jumped = await ldap.search(Kind.USERS, Query(offset=30, limit=10))
+    assert len(jumped.records) == 5
+    assert skipped == [0, 30]
+
+
+async def test_sorted_search_and_count_only(ldap: LdapConnector) -> None:
+    for name, title in (("c", "b"), ("a", None), ("b", "a")):
+        await ldap.create(Kind.USERS, user(name, **({"title": title} if title else {})))
+    page = await ldap.search(Kind.USERS, Query(sort=Sort("title")))
+    assert [record.values["uid"] for record in page.records] == ["b", "c", "a"]
+    page = await ldap.search(Kind.USERS, Query(sort=Sort("title", descending=True)))
+    assert [record.values["uid"] for record in page.records] == ["c", "b", "a"]
+    page = await ldap.search(Kind.USERS, Query(sort=Sort("uid"), offset=1, limit=1))
+    assert [record.values["uid"] for record in page.records] == ["b"]
+    assert page.total == 3
+    counted = await ldap.search(Kind.USERS, Query(limit=0))
+    assert (counted.total, counted.records) == (3, [])

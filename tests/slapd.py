@@ -1,0 +1,191 @@
+"""A real OpenLDAP server for the test suite: its own directory, a free port, mdb.
+
+The memberof overlay keeps memberOf (and follows renames of members), the ppolicy
+overlay makes pwdAccountLockedTime writable. Each test builds its own tree under the
+suffix with `make_tree`, so tests never see each other's entries.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ldap3
+
+SLAPD_BASE = "dc=example,dc=org"
+ADMIN_DN = f"cn=admin,{SLAPD_BASE}"
+ADMIN_PASSWORD = "slapd-test-password"  # a throwaway server on loopback
+MODULES = Path("/usr/lib/ldap")
+SCHEMAS = Path("/etc/ldap/schema")
+
+CONFIG = """
+include {schemas}/core.schema
+include {schemas}/cosine.schema
+include {schemas}/inetorgperson.schema
+include {schemas}/nis.schema
+modulepath {modules}
+moduleload back_mdb
+moduleload memberof
+moduleload ppolicy
+pidfile {directory}/slapd.pid
+sizelimit unlimited
+
+database mdb
+suffix "{base}"
+rootdn "{admin}"
+rootpw {password}
+directory {directory}/data
+maxsize 1073741824
+index objectClass,entryUUID eq
+index uid,cn,mail eq,sub
+index member,uniqueMember,memberUid,memberOf eq
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint true
+overlay ppolicy
+"""
+
+
+def slapd_binary() -> str | None:
+    found = shutil.which("slapd")
+    if found:
+        return found
+    return "/usr/sbin/slapd" if os.access("/usr/sbin/slapd", os.X_OK) else None
+
+
+def slapd_available() -> str | None:
+    """None when slapd can run here, else why not."""
+    if slapd_binary() is None:
+        return "slapd is not installed (Debian: apt-get install slapd ldap-utils)"
+    if not (MODULES / "back_mdb.so").exists():
+        return f"slapd modules not found in {MODULES}"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class SlapdServer:
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    base_dn: str = SLAPD_BASE
+    admin_dn: str = ADMIN_DN
+    admin_password: str = ADMIN_PASSWORD
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or restart, on the same port and data) and wait until it answers."""
+        binary = slapd_binary()
+        if binary is None:
+            raise RuntimeError("slapd is not installed")
+        log = (self.directory / "slapd.log").open("ab")
+        self.process = subprocess.Popen(
+            [binary, "-d", "0", "-f", str(self.directory / "slapd.conf"), "-h", f"{self.url}/"],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                self.connection().unbind()
+                return
+            except ldap3.core.exceptions.LDAPException:
+                time.sleep(0.05)
+        tail = (self.directory / "slapd.log").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise RuntimeError(f"slapd did not start on {self.url}:\n{tail}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def connection(self) -> ldap3.Connection:
+        """A bound administrator connection, for reading the directory independently."""
+        server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=2)
+        connection = ldap3.Connection(
+            server,
+            self.admin_dn,
+            self.admin_password,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            raise_exceptions=True,
+            receive_timeout=10,
+        )
+        try:
+            connection.open()
+            connection.bind()
+        except ldap3.core.exceptions.LDAPException:
+            connection.unbind()
+            if connection.socket is not None:
+                connection.socket.close()
+            raise
+        return connection
+
+    def make_tree(self, name: str) -> str:
+        """`ou=<name>` under the suffix with people, groups and disabled beneath it."""
+        tree = f"ou={name},{self.base_dn}"
+        connection = self.connection()
+        try:
+            connection.add(tree, ["organizationalUnit"], {"ou": name})
+            for child in ("people", "groups", "disabled"):
+                connection.add(f"ou={child},{tree}", ["organizationalUnit"], {"ou": child})
+        finally:
+            connection.unbind()
+        return tree
+
+
+def start_slapd(directory: Path) -> SlapdServer:
+    """Configure and start a server in `directory` (which must be empty or new)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir()
+    (directory / "slapd.conf").write_text(
+        CONFIG.format(
+            schemas=SCHEMAS,
+            modules=MODULES,
+            directory=directory,
+            base=SLAPD_BASE,
+            admin=ADMIN_DN,
+            password=ADMIN_PASSWORD,
+        )
+    )
+    for attempt in range(3):
+        server = SlapdServer(directory, _free_port())
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    connection = server.connection()
+    try:
+        connection.add(SLAPD_BASE, ["dcObject", "organization"], {"dc": "example", "o": "Example"})
+        connection.add(f"cn=nobody,{SLAPD_BASE}", ["organizationalRole"], {"cn": "nobody"})
+    finally:
+        connection.unbind()
+    return server
