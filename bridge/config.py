@@ -209,9 +209,20 @@ def load_config(path: pathlib.Path) -> Settings:
     return settings
 
 
+_TAG_ERRORS = ("union_tag_not_found", "union_tag_invalid")
+
+
 def _describe(error: ErrorDetails) -> str:
     """One pydantic error as `key.path[0].name: what is wrong` (never echoing the value)."""
-    location = _key_path(error["loc"])
+    loc = list(error["loc"])
+    if len(loc) > 1 and loc[0] == "connector" and error["type"] not in _TAG_ERRORS:
+        del loc[1]  # the connector type pydantic chose the model by, not a key of the file
+    location = _key_path(loc)
+    if error["type"] == "union_tag_not_found":
+        return f"{location}.type: field required"
+    if error["type"] == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"{location}.type: must be one of {expected}"
     if error["type"] == "missing":
         problem = "field required"
     elif error["type"] == "extra_forbidden":

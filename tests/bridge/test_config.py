@@ -138,7 +138,8 @@ def edited(old: str, new: str) -> str:
         ),
         pytest.param(
             edited('mapping = "sql-default"', 'mapping = "sql-defualt"'),
-            "config.toml: mapping: 'sql-defualt' is not a preset (sql-default, sql-hr-table); "
+            "config.toml: mapping: 'sql-defualt' is not a preset (ldap-389ds, "
+            "ldap-active-directory, ldap-openldap, sql-default, sql-hr-table); "
             "a mapping file's path ends in .toml",
             id="mapping-unknown-preset",
         ),
@@ -178,8 +179,8 @@ def edited(old: str, new: str) -> str:
             id="connector-url-missing",
         ),
         pytest.param(
-            edited('type = "sql"', 'type = "ldap"'),
-            "config.toml: connector.type: input should be 'sql'",
+            edited('type = "sql"', 'type = "nosql"'),
+            "config.toml: connector.type: must be one of 'sql', 'ldap'",
             id="connector-type",
         ),
         pytest.param(

@@ -1,4 +1,4 @@
-"""scim2-tester's whole check suite against `scim-bridge serve`, on SQLite and PostgreSQL.
+"""scim2-tester's whole check suite against `scim-bridge serve`: SQLite, PostgreSQL, OpenLDAP.
 
 The server runs as a real process started through the command line, as an admin runs it.
 """
@@ -19,6 +19,7 @@ from backends import create_default_tables
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim_client import BASE, TOKEN, write_config
+from slapd import SlapdServer
 
 
 def _free_port() -> int:
@@ -38,8 +39,36 @@ def served(sql_url: str, tmp_path: Path) -> Iterator[str]:
         config = write_config(
             tmp_path, f"sqlite+aiosqlite:///{tmp_path}/embedded.db", extra="create_tables = true"
         )
+    yield from _serve(config, tmp_path, {})
+
+
+LDAP_CONFIG = """
+mapping = "ldap-openldap"
+
+[[auth.tokens]]
+env = "SCIM_BRIDGE_TEST_TOKEN"
+
+[connector]
+type = "ldap"
+urls = ["{url}"]
+base_dn = "{tree}"
+bind_dn = "{admin}"
+password_env = "LDAP_BIND_PASSWORD"
+"""
+
+
+@pytest.fixture
+def served_ldap(slapd: SlapdServer, tmp_path: Path) -> Iterator[str]:
+    """The README's OpenLDAP configuration, on a tree of its own."""
+    tree = slapd.make_tree("conformance")
+    config = tmp_path / "config.toml"
+    config.write_text(LDAP_CONFIG.format(url=slapd.url, tree=tree, admin=slapd.admin_dn))
+    yield from _serve(config, tmp_path, {"LDAP_BIND_PASSWORD": slapd.admin_password})
+
+
+def _serve(config: Path, tmp_path: Path, environ: dict[str, str]) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "SCIM_BRIDGE_TEST_TOKEN": TOKEN}
+    env = {**os.environ, "SCIM_BRIDGE_TEST_TOKEN": TOKEN, **environ}
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [
@@ -77,6 +106,14 @@ def served(sql_url: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.parametrize("sql_url", ["sqlite", "postgresql"], indirect=True)
 def test_scim2_tester_reports_only_success(served: str) -> None:
+    assert_only_success(served)
+
+
+def test_scim2_tester_reports_only_success_on_openldap(served_ldap: str) -> None:
+    assert_only_success(served_ldap)
+
+
+def assert_only_success(served: str) -> None:
     with httpx2.Client(base_url=served, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         client = SyncSCIMClient(http)
         results = check_server(client)
