@@ -22,6 +22,7 @@ from scim2_models import (
     Filter,
     Mutability,
     Patch,
+    Required,
     ResourceType,
     Schema,
     ServiceProviderConfig,
@@ -164,7 +165,7 @@ def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribu
     if item.read_only:
         update["mutability"] = Mutability.read_only
     if item.always_present:
-        update["required"] = True
+        update["required"] = Required.true
     if attribute.sub_attributes:
         wanted = {name.lower() for name in item.sub_attributes or ()}
         wanted |= {n.lower() for n in _REFERENCE_SUB_ATTRIBUTES.get(str(attribute.name), set())}

@@ -25,6 +25,7 @@ from connectors.base import (
     ConnectorError,
     InvalidValue,
     NotFound,
+    PartiallyWritten,
     PreconditionFailed,
     Unavailable,
 )
@@ -98,6 +99,8 @@ def _connector_error(error: ConnectorError) -> ScimError:
         return ScimError(503, error.message, None, {"Retry-After": retry})
     if isinstance(error, InvalidValue):
         return ScimError(400, f"{subject}{error.message}", "invalidValue")
+    if isinstance(error, PartiallyWritten):
+        return ScimError(500, f"{error.message}; written nonetheless: {', '.join(error.written)}")
     return ScimError(500, error.message)
 
 

@@ -28,6 +28,7 @@ from connectors.base import (
     Op,
     Or,
     Page,
+    PartiallyWritten,
     PreconditionFailed,
     Query,
     Record,
@@ -264,6 +265,8 @@ class ResourceService:
         except ConnectorError as error:
             if error.field and error.field != "members":
                 error.field = self.mapping.attribute_of(error.field) or error.field
+            if isinstance(error, PartiallyWritten):
+                error.written = tuple(self.mapping.attribute_of(f) or f for f in error.written)
             raise
 
 

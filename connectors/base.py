@@ -68,6 +68,18 @@ class InvalidValue(ConnectorError):
     """The backend refuses a value: wrong type, too long, unknown reference."""
 
 
+class PartiallyWritten(ConnectorError):
+    """A write made of several backend operations stopped half-way and could not be undone.
+
+    `written` names the fields that were changed nonetheless, so that the client is told
+    exactly what the backend now holds.
+    """
+
+    def __init__(self, message: str, *, written: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.written = written
+
+
 # --- What the mapping tells the connector about the backend --------------------------
 
 

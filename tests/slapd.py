@@ -77,10 +77,44 @@ def _free_port() -> int:
         return port
 
 
+TLS_CONFIG = """
+TLSCACertificateFile {directory}/ca.pem
+TLSCertificateFile {directory}/server.pem
+TLSCertificateKeyFile {directory}/server.key
+"""
+
+
+def make_certificates(directory: Path) -> Path:
+    """A throwaway CA and a server certificate for 127.0.0.1 only; the CA's file.
+
+    Made with the openssl command line, which Debian ships with slapd's dependencies.
+    """
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=scim-bridge test CA",
+    )  # fmt: skip
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+    )  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext",
+    )  # fmt: skip
+    return directory / "ca.pem"
+
+
 @dataclass
 class SlapdServer:
     directory: Path
     port: int
+    tls_port: int | None = None
+    """The ldaps:// port, when the server was started with TLS (StartTLS works then too)."""
     process: subprocess.Popen[bytes] | None = None
     base_dn: str = SLAPD_BASE
     admin_dn: str = ADMIN_DN
@@ -90,14 +124,23 @@ class SlapdServer:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def tls_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "ca.pem"
+
     def start(self) -> None:
         """Start (or restart, on the same port and data) and wait until it answers."""
         binary = slapd_binary()
         if binary is None:
             raise RuntimeError("slapd is not installed")
         log = (self.directory / "slapd.log").open("ab")
+        listen = f"{self.url}/" + (f" {self.tls_url}/" if self.tls_port else "")
         self.process = subprocess.Popen(
-            [binary, "-d", "0", "-f", str(self.directory / "slapd.conf"), "-h", f"{self.url}/"],
+            [binary, "-d", "0", "-f", str(self.directory / "slapd.conf"), "-h", listen],
             stdout=log,
             stderr=log,
         )
@@ -160,22 +203,28 @@ class SlapdServer:
         return tree
 
 
-def start_slapd(directory: Path) -> SlapdServer:
-    """Configure and start a server in `directory` (which must be empty or new)."""
+def start_slapd(directory: Path, *, tls: bool = False) -> SlapdServer:
+    """Configure and start a server in `directory` (which must be empty or new).
+
+    With `tls`, it also listens on an ldaps:// port and accepts StartTLS, with a
+    certificate from a CA of its own (`server.ca_file`).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir()
-    (directory / "slapd.conf").write_text(
-        CONFIG.format(
-            schemas=SCHEMAS,
-            modules=MODULES,
-            directory=directory,
-            base=SLAPD_BASE,
-            admin=ADMIN_DN,
-            password=ADMIN_PASSWORD,
-        )
+    config = CONFIG.format(
+        schemas=SCHEMAS,
+        modules=MODULES,
+        directory=directory,
+        base=SLAPD_BASE,
+        admin=ADMIN_DN,
+        password=ADMIN_PASSWORD,
     )
+    if tls:
+        make_certificates(directory)
+        config = TLS_CONFIG.format(directory=directory) + config
+    (directory / "slapd.conf").write_text(config)
     for attempt in range(3):
-        server = SlapdServer(directory, _free_port())
+        server = SlapdServer(directory, _free_port(), _free_port() if tls else None)
         try:
             server.start()
             break

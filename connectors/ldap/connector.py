@@ -33,11 +33,13 @@ from connectors.base import (
     Op,
     Or,
     Page,
+    PartiallyWritten,
     PreconditionFailed,
     Present,
     Query,
     Record,
     Sort,
+    Unavailable,
 )
 from connectors.ldap import dn as dns
 from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
@@ -45,16 +47,13 @@ from connectors.ldap.directory import Entry, Location, entries_of, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
 from connectors.ldap.pool import ConnectionPool, Slot
+from connectors.ldap.schema import DirectorySchema, read_schema
 from connectors.ldap.settings import LdapSettings
 from connectors.ldap.values import KeyCodec, to_directory
 
 log = logging.getLogger("scim_bridge.ldap")
 
 T = TypeVar("T")
-
-
-class HalfWritten(ConnectorError):
-    """A write of several directory operations stopped half-way and could not be undone."""
 
 
 class LdapConnector:
@@ -64,6 +63,7 @@ class LdapConnector:
         self.schema = schema
         self._settings = settings
         self._pool: ConnectionPool | None = None
+        self._schema_read: DirectorySchema | None = None
         self._cursors = CursorCache()
         self._problems = schema_problems(schema)
         members = schema.memberships
@@ -108,7 +108,13 @@ class LdapConnector:
             raise ConnectorError(
                 f"the environment variable {missing.args[0]} (password_env) is not set"
             ) from None
-        await self._run(lambda slot, connection: connection.bound)
+        try:
+            self._schema_read = await self._run(lambda slot, connection: read_schema(connection))
+        except Unavailable as error:
+            reasons = self._pool.last_failure or error.message
+            raise Unavailable(
+                f"cannot connect to the directory ({reasons})", retry_after=error.retry_after
+            ) from None
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -116,7 +122,8 @@ class LdapConnector:
             await pool.close()
 
     async def verify(self) -> list[str]:
-        """Every container the mapping names exists (the schema itself is the server's)."""
+        """Every container the mapping names exists, and the directory's schema knows
+        every object class and attribute type it names."""
 
         def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
             problems: list[str] = []
@@ -128,7 +135,34 @@ class LdapConnector:
                         problems.append(f"{location.kind.value}: the entry {base!r} does not exist")
             return problems
 
-        return await self._run(check)
+        problems = await self._run(check)
+        schema = self._schema_read
+        if schema is None:
+            return problems
+        for location in self._locations():
+            kind = location.kind.value
+            problems += (
+                f"{kind}: the directory's schema has no object class {name!r}"
+                for name in location.directory.classes
+                if not schema.knows_class(name)
+            )
+            problems += (
+                f"{kind}: the directory's schema has no attribute type {name!r}"
+                for name in self._attribute_types(location)
+                if not schema.knows_attribute(name)
+            )
+        return problems
+
+    def _attribute_types(self, location: Location) -> list[str]:
+        """Every attribute type the mapping names for a resource type."""
+        spec = location.spec
+        names = [*location.attributes(), location.naming_attribute, *spec.constants]
+        if location.member_attribute:
+            names.append(location.member_attribute)
+        members = self.schema.memberships
+        if location.kind is Kind.USERS and members is not None and members.member_value:
+            names.append(members.member_value)
+        return list(dict.fromkeys(names))
 
     # --- Reading ----------------------------------------------------------------------
 
@@ -136,7 +170,7 @@ class LdapConnector:
         self, kind: Kind, id: str, *, with_members: bool = False, with_groups: bool = False
     ) -> Record:
         location = self._location(kind)
-        attributes = location.attributes(members=with_members, groups=with_groups)
+        attributes = location.attributes(members=with_members)
 
         def read(slot: Slot, connection: ldap3.Connection) -> Record:
             entry = location.find(connection, id, attributes)
@@ -351,10 +385,7 @@ class LdapConnector:
             return []
         users = self._users
         if users.member_of and self._member_value_field() is None:
-            connection.search(user.dn, "(objectClass=*)", ldap3.BASE, attributes=[users.member_of])
-            found = entries_of(connection)
-            dns_of_groups = found[0].values(users.member_of) if found else []
-            refs = [groups.resolve(connection, str(each)) for each in dns_of_groups]
+            refs = [groups.resolve(connection, str(each)) for each in user.values(users.member_of)]
             return sorted((ref for ref in refs if ref is not None), key=lambda ref: ref.id)
         term = f"({self._member_attribute()}={escape(self._member_value_of(user))})"
         found_groups = [
@@ -379,6 +410,7 @@ class LdapConnector:
             timestamps=frozenset(
                 name for name in (location.spec.created, location.spec.modified) if name
             ),
+            schema=self._schema_read,
         )
         for base in location.bases:
             enabled = base == location.container
@@ -541,9 +573,10 @@ class LdapConnector:
             connection.modify(entry_dn, undo)
         except ldap_errors.LDAPException:
             log.error("could not undo the attribute changes of %s after a failed rename", entry_dn)
-            raise HalfWritten(
-                "the attributes were changed but the entry could not be renamed or moved, "
-                "and the change could not be undone: " + ", ".join(sorted(undo)),
+            raise PartiallyWritten(
+                "the entry could not be renamed or moved, and its attributes, already "
+                "changed, could not be restored",
+                written=tuple(sorted(undo)),
             ) from None
 
     def _follow_rename(

@@ -157,13 +157,14 @@ class Location:
         """The attributes the mapping maps (the virtual location field excluded)."""
         return [f.name for f in self.spec.fields if f.name != ENABLED_BY_LOCATION]
 
-    def attributes(self, *, members: bool = False, groups: bool = False) -> list[str]:
+    def attributes(self, *, members: bool = False) -> list[str]:
+        """What to read of an entry; memberOf always, since the version depends on it."""
         spec = self.spec
         names = [spec.key, *self.stored_fields]
         names += [name for name in (spec.created, spec.modified, spec.version) if name]
         if members and self.member_attribute:
             names.append(self.member_attribute)
-        if groups and self.member_of:
+        if self.member_of:
             names.append(self.member_of)
         return list(dict.fromkeys(names))
 
@@ -258,9 +259,15 @@ class Location:
         )
 
     def version_of(self, entry: Entry) -> str:
-        if self.spec.version is not None:
-            value = entry.first(self.spec.version)
-            if value is not None:
-                return hashlib.sha256(str(value).encode()).hexdigest()[:16]
-        parts = [entry.dn, *sorted(f"{k}={v!r}" for k, v in entry.attributes.items())]
+        """The version field's value with the user's groups, or a hash of the whole entry.
+
+        A server-kept memberOf changes without touching entryCSN or modifyTimestamp, yet
+        a user's `groups` are part of the resource (its ETag must change with them).
+        """
+        version = entry.first(self.spec.version) if self.spec.version else None
+        if version is None:
+            parts = [entry.dn, *sorted(f"{k}={v!r}" for k, v in entry.attributes.items())]
+        else:
+            groups = entry.values(self.member_of) if self.member_of else []
+            parts = [str(version), *sorted(dns.normalized(str(each)) for each in groups)]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -98,6 +98,12 @@ def translated_errors(known_fields: Collection[str], retry_after: int) -> Iterat
         raise Unavailable(
             "the directory cannot be reached; retry later", retry_after=retry_after
         ) from None
+    except (
+        ldap_errors.LDAPInvalidCredentialsResult,
+        ldap_errors.LDAPInappropriateAuthenticationResult,
+    ):
+        log.error("the directory refused the bind DN's credentials")
+        raise ConnectorError("the directory refused the service account's credentials") from None
     except ldap_errors.LDAPInsufficientAccessRightsResult:
         log.error("the bind DN may not do this; check the directory's access rules")
         raise ConnectorError("the directory refused access to the service account") from None

@@ -26,6 +26,7 @@ from connectors.base import (
     Or,
     Present,
 )
+from connectors.ldap.schema import DirectorySchema
 from connectors.ldap.values import KeyCodec, generalized_time, to_directory
 
 EVERYTHING = "(objectClass=*)"
@@ -70,6 +71,8 @@ class FilterContext:
     """The filter term of a membership condition, built by the connector."""
     timestamps: frozenset[str] = frozenset()
     """Fields holding GeneralizedTime (createTimestamp, modifyTimestamp)."""
+    schema: DirectorySchema | None = None
+    """The directory's schema, to refuse what it cannot evaluate; None: not published."""
 
 
 def compile_filter(context: FilterContext, condition: Condition) -> str:
@@ -104,6 +107,7 @@ def _compare(context: FilterContext, condition: Compare) -> str:
         dn = context.dn_of(str(value))
         term = f"({field}={escape(dn)})" if dn is not None else NOTHING
         return _equality(op, term, field)
+    _check_evaluable(context, field, op)
     text = to_directory(value)
     if field in context.timestamps:
         text = _timestamp(value, field)
@@ -126,6 +130,27 @@ def _compare(context: FilterContext, condition: Compare) -> str:
     if op is Op.GT:
         return f"(&({field}>={escaped})(!({field}={escaped})))"
     return f"(&({field}<={escaped})(!({field}={escaped})))"
+
+
+_ORDERING = frozenset({Op.GT, Op.GE, Op.LT, Op.LE})
+_SUBSTRINGS = frozenset({Op.CO, Op.SW, Op.EW})
+
+
+def _check_evaluable(context: FilterContext, field: str, op: Op) -> None:
+    """Refuse a comparison the directory would evaluate to Undefined (no matching rule).
+
+    Undefined is not true, so `(uid>=b)` would match nothing rather than fail: a silently
+    empty result is worse than a clear 400 invalidFilter.
+    """
+    schema = context.schema
+    if schema is None:
+        return
+    if op in _ORDERING and not schema.can_order(field):
+        raise InvalidValue(
+            f"the directory cannot compare values by order ({op.value})", field=field
+        )
+    if op in _SUBSTRINGS and not schema.can_match_substrings(field):
+        raise InvalidValue(f"the directory cannot match parts of values ({op.value})", field=field)
 
 
 def _equality(op: Op, term: str, field: str | None = None) -> str:

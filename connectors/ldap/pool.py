@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import select
 import ssl
 import threading
 from collections.abc import Callable
@@ -25,6 +27,8 @@ from connectors.ldap.errors import UNREACHABLE, DirectoryUnavailable
 from connectors.ldap.settings import LdapSettings
 
 T = TypeVar("T")
+
+log = logging.getLogger("scim_bridge.ldap")
 
 
 @dataclass(eq=False)
@@ -41,20 +45,54 @@ class Slot:
         return self.paging_epoch
 
 
-def _servers(settings: LdapSettings) -> ldap3.ServerPool:
+class _CheckedTls(ldap3.Tls):  # type: ignore[misc]  # ldap3 is untyped
+    """TLS checked by the standard library itself: the chain, and the host name.
+
+    ldap3 turns the SSL context's own host name check off and calls ssl.match_hostname,
+    deprecated since Python 3.7 and gone in 3.12. Here the context checks the certificate
+    against the host of the URL (an IP address matches the certificate's IP SANs), for
+    ldaps:// and for StartTLS alike.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(validate=context.verify_mode)
+        self.context = context
+
+    def wrap_socket(self, connection: ldap3.Connection, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=True,
+            server_hostname=connection.server.host,
+        )
+
+
+def tls_context(settings: LdapSettings) -> ssl.SSLContext:
+    """Certificates checked against `ca_file`, or the system's authorities; TLS 1.2 at least."""
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not settings.verify_certificates:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _servers(settings: LdapSettings) -> list[ldap3.Server]:
     tls = None
     if any(url.startswith("ldaps://") for url in settings.urls) or settings.start_tls:
-        tls = ldap3.Tls(
-            validate=ssl.CERT_REQUIRED if settings.verify_certificates else ssl.CERT_NONE,
-            ca_certs_file=settings.ca_file,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-    servers = [
+        tls = _CheckedTls(tls_context(settings))
+    return [
         ldap3.Server(url, get_info=ldap3.NONE, tls=tls, connect_timeout=settings.connect_timeout)
         for url in settings.urls
     ]
-    # FIRST: always the first server that answers; one round over the list per attempt.
-    return ldap3.ServerPool(servers, pool_strategy=ldap3.FIRST, active=1, exhaust=False)
+
+
+class _NoServer(Exception):
+    """No configured server could be connected to and bound; `reasons` says why, per URL."""
+
+    def __init__(self, reasons: str) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
 
 
 class ConnectionPool:
@@ -62,12 +100,13 @@ class ConnectionPool:
 
     def __init__(self, settings: LdapSettings) -> None:
         self._settings = settings
-        self._servers = _servers(settings)
         self._password = settings.password()
         self._executor = ThreadPoolExecutor(settings.pool_size, thread_name_prefix="ldap")
         self._lock = threading.Lock()
         self._free = [Slot() for _ in range(settings.pool_size)]
         self._closed = False
+        self.last_failure: str | None = None
+        """Why the last connection attempt failed, for the operator (never for a client)."""
 
     async def run(
         self, work: Callable[[Slot, ldap3.Connection], T], *, prefer: Slot | None = None
@@ -107,15 +146,17 @@ class ConnectionPool:
 
     def _bound(self, slot: Slot) -> ldap3.Connection:
         if slot.connection is not None and not slot.connection.closed:
-            return slot.connection
+            if _still_open(slot.connection):
+                return slot.connection
+            self._drop(slot)
         slot.connection = self._connect()
         slot.paging_epoch += 1
         return slot.connection
 
     def _connect(self) -> ldap3.Connection:
-        settings = self._settings
+        """A new bound connection, with bounded retries while no server answers."""
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(UNREACHABLE),
+            retry=tenacity.retry_if_exception_type(_NoServer),
             stop=tenacity.stop_after_attempt(3),
             wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
             reraise=True,
@@ -123,30 +164,60 @@ class ConnectionPool:
         try:
             for attempt in retrying:
                 with attempt:
-                    connection = ldap3.Connection(
-                        self._servers,
-                        user=settings.bind_dn or None,
-                        password=self._password or None,
-                        auto_bind=ldap3.AUTO_BIND_NONE,
-                        raise_exceptions=True,
-                        receive_timeout=int(settings.operation_timeout),
-                        auto_escape=False,
-                        auto_encode=True,
-                        return_empty_attributes=False,
-                        check_names=False,
-                        read_only=False,
-                    )
-                    connection.open()
-                    if settings.start_tls:
-                        connection.start_tls()
-                    connection.bind()
-                    return connection
-        except UNREACHABLE:
+                    return self._open_one()
+        except _NoServer as failed:
+            self.last_failure = failed.reasons
+            log.warning("cannot connect to the directory: %s", failed.reasons)
             raise DirectoryUnavailable(
                 "the directory cannot be reached; retry later",
-                retry_after=settings.retry_after,
+                retry_after=self._settings.retry_after,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open_one(self) -> ldap3.Connection:
+        """A bound connection to the first server, in the configured order, that answers.
+
+        ldap3's ServerPool is not used: it sleeps ten seconds between rounds and hides
+        why each server failed.
+        """
+        reasons: list[str] = []
+        # Fresh Server objects: ldap3 marks an address that failed as unavailable for a
+        # while, and would then fail the next attempt without trying it.
+        for url, server in zip(self._settings.urls, _servers(self._settings), strict=True):
+            try:
+                return self._open_on(server)
+            except UNREACHABLE as error:
+                reasons.append(f"{url}: {_reason(error)}")
+        raise _NoServer("; ".join(reasons))
+
+    def _open_on(self, server: ldap3.Server) -> ldap3.Connection:
+        settings = self._settings
+        connection = ldap3.Connection(
+            server,
+            user=settings.bind_dn or None,
+            password=self._password or None,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            raise_exceptions=True,
+            receive_timeout=int(settings.operation_timeout),
+            auto_escape=False,
+            auto_encode=True,
+            return_empty_attributes=False,
+            check_names=False,
+            read_only=False,
+        )
+        try:
+            connection.open()
+            if settings.start_tls:
+                connection.start_tls()
+            connection.bind()
+        except Exception:
+            with contextlib.suppress(Exception):
+                connection.unbind()
+            if connection.socket is not None:
+                with contextlib.suppress(OSError):
+                    connection.socket.close()
+            raise
+        return connection
 
     def _drop(self, slot: Slot) -> None:
         connection, slot.connection = slot.connection, None
@@ -165,3 +236,36 @@ class ConnectionPool:
     def _close_all(self, slots: list[Slot]) -> None:
         for slot in slots:
             self._drop(slot)
+
+
+def _still_open(connection: ldap3.Connection) -> bool:
+    """Whether the server has not closed an idle connection (a restart, an idle timeout).
+
+    Every response of an operation is read before the connection goes back to the pool,
+    so an idle connection has nothing to read: anything readable is end of file or a
+    Notice of Disconnection (RFC 4511 §4.4.1). Such a connection is replaced before use,
+    so the first request after the directory comes back succeeds instead of failing on
+    the dead socket.
+    """
+    sock = connection.socket
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong connecting, in the words of the socket or TLS layer."""
+    text = str(error)
+    if "Hostname mismatch" in text or "IP address mismatch" in text:
+        return "the server's certificate does not name the host of the URL"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "the server's certificate could not be verified (check ca_file)"
+    if "refused" in text.lower():
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "connection timed out"
+    return type(error).__name__

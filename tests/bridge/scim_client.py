@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from direct import Direct
+from slapd import SlapdServer
 
 TOKEN = "test-token-0123456789"
 BASE = "/scim/v2"
@@ -30,6 +32,8 @@ class Scim:
 
     client: TestClient[Any, Any]
     url: str
+    backend: Direct
+    """Direct access to what the bridge writes to, for assertions that bypass it."""
 
     async def request(
         self,
@@ -95,6 +99,38 @@ env = "SCIM_BRIDGE_TEST_TOKEN"
 type = "sql"
 url = "{url}"
 {extra}
+"""
+    )
+    return path
+
+
+LDAP_PASSWORD_ENV = "SCIM_BRIDGE_TEST_LDAP_PASSWORD"
+
+
+def write_ldap_config(
+    directory: Path, slapd: SlapdServer, tree: str, *, mapping: str = "ldap-openldap"
+) -> Path:
+    """The README's OpenLDAP configuration, on `tree` of the test slapd."""
+    path = directory / "config.toml"
+    path.write_text(
+        f"""
+mapping = "{mapping}"
+
+[server]
+base_path = "{BASE}"
+max_body_bytes = 65536
+max_page_size = 50
+
+[[auth.tokens]]
+env = "SCIM_BRIDGE_TEST_TOKEN"
+
+[connector]
+type = "ldap"
+urls = ["{slapd.url}"]
+base_dn = "{tree}"
+bind_dn = "{slapd.admin_dn}"
+password_env = "{LDAP_PASSWORD_ENV}"
+pool_size = 4
 """
     )
     return path

@@ -17,6 +17,7 @@ from slapd import SlapdServer
 from connectors.base import (
     Compare,
     Conflict,
+    ConnectorError,
     InvalidValue,
     Kind,
     MemberChanges,
@@ -24,6 +25,7 @@ from connectors.base import (
     NotFound,
     Op,
     Or,
+    PartiallyWritten,
     PreconditionFailed,
     Present,
     Query,
@@ -503,3 +505,185 @@ async def test_sorted_search_and_count_only(ldap: LdapConnector) -> None:
     assert page.total == 3
     counted = await ldap.search(Kind.USERS, Query(limit=0))
     assert (counted.total, counted.records) == (3, [])
+
+
+# --- Writes of several operations ------------------------------------------------------
+
+
+def refuse_renames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The directory refuses every modify DN (as a server with a rename ACL would)."""
+
+    def modify_dn(self: ldap3.Connection, *args: Any, **kwargs: Any) -> Any:
+        raise ldap3.core.exceptions.LDAPUnwillingToPerformResult("refused")
+
+    monkeypatch.setattr(ldap3.Connection, "modify_dn", modify_dn)
+
+
+async def test_a_refused_rename_leaves_the_entry_as_it_was(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await ldap.create(Kind.USERS, user("jdoe", title="Engineer"))
+    refuse_renames(monkeypatch)
+    with pytest.raises(ConnectorError) as refused:
+        await ldap.update(Kind.USERS, created.id, {"uid": "john", "title": "Lead"})
+    assert not isinstance(refused.value, PartiallyWritten)
+    # The title was written first, then restored when the rename was refused.
+    assert read(slapd, people(ldap_tree, "jdoe"), "title", "uid") == {
+        "title": ["Engineer"],
+        "uid": ["jdoe"],
+    }
+    assert read(slapd, people(ldap_tree, "john")) is None
+
+
+async def test_a_rename_that_fails_and_cannot_be_undone_says_what_was_written(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await ldap.create(Kind.USERS, user("jdoe", title="Engineer"))
+    refuse_renames(monkeypatch)
+    original = ldap3.Connection.modify
+    modifies: list[str] = []
+
+    def modify_once(self: ldap3.Connection, dn: str, changes: Any, controls: Any = None) -> Any:
+        modifies.append(dn)
+        if len(modifies) > 1:  # the undo: the directory fails again
+            raise ldap3.core.exceptions.LDAPBusyResult("busy")
+        return original(self, dn, changes, controls=controls)
+
+    monkeypatch.setattr(ldap3.Connection, "modify", modify_once)
+    with pytest.raises(PartiallyWritten) as partial:
+        await ldap.update(Kind.USERS, created.id, {"uid": "john", "title": "Lead"})
+    assert partial.value.written == ("title",)
+    # Exactly what the error reports: the new title, under the old name.
+    assert read(slapd, people(ldap_tree, "jdoe"), "title", "uid") == {
+        "title": ["Lead"],
+        "uid": ["jdoe"],
+    }
+
+
+# --- Other shapes of directory ------------------------------------------------------------
+
+DISABLED_BY_LOCATION = """
+[users]
+object = "ou=people"
+key = "entryUUID"
+classes = ["inetOrgPerson"]
+rdn = "uid={userName}"
+disabled_object = "ou=disabled"
+[users.attributes]
+userName = { field = "uid", unique = true }
+"name.familyName" = { field = "sn", default = "{userName}" }
+"name.formatted" = { field = "cn", default = "{userName}" }
+displayName = { field = "displayName", display = true }
+active = { location = true }
+
+[groups]
+object = "ou=groups"
+key = "entryUUID"
+classes = ["groupOfNames"]
+rdn = "cn={displayName}"
+[groups.attributes]
+displayName = { field = "cn", display = true }
+[groups.members]
+field = "member"
+member_of = "memberOf"
+placeholder = "cn=nobody"
+"""
+
+
+async def test_disabled_accounts_move_to_their_own_container_and_back(
+    connect: Callable[..., Any],
+    slapd: SlapdServer,
+    ldap_tree: str,
+    mapping_text: Callable[[str], Mapping],
+) -> None:
+    mapping = mapping_text(DISABLED_BY_LOCATION)
+    users = mapping.users
+    ldap = await connect(mapping.backend)
+    alice = await ldap.create(Kind.USERS, users.to_backend({"userName": "alice"}))
+    bob = await ldap.create(Kind.USERS, users.to_backend({"userName": "bob", "active": False}))
+    assert read(slapd, f"uid=bob,ou=disabled,{ldap_tree}", "uid") == {"uid": ["bob"]}
+    assert read(slapd, people(ldap_tree, "bob")) is None
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[alice.id, bob.id])
+
+    async def ids(text: str) -> set[str]:
+        page = await ldap.search(Kind.USERS, Query(where=users.condition(_filter(text))))
+        return {record.id for record in page.records}
+
+    assert await ids("active eq false") == {bob.id}
+    assert await ids("active eq true") == {alice.id}
+    assert await ids("userName pr") == {alice.id, bob.id}
+
+    disabled = await ldap.update(
+        Kind.USERS,
+        alice.id,
+        users.changes(alice.values, users.to_backend({"userName": "alice", "active": False})),
+    )
+    assert disabled.id == alice.id
+    assert users.to_scim(disabled.values)["active"] is False
+    assert read(slapd, f"uid=alice,ou=disabled,{ldap_tree}", "uid") == {"uid": ["alice"]}
+    enabled = await ldap.update(
+        Kind.USERS,
+        bob.id,
+        users.changes(bob.values, users.to_backend({"userName": "bob", "active": True})),
+    )
+    assert users.to_scim(enabled.values)["active"] is True
+    assert read(slapd, people(ldap_tree, "bob"), "uid") == {"uid": ["bob"]}
+    # Group members follow the moves.
+    members = read(slapd, group_dn(ldap_tree, "staff"), "member")
+    assert members is not None
+    assert sorted(m.lower() for m in members["member"]) == sorted(
+        [f"uid=alice,ou=disabled,{ldap_tree}".lower(), people(ldap_tree, "bob").lower()]
+    )
+    fetched = await ldap.get(Kind.GROUPS, group.id, with_members=True)
+    assert {ref.id for ref in fetched.members or []} == {alice.id, bob.id}
+
+
+UNIQUE_MEMBERS = """
+[users]
+object = "ou=people"
+key = "entryUUID"
+classes = ["inetOrgPerson"]
+rdn = "uid={userName}"
+[users.attributes]
+userName = { field = "uid", unique = true }
+"name.familyName" = { field = "sn", default = "{userName}" }
+"name.formatted" = { field = "cn", default = "{userName}" }
+displayName = { field = "displayName", display = true }
+
+[groups]
+object = "ou=groups"
+key = "entryUUID"
+classes = ["groupOfUniqueNames"]
+rdn = "cn={displayName}"
+[groups.attributes]
+displayName = { field = "cn", display = true }
+[groups.members]
+field = "uniqueMember"
+placeholder = "cn=nobody"
+"""
+
+
+async def test_groups_of_unique_names_without_member_of(
+    connect: Callable[..., Any],
+    slapd: SlapdServer,
+    ldap_tree: str,
+    mapping_text: Callable[[str], Mapping],
+) -> None:
+    mapping = mapping_text(UNIQUE_MEMBERS)
+    ldap = await connect(mapping.backend)
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    bob = await ldap.create(Kind.USERS, user("bob"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "devs"}, members=[alice.id])
+    assert read(slapd, group_dn(ldap_tree, "devs"), "uniqueMember") == {
+        "uniquemember": [people(ldap_tree, "alice")]
+    }
+    await ldap.update(Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({bob.id})))
+    # Without memberOf, a user's groups come from a search on uniqueMember.
+    read_back = await ldap.get(Kind.USERS, bob.id, with_groups=True)
+    assert [ref.id for ref in read_back.groups or []] == [group.id]
+    found = await ldap.search(Kind.GROUPS, Query(where=Membership(Op.EQ, alice.id)))
+    assert [record.id for record in found.records] == [group.id]
+    await ldap.delete(Kind.USERS, alice.id)
+    assert read(slapd, group_dn(ldap_tree, "devs"), "uniqueMember") == {
+        "uniquemember": [people(ldap_tree, "bob")]
+    }

@@ -1,0 +1,162 @@
+"""The bridge in front of OpenLDAP: start-up checks, outages, directory errors as SCIM errors."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import ldap3
+import pytest
+from scim_client import BASE, LDAP_PASSWORD_ENV, TOKEN, USER_SCHEMA, Scim, write_ldap_config
+from slapd import SlapdServer, start_slapd
+
+from bridge.app import build_app
+from bridge.auth import TokenVerifier
+from bridge.cli import main
+from bridge.config import load_config
+from connectors import build_connector
+from mappings import load_mapping
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, slapd: SlapdServer) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
+    monkeypatch.setenv(LDAP_PASSWORD_ENV, slapd.admin_password)
+
+
+async def client_for(config: pathlib.Path, aiohttp_client: Any, backend: Any) -> Scim:
+    settings = load_config(config)
+    mapping = load_mapping(settings.mapping_source())
+    verifier = TokenVerifier.from_settings(
+        settings.auth, {"SCIM_BRIDGE_TEST_TOKEN": TOKEN}, str(settings.source)
+    )
+    connector = build_connector(settings.connector, mapping.backend)
+    client = await aiohttp_client(build_app(settings, mapping, connector, verifier))
+    return Scim(client, str(client.make_url(BASE)), backend)
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_passes_on_the_openldap_preset(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_ldap_config(tmp_path, slapd, slapd.make_tree("check-ok"))
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: mapping ldap-openldap: users and groups" in out
+
+
+MISSPELLED = """
+[users]
+object = "ou=people"
+key = "entryUUID"
+classes = ["inetOrgPersn"]
+rdn = "uid={userName}"
+[users.attributes]
+userName = "uid"
+title = "titel"
+"""
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_names_classes_and_attributes_the_directory_does_not_know(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "people.toml").write_text(MISSPELLED)
+    tree = slapd.make_tree("check-typos")
+    config = write_ldap_config(tmp_path, slapd, tree, mapping="people.toml")
+    assert main(["check", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: connector: users: the directory's schema has no object class 'inetOrgPersn'",
+        f"{config}: connector: users: the directory's schema has no attribute type 'titel'",
+    ]
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_names_a_container_that_does_not_exist(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_ldap_config(tmp_path, slapd, f"ou=nowhere,{slapd.base_dn}")
+    assert main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    missing = f"ou=people,ou=nowhere,{slapd.base_dn}"
+    assert f"{config}: connector: users: the entry '{missing}' does not exist" in err
+
+
+async def test_an_outage_is_503_with_retry_after_and_ends_by_itself(
+    tmp_path: pathlib.Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = start_slapd(tmp_path / "slapd")
+    try:
+        monkeypatch.setenv(LDAP_PASSWORD_ENV, own.admin_password)
+        tree = own.make_tree("outage")
+        config = write_ldap_config(tmp_path, own, tree)
+        scim = await client_for(config, aiohttp_client, None)
+        user = await scim.create_user("steady")
+        own.stop()
+        down = await scim.get(f"/Users/{user['id']}")
+        assert down.status == 503
+        assert down.headers["Retry-After"] == "5"
+        assert down.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert "ldap" not in down.body["detail"].lower()
+        assert (
+            await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "x"})
+        ).status == 503
+        own.start()
+        back = await scim.get(f"/Users/{user['id']}")
+        assert back.status == 200, back.body
+        assert back.body["userName"] == "steady"
+    finally:
+        own.stop()
+
+
+async def test_a_value_the_directory_refuses_is_400_naming_the_scim_attribute(
+    ldap_scim: Scim,
+) -> None:
+    scim = ldap_scim
+    # mail is an IA5 string: the directory refuses non-ASCII addresses.
+    answer = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "jo",
+            "emails": [{"type": "work", "value": "jö@exämple.com"}],
+        },
+    )
+    assert answer.status == 400, answer.body
+    assert answer.body["scimType"] == "invalidValue"
+    assert answer.body["detail"].startswith('emails[type eq "work"].value: ')
+    assert "mail" not in answer.body["detail"].replace("emails", "")
+    assert await scim.backend.user("jo") is None
+
+
+async def test_a_write_left_half_done_is_reported_in_scim_terms(
+    ldap_scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scim = ldap_scim
+    user = await scim.create_user("jdoe", title="Engineer")
+
+    def refused(self: ldap3.Connection, *args: Any, **kwargs: Any) -> Any:
+        raise ldap3.core.exceptions.LDAPUnwillingToPerformResult("refused")
+
+    original = ldap3.Connection.modify
+    calls: list[str] = []
+
+    def modify_once(self: ldap3.Connection, dn: str, changes: Any, controls: Any = None) -> Any:
+        calls.append(dn)
+        if len(calls) > 1:
+            raise ldap3.core.exceptions.LDAPBusyResult("busy")
+        return original(self, dn, changes, controls=controls)
+
+    monkeypatch.setattr(ldap3.Connection, "modify_dn", refused)
+    monkeypatch.setattr(ldap3.Connection, "modify", modify_once)
+    answer = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "userName", "value": "john"},
+        {"op": "replace", "path": "title", "value": "Lead"},
+    )
+    assert answer.status == 500
+    assert answer.body["detail"].endswith("written nonetheless: title")
+    monkeypatch.undo()
+    stored = await scim.backend.user("jdoe")
+    assert stored is not None
+    assert stored["title"] == ["Lead"]
