@@ -47,9 +47,11 @@ def build_app(
         middlewares=[error_middleware, _auth_middleware, _size_middleware],
         client_max_size=server.max_body_bytes,
     )
-    services = {Kind.USERS: ResourceService(Kind.USERS, mapping.users, connector)}
+    services = {Kind.USERS: ResourceService(Kind.USERS, mapping.users, connector, settings.users)}
     if mapping.groups is not None:
-        services[Kind.GROUPS] = ResourceService(Kind.GROUPS, mapping.groups, connector)
+        services[Kind.GROUPS] = ResourceService(
+            Kind.GROUPS, mapping.groups, connector, settings.groups
+        )
     app[SERVICES] = services
     app[SETTINGS] = settings
     app[VERIFIER] = verifier

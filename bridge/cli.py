@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
+from bridge.resources import policy_problems
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
 from mappings import Mapping as AttributeMapping
@@ -66,6 +67,7 @@ async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
         problems += exc.problems
     if mapping is None:
         raise ConfigError(problems)
+    problems += policy_problems(settings, mapping)
     connector = build_connector(settings.connector, mapping.backend)
     try:
         await connector.open()

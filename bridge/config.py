@@ -13,7 +13,7 @@ import re
 import tomllib
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -153,12 +153,66 @@ class AuthSettings(_Section):
     tokens: list[TokenSettings] = Field(min_length=1)
 
 
+class UserPolicy(_Section):
+    """The `[users]` table: what deprovisioning does to a user's entry or row.
+
+    RFC 7644 §3.6 lets a service keep a deleted resource as long as it answers 404 for it
+    afterwards; identity providers also deactivate (`active` false) instead of deleting.
+    Each choice is explicit here, and checked against the mapping at start-up.
+    """
+
+    on_delete: Literal["delete", "disable", "move"] = "delete"
+    """DELETE removes the entry ("delete"); or keeps it, disabled through the mapping's
+    `active` rule and still readable ("disable"); or, in a directory, disables it when the
+    mapping can, takes it out of its groups and moves it to `archive`, after which it is
+    404 ("move")."""
+    on_deactivate: Literal["disable", "delete", "refuse"] | None = None
+    """`active` set to false disables through the mapping's rule ("disable", the default
+    when the mapping maps `active`); or deprovisions as DELETE does ("delete", for
+    backends that know no disabled state); or is refused with 400 ("refuse", the default
+    when the mapping maps no `active`: nothing is silently left enabled)."""
+    archive: str | None = None
+    """With on_delete = "move": the container entries move to, relative to the
+    connector's base_dn (`ou=archive`)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UserPolicy:
+        _check_archive(self.on_delete, self.archive)
+        if self.on_deactivate == "delete" and self.on_delete == "disable":
+            raise ValueError(
+                'on_deactivate = "delete" deprovisions as DELETE does, '
+                'which on_delete = "disable" makes a deactivation'
+            )
+        return self
+
+
+class GroupPolicy(_Section):
+    """The `[groups]` table: what DELETE does to a group's entry or row."""
+
+    on_delete: Literal["delete", "move"] = "delete"
+    archive: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GroupPolicy:
+        _check_archive(self.on_delete, self.archive)
+        return self
+
+
+def _check_archive(on_delete: str, archive: str | None) -> None:
+    if on_delete == "move" and not archive:
+        raise ValueError('on_delete = "move" needs archive: the container entries move to')
+    if archive is not None and on_delete != "move":
+        raise ValueError('archive applies only with on_delete = "move"')
+
+
 class Settings(_Section):
     """The whole file, plus where it was read from."""
 
     server: ServerSettings = ServerSettings()
     auth: AuthSettings
     connector: ConnectorSettings
+    users: UserPolicy = UserPolicy()
+    groups: GroupPolicy = GroupPolicy()
     mapping: str
     """A preset name (`sql-default`) or a path to a TOML file (ending in `.toml` or
     holding a `/`), relative to the configuration file's directory."""
@@ -173,6 +227,15 @@ class Settings(_Section):
                 f"{value!r} is not a preset ({presets}); a mapping file's path ends in .toml"
             )
         return value
+
+    @model_validator(mode="after")
+    def _moves_need_a_directory(self) -> Settings:
+        for table, policy in (("users", self.users), ("groups", self.groups)):
+            if policy.on_delete == "move" and self.connector.type != "ldap":
+                raise ValueError(
+                    f'{table}.on_delete: "move" needs a directory (connector type "ldap")'
+                )
+        return self
 
     def mapping_source(self) -> str | pathlib.Path:
         """The preset name, or the mapping file's path resolved against this file's directory."""

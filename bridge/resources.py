@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from scim2_models import Context, PatchOp, Resource, ScimPolicy
 
 from bridge import quirks
+from bridge.config import GroupPolicy, Settings, UserPolicy
 from bridge.errors import ScimError
 from bridge.membership import member_ids, split_member_operations
 from connectors.base import (
@@ -33,7 +34,7 @@ from connectors.base import (
     Query,
     Record,
 )
-from mappings import ResourceMapping
+from mappings import Mapping, ResourceMapping
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -62,10 +63,19 @@ class ReadOptions:
 class ResourceService:
     """Create, read, replace, patch, delete and search the resources of one type."""
 
-    def __init__(self, kind: Kind, mapping: ResourceMapping, connector: Connector) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        mapping: ResourceMapping,
+        connector: Connector,
+        policy: UserPolicy | GroupPolicy | None = None,
+    ) -> None:
         self.kind = kind
         self.mapping = mapping
         self.connector = connector
+        self.policy = policy or (UserPolicy() if kind is Kind.USERS else GroupPolicy())
+        self.maps_active = mapping.maps("active")
+        self.on_deactivate = deprovisioning(self.policy, self.maps_active)
         self.model: type[Resource[Any]] = mapping.model
         self.core_schema = str(self.model.__schema__)
         self.extension_schemas = [
@@ -80,6 +90,8 @@ class ResourceService:
 
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
         scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
+        if scim.get("active") is False and not self.maps_active:
+            raise self._cannot_disable()
         values = self.mapping.to_backend(scim)
         members = member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
         with self._scim_field_names():
@@ -96,6 +108,8 @@ class ResourceService:
         with self._scim_field_names():
             current = await self.connector.get(self.kind, id)
             self._check_if_match(current, if_match)
+            if self._deactivates(current, scim.get("active")):
+                return await self._deactivate(current)
             before = self.mapping.to_backend(self._as_request(current), current=current.values)
             after = self.mapping.to_backend(scim, current=current.values)
             changes = self.mapping.changes(before, after)
@@ -146,6 +160,8 @@ class ResourceService:
                     patch.model_copy(update={"operations": operations}).patch(
                         resource, scim_policy=POLICY
                     )
+                    if self._deactivates(current, getattr(resource, "active", None)):
+                        return await self._deactivate(current)
                     after = self.mapping.to_backend(
                         self._dump(resource), current=stored, defaults=False
                     )
@@ -166,13 +182,70 @@ class ResourceService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def delete(self, id: str, if_match: set[str] | None) -> None:
+        """DELETE (RFC 7644 §3.6), as the resource type's `on_delete` policy says."""
         with self._scim_field_names():
-            version = None
-            if if_match is not None and "*" not in if_match:
-                current = await self.connector.get(self.kind, id)
-                self._check_if_match(current, if_match)
-                version = current.version
-            await self.connector.delete(self.kind, id, if_version=version)
+            conditional = if_match is not None and "*" not in if_match
+            if not conditional and self.policy.on_delete == "delete":
+                await self.connector.delete(self.kind, id)
+                return
+            current = await self.connector.get(self.kind, id)
+            self._check_if_match(current, if_match)
+            await self._deprovision(current)
+
+    # --- deprovisioning -------------------------------------------------------------
+
+    async def _deprovision(self, current: Record) -> None:
+        """What DELETE does to a record under the resource type's policy."""
+        on_delete = self.policy.on_delete
+        if on_delete == "delete":
+            await self.connector.delete(self.kind, current.id, if_version=current.version)
+            return
+        if on_delete == "disable" or self.maps_active:
+            current = await self._disable(current)
+        if on_delete == "move":
+            container = str(self.policy.archive)
+            await self.connector.archive(
+                self.kind, current.id, container=container, if_version=current.version
+            )
+
+    async def _disable(self, current: Record) -> Record:
+        """Set `active` to false through the mapping's rule, whatever it stores."""
+        stored = self._as_request(current)
+        before = self.mapping.to_backend(stored, current=current.values, defaults=False)
+        after = self.mapping.to_backend(
+            {**stored, "active": False}, current=current.values, defaults=False
+        )
+        changes = self.mapping.changes(before, after)
+        if not changes:
+            return current
+        return await self.connector.update(
+            self.kind, current.id, changes, if_version=current.version
+        )
+
+    def _deactivates(self, current: Record, requested: Any) -> bool:
+        """Whether a write sets `active` to false where the policy does more than store it.
+
+        Only a change counts: an inactive user's title may be updated without deleting it.
+        Without an `active` rule the stored state is unknown, so every false counts.
+        """
+        if requested is not False or self.on_deactivate == "disable":
+            return False
+        if self.on_deactivate == "refuse":
+            raise self._cannot_disable()
+        return self._as_request(current).get("active") is not False
+
+    async def _deactivate(self, current: Record) -> Record:
+        """on_deactivate = "delete": deprovision as DELETE does; answer with the last state."""
+        await self._deprovision(current)
+        return current
+
+    def _cannot_disable(self) -> ScimError:
+        return ScimError(
+            400,
+            f"active: this service cannot disable {self.kind.value}: the mapping stores no "
+            f"account state (set {self.kind.value}.on_deactivate to delete them instead)",
+            "invalidValue",
+        )
 
     # --- reads --------------------------------------------------------------------
 
@@ -278,3 +351,30 @@ def _attribute_of(location: tuple[Any, ...]) -> tuple[str | None, str] | None:
     if names[0].lower().startswith("urn:") and len(names) > 1:
         return names[0], names[1]
     return None, names[0]
+
+
+def deprovisioning(policy: UserPolicy | GroupPolicy, maps_active: bool) -> str:
+    """What `active` set to false does: the policy's choice, or the default for the mapping."""
+    chosen = getattr(policy, "on_deactivate", None)
+    if chosen is not None:
+        return str(chosen)
+    return "disable" if maps_active else "refuse"
+
+
+def policy_problems(settings: Settings, mapping: Mapping) -> list[str]:
+    """Deprovisioning choices the mapping cannot carry out, one line each."""
+    source = str(settings.source)
+    problems: list[str] = []
+    if not mapping.users.maps("active"):
+        for key, value in (
+            ("on_delete", settings.users.on_delete),
+            ("on_deactivate", settings.users.on_deactivate),
+        ):
+            if value == "disable":
+                problems.append(
+                    f'{source}: users.{key}: "disable" needs an active rule in the mapping '
+                    f"{mapping.source}"
+                )
+    if settings.groups.on_delete == "move" and mapping.groups is None:
+        problems.append(f"{source}: groups.on_delete: the mapping {mapping.source} maps no groups")
+    return problems

@@ -403,3 +403,12 @@ class Connector(Protocol):
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the record and its memberships."""
+
+    async def archive(
+        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+    ) -> None:
+        """Take the record out of its groups and move it to `container`, where it is no
+        longer one of the type's records (a directory's "deleted users" OU).
+
+        InvalidValue from a backend that has no containers.
+        """

@@ -70,6 +70,10 @@ class ResourceMapping:
         """The backend ordering for `sortBy`; TranslationError when there is none."""
         return sort_by(self.model, self.spec, self.rules, attribute_path, descending)
 
+    def maps(self, attribute: str) -> bool:
+        """Whether the mapping stores a top-level attribute of the core schema (`active`)."""
+        return bool(self.rules.for_attribute(str(self.model.__schema__), attribute))
+
     def attribute_of(self, field: str) -> str | None:
         """The SCIM path a backend field holds, to name it in a client message."""
         managed = {

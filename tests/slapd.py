@@ -191,12 +191,12 @@ class SlapdServer:
         return connection
 
     def make_tree(self, name: str) -> str:
-        """`ou=<name>` under the suffix with people, groups and disabled beneath it."""
+        """`ou=<name>` under the suffix with people, groups, disabled and archive beneath it."""
         tree = f"ou={name},{self.base_dn}"
         connection = self.connection()
         try:
             connection.add(tree, ["organizationalUnit"], {"ou": name})
-            for child in ("people", "groups", "disabled"):
+            for child in ("people", "groups", "disabled", "archive"):
                 connection.add(f"ou={child},{tree}", ["organizationalUnit"], {"ou": child})
         finally:
             connection.unbind()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import re
 
+from readme import readme_block
+
 from bridge.config import load_config
 from mappings import load_mapping, preset_names
 
@@ -24,19 +26,15 @@ def test_config_example_loads_and_names_a_shipped_preset() -> None:
     assert settings.connector.create_tables
 
 
-def readme_toml_blocks() -> list[str]:
-    return re.findall(r"```toml\n(.*?)```", (REPOSITORY / "README.md").read_text(), re.DOTALL)
-
-
 def test_readme_configuration_example_loads(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(readme_toml_blocks()[0])
+    path.write_text(readme_block("sql-config"))
     assert load_config(path).mapping == "sql-default"
 
 
 def test_readme_mapping_example_loads(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "people.toml"
-    path.write_text(readme_toml_blocks()[1])
+    path.write_text(readme_block("mapping-example"))
     mapping = load_mapping(path)
     assert mapping.backend.users.object == "people"
     assert mapping.backend.users.constants == {"source": "scim"}

@@ -281,6 +281,34 @@ class LdapConnector:
 
         await self._run(remove)
 
+    async def archive(
+        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+    ) -> None:
+        """Leave every group, stop being anyone's manager, then move under `container`.
+
+        The entry keeps its attributes and its key; outside the type's containers it is
+        no longer served (a 404), which RFC 7644 §3.6 asks of a deleted resource.
+        """
+        location = self._location(kind)
+        destination = self._dn(container)
+
+        def move(slot: Slot, connection: ldap3.Connection) -> None:
+            entry = location.find(connection, id, location.attributes())
+            if if_version is not None and location.version_of(entry) != if_version:
+                raise PreconditionFailed("the record has changed since it was read")
+            if kind is Kind.USERS:
+                self._forget_user(connection, entry)
+            rdn, _ = _split_first(entry.dn)
+            try:
+                connection.modify_dn(entry.dn, rdn, delete_old_dn=True, new_superior=destination)
+            except ldap_errors.LDAPEntryAlreadyExistsResult:
+                raise Conflict(
+                    "an archived entry with this name exists already; remove it first"
+                ) from None
+            location.refs.forget(entry.dn)
+
+        await self._run(move)
+
     # --- Operations -------------------------------------------------------------------
 
     async def _run(

@@ -193,6 +193,12 @@ class SqlConnector:
                 await self._forget_memberships(connection, kind, key)
                 await connection.execute(sa.delete(mapped.table).where(mapped.key == key))
 
+    async def archive(
+        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+    ) -> None:
+        """Tables have no containers to move a row to (configuration refuses this first)."""
+        raise InvalidValue("a SQL table has no container to move records to")
+
     # --- Transactions and tables --------------------------------------------------------
 
     @asynccontextmanager

@@ -13,14 +13,9 @@ from typing import Any
 import pytest
 from backends import BACKENDS, create_database, create_default_tables, drop_database
 from direct import Direct, LdapDirect, SqlDirect
-from scim_client import BASE, LDAP_PASSWORD_ENV, TOKEN, Scim, write_config, write_ldap_config
+from scim_client import Scim
+from served import serve
 from slapd import SlapdServer
-
-from bridge.app import build_app
-from bridge.auth import TokenVerifier
-from bridge.config import load_config
-from connectors import build_connector
-from mappings import load_mapping
 
 BRIDGE_BACKENDS = (*BACKENDS, "ldap")
 
@@ -50,28 +45,23 @@ async def scim(
 
 @pytest.fixture
 async def ldap_scim(
-    slapd: SlapdServer, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+    ldap_direct: LdapDirect, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Scim:
     """The bridge on OpenLDAP alone, for what only a directory does."""
-    direct = LdapDirect(slapd, slapd.make_tree(f"bridge-{tmp_path.name}"))
-    return await serve(direct, tmp_path, aiohttp_client, monkeypatch)
+    return await serve(ldap_direct, tmp_path, aiohttp_client, monkeypatch)
 
 
-async def serve(
-    backend: Direct, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> Scim:
-    """The bridge in process, on `backend` with its shipped preset."""
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
-    if isinstance(backend, LdapDirect):
-        monkeypatch.setenv(LDAP_PASSWORD_ENV, backend.slapd.admin_password)
-        config = write_ldap_config(tmp_path, backend.slapd, backend.tree)
-    else:
-        config = write_config(tmp_path, backend.url)
-    settings = load_config(config)
-    mapping = load_mapping(settings.mapping_source())
-    verifier = TokenVerifier.from_settings(
-        settings.auth, {"SCIM_BRIDGE_TEST_TOKEN": TOKEN}, str(settings.source)
-    )
-    connector = build_connector(settings.connector, mapping.backend)
-    client = await aiohttp_client(build_app(settings, mapping, connector, verifier))
-    return Scim(client, str(client.make_url(BASE)), backend)
+@pytest.fixture
+def ldap_direct(slapd: SlapdServer, tmp_path: Path) -> LdapDirect:
+    """A fresh tree of the test slapd, for what only a directory does."""
+    return LdapDirect(slapd, slapd.make_tree(f"bridge-{tmp_path.name}"))
+
+
+@pytest.fixture
+async def sqlite_direct(tmp_path: Path) -> AsyncIterator[SqlDirect]:
+    """A fresh SQLite database with the default tables, for what is the same everywhere."""
+    url = await create_database("sqlite", tmp_path)
+    await create_default_tables(url)
+    direct = SqlDirect("sqlite", url)
+    yield direct
+    await direct.close()

@@ -108,7 +108,12 @@ LDAP_PASSWORD_ENV = "SCIM_BRIDGE_TEST_LDAP_PASSWORD"
 
 
 def write_ldap_config(
-    directory: Path, slapd: SlapdServer, tree: str, *, mapping: str = "ldap-openldap"
+    directory: Path,
+    slapd: SlapdServer,
+    tree: str,
+    *,
+    mapping: str = "ldap-openldap",
+    extra: str = "",
 ) -> Path:
     """The README's OpenLDAP configuration, on `tree` of the test slapd."""
     path = directory / "config.toml"
@@ -131,6 +136,7 @@ base_dn = "{tree}"
 bind_dn = "{slapd.admin_dn}"
 password_env = "{LDAP_PASSWORD_ENV}"
 pool_size = 4
+{extra}
 """
     )
     return path

@@ -6,6 +6,7 @@ The server runs as a real process started through the command line, as an admin 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from backends import create_default_tables
+from readme import readme_block
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim_client import BASE, TOKEN, write_config
@@ -42,28 +44,22 @@ def served(sql_url: str, tmp_path: Path) -> Iterator[str]:
     yield from _serve(config, tmp_path, {})
 
 
-LDAP_CONFIG = """
-mapping = "ldap-openldap"
-
-[[auth.tokens]]
-env = "SCIM_BRIDGE_TEST_TOKEN"
-
-[connector]
-type = "ldap"
-urls = ["{url}"]
-base_dn = "{tree}"
-bind_dn = "{admin}"
-password_env = "LDAP_BIND_PASSWORD"
-"""
-
-
 @pytest.fixture
 def served_ldap(slapd: SlapdServer, tmp_path: Path) -> Iterator[str]:
-    """The README's OpenLDAP configuration, on a tree of its own."""
+    """The README's OpenLDAP configuration, pointed at a tree of the test server."""
     tree = slapd.make_tree("conformance")
-    config = tmp_path / "config.toml"
-    config.write_text(LDAP_CONFIG.format(url=slapd.url, tree=tree, admin=slapd.admin_dn))
-    yield from _serve(config, tmp_path, {"LDAP_BIND_PASSWORD": slapd.admin_password})
+    config = readme_block("ldap-config")
+    for key, value in (
+        ("urls", f'["{slapd.url}"]'),
+        ("base_dn", f'"{tree}"'),
+        ("bind_dn", f'"{slapd.admin_dn}"'),
+    ):
+        config, replaced = re.subn(rf"^{key} = .*$", f"{key} = {value}", config, flags=re.M)
+        assert replaced == 1, key
+    config = config.replace('env = "SCIM_BRIDGE_TOKEN"', 'env = "SCIM_BRIDGE_TEST_TOKEN"')
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    yield from _serve(path, tmp_path, {"LDAP_BIND_PASSWORD": slapd.admin_password})
 
 
 def _serve(config: Path, tmp_path: Path, environ: dict[str, str]) -> Iterator[str]:
