@@ -37,6 +37,11 @@ async def serve(
         )
     else:
         config = write_config(tmp_path, backend.url, mapping=mapping or "sql-default", extra=extra)
+    return await serve_config(config, aiohttp_client, backend)
+
+
+async def serve_config(config: Path, aiohttp_client: Any, backend: Any) -> Scim:
+    """The bridge in process, as a configuration file describes it."""
     settings = load_config(config)
     mapping = load_mapping(settings.mapping_source())
     verifier = TokenVerifier.from_settings(

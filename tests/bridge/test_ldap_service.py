@@ -7,32 +7,17 @@ from typing import Any
 
 import ldap3
 import pytest
-from scim_client import BASE, LDAP_PASSWORD_ENV, TOKEN, USER_SCHEMA, Scim, write_ldap_config
+from scim_client import LDAP_PASSWORD_ENV, TOKEN, USER_SCHEMA, Scim, write_ldap_config
+from served import serve_config
 from slapd import SlapdServer, start_slapd
 
-from bridge.app import build_app
-from bridge.auth import TokenVerifier
 from bridge.cli import main
-from bridge.config import load_config
-from connectors import build_connector
-from mappings import load_mapping
 
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, slapd: SlapdServer) -> None:
     monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
     monkeypatch.setenv(LDAP_PASSWORD_ENV, slapd.admin_password)
-
-
-async def client_for(config: pathlib.Path, aiohttp_client: Any, backend: Any) -> Scim:
-    settings = load_config(config)
-    mapping = load_mapping(settings.mapping_source())
-    verifier = TokenVerifier.from_settings(
-        settings.auth, {"SCIM_BRIDGE_TEST_TOKEN": TOKEN}, str(settings.source)
-    )
-    connector = build_connector(settings.connector, mapping.backend)
-    client = await aiohttp_client(build_app(settings, mapping, connector, verifier))
-    return Scim(client, str(client.make_url(BASE)), backend)
 
 
 @pytest.mark.usefixtures("environment")
@@ -90,7 +75,7 @@ async def test_an_outage_is_503_with_retry_after_and_ends_by_itself(
         monkeypatch.setenv(LDAP_PASSWORD_ENV, own.admin_password)
         tree = own.make_tree("outage")
         config = write_ldap_config(tmp_path, own, tree)
-        scim = await client_for(config, aiohttp_client, None)
+        scim = await serve_config(config, aiohttp_client, None)
         user = await scim.create_user("steady")
         own.stop()
         down = await scim.get(f"/Users/{user['id']}")
