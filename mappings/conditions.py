@@ -212,7 +212,8 @@ class ConditionTranslator:
                 raise bad_operator(written, op)
             return Membership(Op(op.value), None if value is None else str(value))
         rules = self.ruleset.for_attribute(schema, attr)
-        if any(rule.target.slot is not None for rule in rules) or (rules and rules[0].several):
+        complex_entries = rules and rules[0].several and rules[0].target.sub_attr is not None
+        if any(rule.target.slot is not None for rule in rules) or complex_entries:
             inner = Comparison(AttrPath(sub or "value"), op, value)
             return self.entries(rules, inner, AttrPath(attr, None, node.attr_path.uri), written)
         # `manager eq "42"` compares the main value, as `emails eq` does (RFC 7643 §2.4).

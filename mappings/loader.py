@@ -11,7 +11,7 @@ import pathlib
 import re
 import tomllib
 from datetime import datetime
-from typing import Any
+from typing import Any, Union
 
 from scim2_models import EnterpriseUser, Group, Resource, User
 
@@ -26,6 +26,7 @@ from connectors.base import (
 )
 
 from .errors import MappingError
+from .extensions import DeclaredExtension, declared_extensions
 from .model import Mapping, ResourceMapping
 from .paths import PathProblem, Target, ValueKind, resolve_target
 from .rules import Rule
@@ -68,10 +69,13 @@ _MEMBER_KEYS = ("object", "group", "member", "field", "member_value", "placehold
 _DIRECTORY_MEMBER_KEYS = ("member_value", "placeholder", "member_of")
 _RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*=\s*\{([^{}]+)\}\s*")
 _SCALAR = (str, bool, int, float)
-_MODELS: dict[Kind, type[Resource[Any]]] = {
-    Kind.USERS: User[EnterpriseUser],
-    Kind.GROUPS: Group,
-}
+
+
+def resource_models(extensions: list[DeclaredExtension]) -> dict[Kind, type[Resource[Any]]]:
+    """User with the enterprise extension and the declared ones; Group as RFC 7643 has it."""
+    declared = tuple(extension.model for extension in extensions)
+    users: Any = User[Union[(EnterpriseUser, *declared)]]  # type: ignore[valid-type]
+    return {Kind.USERS: users, Kind.GROUPS: Group}
 
 
 def preset_names() -> list[str]:
@@ -105,6 +109,7 @@ class _Loader:
         self.problems: list[str] = []
         self.has_groups = False
         self.disabled_object: str | None = None
+        self.models = resource_models([])
 
     def problem(self, key: str, text: str) -> None:
         self.problems.append(f"{self.label}: {key}: {text}")
@@ -127,8 +132,12 @@ class _Loader:
 
     def load(self, data: dict[str, Any]) -> Mapping | None:
         for name in data:
-            if name not in ("users", "groups"):
-                self.problem(name, "unknown table (expected users or groups)")
+            if name not in ("users", "groups", "extensions"):
+                self.problem(name, "unknown table (expected users, groups or extensions)")
+        extensions = (
+            declared_extensions(data["extensions"], self.problem) if "extensions" in data else []
+        )
+        self.models = resource_models(extensions)
         self.has_groups = isinstance(data.get("groups"), dict)
         users_table = data.get("users")
         if users_table is None:
@@ -178,7 +187,7 @@ class _Loader:
             self.problem(f"{name}.attributes", "missing")
         self.disabled_object = self.typed(table, "disabled_object", name, str, "a string")
         rules: list[Rule] = []
-        self.walk(_MODELS[kind], f"{name}.attributes", attributes or {}, [], rules)
+        self.walk(self.models[kind], f"{name}.attributes", attributes or {}, [], rules)
         self.check_together(rules, found)
         directory = self.directory(name, table, rules)
         if found["object"] is None or found["key"] is None:
@@ -196,7 +205,7 @@ class _Loader:
             constants=dict(constants),
             directory=directory,
         )
-        return ResourceMapping(kind, spec, _MODELS[kind], tuple(rules))
+        return ResourceMapping(kind, spec, self.models[kind], tuple(rules))
 
     def directory(
         self, name: str, table: dict[str, Any], rules: list[Rule]

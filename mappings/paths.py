@@ -157,7 +157,7 @@ def resolve_target(model: type[Resource[Any]], text: str) -> Target:
         raise PathProblem(f"'{text}': only a multi-valued attribute has entries to select")
     if slot is not None and (sub_attr or "").lower() in {"type", "primary"}:
         raise PathProblem(f"'{text}': the entry's type and primary are set by its filter")
-    if slot is None and binding.is_multivalued and sub_attr != "value":
+    if slot is None and binding.is_multivalued and sub_attr not in ("value", None):
         raise PathProblem(
             f"'{text}': select an entry to map this sub-attribute, "
             f"e.g. '{attr}[type eq \"work\"].{sub_attr}'"

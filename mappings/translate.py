@@ -121,6 +121,8 @@ class _ScimBuilder:
                 self._entries[(target.schema, target.attr, slot)] = entry
                 holder.setdefault(target.attr, []).append(entry)
             entry[target.sub_attr or "value"] = value
+        elif target.multi_valued and target.sub_attr is None:
+            holder[target.attr] = list(value)  # a list of simple values (RFC 7643 §2.4)
         elif target.multi_valued:
             holder[target.attr] = [{"value": item} for item in value]
         elif target.sub_attr is not None:

@@ -54,6 +54,7 @@ def default_metadata() -> sa.MetaData:
         _text("division"),
         _text("department"),
         sa.Column("manager_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+        _text("start_date", 64),
         sa.Column("created_at", _timestamp(), nullable=True),
         sa.Column("modified_at", _timestamp(), nullable=True),
         sa.Column("version", sa.Integer, nullable=True),

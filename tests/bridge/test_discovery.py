@@ -1,6 +1,15 @@
 """Discovery documents are generated from the mapping (RFC 7644 §4)."""
 
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from direct import SqlDirect
 from scim_client import ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA, Scim
+from served import serve
+
+EMPLOYMENT = "urn:scim-bridge:schemas:extension:employment:2.0:User"
 
 
 async def test_service_provider_config_states_what_is_supported(scim: Scim) -> None:
@@ -20,7 +29,10 @@ async def test_resource_types_name_their_endpoints_and_extensions(scim: Scim) ->
     by_name = {item["name"]: item for item in answer.body["Resources"]}
     assert by_name["User"]["endpoint"] == "/Users"
     assert by_name["User"]["schema"] == USER_SCHEMA
-    assert by_name["User"]["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
+    extensions = [{"schema": ENTERPRISE, "required": False}]
+    if scim.backend.name != "ldap":  # sql-default declares an extension of its own
+        extensions.append({"schema": EMPLOYMENT, "required": False})
+    assert by_name["User"]["schemaExtensions"] == extensions
     assert by_name["Group"]["endpoint"] == "/Groups"
     single = await scim.get("/ResourceTypes/User")
     assert single.body["id"] == "User"
@@ -29,7 +41,8 @@ async def test_resource_types_name_their_endpoints_and_extensions(scim: Scim) ->
 async def test_schemas_announce_only_mapped_attributes(scim: Scim) -> None:
     answer = await scim.get("/Schemas")
     by_id = {item["id"]: item for item in answer.body["Resources"]}
-    assert set(by_id) == {USER_SCHEMA, ENTERPRISE, GROUP_SCHEMA}
+    declared = {EMPLOYMENT} if scim.backend.name != "ldap" else set()
+    assert set(by_id) == {USER_SCHEMA, ENTERPRISE, GROUP_SCHEMA, *declared}
     user = {a["name"]: a for a in by_id[USER_SCHEMA]["attributes"]}
     assert "userName" in user
     assert "title" in user
@@ -47,3 +60,41 @@ async def test_schemas_announce_only_mapped_attributes(scim: Scim) -> None:
     single = await scim.get(f"/Schemas/{ENTERPRISE}")
     assert single.body["id"] == ENTERPRISE
     assert (await scim.get("/Schemas/urn:nope")).status == 404
+
+
+async def test_a_declared_extension_is_announced_and_works_like_the_others(
+    sqlite_direct: SqlDirect,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scim = await serve(sqlite_direct, tmp_path, aiohttp_client, monkeypatch)
+    schema = (await scim.get(f"/Schemas/{EMPLOYMENT}")).body
+    assert schema["name"] == "Employment"
+    assert [(a["name"], a["type"], a["mutability"]) for a in schema["attributes"]] == [
+        ("startDate", "string", "readWrite")
+    ]
+    user = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA, EMPLOYMENT],
+            "userName": "starter",
+            EMPLOYMENT: {"startDate": "2026-03-01"},
+        },
+    )
+    assert user.status == 201, user.body
+    assert user.body[EMPLOYMENT] == {"startDate": "2026-03-01"}
+    assert EMPLOYMENT in user.body["schemas"]
+    stored = await sqlite_direct.user("starter")
+    assert stored is not None
+    assert stored["start_date"] == "2026-03-01"
+    by_start = quote(f'{EMPLOYMENT}:startDate sw "2026-03"')
+    found = await scim.get(f"/Users?filter={by_start}")
+    assert [r["id"] for r in found.body["Resources"]] == [user.body["id"]]
+    moved = await scim.patch(
+        f"/Users/{user.body['id']}",
+        {"op": "replace", "path": f"{EMPLOYMENT}:startDate", "value": "2026-04-01"},
+    )
+    assert moved.body[EMPLOYMENT] == {"startDate": "2026-04-01"}
+    only = await scim.get(f"/Users/{user.body['id']}?attributes={EMPLOYMENT}:startDate")
+    assert set(only.body) == {"schemas", "id", EMPLOYMENT}

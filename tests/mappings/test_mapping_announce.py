@@ -8,6 +8,7 @@ from mappings import AnnouncedAttribute, load_mapping
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+EMPLOYMENT = "urn:scim-bridge:schemas:extension:employment:2.0:User"
 
 
 def test_slots_simple_complex_and_computed(tmp_path: pathlib.Path) -> None:
@@ -38,10 +39,11 @@ def test_slots_simple_complex_and_computed(tmp_path: pathlib.Path) -> None:
     }
 
 
-def test_default_preset_announces_the_enterprise_extension() -> None:
+def test_default_preset_announces_the_enterprise_and_employment_extensions() -> None:
     mapping = load_mapping("sql-default")
     announced = mapping.users.announced()
-    assert set(announced) == {CORE, ENTERPRISE}
+    assert set(announced) == {CORE, ENTERPRISE, EMPLOYMENT}
+    assert announced[EMPLOYMENT] == {"startDate": AnnouncedAttribute(None)}
     assert announced[ENTERPRISE]["manager"] == AnnouncedAttribute(frozenset({"value"}))
     assert announced[CORE]["addresses"] == AnnouncedAttribute(
         frozenset({"locality", "type"}), canonical_values={"type": ("work",)}

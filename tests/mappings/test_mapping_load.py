@@ -122,7 +122,7 @@ def test_toml_syntax_error_names_the_line(problems: Callable[[str], list[str]]) 
 
 def test_unknown_top_level_table(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('userName = "login"') + "[roles]\n") == [
-        "my.toml: roles: unknown table (expected users or groups)"
+        "my.toml: roles: unknown table (expected users, groups or extensions)"
     ]
 
 
@@ -381,7 +381,7 @@ def test_every_problem_is_reported_at_once(problems: Callable[[str], list[str]])
         'userName = { field = "login", case = "Lower" }\n[extra]\n'
     )
     assert problems(text) == [
-        "my.toml: extra: unknown table (expected users or groups)",
+        "my.toml: extra: unknown table (expected users, groups or extensions)",
         "my.toml: users.key: missing",
         "my.toml: users.attributes.nickNam: unknown SCIM attribute 'nickNam' of User",
         "my.toml: users.attributes.active.map: backend value 'A' is given to both 'true' "
