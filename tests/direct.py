@@ -103,3 +103,106 @@ class LdapDirect:
 
 
 Direct = SqlDirect | LdapDirect
+
+
+# --- What a provisioning flow leaves behind, in the same terms for every backend ---------
+#
+# A user's state: title, department, employee_number, family_name, email, manager (the
+# manager's userName, found through the key or DN the backend holds), active (read from
+# the backend's own account state), groups (display names). None where nothing is stored.
+
+
+async def sql_user_state(direct: SqlDirect, user_name: str) -> dict[str, Any] | None:
+    rows = await direct.rows(
+        "SELECT u.*, m.user_name AS manager_name FROM users u "
+        "LEFT JOIN users m ON m.id = u.manager_id WHERE lower(u.user_name) = lower(:name)",
+        name=user_name,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    groups = await direct.rows(
+        "SELECT g.display_name FROM groups g JOIN memberships ms ON ms.group_id = g.id "
+        "WHERE ms.user_id = :id",
+        id=row["id"],
+    )
+    return {
+        "title": row["title"],
+        "department": row["department"],
+        "employee_number": row["employee_number"],
+        "family_name": row["family_name"],
+        "email": row["email"],
+        "manager": row["manager_name"],
+        "active": {"A": True, "T": False}[row["status"]],
+        "groups": {group["display_name"] for group in groups},
+    }
+
+
+async def sql_group_members(direct: SqlDirect, display_name: str) -> set[str] | None:
+    groups = await direct.rows(
+        "SELECT id FROM groups WHERE display_name = :name", name=display_name
+    )
+    if not groups:
+        return None
+    members = await direct.rows(
+        "SELECT u.user_name FROM users u JOIN memberships ms ON ms.user_id = u.id "
+        "WHERE ms.group_id = :id",
+        id=groups[0]["id"],
+    )
+    return {member["user_name"] for member in members}
+
+
+def _first(entry: dict[str, Any], name: str) -> Any:
+    values = entry.get(name.lower())
+    return values[0] if values else None
+
+
+def ldap_user_state(direct: LdapDirect, user_name: str) -> dict[str, Any] | None:
+    escaped = ldap3.utils.conv.escape_filter_chars(user_name)
+    found = direct.search(direct.tree, f"(&(objectClass=inetOrgPerson)(uid={escaped}))")
+    if not found:
+        return None
+    entry = found[0]
+    manager = None
+    if _first(entry, "manager") is not None:
+        # The manager attribute holds a DN: the manager's entry must be at exactly that DN.
+        [boss] = direct.search(_first(entry, "manager"), "(objectClass=*)", "uid")
+        manager = _first(boss, "uid")
+    escaped_dn = ldap3.utils.conv.escape_filter_chars(entry["dn"])
+    groups = direct.search(f"ou=groups,{direct.tree}", f"(member={escaped_dn})", "cn")
+    return {
+        "title": _first(entry, "title"),
+        "department": _first(entry, "departmentNumber"),
+        "employee_number": _first(entry, "employeeNumber"),
+        "family_name": None if _first(entry, "sn") == "-" else _first(entry, "sn"),
+        "email": _first(entry, "mail"),
+        "manager": manager,
+        "active": "pwdaccountlockedtime" not in entry,
+        "groups": {_first(group, "cn") for group in groups},
+    }
+
+
+def ldap_group_members(direct: LdapDirect, display_name: str) -> set[str] | None:
+    escaped = ldap3.utils.conv.escape_filter_chars(display_name)
+    found = direct.search(f"ou=groups,{direct.tree}", f"(cn={escaped})", "member")
+    if not found:
+        return None
+    names = set()
+    for member in found[0].get("member", []):
+        if member.lower().startswith("cn=nobody,"):
+            continue  # the placeholder an empty groupOfNames holds
+        [user] = direct.search(member, "(objectClass=*)", "uid")
+        names.add(_first(user, "uid"))
+    return names
+
+
+async def user_state(direct: Direct, user_name: str) -> dict[str, Any] | None:
+    if isinstance(direct, LdapDirect):
+        return ldap_user_state(direct, user_name)
+    return await sql_user_state(direct, user_name)
+
+
+async def group_members(direct: Direct, display_name: str) -> set[str] | None:
+    if isinstance(direct, LdapDirect):
+        return ldap_group_members(direct, display_name)
+    return await sql_group_members(direct, display_name)

@@ -500,3 +500,17 @@ async def test_a_stored_value_the_model_refuses_does_not_block_a_patch(scim: Sci
         {"op": "replace", "path": 'emails[type eq "work"].value', "value": "fixed@example.com"},
     )
     assert fixed.body["emails"] == [{"type": "work", "value": "fixed@example.com"}]
+
+
+async def test_a_derived_display_name_changes_only_when_the_client_sends_one(scim: Scim) -> None:
+    user = await scim.create_user("ada", name={"givenName": "Ada", "familyName": "Lovelace"})
+    assert user["displayName"] == "Ada Lovelace"  # derived: the client sent none
+    renamed = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "name.familyName", "value": "King"}
+    )
+    assert renamed.body["name"]["familyName"] == "King"
+    assert renamed.body["displayName"] == "Ada Lovelace"  # not overwritten
+    chosen = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "displayName", "value": "Countess"}
+    )
+    assert chosen.body["displayName"] == "Countess"
