@@ -47,3 +47,25 @@ def test_readme_lists_the_shipped_presets() -> None:
     listed = re.search(r"A preset shipped with scim-bridge \(([^)]*)\)", readme)
     assert listed is not None
     assert listed[1] == ", ".join(f"`{name}`" for name in preset_names())
+
+
+def test_readme_extension_example_loads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "hr.toml"
+    path.write_text(readme_block("extension-example"))
+    users = load_mapping(path).users
+    urn = "urn:example:params:scim:schemas:extension:hr:2.0:User"
+    assert urn in users.model.get_extension_models()
+    assert set(users.announced()[urn]) == {"startDate", "badges"}
+
+
+def test_readme_deprovisioning_example_loads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'mapping = "ldap-openldap"\n[[auth.tokens]]\nenv = "T"\n'
+        '[connector]\ntype = "ldap"\nurls = ["ldap://127.0.0.1"]\n'
+        + readme_block("deprovisioning-example")
+    )
+    settings = load_config(path)
+    assert (settings.users.on_delete, settings.users.archive) == ("move", "ou=archive")
+    assert settings.users.on_deactivate == "disable"
+    assert settings.groups.on_delete == "delete"
