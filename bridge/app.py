@@ -17,6 +17,7 @@ from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.discovery import Discovery
 from bridge.errors import ScimError, error_middleware, error_response
+from bridge.events import Events
 from bridge.http import read_json_object, scim_json_response
 from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
@@ -34,14 +35,20 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 CONNECTOR = web.AppKey("connector", Connector)
+EVENTS = web.AppKey("events", Events)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(
-    settings: Settings, mapping: Mapping, connector: Connector, verifier: TokenVerifier
+    settings: Settings,
+    mapping: Mapping,
+    connector: Connector,
+    verifier: TokenVerifier,
+    events: Events | None = None,
 ) -> web.Application:
-    """The SCIM application; opening and closing the connector is part of its lifetime."""
+    """The SCIM application; opening and closing the connector is part of its lifetime,
+    and so is delivering the events of `events` (whose journal the connector holds)."""
     server = settings.server
     app = web.Application(
         middlewares=[error_middleware, _auth_middleware, _size_middleware],
@@ -58,6 +65,9 @@ def build_app(
     app[CONNECTOR] = connector
     app[DISCOVERY] = Discovery(services, server.max_page_size, server.max_body_bytes)
     app.cleanup_ctx.append(_connector_lifetime)
+    if events is not None:
+        app[EVENTS] = events
+        app.cleanup_ctx.append(_events_lifetime)
 
     base = server.base_path.rstrip("/")
     routes = web.RouteTableDef()
@@ -89,6 +99,15 @@ async def _connector_lifetime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await connector.close()
+
+
+async def _events_lifetime(app: web.Application) -> AsyncIterator[None]:
+    events = app[EVENTS]
+    await events.open()
+    try:
+        yield
+    finally:
+        await events.close()
 
 
 def _bind(

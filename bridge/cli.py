@@ -16,16 +16,20 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
+from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
+from connectors.webhook import Outbox, Status, StoredEvent
 from mappings import Mapping as AttributeMapping
 from mappings import MappingError, load_mapping
 
@@ -43,6 +47,7 @@ class _Service:
     verifier: TokenVerifier
     mapping: AttributeMapping
     connector: Connector
+    events: Events | None
 
 
 async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
@@ -68,7 +73,15 @@ async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
     if mapping is None:
         raise ConfigError(problems)
     problems += policy_problems(settings, mapping)
-    connector = build_connector(settings.connector, mapping.backend)
+    events = None
+    secrets = _secret_problems(settings, environ)
+    if secrets:
+        problems += secrets
+    else:
+        events = Events.configured(settings, mapping, environ)
+    connector = build_connector(
+        settings.connector, mapping.backend, events.journal if events else None
+    )
     try:
         await connector.open()
         problems += (f"{source}: connector: {line}" for line in await connector.verify())
@@ -76,9 +89,35 @@ async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
         problems.append(f"{source}: connector: {exc.message}")
     finally:
         await connector.close()
+    if events is not None:
+        problems += await _store_problems(events, source)
     if problems or verifier is None:
         raise ConfigError(problems)
-    return _Service(settings, verifier, mapping, connector)
+    return _Service(settings, verifier, mapping, connector, events)
+
+
+def _secret_problems(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Each receiver whose signing secret is missing or malformed, one line each."""
+    used = sorted({name for names in settings.destinations().values() for name in names})
+    problems = []
+    for name in used:
+        try:
+            settings.webhooks[name].key(environ)
+        except ValueError as error:
+            problems.append(f"{settings.source}: webhooks.{name}.secret_env: {error}")
+    return problems
+
+
+async def _store_problems(events: Events, source: str) -> list[str]:
+    """Whether the events' database answers (nothing is written to it here)."""
+    try:
+        async with events.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except (OSError, sa.exc.SQLAlchemyError) as error:
+        return [f"{source}: events.store: cannot connect ({type(error).__name__})"]
+    finally:
+        await events.engine.dispose()
+    return []
 
 
 async def _check(config: Path, environ: Mapping[str, str]) -> int:
@@ -92,13 +131,24 @@ async def _check(config: Path, environ: Mapping[str, str]) -> int:
     return 0
 
 
-async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
+async def application(
+    config: Path, environ: Mapping[str, str], *, listen: str | None = None
+) -> tuple[web.Application, Settings]:
+    """The application a configuration file describes, after every start-up check.
+
+    `listen` overrides `server.listen`. ConfigError lists the problems found.
+    """
     service = await _checked(config, environ)
     settings = service.settings
     if listen is not None:
         server = settings.server.model_copy(update={"listen": listen})
         settings = settings.model_copy(update={"server": server})
-    app = build_app(settings, service.mapping, service.connector, service.verifier)
+    app = build_app(settings, service.mapping, service.connector, service.verifier, service.events)
+    return app, settings
+
+
+async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
+    app, settings = await application(config, environ, listen=listen)
     runner = web.AppRunner(app)
     await runner.setup()  # opens the connector; runner.cleanup() closes it
     try:
@@ -129,6 +179,40 @@ async def _until_stopped() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     log.info("stopping")
+
+
+async def _events(args: argparse.Namespace) -> int:
+    """`events list` and `events retry`: the outbox as an operator sees it."""
+    settings = load_config(args.config)
+    store = settings.event_store()
+    if store is None:
+        raise ConfigError([f"{settings.source}: events.store: no database holds events"])
+    outbox = Outbox()
+    engine = store_engine(store, settings)
+    try:
+        async with engine.begin() as connection:
+            await outbox.create(connection)
+            if args.events_command == "retry":
+                retried = await outbox.retry(connection, ids=args.ids, all_failed=args.all_failed)
+                print(f"retried: {retried}")
+            else:
+                status = Status(args.status) if args.status else None
+                for event in await outbox.listed(connection, status, args.limit):
+                    print(_event_line(event))
+            counts = await outbox.counts(connection)
+    finally:
+        await engine.dispose()
+    print("  ".join(f"{status.value}: {counts[status]}" for status in Status))
+    return 0
+
+
+def _event_line(event: StoredEvent) -> str:
+    created = datetime.fromtimestamp(event.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = (
+        f"{event.id}  {event.webhook}  {event.type}  {event.resource_type}/{event.resource_id}"
+        f"  {event.status.value}  attempts={event.attempts}  created={created}"
+    )
+    return line + (f"  last_error={event.last_error}" if event.last_error else "")
 
 
 def _print_token(token: str) -> None:
@@ -173,6 +257,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--config", type=Path, required=True, metavar="FILE")
 
+    events = commands.add_parser("events", help="the events waiting for webhook receivers")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    listing = event_commands.add_parser("list", help="list events, newest first, and count them")
+    listing.add_argument("--config", type=Path, required=True, metavar="FILE")
+    listing.add_argument("--status", choices=[status.value for status in Status])
+    listing.add_argument("--limit", type=int, default=50, metavar="N")
+    retry = event_commands.add_parser("retry", help="deliver failed events again")
+    retry.add_argument("--config", type=Path, required=True, metavar="FILE")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all-failed", action="store_true")
+
     token = commands.add_parser("token", help="bearer tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     token_commands.add_parser("new", help="print a fresh token and how to configure it")
@@ -185,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_token(new_token())
         return 0
     try:
+        if args.command == "events":
+            return asyncio.run(_events(args))
         if args.command == "check":
             return asyncio.run(_check(args.config, os.environ))
         logging.basicConfig(

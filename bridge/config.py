@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from connectors import ConnectorSettings
+from connectors.webhook import EventStoreSettings, WebhookSettings
 from mappings import preset_names
 
 
@@ -174,6 +175,8 @@ class UserPolicy(_Section):
     archive: str | None = None
     """With on_delete = "move": the container entries move to, relative to the
     connector's base_dn (`ou=archive`)."""
+    notify: list[str] = []
+    """`[webhooks.NAME]` told of every change to users, beside any connector."""
 
     @model_validator(mode="after")
     def _consistent(self) -> UserPolicy:
@@ -191,6 +194,8 @@ class GroupPolicy(_Section):
 
     on_delete: Literal["delete", "move"] = "delete"
     archive: str | None = None
+    notify: list[str] = []
+    """`[webhooks.NAME]` told of every change to groups, beside any connector."""
 
     @model_validator(mode="after")
     def _consistent(self) -> GroupPolicy:
@@ -213,6 +218,9 @@ class Settings(_Section):
     connector: ConnectorSettings
     users: UserPolicy = UserPolicy()
     groups: GroupPolicy = GroupPolicy()
+    webhooks: dict[str, WebhookSettings] = {}
+    """Receivers of events, by name (`[webhooks.hr-events]`)."""
+    events: EventStoreSettings = EventStoreSettings()
     mapping: str
     """A preset name (`sql-default`) or a path to a TOML file (ending in `.toml` or
     holding a `/`), relative to the configuration file's directory."""
@@ -227,6 +235,48 @@ class Settings(_Section):
                 f"{value!r} is not a preset ({presets}); a mapping file's path ends in .toml"
             )
         return value
+
+    def destinations(self) -> dict[str, list[str]]:
+        """The receivers of each resource type's events: `users` and `groups`."""
+        common = list(getattr(self.connector, "webhooks", []))
+        return {
+            "users": list(dict.fromkeys([*common, *self.users.notify])),
+            "groups": list(dict.fromkeys([*common, *self.groups.notify])),
+        }
+
+    def event_store(self) -> str | None:
+        """The database events wait in: `[events] store`, else the connector's own."""
+        if self.events.store is not None:
+            return self.events.store
+        return getattr(self.connector, "url", None)
+
+    @model_validator(mode="after")
+    def _events_have_somewhere_to_go(self) -> Settings:
+        used = {name for names in self.destinations().values() for name in names}
+        for table, names in (
+            ("connector.webhooks", getattr(self.connector, "webhooks", [])),
+            ("users.notify", self.users.notify),
+            ("groups.notify", self.groups.notify),
+        ):
+            unknown = [name for name in names if name not in self.webhooks]
+            if unknown:
+                raise ValueError(
+                    f"{table}: no [webhooks.{unknown[0]}] table"
+                    + (f" (known: {', '.join(self.webhooks)})" if self.webhooks else "")
+                )
+        if used and self.event_store() is None:
+            raise ValueError(
+                "events.store: a directory has no database for events; name one "
+                '(store = "sqlite+aiosqlite:///scim-bridge-events.db")'
+            )
+        synchronous = [name for name in used if self.webhooks[name].synchronous]
+        if synchronous and (self.connector.type == "ldap" or self.events.store is not None):
+            raise ValueError(
+                f"webhooks.{synchronous[0]}.synchronous: a refusal can only undo a change "
+                "written in the same transaction as its event: a sql or webhook connector, "
+                "without [events] store"
+            )
+        return self
 
     @model_validator(mode="after")
     def _moves_need_a_directory(self) -> Settings:

@@ -27,6 +27,7 @@ from connectors.base import (
     NotFound,
     PartiallyWritten,
     PreconditionFailed,
+    Rejected,
     Unavailable,
 )
 from mappings import TranslationError, UntranslatableFilter
@@ -99,6 +100,8 @@ def _connector_error(error: ConnectorError) -> ScimError:
         return ScimError(503, error.message, None, {"Retry-After": retry})
     if isinstance(error, InvalidValue):
         return ScimError(400, f"{subject}{error.message}", "invalidValue")
+    if isinstance(error, Rejected):
+        return ScimError(502, error.message)
     if isinstance(error, PartiallyWritten):
         return ScimError(500, f"{error.message}; written nonetheless: {', '.join(error.written)}")
     return ScimError(500, error.message)

@@ -6,16 +6,24 @@ from typing import Annotated
 
 import pydantic
 
-from connectors.base import BackendSchema, Connector
+from connectors.base import BackendSchema, Connector, Journal
 from connectors.ldap import LdapConnector, LdapSettings
 from connectors.sql import SqlConnector, SqlSettings
+from connectors.webhook import WebhookConnectorSettings
 
-ConnectorSettings = Annotated[SqlSettings | LdapSettings, pydantic.Field(discriminator="type")]
+AnyConnectorSettings = SqlSettings | LdapSettings | WebhookConnectorSettings
+ConnectorSettings = Annotated[AnyConnectorSettings, pydantic.Field(discriminator="type")]
 """The settings of any connector, told apart by their `type`."""
 
 
-def build_connector(settings: SqlSettings | LdapSettings, schema: BackendSchema) -> Connector:
-    """The connector that `settings` describe, for the backend `schema` maps onto."""
+def build_connector(
+    settings: AnyConnectorSettings, schema: BackendSchema, journal: Journal | None = None
+) -> Connector:
+    """The connector that `settings` describe, for the backend `schema` maps onto.
+
+    A "webhook" connector is the SQL connector on scim-bridge's own store, whose journal
+    turns every change into events.
+    """
     if isinstance(settings, LdapSettings):
-        return LdapConnector(settings, schema)
-    return SqlConnector(settings, schema)
+        return LdapConnector(settings, schema, journal)
+    return SqlConnector(settings, schema, journal)

@@ -68,6 +68,13 @@ class InvalidValue(ConnectorError):
     """The backend refuses a value: wrong type, too long, unknown reference."""
 
 
+class Rejected(ConnectorError):
+    """A system the change must be agreed with refused it (a synchronous webhook receiver).
+
+    The change was not made.
+    """
+
+
 class PartiallyWritten(ConnectorError):
     """A write made of several backend operations stopped half-way and could not be undone.
 
@@ -347,6 +354,38 @@ class MemberChanges:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.replace is not None)
+
+
+# --- The journal: what every write did -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One write as a connector made it, for its journal (connectors.webhook's outbox).
+
+    `before` is None for a record just created, `after` None for one removed (deleted, or
+    moved out of the type's containers). Member ids are those of the users that really
+    joined or left the group, not the ones a request merely named.
+    """
+
+    kind: Kind
+    id: str
+    before: Record | None
+    after: Record | None
+    members_added: frozenset[str] = frozenset()
+    members_removed: frozenset[str] = frozenset()
+
+
+class Journal(Protocol):
+    """Told of every write a connector makes.
+
+    A connector with transactions (SQL) calls `record` inside the write's transaction,
+    passing its connection: what the journal writes there commits or rolls back with the
+    change, and an error from the journal undoes the change. A connector without
+    transactions (LDAP) calls it once the write has succeeded, with `transaction` None.
+    """
+
+    async def record(self, changes: list[Change], transaction: Any | None) -> None: ...
 
 
 class Connector(Protocol):

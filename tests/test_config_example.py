@@ -69,3 +69,28 @@ def test_readme_deprovisioning_example_loads(tmp_path: pathlib.Path) -> None:
     assert (settings.users.on_delete, settings.users.archive) == ("move", "ou=archive")
     assert settings.users.on_deactivate == "disable"
     assert settings.groups.on_delete == "delete"
+
+
+def test_readme_webhook_example_loads(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(readme_block("webhook-config"))
+    settings = load_config(path)
+    assert settings.destinations() == {"users": ["hr-events"], "groups": ["hr-events", "audit"]}
+    assert settings.webhooks["audit"].synchronous
+
+
+def test_readme_verification_example_accepts_a_real_delivery() -> None:
+    import base64
+
+    from connectors.webhook.signing import signed_headers
+
+    readme = (REPOSITORY / "README.md").read_text()
+    code = readme.split("### Verifying a delivery", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, object] = {}
+    exec(code.split("```", 1)[0], namespace)  # noqa: S102 - the README's own example
+    verify = namespace["verify"]
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = b'{"type":"user.created"}'
+    headers = signed_headers(b"k" * 32, "msg_1", body)
+    assert verify(secret, headers, body)  # type: ignore[operator]
+    assert not verify(secret, headers, body + b"x")  # type: ignore[operator]

@@ -19,12 +19,14 @@ from connectors.base import (
     ENABLED_BY_LOCATION,
     And,
     BackendSchema,
+    Change,
     Compare,
     Condition,
     Conflict,
     ConnectorError,
     Constant,
     InvalidValue,
+    Journal,
     Kind,
     MemberChanges,
     MemberRef,
@@ -59,9 +61,13 @@ T = TypeVar("T")
 class LdapConnector:
     """The Connector protocol (connectors.base) over ldap3."""
 
-    def __init__(self, settings: LdapSettings, schema: BackendSchema) -> None:
+    def __init__(
+        self, settings: LdapSettings, schema: BackendSchema, journal: Journal | None = None
+    ) -> None:
         self.schema = schema
         self._settings = settings
+        self._journal = journal
+        """Told of every write once the directory has made it (it has no transactions)."""
         self._pool: ConnectionPool | None = None
         self._schema_read: DirectorySchema | None = None
         self._cursors = CursorCache()
@@ -225,7 +231,7 @@ class LdapConnector:
                     attributes[name] = written
             attributes.setdefault(directory.naming_attribute, [to_directory(naming)])
             if kind is Kind.GROUPS and self._groups is not None:
-                member_values = self._member_values(connection, members)
+                member_values = list(self._member_entries(connection, members, required=True))
                 placeholder = self._placeholder()
                 if not member_values and placeholder:
                     member_values = [placeholder]
@@ -237,7 +243,10 @@ class LdapConnector:
             entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
             return self._records(connection, location, [entry], kind is Kind.GROUPS, False)[0]
 
-        return await self._run(add)
+        created = await self._run(add)
+        joined = frozenset(member.id for member in created.members or [])
+        await self._tell(Change(kind, created.id, None, created, joined))
+        return created
 
     async def update(
         self,
@@ -254,32 +263,44 @@ class LdapConnector:
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
 
-        def write(slot: Slot, connection: ldap3.Connection) -> Record:
+        def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
+            before = None
+            if self._journal is not None:
+                before = self._records(connection, location, [entry], False, False)[0]
             entry_dn = self._apply(connection, location, entry, dict(changes))
+            joined: set[str] = set()
+            left: set[str] = set()
             if members:
-                self._change_members(connection, entry_dn, members)
+                joined, left = self._change_members(connection, entry_dn, members)
             fresh = self._read_dn(connection, location, entry_dn, with_members)
-            return self._records(connection, location, [fresh], with_members, with_groups)[0]
+            after = self._records(connection, location, [fresh], with_members, with_groups)[0]
+            return after, Change(kind, after.id, before, after, frozenset(joined), frozenset(left))
 
-        return await self._run(write)
+        after, change = await self._run(write)
+        if changes or change.members_added or change.members_removed:
+            await self._tell(change)
+        return after
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the entry and every reference to it (group members, managers)."""
         location = self._location(kind)
 
-        def remove(slot: Slot, connection: ldap3.Connection) -> None:
+        def remove(slot: Slot, connection: ldap3.Connection) -> Record:
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
+            before = self._records(connection, location, [entry], False, False)[0]
             connection.delete(entry.dn)
             location.refs.forget(entry.dn)
             if kind is Kind.USERS:
                 self._forget_user(connection, entry)
+            return before
 
-        await self._run(remove)
+        removed = await self._run(remove)
+        await self._tell(Change(kind, removed.id, removed, None))
 
     async def archive(
         self, kind: Kind, id: str, *, container: str, if_version: str | None = None
@@ -292,10 +313,11 @@ class LdapConnector:
         location = self._location(kind)
         destination = self._dn(container)
 
-        def move(slot: Slot, connection: ldap3.Connection) -> None:
+        def move(slot: Slot, connection: ldap3.Connection) -> Record:
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
+            before = self._records(connection, location, [entry], False, False)[0]
             if kind is Kind.USERS:
                 self._forget_user(connection, entry)
             rdn, _ = _split_first(entry.dn)
@@ -306,8 +328,15 @@ class LdapConnector:
                     "an archived entry with this name exists already; remove it first"
                 ) from None
             location.refs.forget(entry.dn)
+            return before
 
-        await self._run(move)
+        moved = await self._run(move)
+        await self._tell(Change(kind, moved.id, moved, None))
+
+    async def _tell(self, change: Change) -> None:
+        """Record a write that the directory has made in the journal."""
+        if self._journal is not None:
+            await self._journal.record([change], None)
 
     # --- Operations -------------------------------------------------------------------
 
@@ -687,72 +716,99 @@ class LdapConnector:
             raise InvalidValue(f"the user has no {field}, which membership needs", field="members")
         return str(value)
 
-    def _member_values(self, connection: ldap3.Connection, ids: Iterable[str]) -> list[str]:
-        """Member attribute values of users by id; InvalidValue when one names no user."""
+    def _member_entries(
+        self, connection: ldap3.Connection, ids: Iterable[str], *, required: bool
+    ) -> dict[str, str]:
+        """Member attribute value -> SCIM id, for the users `ids` names.
+
+        With `required`, an id that names no user is InvalidValue; otherwise it is left
+        out (a user that is not there cannot be removed either).
+        """
         wanted = set(ids)
         if not wanted:
-            return []
+            return {}
         found = self._users.find_many(connection, wanted, self._user_member_attributes())
-        if set(found) != {id.lower() for id in wanted}:
+        if required and set(found) != {id.lower() for id in wanted}:
             raise InvalidValue("a member id names no user", field="members")
-        return [self._member_value_of(entry) for entry in found.values()]
+        return {self._member_value_of(entry): id for id, entry in found.items()}
 
     def _change_members(
         self, connection: ldap3.Connection, group_dn: str, changes: MemberChanges
-    ) -> None:
+    ) -> tuple[set[str], set[str]]:
+        """Apply member changes; the ids of the users that joined, and of those that left."""
         attribute = self._member_attribute()
         if changes.replace is not None:
             # The one case that reads every member: the client sent the whole set.
             connection.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute])
             current = {str(v) for v in entries_of(connection)[0].values(attribute)}
-            wanted = set(self._member_values(connection, changes.replace))
+            wanted = self._member_entries(connection, changes.replace, required=True)
             placeholder = self._placeholder()
             current_norm = {self._comparable(v): v for v in current if v != placeholder}
             wanted_norm = {self._comparable(v): v for v in wanted}
             added = [wanted_norm[k] for k in wanted_norm.keys() - current_norm.keys()]
             removed = [current_norm[k] for k in current_norm.keys() - wanted_norm.keys()]
-            self._modify_members(connection, group_dn, added=added, removed=removed)
-            return
-        users = self._users
-        removed_entries = users.find_many(
-            connection, changes.removed, self._user_member_attributes()
+            added, removed = self._modify_members(
+                connection, group_dn, added=added, removed=removed
+            )
+            return {wanted[v] for v in added}, self._ids_of(connection, removed)
+        leaving = self._member_entries(connection, changes.removed, required=False)
+        joining = self._member_entries(connection, changes.added, required=True)
+        added, removed = self._modify_members(
+            connection, group_dn, added=list(joining), removed=list(leaving)
         )
-        removed = [self._member_value_of(entry) for entry in removed_entries.values()]
-        added = self._member_values(connection, changes.added)
-        self._modify_members(connection, group_dn, added=added, removed=removed)
+        return {joining[v] for v in added}, {leaving[v] for v in removed}
+
+    def _ids_of(self, connection: ldap3.Connection, values: list[str]) -> set[str]:
+        """The SCIM ids of the users member values name (DNs, or the member_value field)."""
+        field = self._member_value_field()
+        if field is None:
+            refs = [self._users.resolve(connection, value) for value in values]
+            return {ref.id for ref in refs if ref is not None}
+        found: set[str] = set()
+        for start in range(0, len(values), 200):
+            term = _any([f"({field}={escape(value)})" for value in values[start : start + 200]])
+            for base in self._users.bases:
+                found |= {
+                    self._users.id_of(entry)
+                    for entry in search_all(connection, base, term, [self._users.spec.key])
+                }
+        return found
 
     def _comparable(self, value: str) -> str:
         return value.lower() if self._member_value_field() else dns.normalized(value)
 
     def _modify_members(
         self, connection: ldap3.Connection, group_dn: str, *, added: list[str], removed: list[str]
-    ) -> None:
+    ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
         Nothing of the other members is read: a value already there (or already gone) is
         found by a compare of that value alone, only when the modify was refused for it.
+        Returns the values really added and removed (the placeholder aside).
         """
         if not added and not removed:
-            return
+            return [], []
         attribute = self._member_attribute()
         placeholder = self._placeholder()
+        extra = []
         if placeholder and added and self._holds(connection, group_dn, placeholder):
-            removed = [*removed, placeholder]
+            extra = [placeholder]
         try:
-            self._send_members(connection, group_dn, added, removed)
+            self._send_members(connection, group_dn, added, [*removed, *extra])
         except (
             ldap_errors.LDAPAttributeOrValueExistsResult,
             ldap_errors.LDAPNoSuchAttributeResult,
         ):
             added = [v for v in added if not self._holds(connection, group_dn, v)]
             removed = [v for v in removed if self._holds(connection, group_dn, v)]
-            self._send_members(connection, group_dn, added, removed)
+            self._send_members(connection, group_dn, added, [*removed, *extra])
         except ldap_errors.LDAPObjectClassViolationResult:
             if not placeholder or added:
                 raise
             # The last member left a group that must have one: the placeholder stays.
             changes = [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, removed)]
             connection.modify(group_dn, {attribute: changes})
+        return added, removed
 
     def _send_members(
         self, connection: ldap3.Connection, group_dn: str, added: list[str], removed: list[str]

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import (
     BackendSchema,
+    Change,
     Conflict,
     InvalidValue,
+    Journal,
     Kind,
     MemberChanges,
     MemberRef,
@@ -48,9 +50,13 @@ Row = sa.RowMapping
 class SqlConnector:
     """The Connector protocol (connectors.base) over SQLAlchemy Core, asyncio."""
 
-    def __init__(self, settings: SqlSettings, schema: BackendSchema) -> None:
+    def __init__(
+        self, settings: SqlSettings, schema: BackendSchema, journal: Journal | None = None
+    ) -> None:
         self.schema = schema
         self._settings = settings
+        self._journal = journal
+        """Told of every write inside its transaction (the webhook outbox)."""
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._tables: Tables | None = None
@@ -146,9 +152,12 @@ class SqlConnector:
                     users = self._mapped(Kind.USERS)
                     keys = {_member_key(users, id) for id in members}
                     await self._add_members(connection, key, keys, skip_existing=False)
-                return await self._fetch(
+                created = await self._fetch(
                     connection, mapped, key, with_members=kind is Kind.GROUPS, with_groups=False
                 )
+                joined = frozenset(member.id for member in created.members or [])
+                await self._tell(connection, Change(kind, created.id, None, created, joined))
+                return created
 
     async def update(
         self,
@@ -167,7 +176,7 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=True) as connection:
                 key = _key(mapped, id)
-                await self._lock(connection, mapped, key, if_version)
+                before = await self._lock(connection, mapped, key, if_version)
                 row = await self._columns(connection, mapped, changes, current_key=key)
                 for name, value in row.items():
                     if value is None and not mapped.table.c[name].nullable:
@@ -178,9 +187,24 @@ class SqlConnector:
                     await connection.execute(
                         sa.update(mapped.table).where(mapped.key == key).values(row)
                     )
+                joined: set[Any] = set()
+                left: set[Any] = set()
                 if members:
-                    await self._change_members(connection, key, members)
-                return await self._fetch(connection, mapped, key, with_members, with_groups)
+                    joined, left = await self._change_members(connection, key, members)
+                after = await self._fetch(connection, mapped, key, with_members, with_groups)
+                if row or joined or left:
+                    await self._tell(
+                        connection,
+                        Change(
+                            kind,
+                            after.id,
+                            before,
+                            after,
+                            frozenset(id_from_key(Kind.USERS, each) for each in joined),
+                            frozenset(id_from_key(Kind.USERS, each) for each in left),
+                        ),
+                    )
+                return after
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the record, its memberships and every reference to it, atomically."""
@@ -188,10 +212,11 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=True) as connection:
                 key = _key(mapped, id)
-                await self._lock(connection, mapped, key, if_version)
+                before = await self._lock(connection, mapped, key, if_version)
                 await self._clear_references(connection, kind, key)
                 await self._forget_memberships(connection, kind, key)
                 await connection.execute(sa.delete(mapped.table).where(mapped.key == key))
+                await self._tell(connection, Change(kind, before.id, before, None))
 
     async def archive(
         self, kind: Kind, id: str, *, container: str, if_version: str | None = None
@@ -308,7 +333,7 @@ class SqlConnector:
 
     async def _lock(
         self, connection: AsyncConnection, mapped: Mapped, key: Any, if_version: str | None
-    ) -> None:
+    ) -> Record:
         """Read the row for update; NotFound, or PreconditionFailed on a stale version."""
         statement = sa.select(mapped.table).where(mapped.key == key).with_for_update()
         row = (await connection.execute(statement)).mappings().first()
@@ -316,6 +341,12 @@ class SqlConnector:
             raise NotFound(f"no {mapped.spec.kind.value} record has this id")
         if if_version is not None and _version(mapped, row) != if_version:
             raise PreconditionFailed("the record has changed since it was read")
+        return _record(mapped, row)
+
+    async def _tell(self, connection: AsyncConnection, change: Change) -> None:
+        """Record a write in the journal, in its transaction: both commit, or neither."""
+        if self._journal is not None:
+            await self._journal.record([change], connection)
 
     async def _columns(
         self,
@@ -365,10 +396,14 @@ class SqlConnector:
 
     async def _add_members(
         self, connection: AsyncConnection, group: Any, keys: set[Any], *, skip_existing: bool
-    ) -> None:
-        """Insert membership rows for user keys, each checked to name a user."""
+    ) -> set[Any]:
+        """Insert membership rows for user keys, each checked to name a user.
+
+        Returns the keys of the users that joined (not those that were members already).
+        """
         users = self._mapped(Kind.USERS)
         members = self._memberships()
+        joined: set[Any] = set()
         for chunk in _chunks(keys):
             statement = sa.select(users.key).where(users.key.in_(chunk))
             found = set((await connection.execute(statement)).scalars())
@@ -383,12 +418,16 @@ class SqlConnector:
                 rows = [{members.group.name: group, members.member.name: key} for key in found]
                 await connection.execute(sa.insert(members.table), rows)
                 await self._touch(connection, users, found)
+                joined |= found
+        return joined
 
     async def _remove_members(
         self, connection: AsyncConnection, group: Any, keys: set[Any]
-    ) -> None:
+    ) -> set[Any]:
+        """Delete membership rows; returns the keys of the users that really left."""
         members = self._memberships()
         users = self._mapped(Kind.USERS)
+        left: set[Any] = set()
         for chunk in _chunks(keys):
             statement = sa.select(members.member).where(
                 members.group == group, members.member.in_(chunk)
@@ -401,6 +440,8 @@ class SqlConnector:
                     )
                 )
                 await self._touch(connection, users, removed)
+                left |= removed
+        return left
 
     @staticmethod
     async def _touch(connection: AsyncConnection, mapped: Mapped, keys: Iterable[Any]) -> None:
@@ -413,7 +454,8 @@ class SqlConnector:
 
     async def _change_members(
         self, connection: AsyncConnection, group: Any, changes: MemberChanges
-    ) -> None:
+    ) -> tuple[set[Any], set[Any]]:
+        """Apply member changes; the keys of the users that joined, and of those that left."""
         users = self._mapped(Kind.USERS)
         members = self._memberships()
         if changes.replace is not None:
@@ -421,14 +463,17 @@ class SqlConnector:
             statement = sa.select(members.member).where(members.group == group)
             current = set((await connection.execute(statement)).scalars())
             wanted = {_member_key(users, id) for id in changes.replace}
-            await self._remove_members(connection, group, current - wanted)
-            await self._add_members(connection, group, wanted - current, skip_existing=False)
-            return
+            left = await self._remove_members(connection, group, current - wanted)
+            joined = await self._add_members(
+                connection, group, wanted - current, skip_existing=False
+            )
+            return joined, left
         # An id that cannot be a key cannot be a member either: nothing to remove.
         removed = {key_from_id(Kind.USERS, users.key, id) for id in changes.removed} - {None}
-        await self._remove_members(connection, group, removed)
+        left = await self._remove_members(connection, group, removed)
         added = {_member_key(users, id) for id in changes.added}
-        await self._add_members(connection, group, added, skip_existing=True)
+        joined = await self._add_members(connection, group, added, skip_existing=True)
+        return joined, left
 
     async def _clear_references(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
         """Fields of other records that refer to a deleted one (a manager) become empty."""

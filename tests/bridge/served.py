@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from direct import Direct, LdapDirect
+from receiver import free_port
 from scim_client import BASE, LDAP_PASSWORD_ENV, TOKEN, Scim, write_config, write_ldap_config
 
-from bridge.app import build_app
-from bridge.auth import TokenVerifier
-from bridge.config import load_config
-from connectors import build_connector
-from mappings import load_mapping
+from bridge.cli import application
 
 
 async def serve(
@@ -24,6 +26,7 @@ async def serve(
     *,
     extra: str = "",
     mapping: str | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Scim:
     """The bridge in process, on `backend` with its shipped preset (or `mapping`).
 
@@ -37,16 +40,38 @@ async def serve(
         )
     else:
         config = write_config(tmp_path, backend.url, mapping=mapping or "sql-default", extra=extra)
-    return await serve_config(config, aiohttp_client, backend)
+    return await serve_config(config, aiohttp_client, backend, environ)
 
 
-async def serve_config(config: Path, aiohttp_client: Any, backend: Any) -> Scim:
-    """The bridge in process, as a configuration file describes it."""
-    settings = load_config(config)
-    mapping = load_mapping(settings.mapping_source())
-    verifier = TokenVerifier.from_settings(
-        settings.auth, {"SCIM_BRIDGE_TEST_TOKEN": TOKEN}, str(settings.source)
-    )
-    connector = build_connector(settings.connector, mapping.backend)
-    client = await aiohttp_client(build_app(settings, mapping, connector, verifier))
+async def serve_config(
+    config: Path, aiohttp_client: Any, backend: Any, environ: dict[str, str] | None = None
+) -> Scim:
+    """The bridge in process, as `scim-bridge serve` builds it from a configuration file."""
+    app, _ = await application(config, {"SCIM_BRIDGE_TEST_TOKEN": TOKEN, **(environ or {})})
+    client = await aiohttp_client(app)
     return Scim(client, str(client.make_url(BASE)), backend)
+
+
+def spawn_serve(config: Path, log: Path, environ: dict[str, str]) -> tuple[Any, str]:
+    """`scim-bridge serve` as a separate process, as an admin runs it; (process, base URL)."""
+    port = free_port()
+    env = {**os.environ, "SCIM_BRIDGE_TEST_TOKEN": TOKEN, **environ}
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--config", str(config), "--listen",
+             f"127.0.0.1:{port}"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"serve did not start:\n{log.read_text()}") from None
+            time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port}{BASE}"

@@ -180,7 +180,7 @@ def edited(old: str, new: str) -> str:
         ),
         pytest.param(
             edited('type = "sql"', 'type = "nosql"'),
-            "config.toml: connector.type: must be one of 'sql', 'ldap'",
+            "config.toml: connector.type: must be one of 'sql', 'ldap', 'webhook'",
             id="connector-type",
         ),
         pytest.param(

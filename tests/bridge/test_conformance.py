@@ -5,12 +5,7 @@ The server runs as a real process started through the command line, as an admin 
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,14 +15,9 @@ from backends import create_default_tables
 from readme import readme_block
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
-from scim_client import BASE, TOKEN, write_config
+from scim_client import TOKEN, write_config
+from served import spawn_serve
 from slapd import SlapdServer
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -63,41 +53,12 @@ def served_ldap(slapd: SlapdServer, tmp_path: Path) -> Iterator[str]:
 
 
 def _serve(config: Path, tmp_path: Path, environ: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "SCIM_BRIDGE_TEST_TOKEN": TOKEN, **environ}
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge",
-            "serve",
-            "--config",
-            str(config),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}{BASE}"
+    process, url = spawn_serve(config, tmp_path / "serve.log", environ)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = (tmp_path / "serve.log").read_text()
-                    pytest.fail(f"scim-bridge serve did not start:\n{output}")
-                time.sleep(0.1)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite", "postgresql"], indirect=True)

@@ -1,0 +1,239 @@
+"""Delivering events: one signed POST per event, retried until delivered or too old.
+
+2xx delivers. 408, 429 and 5xx, a timeout or a refused connection are retried after an
+exponential, jittered delay (tenacity's wait strategy; the attempt count lives in the
+outbox row, so retries survive a restart), or after Retry-After when a 429 or 503 gives
+one. Any other answer (4xx, a redirect) fails the event at once: repeating the same
+request cannot change the answer. An event older than `max_age` fails (dead letter);
+`scim-bridge events retry` brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import tenacity
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.webhook.outbox import Outbox, Status, StoredEvent
+from connectors.webhook.settings import WebhookSettings
+from connectors.webhook.signing import signed_headers
+
+log = logging.getLogger("scim_bridge.webhook")
+
+USER_AGENT = "scim-bridge-webhooks/1"
+_RETRIED = frozenset({408, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivered: bool
+    retry: bool
+    """Not delivered, but worth another attempt."""
+    retry_after: float | None = None
+    """Seconds the receiver asked to wait (Retry-After of a 429 or 503)."""
+    error: str | None = None
+    """What went wrong, for `events list` and the log: never the body or a secret."""
+
+
+class Receiver:
+    """One `[webhooks.NAME]`: signs and posts event bodies to its URL."""
+
+    def __init__(self, name: str, settings: WebhookSettings, key: bytes) -> None:
+        self.name = name
+        self.settings = settings
+        self._key = key
+        self._session: aiohttp.ClientSession | None = None
+        self._wait = tenacity.wait_exponential_jitter(
+            multiplier=settings.retry_initial,
+            max=settings.retry_max,
+            jitter=settings.retry_initial,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, event_id: str, body: str) -> Outcome:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
+            )
+        payload = body.encode()
+        headers = {
+            **signed_headers(self._key, event_id, payload),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            async with self._session.post(
+                self.settings.url, data=payload, headers=headers, allow_redirects=False
+            ) as response:
+                await response.read()
+                return classify(response.status, response.headers.get("Retry-After"))
+        except TimeoutError:
+            return Outcome(False, True, error="no answer in time")
+        except aiohttp.ClientConnectionError as error:
+            return Outcome(False, True, error=_connection_problem(error))
+        except aiohttp.ClientError as error:
+            return Outcome(False, True, error=type(error).__name__)
+
+    def delay(self, attempts: int) -> float:
+        """The wait before attempt `attempts + 1`, exponential with jitter."""
+        state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+        state.attempt_number = max(attempts, 1)
+        return float(self._wait(state))
+
+
+def classify(status: int, retry_after: str | None) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome(True, False)
+    if status in _RETRIED or status >= 500:
+        wait = parse_retry_after(retry_after) if status in (429, 503) else None
+        return Outcome(False, True, wait, f"HTTP {status}")
+    return Outcome(False, False, error=f"HTTP {status}")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """RFC 9110 §10.2.3: a number of seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _connection_problem(error: aiohttp.ClientConnectionError) -> str:
+    cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "cannot connect"
+    return "connection lost"
+
+
+class DeliveryWorker:
+    """Delivers one receiver's due events, in a loop, until stopped.
+
+    With `lock` (PostgreSQL, MariaDB), a batch is claimed FOR UPDATE SKIP LOCKED and
+    kept locked, in its transaction, while it is delivered: no other process delivers
+    those events meanwhile, and a process that dies releases them. Without it (SQLite,
+    one process), the batch is read, delivered, then its outcome written.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox: Outbox,
+        receiver: Receiver,
+        *,
+        lock: bool,
+        poll_interval: float,
+    ) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._receiver = receiver
+        self._lock = lock
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """New events may be due: look now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                handled = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("delivering to %s failed; trying again", self._receiver.name)
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def deliver_due(self) -> int:
+        """One batch: the due events at the head of their resource's line. Their count."""
+        limit = self._receiver.settings.concurrency
+        name = self._receiver.name
+        if self._lock:
+            async with self._engine.begin() as connection:
+                batch = await self._outbox.claim(connection, name, limit, lock=True)
+                outcomes = await self._send_all(batch)
+                await self._record(connection, batch, outcomes)
+            return len(batch)
+        async with self._engine.connect() as connection:
+            batch = await self._outbox.claim(connection, name, limit, lock=False)
+        outcomes = await self._send_all(batch)
+        async with self._engine.begin() as connection:
+            await self._record(connection, batch, outcomes)
+        return len(batch)
+
+    async def _send_all(self, batch: list[StoredEvent]) -> list[Outcome]:
+        sends: list[Awaitable[Outcome]] = [
+            self._receiver.send(event.id, event.body) for event in batch
+        ]
+        return list(await asyncio.gather(*sends))
+
+    async def _record(
+        self, connection: AsyncConnection, batch: list[StoredEvent], outcomes: list[Outcome]
+    ) -> None:
+        settings = self._receiver.settings
+        now = time.time()
+        for event, outcome in zip(batch, outcomes, strict=True):
+            attempts = event.attempts + 1
+            if outcome.delivered:
+                await self._outbox.finish(
+                    connection, event.sequence, Status.DELIVERED, attempts=attempts
+                )
+                continue
+            wait = outcome.retry_after
+            if wait is None:
+                wait = self._receiver.delay(attempts)
+            too_old = now + wait - event.created > settings.max_age
+            if outcome.retry and not too_old:
+                await self._outbox.finish(
+                    connection,
+                    event.sequence,
+                    Status.PENDING,
+                    attempts=attempts,
+                    due=now + wait,
+                    error=outcome.error,
+                )
+                continue
+            error = outcome.error if not outcome.retry else f"{outcome.error}; too old to retry"
+            log.warning("event %s to %s failed: %s", event.id, self._receiver.name, error)
+            await self._outbox.finish(
+                connection, event.sequence, Status.FAILED, attempts=attempts, error=error
+            )

@@ -1,0 +1,127 @@
+"""The journal that turns every write into events in the outbox (connectors.base.Journal).
+
+What an event says is decided by the bridge (`describe`: the SCIM resource after the
+change, the attributes that changed); this module only routes events to receivers,
+stores them, and delivers at once to the receivers that are synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.base import Change, Kind, Rejected, Unavailable
+from connectors.webhook.delivery import Receiver
+from connectors.webhook.outbox import NewEvent, Outbox
+
+
+@dataclass(frozen=True, slots=True)
+class EventContent:
+    """One event of a change, before it is addressed to receivers."""
+
+    type: str
+    """user.created, group.members_added, ..."""
+    resource_type: str
+    """User or Group (RFC 7643 §3's resource type names)."""
+    resource_id: str
+    data: dict[str, Any]
+
+
+Describe = Callable[[Change], list[EventContent]]
+
+
+class OutboxJournal:
+    """Routes the events of each change to the receivers of its resource type."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        describe: Describe,
+        routes: Mapping[Kind, list[str]],
+        receivers: Mapping[str, Receiver],
+        *,
+        engine: AsyncEngine | None,
+        wake: Callable[[str], None],
+    ) -> None:
+        """`engine` is the outbox's own database, or None: the connector's transaction."""
+        self._outbox = outbox
+        self._describe = describe
+        self._routes = routes
+        self._receivers = receivers
+        self._engine = engine
+        self._wake = wake
+
+    async def record(self, changes: list[Change], transaction: Any | None) -> None:
+        pending: list[NewEvent] = []
+        delivered: list[NewEvent] = []
+        for change in changes:
+            names = self._routes.get(change.kind, [])
+            if not names:
+                continue
+            for content in self._describe(change):
+                body = _body(content)
+                for name in names:
+                    event = NewEvent(
+                        id=body["id"],
+                        webhook=name,
+                        type=content.type,
+                        resource_type=content.resource_type,
+                        resource_id=content.resource_id,
+                        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                    )
+                    if self._receivers[name].settings.synchronous:
+                        await self._agree(event)
+                        delivered.append(event)
+                    else:
+                        pending.append(event)
+        if not pending and not delivered:
+            return
+        if self._engine is not None:
+            async with self._engine.begin() as connection:
+                await self._append(connection, pending, delivered)
+        elif isinstance(transaction, AsyncConnection):
+            await self._append(transaction, pending, delivered)
+        else:  # the configuration check refuses this first
+            raise RuntimeError("a connector without transactions needs an [events] store")
+        for name in {event.webhook for event in pending}:
+            self._wake(name)
+
+    async def _append(
+        self, connection: AsyncConnection, pending: list[NewEvent], delivered: list[NewEvent]
+    ) -> None:
+        await self._outbox.append(connection, pending)
+        await self._outbox.append(connection, delivered, delivered=True)
+
+    async def _agree(self, event: NewEvent) -> None:
+        """A synchronous receiver takes the event now, or the change is not made."""
+        receiver = self._receivers[event.webhook]
+        outcome = await receiver.send(event.id, event.body)
+        if outcome.delivered:
+            return
+        if outcome.retry:
+            raise Unavailable(
+                f"the webhook receiver {event.webhook} cannot take the change now "
+                f"({outcome.error}); retry later",
+                retry_after=int(outcome.retry_after or 5),
+            )
+        raise Rejected(f"the webhook receiver {event.webhook} refused the change ({outcome.error})")
+
+
+def _body(content: EventContent) -> dict[str, Any]:
+    """The JSON an event is delivered as (Standard Webhooks' type, timestamp, data)."""
+    return {
+        "id": f"msg_{uuid.uuid4().hex}",
+        "type": content.type,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "data": {
+            "resourceType": content.resource_type,
+            "id": content.resource_id,
+            **content.data,
+        },
+    }

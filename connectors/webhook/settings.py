@@ -1,0 +1,109 @@
+"""The tables of the configuration that concern events: `[webhooks.NAME]`, `[events]`, and a
+`[connector]` of type "webhook"."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from typing import Literal
+
+import pydantic
+
+from connectors.sql.settings import SqlSettings, parse_url
+from connectors.webhook.signing import secret_key
+
+DEFAULT_STORE = "sqlite+aiosqlite:///scim-bridge.db"
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WebhookSettings(_Strict):
+    """One receiver of events. The secret never appears in the file: `secret_env` names
+    the environment variable holding it (`whsec_...`, Standard Webhooks)."""
+
+    url: str
+    secret_env: str
+    timeout: float = pydantic.Field(default=10.0, gt=0)
+    """Seconds a receiver has to answer one delivery."""
+    max_age: float = pydantic.Field(default=3 * 24 * 3600.0, gt=0)
+    """Seconds after which an event still undelivered is marked failed (dead letter)."""
+    retry_initial: float = pydantic.Field(default=1.0, gt=0)
+    """The first retry's delay in seconds; each next one doubles, with jitter."""
+    retry_max: float = pydantic.Field(default=600.0, gt=0)
+    """The longest delay between two attempts, in seconds."""
+    concurrency: int = pydantic.Field(default=8, gt=0, le=256)
+    """Deliveries under way at once (each to another resource: one resource's events go
+    one after the other, in order)."""
+    synchronous: bool = False
+    """Deliver within the SCIM request, before the change commits: a receiver that
+    refuses (or cannot be reached) fails the request, and the change is not made."""
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return url
+
+    @pydantic.field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    def key(self, environ: Mapping[str, str]) -> bytes:
+        """The signing key, read from the environment; ValueError names what is wrong."""
+        secret = environ.get(self.secret_env)
+        if secret is None:
+            raise ValueError(f"environment variable {self.secret_env} is not set")
+        try:
+            return secret_key(secret)
+        except ValueError as error:
+            raise ValueError(f"environment variable {self.secret_env}: {error}") from None
+
+
+class EventStoreSettings(_Strict):
+    """`[events]`: where events wait for delivery.
+
+    By default they live in the connector's own database, written in the same
+    transaction as the change (sql and webhook connectors). A directory has no such
+    database: `store` names one (SQLite for one process, PostgreSQL for several).
+    """
+
+    store: str | None = pydantic.Field(default=None, repr=False)
+    poll_interval: float = pydantic.Field(default=1.0, gt=0)
+    """Seconds between two looks for due events (writes in this process wake it at once)."""
+
+    @pydantic.field_validator("store")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_url(url)
+        return url
+
+
+class WebhookConnectorSettings(SqlSettings):
+    """A `[connector]` of type "webhook": SCIM state in scim-bridge's own SQL store (the
+    `sql-default` tables), and every change an event for `webhooks`.
+
+    It is the SQL connector's settings, with scim-bridge's own database by default, whose
+    tables scim-bridge may create on any database (a SQL connector's tables belong to the
+    admin, so there only SQLite's embedded default is ever created).
+    """
+
+    type: Literal["webhook"]  # type: ignore[assignment]  # the discriminator of this kind
+    url: str = pydantic.Field(default=DEFAULT_STORE, repr=False)
+    """The store: SQLite for one process, PostgreSQL when several share the work."""
+    create_tables: bool = True
+    webhooks: list[str] = pydantic.Field(min_length=1)
+    """The `[webhooks.NAME]` every change of every resource type is delivered to."""
+
+    @pydantic.field_validator("create_tables")
+    @classmethod
+    def _tables_only_for_sqlite(cls, create: bool, info: pydantic.ValidationInfo) -> bool:
+        return create

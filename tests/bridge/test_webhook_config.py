@@ -1,0 +1,104 @@
+"""Mistakes in the configuration of events are named before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from receiver import SECRET
+
+from bridge.cli import main
+from bridge.config import ConfigError, load_config
+
+SQL = (
+    'mapping = "sql-default"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+    '[connector]\ntype = "sql"\nurl = "sqlite+aiosqlite:///{tmp}/x.db"\ncreate_tables = true\n'
+)
+LDAP = (
+    'mapping = "ldap-openldap"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+    '[connector]\ntype = "ldap"\nurls = ["ldap://127.0.0.1:9"]\n'
+)
+HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_SECRET"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SQL + '[users]\nnotify = ["hr"]\n', "users.notify: no [webhooks.hr] table"),
+        (
+            SQL + HOOK + '[groups]\nnotify = ["audit"]\n',
+            "groups.notify: no [webhooks.audit] table (known: hr)",
+        ),
+        (
+            LDAP + HOOK + '[users]\nnotify = ["hr"]\n',
+            "events.store: a directory has no database for events; name one",
+        ),
+        (
+            LDAP
+            + HOOK
+            + 'synchronous = true\n[users]\nnotify = ["hr"]\n'
+            + '[events]\nstore = "sqlite+aiosqlite:///e.db"\n',
+            "webhooks.hr.synchronous: a refusal can only undo a change written in the same "
+            "transaction as its event",
+        ),
+        (
+            SQL + '[webhooks.hr]\nurl = "ftp://x"\nsecret_env = "HR_SECRET"\n',
+            "webhooks.hr.url: 'ftp://x' is not an http:// or https:// URL",
+        ),
+        (
+            SQL.replace('type = "sql"', 'type = "webhook"').replace(
+                "create_tables = true\n", "webhooks = []\n"
+            ),
+            "connector.webhooks: list should have at least 1 item",
+        ),
+    ],
+)
+def test_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace("{tmp}", str(tmp_path)))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert any(line.startswith(f"{path}: {expected}") for line in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (None, "webhooks.hr.secret_env: environment variable HR_SECRET is not set"),
+        (
+            "plain-text-secret",
+            "webhooks.hr.secret_env: environment variable HR_SECRET: must start with whsec_ "
+            "followed by a base64 key",
+        ),
+    ],
+)
+def test_check_names_a_secret_that_cannot_be_used(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    secret: str | None,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    if secret is None:
+        monkeypatch.delenv("HR_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("HR_SECRET", secret)
+    path = tmp_path / "config.toml"
+    path.write_text(SQL.replace("{tmp}", str(tmp_path)) + HOOK + '[users]\nnotify = ["hr"]\n')
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{path}: {expected}"]
+    assert "plain-text-secret" not in "\n".join(err)
+
+
+def test_check_passes_with_a_usable_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    monkeypatch.setenv("HR_SECRET", SECRET)
+    path = tmp_path / "config.toml"
+    path.write_text(SQL.replace("{tmp}", str(tmp_path)) + HOOK + '[users]\nnotify = ["hr"]\n')
+    assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err

@@ -1,0 +1,414 @@
+"""Events to webhook receivers: real aiohttp receivers on 127.0.0.1 that check every
+signature, real stores (SQLite, PostgreSQL), and `scim-bridge serve` processes where a
+process must die or share the work."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from backends import create_database, drop_database
+from direct import LdapDirect, SqlDirect, ldap_user_state
+from receiver import SECRET, Arrival, Receiver
+from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, TOKEN, USER_SCHEMA, Scim
+from served import serve, serve_config, spawn_serve
+
+from bridge.cli import main
+
+ENV = {"HR_SECRET": SECRET}
+FAST_RETRIES = "retry_initial = 0.05\nretry_max = 0.3\n"
+
+
+def webhook_config(
+    directory: Path,
+    store: str,
+    receiver: Receiver,
+    *,
+    webhook: str = "",
+    extra: str = "",
+) -> Path:
+    """A `webhook` connector on `store`, delivering to `receiver` as [webhooks.hr]."""
+    path = directory / "config.toml"
+    path.write_text(
+        'mapping = "sql-default"\n[server]\nbase_path = "/scim/v2"\n'
+        '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+        f'[connector]\ntype = "webhook"\nurl = "{store}"\nwebhooks = ["hr"]\n'
+        f'[webhooks.hr]\nurl = "{receiver.url}"\nsecret_env = "HR_SECRET"\n{webhook}\n'
+        f"[events]\npoll_interval = 0.1\n{extra}"
+    )
+    return path
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    started = Receiver()
+    await started.start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database for the webhook connector's own store."""
+    url = await create_database(request.param, tmp_path)
+    yield url
+    await drop_database(request.param, url)
+
+
+async def user(scim: Scim, name: str, **attributes: Any) -> str:
+    created = await scim.create_user(name, **attributes)
+    return str(created["id"])
+
+
+async def test_every_change_is_a_signed_event_in_order(
+    store: str, receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    scim = await serve_config(webhook_config(tmp_path, store, receiver), aiohttp_client, None, ENV)
+    alice = await user(scim, "alice", title="Engineer")
+    bob = await user(scim, "bob")
+    path = f"/Users/{alice}"
+    await scim.patch(path, {"op": "replace", "path": "title", "value": "Lead"})
+    await scim.patch(path, {"op": "replace", "path": "active", "value": False})
+    await scim.patch(path, {"op": "replace", "path": "active", "value": True})
+    group = (
+        await scim.post(
+            "/Groups",
+            {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "members": [{"value": alice}]},
+        )
+    ).body["id"]
+    await scim.patch(
+        f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": bob}]}
+    )
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": f'members[value eq "{alice}"]'})
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "displayName", "value": "Ops 2"})
+    await scim.delete(f"/Groups/{group}")
+    await scim.delete(path)
+    await receiver.wait_for(11)
+    assert receiver.unsigned == 0
+    assert receiver.of(alice) == [
+        "user.created",
+        "user.updated",
+        "user.deactivated",
+        "user.reactivated",
+        "user.deleted",
+    ]
+    assert receiver.of(bob) == ["user.created"]
+    assert receiver.of(group) == [
+        "group.created",
+        "group.members_added",
+        "group.members_removed",
+        "group.updated",
+        "group.deleted",
+    ]
+    by_type = {(a.resource_id, a.type): a.body for a in receiver.delivered()}
+    created = by_type[(alice, "user.created")]
+    assert set(created) == {"id", "type", "timestamp", "data"}
+    assert created["id"].startswith("msg_")
+    assert created["data"]["resourceType"] == "User"
+    assert created["data"]["resource"]["userName"] == "alice"
+    assert created["data"]["resource"]["meta"]["location"] == f"/scim/v2/Users/{alice}"
+    assert by_type[(alice, "user.updated")]["data"]["changes"] == {
+        "title": {"old": "Engineer", "new": "Lead"}
+    }
+    assert by_type[(alice, "user.deactivated")]["data"]["resource"]["active"] is False
+    assert by_type[(group, "group.members_added")]["data"]["members"] == [bob]
+    assert by_type[(group, "group.members_removed")]["data"]["members"] == [alice]
+    assert by_type[(group, "group.updated")]["data"]["changes"] == {
+        "displayName": {"old": "Ops", "new": "Ops 2"}
+    }
+    assert by_type[(alice, "user.deleted")]["data"]["resource"]["userName"] == "alice"
+    # The store serves SCIM as the SQL connector does.
+    found = await scim.get('/Users?filter=userName+eq+"bob"')
+    assert [r["id"] for r in found.body["Resources"]] == [bob]
+
+
+async def test_notify_beside_a_directory(
+    ldap_direct: LdapDirect,
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slapd = ldap_direct.slapd
+    monkeypatch.setenv("LDAP_PASSWORD", slapd.admin_password)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'mapping = "ldap-openldap"\n[server]\nbase_path = "/scim/v2"\n'
+        '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+        f'[connector]\ntype = "ldap"\nurls = ["{slapd.url}"]\nbase_dn = "{ldap_direct.tree}"\n'
+        f'bind_dn = "{slapd.admin_dn}"\npassword_env = "LDAP_PASSWORD"\n'
+        f'[webhooks.hr]\nurl = "{receiver.url}"\nsecret_env = "HR_SECRET"\n'
+        '[users]\nnotify = ["hr"]\n'
+        f'[events]\nstore = "sqlite+aiosqlite:///{tmp_path}/events.db"\npoll_interval = 0.1\n'
+    )
+    scim = await serve_config(config, aiohttp_client, ldap_direct, ENV)
+    alice = await user(scim, "alice", title="Engineer")
+    await scim.patch(f"/Users/{alice}", {"op": "replace", "path": "title", "value": "Lead"})
+    await receiver.wait_for(2)
+    assert receiver.of(alice) == ["user.created", "user.updated"]
+    state = ldap_user_state(ldap_direct, "alice")
+    assert state is not None
+    assert state["title"] == "Lead"
+
+
+async def test_notify_beside_a_sql_connector_writes_events_in_its_database(
+    sqlite_direct: SqlDirect,
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scim = await serve(
+        sqlite_direct,
+        tmp_path,
+        aiohttp_client,
+        monkeypatch,
+        extra=f'[webhooks.hr]\nurl = "{receiver.url}"\nsecret_env = "HR_SECRET"\n'
+        '[groups]\nnotify = ["hr"]\n[events]\npoll_interval = 0.1\n',
+        environ=ENV,
+    )
+    alice = await user(scim, "alice")
+    group = await scim.post(
+        "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "members": [{"value": alice}]}
+    )
+    await receiver.wait_for(1)
+    assert [a.type for a in receiver.delivered()] == ["group.created"]  # users notify no one
+    rows = await sqlite_direct.rows("SELECT type, resource_id, status FROM scim_bridge_events")
+    assert rows == [
+        {"type": "group.created", "resource_id": group.body["id"], "status": "delivered"}
+    ]
+
+
+async def test_a_change_without_its_event_cannot_happen(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    database = tmp_path / "store.db"
+    config = webhook_config(tmp_path, f"sqlite+aiosqlite:///{database}", receiver)
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    await user(scim, "first")
+    with sqlite3.connect(database) as connection:
+        connection.execute("DROP TABLE scim_bridge_events")
+    answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "second"})
+    assert answer.status == 500
+    with sqlite3.connect(database) as connection:
+        names = [row[0] for row in connection.execute("SELECT user_name FROM users")]
+    assert names == ["first"]  # the write rolled back with the event it could not store
+
+
+async def test_a_synchronous_receiver_can_refuse_a_change(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    database = tmp_path / "store.db"
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{database}", receiver, webhook="synchronous = true\n"
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    receiver.answer = lambda arrival, n: (403, {}) if "refused" in str(arrival.body) else (204, {})
+    accepted = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "accepted"})
+    assert accepted.status == 201
+    assert [a.type for a in receiver.delivered()] == ["user.created"]  # before the answer
+    refused = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "refused"})
+    assert refused.status == 502
+    assert "refused" in refused.body["detail"]
+    await receiver.stop()
+    unreachable = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "later"})
+    assert unreachable.status == 503
+    assert "Retry-After" in unreachable.headers
+    with sqlite3.connect(database) as connection:
+        names = [row[0] for row in connection.execute("SELECT user_name FROM users")]
+        statuses = [row[0] for row in connection.execute("SELECT status FROM scim_bridge_events")]
+    assert names == ["accepted"]
+    assert statuses == ["delivered"]
+
+
+async def test_events_wait_while_the_receiver_is_down_and_all_arrive_in_order(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    receiver = Receiver()  # not started: its port refuses connections
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/store.db", receiver, webhook=FAST_RETRIES
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    ids = [await user(scim, f"user{n}", title="A") for n in range(50)]
+    for each in ids:
+        path = f"/Users/{each}"
+        await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
+        await scim.patch(path, {"op": "replace", "path": "active", "value": False})
+        await scim.patch(path, {"op": "replace", "path": "active", "value": True})
+    await asyncio.sleep(0.5)  # the first attempts fail meanwhile
+    await receiver.start()
+    try:
+        await receiver.wait_for(200)
+    finally:
+        await receiver.stop()
+    assert len(receiver.delivered()) == 200
+    for each in ids:
+        assert receiver.of(each) == [
+            "user.created",
+            "user.updated",
+            "user.deactivated",
+            "user.reactivated",
+        ]
+
+
+async def test_retry_after_is_honoured(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    attempts: list[float] = []
+
+    def busy_once(arrival: Arrival, n: int) -> tuple[int, dict[str, str]]:
+        attempts.append(time.monotonic())
+        return (503, {"Retry-After": "1"}) if n == 1 else (204, {})
+
+    receiver.answer = busy_once
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/store.db", receiver, webhook=FAST_RETRIES
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    await user(scim, "patient")
+    await receiver.wait_for(1)
+    assert len(attempts) == 2
+    assert attempts[1] - attempts[0] >= 0.95  # not the 0.05 s of the backoff
+
+
+async def test_a_refusal_fails_at_once_and_an_operator_retries_it(
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    receiver.answer = lambda arrival, n: (400, {}) if n == 1 else (204, {})
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/store.db", receiver, webhook=FAST_RETRIES
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    first = await user(scim, "refused")
+    await until_status(tmp_path / "store.db", "failed", count=1)
+    second = await user(scim, "refused-too")
+    await until_status(tmp_path / "store.db", "failed", count=2)
+    assert await cli("events", "list", "--config", str(config), "--status", "failed") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[3] for line in listed[:2]] == [f"User/{second}", f"User/{first}"]
+    assert "user.created" in listed[0]
+    assert "attempts=1" in listed[0]
+    assert "last_error=HTTP 400" in listed[0]
+    assert listed[-1] == "pending: 0  delivered: 0  failed: 2"
+    event_id = listed[1].split()[0]
+    assert await cli("events", "retry", "--config", str(config), event_id) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "retried: 1"
+    await receiver.wait_for(1)
+    assert receiver.of(first) == ["user.created"]
+    assert await cli("events", "retry", "--config", str(config), "--all-failed") == 0
+    assert capsys.readouterr().out.splitlines()[0] == "retried: 1"
+    await receiver.wait_for(2)
+    assert receiver.of(second) == ["user.created"]
+
+
+async def test_an_event_too_old_to_retry_is_failed(tmp_path: Path, aiohttp_client: Any) -> None:
+    receiver = Receiver()  # never started
+    config = webhook_config(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/store.db",
+        receiver,
+        webhook=FAST_RETRIES + "max_age = 0.5\n",
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    await user(scim, "lost-cause")
+    await until_status(tmp_path / "store.db", "failed")
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        [(status, error)] = connection.execute("SELECT status, last_error FROM scim_bridge_events")
+    assert status == "failed"
+    assert error == "connection refused; too old to retry"
+
+
+async def cli(*argv: str) -> int:
+    """The command line, as an operator runs it beside the serving process."""
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def until_status(
+    database: Path, status: str, *, count: int = 1, within: float = 10.0
+) -> None:
+    """Until the events table of a SQLite store holds `count` events of `status`."""
+    async with asyncio.timeout(within):
+        while True:
+            with sqlite3.connect(database) as connection:
+                found = connection.execute(
+                    "SELECT count(*) FROM scim_bridge_events WHERE status = ?", (status,)
+                ).fetchone()[0]
+            if found >= count:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _create_users(url: str, names: list[str]) -> list[str]:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+    ids = []
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for name in names:
+            body = {"schemas": [USER_SCHEMA], "userName": name}
+            async with session.post(f"{url}/Users", json=body) as response:
+                assert response.status == 201, await response.text()
+                ids.append((await response.json())["id"])
+            patch = {
+                "schemas": [PATCH_SCHEMA],
+                "Operations": [{"op": "replace", "path": "title", "value": "T"}],
+            }
+            async with session.patch(f"{url}/Users/{ids[-1]}", json=patch) as response:
+                assert response.status == 200
+    return ids
+
+
+async def test_a_process_killed_mid_delivery_loses_nothing(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.delay = 0.2  # each delivery takes a while: the kill lands in the middle of one
+    config = webhook_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/store.db", receiver)
+    process, url = spawn_serve(config, tmp_path / "serve.log", ENV)
+    try:
+        ids = await _create_users(url, [f"user{n}" for n in range(15)])
+        for _ in range(200):
+            if receiver.arrivals:
+                break
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        delivered_before = len(receiver.delivered())
+        assert delivered_before < 30
+        process, url = spawn_serve(config, tmp_path / "serve.log", ENV)
+        await receiver.wait_for(30, within=60)
+    finally:
+        process.kill()
+        process.wait(10)
+    for each in ids:
+        assert receiver.of(each) == ["user.created", "user.updated"]
+
+
+async def test_two_processes_on_postgresql_never_deliver_one_event_twice_at_once(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    url = await create_database("postgresql", tmp_path)
+    receiver.delay = 0.05
+    config = webhook_config(tmp_path, url, receiver)
+    first, first_url = spawn_serve(config, tmp_path / "first.log", ENV)
+    second, second_url = spawn_serve(config, tmp_path / "second.log", ENV)
+    try:
+        await asyncio.gather(
+            _create_users(first_url, [f"a{n}" for n in range(40)]),
+            _create_users(second_url, [f"b{n}" for n in range(40)]),
+        )
+        await receiver.wait_for(160, within=90)
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(10)
+        await drop_database("postgresql", url)
+    assert receiver.overlapping == []
+    assert len(receiver.delivered()) == 160
