@@ -10,8 +10,8 @@ group.members_removed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping as ReadOnly
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,8 +23,6 @@ from connectors.sql.engine import make_engine
 from connectors.sql.settings import SqlSettings, parse_url
 from connectors.webhook import DeliveryWorker, EventContent, Outbox, OutboxJournal, Receiver
 from mappings import Mapping
-
-log = logging.getLogger("scim_bridge.events")
 
 _NOT_COMPARED = {"id", "schemas", "meta", "members", "groups"}
 _NOUNS = {Kind.USERS: "user", Kind.GROUPS: "group"}
@@ -42,40 +40,42 @@ class EventDescriber:
         noun = _NOUNS[change.kind]
         resource_type = RESOURCE_TYPE_NAMES[change.kind]
 
-        def event(kind: str, record: Record, **data: Any) -> EventContent:
+        def event(kind: str, resource: dict[str, Any], **data: Any) -> EventContent:
             return EventContent(
-                f"{noun}.{kind}",
-                resource_type,
-                change.id,
-                {"resource": self._render(change.kind, record), **data},
+                f"{noun}.{kind}", resource_type, change.id, {"resource": resource, **data}
             )
 
         if change.before is None and change.after is not None:
-            return [event("created", change.after)]
+            created = self._render(change.kind, change.after, with_members=True)
+            return [event("created", created)]
         if change.after is None and change.before is not None:
-            return [event("deleted", change.before)]
+            return [event("deleted", self._render(change.kind, change.before))]
         if change.before is None or change.after is None:
             return []
-        before = self._render(change.kind, change.before)
         after = self._render(change.kind, change.after)
-        changed = differences(before, after)
+        changed = differences(self._render(change.kind, change.before), after)
         events: list[EventContent] = []
         active = changed.pop("active", None)
         if changed:
-            events.append(event("updated", change.after, changes=changed))
+            events.append(event("updated", after, changes=changed))
         if active is not None and active["new"] is False:
-            events.append(event("deactivated", change.after))
+            events.append(event("deactivated", after))
         elif active is not None and active["new"] is True:
-            events.append(event("reactivated", change.after))
+            events.append(event("reactivated", after))
         for kind, ids in (
             ("members_added", change.members_added),
             ("members_removed", change.members_removed),
         ):
             if ids:
-                events.append(event(kind, change.after, members=sorted(ids)))
+                events.append(event(kind, after, members=sorted(ids)))
         return events
 
-    def _render(self, kind: Kind, record: Record) -> dict[str, Any]:
+    def _render(self, kind: Kind, record: Record, *, with_members: bool = False) -> dict[str, Any]:
+        """The resource as a client reads it. A group shows its members when it is
+        created; afterwards they may be tens of thousands, and the members_added and
+        members_removed events say what changed."""
+        if not with_members:
+            record = replace(record, members=None)
         return self._renderers[kind].render(record)
 
 

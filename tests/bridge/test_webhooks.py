@@ -180,6 +180,7 @@ async def test_notify_beside_a_sql_connector_writes_events_in_its_database(
     )
     await receiver.wait_for(1)
     assert [a.type for a in receiver.delivered()] == ["group.created"]  # users notify no one
+    await until_status(Path(sqlite_direct.url.removeprefix("sqlite+aiosqlite:///")), "delivered")
     rows = await sqlite_direct.rows("SELECT type, resource_id, status FROM scim_bridge_events")
     assert rows == [
         {"type": "group.created", "resource_id": group.body["id"], "status": "delivered"}
