@@ -1,4 +1,5 @@
-"""scim2-tester's whole check suite against `scim-bridge serve`: SQLite, PostgreSQL, OpenLDAP.
+"""scim2-tester's whole check suite against `scim-bridge serve`: SQLite, PostgreSQL, OpenLDAP,
+and the webhook connector.
 
 The server runs as a real process started through the command line, as an admin runs it.
 """
@@ -13,6 +14,7 @@ import httpx2
 import pytest
 from backends import create_default_tables
 from readme import readme_block
+from receiver import SECRET, free_port
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim_client import TOKEN, write_config
@@ -52,6 +54,19 @@ def served_ldap(slapd: SlapdServer, tmp_path: Path) -> Iterator[str]:
     yield from _serve(path, tmp_path, {"LDAP_BIND_PASSWORD": slapd.admin_password})
 
 
+@pytest.fixture
+def served_webhook(tmp_path: Path) -> Iterator[str]:
+    """The webhook connector on its own SQLite store; the receiver is down meanwhile."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'mapping = "sql-default"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+        f'[connector]\ntype = "webhook"\nurl = "sqlite+aiosqlite:///{tmp_path}/store.db"\n'
+        'webhooks = ["hr"]\n'
+        f'[webhooks.hr]\nurl = "http://127.0.0.1:{free_port()}/"\nsecret_env = "HR_SECRET"\n'
+    )
+    yield from _serve(path, tmp_path, {"HR_SECRET": SECRET})
+
+
 def _serve(config: Path, tmp_path: Path, environ: dict[str, str]) -> Iterator[str]:
     process, url = spawn_serve(config, tmp_path / "serve.log", environ)
     try:
@@ -68,6 +83,10 @@ def test_scim2_tester_reports_only_success(served: str) -> None:
 
 def test_scim2_tester_reports_only_success_on_openldap(served_ldap: str) -> None:
     assert_only_success(served_ldap)
+
+
+def test_scim2_tester_reports_only_success_on_the_webhook_connector(served_webhook: str) -> None:
+    assert_only_success(served_webhook)
 
 
 def assert_only_success(served: str) -> None:
