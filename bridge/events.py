@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.config import Settings
 from bridge.render import RESOURCE_TYPE_NAMES, Renderer
 from connectors.base import Change, Kind, Record
-from connectors.sql.engine import make_engine
+from connectors.sql.engine import WRITE_OPTION, make_engine
 from connectors.sql.settings import SqlSettings, parse_url
 from connectors.webhook import DeliveryWorker, EventContent, Outbox, OutboxJournal, Receiver
 from mappings import Mapping
@@ -112,9 +112,14 @@ def events_base_url(settings: Settings) -> str:
 
 
 def store_engine(url: str, settings: Settings) -> AsyncEngine:
-    """An engine on the events' database, with the connector's pool settings if it has any."""
+    """An engine on the events' database, with the connector's pool settings if it has any.
+
+    Every transaction on it is a writer's: on SQLite one begins IMMEDIATE, waiting for
+    the write lock up front, where a transaction that read first would fail at its first
+    write if another process (`events retry`, a second worker) wrote meanwhile.
+    """
     connector = settings.connector
-    return make_engine(
+    engine = make_engine(
         SqlSettings.model_construct(
             type="sql",
             url=url,
@@ -123,6 +128,7 @@ def store_engine(url: str, settings: Settings) -> AsyncEngine:
             connect_timeout=getattr(connector, "connect_timeout", 10.0),
         )
     )
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 class Events:

@@ -82,6 +82,9 @@ class ResourceService:
             str(extension.__schema__) for extension in self.model.get_extension_models().values()
         ]
         self.known_schemas = {self.core_schema, *self.extension_schemas}
+        # Built once: pydantic keeps parameterised classes weakly, and building one again
+        # for every request costs more than the rest of a small PATCH.
+        self._patch_class: Any = PatchOp.__class_getitem__(self.model)
         self.manager_field = next(
             (field.name for field in mapping.spec.fields if field.reference is Kind.USERS), None
         )
@@ -137,8 +140,7 @@ class ResourceService:
         write are tied by the version, and retried when another writer came between.
         """
         normalized = quirks.normalize_patch(payload, resource_id=id)
-        patch_class: Any = PatchOp.__class_getitem__(self.model)
-        patch = patch_class.model_validate(
+        patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )
         if self.kind is Kind.GROUPS:

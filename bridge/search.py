@@ -7,6 +7,7 @@ attribute the mapping cannot translate is refused (400 invalidFilter), never dro
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def projection_for(service: ResourceService, params: Mapping[str, Any]) -> Proje
     """`attributes`/`excludedAttributes` of a request that is not a search (RFC 7644 §3.9)."""
     parsed = from_query_string(params)
     wanted = {key: value for key, value in parsed.items() if "ttributes" in key}
+    if not wanted:
+        return Projection()  # the whole resource: nothing to parse or validate
     request = _search_request((service.model,), wanted)
     return _projection(service, request)
 
@@ -130,8 +133,18 @@ def _comparisons(node: FilterNode) -> int:
     return 1
 
 
+@functools.cache
+def _search_request_class(models: tuple[type[Any], ...]) -> Any:
+    """SearchRequest parameterised with the resource types, built once.
+
+    pydantic keeps parameterised classes weakly only: without a reference held here, each
+    request would build the class anew (a sixth of a lookup's time).
+    """
+    return SearchRequest.__class_getitem__(reduce(operator.or_, models))
+
+
 def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Any:
-    request_class: Any = SearchRequest.__class_getitem__(reduce(operator.or_, models))
+    request_class = _search_request_class(models)
     body = {key: value for key, value in payload.items() if key != "schemas"}
     for key in ("startIndex", "count"):
         if isinstance(body.get(key), str):

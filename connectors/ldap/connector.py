@@ -8,12 +8,14 @@ and nothing of the other 49,999 is read. Entries are found by their stable key
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from ldap3.protocol.rfc4527 import post_read_control
 
 from connectors.base import (
     ENABLED_BY_LOCATION,
@@ -49,9 +51,14 @@ from connectors.ldap.directory import Entry, Location, entries_of, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
 from connectors.ldap.pool import ConnectionPool, Slot
-from connectors.ldap.schema import DirectorySchema, read_schema
+from connectors.ldap.schema import (
+    POST_READ,
+    DirectorySchema,
+    read_schema,
+    supported_controls,
+)
 from connectors.ldap.settings import LdapSettings
-from connectors.ldap.values import KeyCodec, to_directory
+from connectors.ldap.values import KeyCodec, text_of, to_directory
 
 log = logging.getLogger("scim_bridge.ldap")
 
@@ -68,8 +75,11 @@ class LdapConnector:
         self._settings = settings
         self._journal = journal
         """Told of every write once the directory has made it (it has no transactions)."""
+        self._journal_order = asyncio.Lock()
         self._pool: ConnectionPool | None = None
         self._schema_read: DirectorySchema | None = None
+        self._post_read = False
+        """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = CursorCache()
         self._problems = schema_problems(schema)
         members = schema.memberships
@@ -116,6 +126,8 @@ class LdapConnector:
             ) from None
         try:
             self._schema_read = await self._run(lambda slot, connection: read_schema(connection))
+            controls = await self._run(lambda slot, connection: supported_controls(connection))
+            self._post_read = POST_READ in controls
         except Unavailable as error:
             reasons = self._pool.last_failure or error.message
             raise Unavailable(
@@ -239,8 +251,12 @@ class LdapConnector:
                     attributes[self._member_attribute()] = member_values
             container = location.container if enabled is not False else location.disabled
             entry_dn = dns.join(dns.rdn(directory.naming_attribute, str(naming)), str(container))
-            connection.add(entry_dn, attributes=attributes)
-            entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
+            wanted = location.attributes(members=kind is Kind.GROUPS)
+            controls = [post_read_control(wanted)] if self._post_read else None
+            connection.add(entry_dn, attributes=attributes, controls=controls)
+            entry = _post_read_entry(connection, entry_dn)
+            if entry is None:
+                entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
             return self._records(connection, location, [entry], kind is Kind.GROUPS, False)[0]
 
         created = await self._run(add)
@@ -334,9 +350,14 @@ class LdapConnector:
         await self._tell(Change(kind, moved.id, moved, None))
 
     async def _tell(self, change: Change) -> None:
-        """Record a write that the directory has made in the journal."""
+        """Record a write that the directory has made in the journal.
+
+        One at a time, in the order the writes finished: the events of a resource then
+        keep the order of its changes.
+        """
         if self._journal is not None:
-            await self._journal.record([change], None)
+            async with self._journal_order:
+                await self._journal.record([change], None)
 
     # --- Operations -------------------------------------------------------------------
 
@@ -844,6 +865,17 @@ def schema_problems(schema: BackendSchema) -> list[str]:
     if schema.groups is not None and (members is None or members.field is None):
         problems.append("the mapping's [groups.members] must name the member attribute (field)")
     return problems
+
+
+def _post_read_entry(connection: ldap3.Connection, entry_dn: str) -> Entry | None:
+    """The entry a write's Post-Read control returned (RFC 4527), None without one."""
+    control = ((connection.result or {}).get("controls") or {}).get(POST_READ)
+    if not control:
+        return None
+    read = control["value"]["result"]
+    return Entry(
+        entry_dn, {name.lower(): [text_of(v) for v in values] for name, values in read.items()}
+    )
 
 
 def _listed(value: Any) -> list[Any]:

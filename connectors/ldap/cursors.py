@@ -27,6 +27,8 @@ from connectors.ldap.directory import PAGE, Entry, entries_of, paged_cookie, sea
 from connectors.ldap.pool import Slot
 
 CursorKey = tuple[Any, ...]
+SIZE_LIMIT_EXCEEDED = 4
+"""RFC 4511 §4.1.9 resultCode sizeLimitExceeded."""
 
 
 @dataclass
@@ -122,6 +124,10 @@ class PagedSearch:
             else:
                 self._keep(cursors, slot, cookie, cursor.total, query.offset + len(entries))
                 return entries, cursor.total
+        if query.offset == 0 and query.limit:
+            few = self._at_most(connection, segment, query.limit)
+            if few is not None:
+                return few, len(few)
         total = _count(connection, segment)
         if query.limit == 0 or query.offset >= total:
             return [], total
@@ -132,6 +138,27 @@ class PagedSearch:
         entries, cookie = self._fetch(connection, segment, query.limit, cookie)
         self._keep(cursors, slot, cookie, total, query.offset + len(entries))
         return entries, total
+
+    def _at_most(
+        self, connection: ldap3.Connection, segment: Segment, limit: int
+    ) -> list[Entry] | None:
+        """Every match when there are no more than `limit`, found by one plain search.
+
+        This is how a lookup (`userName eq "x"`) is answered: the page is the whole
+        result, so its total needs no count of its own. None when more match (the
+        server's sizeLimitExceeded): the page is then found with a paged search.
+        """
+        connection.search(
+            segment.base,
+            segment.filter,
+            ldap3.SUBTREE,
+            attributes=self.attributes,
+            size_limit=limit,
+        )
+        # ldap3 does not raise on sizeLimitExceeded: it is in the result.
+        if (connection.result or {}).get("result") == SIZE_LIMIT_EXCEEDED:
+            return None
+        return entries_of(connection)
 
     def _keep(
         self, cursors: CursorCache, slot: Slot, cookie: bytes | None, total: int, next_index: int

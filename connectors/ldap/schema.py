@@ -112,3 +112,14 @@ def read_schema(connection: Any) -> DirectorySchema | None:
     if not parsed.attribute_types:
         return None
     return DirectorySchema.from_ldap3(parsed)
+
+
+POST_READ = "1.3.6.1.1.13.2"
+"""RFC 4527 Post-Read control: a write answers with the entry as it now is."""
+
+
+def supported_controls(connection: Any) -> frozenset[str]:
+    """The controls the root DSE announces (RFC 4512 §5.1); empty when it hides them."""
+    connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["supportedControl"])
+    root = (connection.response or [{}])[0].get("attributes") or {}
+    return frozenset(str(each) for each in root.get("supportedControl") or [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,6 +41,8 @@ from connectors.sql.settings import SqlSettings
 from connectors.sql.tables import Mapped, Members, Tables, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
 
+_TOTAL = "scim_bridge_total"
+"""The window count of a page query: a label no mapped column can have."""
 _CHUNK = 1000
 """Keys per IN list: asyncpg caps a statement at 32,767 parameters."""
 
@@ -59,6 +61,7 @@ class SqlConnector:
         """Told of every write inside its transaction (the webhook outbox)."""
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
         self._tables: Tables | None = None
 
     # --- Lifetime ---------------------------------------------------------------------
@@ -76,11 +79,16 @@ class SqlConnector:
             raise
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._reader = engine
+        if engine.dialect.name != "sqlite":
+            # A read needs no transaction of its own: without one, it saves the BEGIN and
+            # COMMIT round trips (SQLite's transactions are local, and begun by a hook).
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
-            self._engine = self._writer = None
+            self._engine = self._writer = self._reader = None
 
     async def verify(self) -> list[str]:
         """Reflect again, so that a table fixed since open() no longer counts."""
@@ -108,17 +116,23 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=False) as connection:
                 counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
-                total = (await connection.execute(counted)).scalar_one()
                 if query.limit == 0:
-                    return Page(records=[], total=total)
+                    return Page(records=[], total=(await connection.execute(counted)).scalar_one())
+                # The total rides along with the page (a window count): one round trip.
                 page = (
-                    sa.select(mapped.table)
+                    sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
                     .where(where)
                     .order_by(*self._order(mapped, query.sort))
                     .offset(query.offset)
                     .limit(query.limit)
                 )
                 rows = (await connection.execute(page)).mappings().all()
+                if rows:
+                    total = rows[0][_TOTAL]
+                elif query.offset == 0:
+                    total = 0
+                else:  # past the last record: the window saw no row to count on
+                    total = (await connection.execute(counted)).scalar_one()
                 records = await self._records(
                     connection, mapped, rows, query.with_members, query.with_groups
                 )
@@ -142,19 +156,31 @@ class SqlConnector:
                 if key is not None:
                     row[mapped.spec.key] = key
                 row.update(_stamps(mapped, created=True))
-                result = await connection.execute(sa.insert(mapped.table).values(row))
-                if key is None:
-                    inserted = result.inserted_primary_key
-                    if inserted is None:
-                        raise RuntimeError("the database returned no key for the new row")
-                    key = inserted[0]
+                # Absent values are left to the column's default, as a missing field is.
+                row = {name: value for name, value in row.items() if value is not None}
+                if connection.dialect.insert_returning:
+                    # The new row comes back with the insert: no second read.
+                    inserted = await connection.execute(_insert(mapped, returning=True), row)
+                    stored = inserted.mappings().one()
+                    key = stored[mapped.spec.key]
+                else:
+                    result = await connection.execute(_insert(mapped, returning=False), row)
+                    if key is None:
+                        returned = result.inserted_primary_key
+                        if returned is None:
+                            raise RuntimeError("the database returned no key for the new row")
+                        key = returned[0]
+                    stored = None
                 if members:
                     users = self._mapped(Kind.USERS)
                     keys = {_member_key(users, id) for id in members}
                     await self._add_members(connection, key, keys, skip_existing=False)
-                created = await self._fetch(
-                    connection, mapped, key, with_members=kind is Kind.GROUPS, with_groups=False
-                )
+                if stored is not None and kind is Kind.USERS:
+                    created = _record(mapped, stored)  # a new user is in no group yet
+                else:
+                    created = await self._fetch(
+                        connection, mapped, key, with_members=kind is Kind.GROUPS, with_groups=False
+                    )
                 joined = frozenset(member.id for member in created.members or [])
                 await self._tell(connection, Change(kind, created.id, None, created, joined))
                 return created
@@ -228,7 +254,7 @@ class SqlConnector:
 
     @asynccontextmanager
     async def _connected(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        engine = self._writer if write else self._engine
+        engine = self._writer if write else self._reader
         if engine is None:
             raise RuntimeError("the SQL connector is not open")
         async with engine.begin() as connection:
@@ -259,8 +285,8 @@ class SqlConnector:
         with_members: bool,
         with_groups: bool,
     ) -> Record:
-        statement = sa.select(mapped.table).where(mapped.key == key)
-        row = (await connection.execute(statement)).mappings().first()
+        found = await connection.execute(_by_key(mapped, lock=False), {"key": key})
+        row = found.mappings().first()
         if row is None:
             raise NotFound(f"no {mapped.spec.kind.value} record has this id")
         [record] = await self._records(connection, mapped, [row], with_members, with_groups)
@@ -335,8 +361,8 @@ class SqlConnector:
         self, connection: AsyncConnection, mapped: Mapped, key: Any, if_version: str | None
     ) -> Record:
         """Read the row for update; NotFound, or PreconditionFailed on a stale version."""
-        statement = sa.select(mapped.table).where(mapped.key == key).with_for_update()
-        row = (await connection.execute(statement)).mappings().first()
+        found = await connection.execute(_by_key(mapped, lock=True), {"key": key})
+        row = found.mappings().first()
         if row is None:
             raise NotFound(f"no {mapped.spec.kind.value} record has this id")
         if if_version is not None and _version(mapped, row) != if_version:
@@ -384,14 +410,9 @@ class SqlConnector:
         self, connection: AsyncConnection, mapped: Mapped, name: str, value: Any, current: Any
     ) -> None:
         """RFC 7644 §3.3: 409 when another record holds the value, ignoring case."""
-        column = mapped.table.c[name]
-        taken: sa.ColumnElement[bool] = column == value
-        if isinstance(value, str):
-            taken = sa.func.lower(column) == sa.func.lower(sa.literal(value, sa.String()))
-        if current is not None:
-            taken = sa.and_(taken, mapped.key != current)
-        statement = sa.select(mapped.key).where(taken).limit(1)
-        if (await connection.execute(statement)).first() is not None:
+        statement = _taken(mapped, name, text=isinstance(value, str), other=current is not None)
+        found = await connection.execute(statement, {"value": value, "current": current})
+        if found.first() is not None:
             raise Conflict("the value is already taken by another record", field=name)
 
     async def _add_members(
@@ -517,6 +538,51 @@ class SqlConnector:
         await connection.execute(sa.delete(members.table).where(own == key))
 
 
+# --- Statements built once per table ------------------------------------------------------
+#
+# Executed with parameters: building a statement, and the cache key of its compiled form,
+# costs SQLAlchemy more than running it, in the writes and lookups every request makes.
+# They are kept in the reflected table's `info`, which lives as long as the reflection.
+
+
+def _statement(mapped: Mapped, name: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    cache: dict[tuple[Any, ...], Any] = mapped.table.info.setdefault("scim_bridge", {})
+    if name not in cache:
+        cache[name] = build()
+    return cache[name]
+
+
+def _by_key(mapped: Mapped, *, lock: bool) -> sa.Select[Any]:
+    def build() -> sa.Select[Any]:
+        statement = sa.select(mapped.table).where(mapped.key == sa.bindparam("key"))
+        return statement.with_for_update() if lock else statement
+
+    return _statement(mapped, ("by_key", lock), build)  # type: ignore[no-any-return]
+
+
+def _taken(mapped: Mapped, name: str, *, text: bool, other: bool) -> sa.Select[Any]:
+    """Another record holding `value` in `name` (ignoring case for text): RFC 7644 §3.3."""
+
+    def build() -> sa.Select[Any]:
+        column = mapped.table.c[name]
+        taken: sa.ColumnElement[bool] = column == sa.bindparam("value")
+        if text:
+            taken = sa.func.lower(column) == sa.func.lower(sa.bindparam("value", type_=sa.String()))
+        if other:
+            taken = sa.and_(taken, mapped.key != sa.bindparam("current"))
+        return sa.select(mapped.key).where(taken).limit(1)
+
+    return _statement(mapped, ("taken", name, text, other), build)  # type: ignore[no-any-return]
+
+
+def _insert(mapped: Mapped, *, returning: bool) -> sa.Insert:
+    def build() -> sa.Insert:
+        statement = sa.insert(mapped.table)
+        return statement.returning(mapped.table) if returning else statement
+
+    return _statement(mapped, ("insert", returning), build)  # type: ignore[no-any-return]
+
+
 # --- Helpers ----------------------------------------------------------------------------
 
 
@@ -589,7 +655,8 @@ def _version(mapped: Mapped, row: Row) -> str:
     """The version column, or a short hash of the whole row when there is none."""
     if mapped.spec.version is not None:
         return str(row[mapped.spec.version] or 0)
-    digest = hashlib.sha256(repr(tuple(row.values())).encode())
+    stored = tuple(row[column.name] for column in mapped.table.c)  # not a query's extras
+    digest = hashlib.sha256(repr(stored).encode())
     return digest.hexdigest()[:16]
 
 

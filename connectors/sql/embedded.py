@@ -28,7 +28,7 @@ def _text(name: str, length: int = _NAME) -> sa.Column[str]:
 def default_metadata() -> sa.MetaData:
     """A fresh MetaData holding the users, groups and memberships tables."""
     metadata = sa.MetaData()
-    sa.Table(
+    users = sa.Table(
         "users",
         metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -59,6 +59,12 @@ def default_metadata() -> sa.MetaData:
         sa.Column("modified_at", _timestamp(), nullable=True),
         sa.Column("version", sa.Integer, nullable=True),
     )
+    # userName compares case-insensitively (RFC 7643 §4.1.1): lower(user_name) is what a
+    # lookup and the uniqueness check search, and what must be unique. MariaDB has no
+    # index on an expression; its default collation ignores case already.
+    lowered = sa.Index("users_user_name_lower", sa.func.lower(users.c.user_name), unique=True)
+    # SQLAlchemy documents a tuple of dialect names here; its annotation says one name.
+    lowered.ddl_if(dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]
     sa.Table(
         "groups",
         metadata,
