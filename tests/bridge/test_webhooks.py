@@ -194,8 +194,13 @@ async def test_a_change_without_its_event_cannot_happen(
     config = webhook_config(tmp_path, f"sqlite+aiosqlite:///{database}", receiver)
     scim = await serve_config(config, aiohttp_client, None, ENV)
     await user(scim, "first")
-    with sqlite3.connect(database) as connection:
-        connection.execute("DROP TABLE scim_bridge_events")
+
+    def drop_events() -> None:
+        # In a thread: the service's event loop must go on, to let go of its locks.
+        with sqlite3.connect(database, timeout=30) as connection:
+            connection.execute("DROP TABLE scim_bridge_events")
+
+    await asyncio.to_thread(drop_events)
     answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "second"})
     assert answer.status == 500
     with sqlite3.connect(database) as connection:
