@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import (
@@ -35,7 +36,7 @@ from connectors.base import (
 )
 from connectors.sql.conditions import Target, as_bytes, compile_condition
 from connectors.sql.embedded import default_metadata
-from connectors.sql.engine import WRITE_OPTION, make_engine
+from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
 from connectors.sql.errors import translated_errors
 from connectors.sql.settings import SqlSettings
 from connectors.sql.tables import Mapped, Members, Tables, reflect
@@ -80,9 +81,12 @@ class SqlConnector:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._reader = engine
-        if engine.dialect.name != "sqlite":
+        if engine.dialect.name == "postgresql":
             # A read needs no transaction of its own: without one, it saves the BEGIN and
-            # COMMIT round trips (SQLite's transactions are local, and begun by a hook).
+            # COMMIT round trips. asyncpg switches to autocommit in the client; PyMySQL
+            # would send a round trip to switch on each checkout and one to switch back,
+            # more than its single COMMIT (its transactions begin implicitly), and
+            # SQLite's transactions are local.
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def close(self) -> None:
@@ -160,7 +164,8 @@ class SqlConnector:
                 row = {name: value for name, value in row.items() if value is not None}
                 if connection.dialect.insert_returning:
                     # The new row comes back with the insert: no second read.
-                    inserted = await connection.execute(_insert(mapped, returning=True), row)
+                    with _unique_violations(mapped):
+                        inserted = await connection.execute(_insert(mapped, returning=True), row)
                     stored = inserted.mappings().one()
                     key = stored[mapped.spec.key]
                 else:
@@ -210,9 +215,10 @@ class SqlConnector:
                 if row or members:
                     row.update(_stamps(mapped, created=False))
                 if row:
-                    await connection.execute(
-                        sa.update(mapped.table).where(mapped.key == key).values(row)
-                    )
+                    with _unique_violations(mapped):
+                        await connection.execute(
+                            sa.update(mapped.table).where(mapped.key == key).values(row)
+                        )
                 joined: set[Any] = set()
                 left: set[Any] = set()
                 if members:
@@ -257,7 +263,7 @@ class SqlConnector:
         engine = self._writer if write else self._reader
         if engine is None:
             raise RuntimeError("the SQL connector is not open")
-        async with engine.begin() as connection:
+        async with live_connection(engine) as connection, connection.begin():
             yield connection
 
     @property
@@ -392,9 +398,11 @@ class SqlConnector:
                 row[name] = await self._reference(connection, described.reference, value, name)
             else:
                 row[name] = to_column(mapped.table.c[name], value, field=name)
+        enforced = mapped.caseless_unique.values()
         for name in mapped.spec.unique:
-            if row.get(name) is not None:
-                await self._unique(connection, mapped, name, row[name], current_key)
+            value = row.get(name)
+            if value is not None and not (isinstance(value, str) and name in enforced):
+                await self._unique(connection, mapped, name, value, current_key)
         return row
 
     async def _reference(self, connection: AsyncConnection, kind: Kind, id: Any, field: str) -> Any:
@@ -584,6 +592,22 @@ def _insert(mapped: Mapped, *, returning: bool) -> sa.Insert:
 
 
 # --- Helpers ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _unique_violations(mapped: Mapped) -> Iterator[None]:
+    """A write refused by a unique index on lower(column) is a 409 on that field
+    (RFC 7644 §3.3), as the check it replaces would have reported it."""
+    try:
+        yield
+    except sa_exc.IntegrityError as error:
+        # SQLAlchemy's asyncpg adapter raises its own error from asyncpg's, which names
+        # the index that refused the row.
+        index = getattr(error.orig.__cause__, "constraint_name", None) if error.orig else None
+        field = mapped.caseless_unique.get(index) if isinstance(index, str) else None
+        if field is None:
+            raise
+        raise Conflict("the value is already taken by another record", field=field) from None
 
 
 def _display(mapped: Mapped) -> sa.ColumnElement[Any]:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from connectors.sql.settings import SqlSettings, parse_url
 
 WRITE_OPTION = "scimbridge_write"
 """Execution option marking a transaction that will write (SQLite begins it IMMEDIATE)."""
+
+IDLE_BEFORE_PING = 2.0
+"""Seconds a pooled connection may rest before it is pinged on its next checkout.
+
+SQLAlchemy's pool_pre_ping pings on every checkout: on asyncpg that is three round trips
+(BEGIN, an empty query, ROLLBACK), more than the query it guards under load. Connections
+in steady use are alive; the ones that die are those left idle across a server restart,
+a failover or a firewall's idle timeout, and those are pinged. A restart within this window
+costs one request a 503 with Retry-After: the disconnect it meets invalidates the whole
+pool, so the next request connects afresh."""
+_RETURNED = "scimbridge_returned"
+"""Key of a pooled connection's info: when it was last checked in (time.monotonic())."""
 
 
 def make_engine(settings: SqlSettings) -> AsyncEngine:
@@ -32,12 +47,48 @@ def make_engine(settings: SqlSettings) -> AsyncEngine:
         options.update(
             pool_size=settings.pool_size,
             pool_timeout=settings.connect_timeout,
-            pool_pre_ping=backend != "sqlite",
         )
     engine = create_async_engine(url, connect_args=connect_args, **options)
     if backend == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _note_returns(engine)
     return engine
+
+
+@asynccontextmanager
+async def live_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection, pinged first when it has rested longer than IDLE_BEFORE_PING.
+
+    A connection that fails its ping is dropped and replaced by a new one. SQLite
+    connections are local files and are never pinged.
+    """
+    connection = await engine.connect()
+    try:
+        returned = connection.info.get(_RETURNED)
+        if returned is not None and time.monotonic() - returned > IDLE_BEFORE_PING:
+            try:
+                await connection.run_sync(_ping)
+            except Exception:  # whatever the failure, the connection is gone
+                await connection.invalidate()
+                await connection.close()
+                connection = await engine.connect()
+        yield connection
+    finally:
+        await connection.close()
+
+
+def _ping(connection: sa.Connection) -> None:
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is None or not connection.dialect.do_ping(dbapi_connection):
+        raise ConnectionError("the connection did not answer its ping")
+
+
+def _note_returns(engine: AsyncEngine) -> None:
+    @sa.event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:  # None once the connection was invalidated
+            record.info[_RETURNED] = time.monotonic()
 
 
 def _in_memory(url: sa.URL) -> bool:

@@ -6,8 +6,10 @@ table or column the mapping names that the database lacks.
 
 from __future__ import annotations
 
+import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +23,10 @@ class Mapped:
 
     spec: ObjectSpec
     table: sa.Table
+    caseless_unique: Mapping[str, str] = field(default_factory=dict)
+    """Columns whose case-insensitive uniqueness the database enforces itself, by the
+    name of the unique index on lower(column) that does it (PostgreSQL only: its errors
+    name the index, so a violation can be reported on the right attribute)."""
 
     @property
     def key(self) -> sa.Column[Any]:
@@ -99,7 +105,10 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         version = table.c.get(spec.version) if spec.version is not None else None
         if version is not None and not isinstance(version.type, sa.Integer):
             problems.append(f'column "{version.name}" of table "{table.name}" is not an integer')
-        return Mapped(spec, table)
+        caseless: dict[str, str] = {}
+        if connection.dialect.name == "postgresql":
+            caseless = _caseless_unique_indexes(connection, table, spec.unique)
+        return Mapped(spec, table, caseless)
 
     users, groups = mapped(schema.users), mapped(schema.groups)
     members = _members(metadata, membership, problems)
@@ -112,6 +121,26 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         members=members,
         problems=tuple(problems),
     )
+
+
+_LOWER = re.compile(r'^lower\(\(?"?(?P<column>[^"():]+)"?(?:::text)?\)?(?:::text)?\)$')
+"""An index expression lower(column), as PostgreSQL prints it back: lower(name::text)."""
+
+
+def _caseless_unique_indexes(
+    connection: sa.Connection, table: sa.Table, unique: Collection[str]
+) -> dict[str, str]:
+    """The unique indexes on lower(column) of the mapping's unique columns: column by
+    index name."""
+    found: dict[str, str] = {}
+    for index in sa.inspect(connection).get_indexes(table.name, schema=table.schema):
+        expressions = index.get("expressions") or []
+        if not index["unique"] or len(expressions) != 1 or index["name"] is None:
+            continue
+        matched = _LOWER.match(expressions[0])
+        if matched is not None and matched["column"] in unique:
+            found[index["name"]] = matched["column"]
+    return found
 
 
 def _object_columns(spec: ObjectSpec) -> list[str]:

@@ -23,6 +23,7 @@ import aiohttp
 import tenacity
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from connectors.sql.engine import live_connection
 from connectors.webhook.outbox import Outbox, Status, StoredEvent
 from connectors.webhook.settings import WebhookSettings
 from connectors.webhook.signing import signed_headers
@@ -188,15 +189,15 @@ class DeliveryWorker:
         limit = self._receiver.settings.concurrency
         name = self._receiver.name
         if self._lock:
-            async with self._engine.begin() as connection:
+            async with live_connection(self._engine) as connection, connection.begin():
                 batch = await self._outbox.claim(connection, name, limit, lock=True)
                 outcomes = await self._send_all(batch)
                 await self._record(connection, batch, outcomes)
             return len(batch)
-        async with self._engine.connect() as connection:
+        async with live_connection(self._engine) as connection:
             batch = await self._outbox.claim(connection, name, limit, lock=False)
         outcomes = await self._send_all(batch)
-        async with self._engine.begin() as connection:
+        async with live_connection(self._engine) as connection, connection.begin():
             await self._record(connection, batch, outcomes)
         return len(batch)
 

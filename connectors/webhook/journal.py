@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import Change, Kind, Rejected, Unavailable
+from connectors.sql.engine import live_connection
 from connectors.webhook.delivery import Receiver
 from connectors.webhook.outbox import NewEvent, Outbox
 
@@ -83,7 +84,7 @@ class OutboxJournal:
         if not pending and not delivered:
             return
         if self._engine is not None:
-            async with self._engine.begin() as connection:
+            async with live_connection(self._engine) as connection, connection.begin():
                 await self._append(connection, pending, delivered)
         elif isinstance(transaction, AsyncConnection):
             await self._append(transaction, pending, delivered)

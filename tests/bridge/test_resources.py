@@ -339,8 +339,10 @@ async def test_groups_members_and_computed_user_groups(scim: Scim) -> None:
     added = await scim.patch(
         path, {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
     )
-    assert added.status == 200
-    assert {m["value"] for m in added.body["members"]} == {alice["id"], bob["id"]}
+    assert added.status == 204, added.body  # RFC 7644 §3.5.2: a group's PATCH has no body
+    stored = await scim.get(path)
+    assert added.headers["ETag"] == stored.headers["ETag"] != created.headers["ETag"]
+    assert {m["value"] for m in stored.body["members"]} == {alice["id"], bob["id"]}
     user = await scim.get(f"/Users/{bob['id']}")
     assert [(g["value"], g["display"]) for g in user.body["groups"]] == [(group["id"], "Ops")]
     bob_filter = q(f'members.value eq "{bob["id"]}"')
@@ -349,8 +351,13 @@ async def test_groups_members_and_computed_user_groups(scim: Scim) -> None:
     group_filter = q(f'groups.value eq "{group["id"]}"')
     by_group = await scim.get(f"/Users?filter={group_filter}")
     assert {r["id"] for r in by_group.body["Resources"]} == {alice["id"], bob["id"]}
-    removed = await scim.patch(path, {"op": "remove", "path": f'members[value eq "{alice["id"]}"]'})
+    removed = await scim.patch(
+        f"{path}?attributes=members",  # asked for: RFC 7644 §3.5.2 requires 200 and a body
+        {"op": "remove", "path": f'members[value eq "{alice["id"]}"]'},
+    )
+    assert removed.status == 200, removed.body
     assert [m["value"] for m in removed.body["members"]] == [bob["id"]]
+    assert "displayName" not in removed.body
     excluded = await scim.get(f"{path}?excludedAttributes=members")
     assert "members" not in excluded.body
     assert excluded.body["displayName"] == "Ops"

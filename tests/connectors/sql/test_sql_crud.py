@@ -7,7 +7,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sql_specs import SCHEMA, USERS
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
     Conflict,
@@ -97,6 +99,27 @@ async def test_unique_fields_conflict_ignoring_case(connector: SqlConnector) -> 
     assert raised.value.field == "user_name"
     renamed = await connector.update(Kind.USERS, alice.id, {"user_name": "ALICE"})
     assert renamed.values["user_name"] == "ALICE"
+
+
+async def test_caseless_uniqueness_without_an_index_on_lower(tables: str) -> None:
+    """The embedded tables let PostgreSQL enforce it with a unique index on
+    lower(user_name); a table without one gets the connector's own check."""
+    engine = create_async_engine(tables)
+    if engine.dialect.name != "mysql":  # MariaDB's tables have no such index
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("DROP INDEX users_user_name_lower"))
+    await engine.dispose()
+    unindexed = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA)
+    await unindexed.open()
+    try:
+        alice = await unindexed.create(Kind.USERS, {"user_name": "Alice"})
+        with pytest.raises(Conflict) as raised:
+            await unindexed.create(Kind.USERS, {"user_name": "ALICE"})
+        assert raised.value.field == "user_name"
+        renamed = await unindexed.update(Kind.USERS, alice.id, {"user_name": "ALICE"})
+        assert renamed.values["user_name"] == "ALICE"
+    finally:
+        await unindexed.close()
 
 
 async def test_database_unique_constraint_is_a_conflict(tables: str) -> None:
