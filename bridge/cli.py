@@ -23,6 +23,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiohttp import web
 
+from bridge.access_log import LOGGER as ACCESS_LOGGER
+from bridge.access_log import AccessLog
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
@@ -150,7 +152,10 @@ async def application(
 
 async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
     app, settings = await application(config, environ, listen=listen)
-    runner = web.AppRunner(app)
+    if settings.server.access_log:
+        runner = web.AppRunner(app, access_log_class=AccessLog, access_log=ACCESS_LOGGER)
+    else:
+        runner = web.AppRunner(app, access_log=None)
     await runner.setup()  # opens the connector; runner.cleanup() closes it
     # Everything built so far (models, mappings, pools) lives as long as the process:
     # out of the collector's sight, it no longer makes each full collection long.

@@ -75,6 +75,9 @@ class ServerSettings(_Section):
     """Larger request bodies are refused with 413 (announced as bulk.maxPayloadSize)."""
     max_page_size: int = Field(default=1000, gt=0)
     """`count` is capped to this (RFC 7644 §3.4.2.4; announced as filter.maxResults)."""
+    access_log: bool = True
+    """One line per request on stderr: client, method, path (never the query, whose filters
+    hold user names), status, size and duration."""
     public_url: str | None = None
     """The URL clients reach the service at through a proxy, e.g. `https://idm.example.com`;
     Location headers and `$ref` values are built from it followed by `base_path`. Empty or

@@ -30,12 +30,14 @@ def write_config(
     mapping: str = "sql-default",
     tokens: str = '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n',
     create_tables: bool = True,
+    server: str = "",
 ) -> pathlib.Path:
     path = directory / "config.toml"
     connector = CONNECTOR.format(database=directory / "bridge.db")
     path.write_text(
         f'mapping = "{mapping}"\n\n{tokens}\n{connector}'
         f"create_tables = {str(create_tables).lower()}\n"
+        + (f"\n[server]\n{server}" if server else "")
     )
     return path
 
@@ -190,19 +192,22 @@ async def test_serve_without_its_token_does_not_start(tmp_path: pathlib.Path) ->
     ]
 
 
-async def test_serve_answers_with_the_token_then_stops_on_sigterm(
-    tmp_path: pathlib.Path,
-) -> None:
-    path = write_config(tmp_path)
+async def serve_until_sigterm(
+    path: pathlib.Path, token: str, requests: list[tuple[str, int]]
+) -> str:
+    """Start `serve`, GET each (path and query, expected status) with the token after one
+    GET without it, stop it with SIGTERM, and return everything it wrote on stderr."""
     process = await start_serve(
-        path, environment(SCIM_BRIDGE_TEST_TOKEN="serve-token"), "--listen", "127.0.0.1:0"
+        path, environment(SCIM_BRIDGE_TEST_TOKEN=token), "--listen", "127.0.0.1:0"
     )
     assert process.stderr is not None
     try:
         url = None
+        before = b""
         while url is None:
             line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
             assert line, "serve exited before serving"
+            before += line
             found = re.search(
                 r"serving SCIM 2.0 at (http://127\.0\.0\.1:\d+/scim/v2)$", line.decode().rstrip()
             )
@@ -210,15 +215,43 @@ async def test_serve_answers_with_the_token_then_stops_on_sigterm(
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{url}/Users") as response:
                 assert response.status == 401
-            headers = {"Authorization": "Bearer serve-token"}
-            async with session.get(f"{url}/Users", headers=headers) as response:
-                assert response.status == 200
-                assert (await response.json())["totalResults"] == 0
+            headers = {"Authorization": f"Bearer {token}"}
+            for target, status in requests:
+                async with session.get(f"{url}{target}", headers=headers) as response:
+                    assert response.status == status
         process.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0
-        assert b"serve-token" not in rest
+        return (before + rest).decode()
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_serve_answers_with_the_token_then_stops_on_sigterm(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    stderr = await serve_until_sigterm(path, "serve-token", [("/Users", 200)])
+    assert "serve-token" not in stderr
+
+
+async def test_the_access_log_names_each_request_without_its_query(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    query = '/Users?filter=userName eq "private.person@example.com"'
+    stderr = await serve_until_sigterm(path, "serve-token", [(query, 200), ("/Users/404", 404)])
+    assert re.search(r'127\.0\.0\.1 "GET /scim/v2/Users" 200 \d+ [\d.]+ms$', stderr, re.M)
+    assert re.search(r'"GET /scim/v2/Users/404" 404 \d+ [\d.]+ms$', stderr, re.M)
+    assert re.search(r'"GET /scim/v2/Users" 401 ', stderr)
+    assert "private.person" not in stderr
+    assert "serve-token" not in stderr
+
+
+async def test_the_access_log_can_be_turned_off(tmp_path: pathlib.Path) -> None:
+    path = write_config(tmp_path, server="access_log = false\n")
+    stderr = await serve_until_sigterm(path, "serve-token", [("/Users", 200)])
+    assert "serving SCIM 2.0 at" in stderr
+    assert '"GET /scim/v2/Users"' not in stderr

@@ -1,0 +1,35 @@
+"""The access log: one line per request, cheap to write, with nothing a client sent but the path.
+
+aiohttp's default line carries the request line with its query string, the Referer and the
+User-Agent. The query of a SCIM request is a filter, and its values are user names and
+e-mail addresses, which have no place in a log. Formatting that line, with a timestamp
+of its own beside the log record's, also cost a twentieth of a lookup's time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+LOGGER = logging.getLogger("scim_bridge.access")
+
+
+class AccessLog(AbstractAccessLogger):
+    """`client "METHOD /path" status bytes duration`: the query string is never logged."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %d %.1fms',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
