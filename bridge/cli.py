@@ -15,10 +15,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -30,6 +31,7 @@ from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
+from bridge.workers import Copies, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
 from connectors.webhook import Outbox, Status, StoredEvent
@@ -161,31 +163,49 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
     # out of the collector's sight, it no longer makes each full collection long.
     gc.collect()
     gc.freeze()
+    workers = settings.server.workers
+    parent = parent_of_this_worker(environ)
     try:
         host, port = settings.server.host, settings.server.port
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=workers > 1).start()
         except OSError as exc:
             print(f"cannot listen on {settings.server.listen}: {exc.strerror}", file=sys.stderr)
             return _EXIT_PROBLEMS
+        if parent is not None:  # a copy: the first worker logged where the service is
+            await _until_stopped(orphaned=until_orphaned(parent))
+            return 0
         bound = runner.addresses[0][1]  # differs from `port` when port 0 asked for any
         authority = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+        copies = Copies(workers - 1, config, authority, environ)
+        copies.start()
+        if workers > 1:
+            log.info("%d workers accept on this port", workers)
         log.info("serving SCIM 2.0 at http://%s%s", authority, settings.server.base_path)
-        await _until_stopped()
+        try:
+            await _until_stopped()
+        finally:
+            await copies.stop()
     finally:
         await runner.cleanup()
     return 0
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM, so that stopping closes backend connections cleanly."""
+async def _until_stopped(orphaned: Coroutine[Any, Any, None] | None = None) -> None:
+    """Wait for SIGINT or SIGTERM (or for `orphaned` to return), so that stopping closes
+    backend connections cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    waits: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if orphaned is not None:
+        waits.append(asyncio.create_task(orphaned))
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for wait in waits:
+            wait.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     log.info("stopping")

@@ -75,6 +75,9 @@ class ServerSettings(_Section):
     """Larger request bodies are refused with 413 (announced as bulk.maxPayloadSize)."""
     max_page_size: int = Field(default=1000, gt=0)
     """`count` is capped to this (RFC 7644 §3.4.2.4; announced as filter.maxResults)."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Serving processes, all accepting on `listen` (SO_REUSEPORT); one per core uses the
+    machine. Each holds its own backend connections (`pool_size` each)."""
     access_log: bool = True
     """One line per request on stderr: client, method, path (never the query, whose filters
     hold user names), status, size and duration."""
@@ -278,6 +281,29 @@ class Settings(_Section):
                 f"webhooks.{synchronous[0]}.synchronous: a refusal can only undo a change "
                 "written in the same transaction as its event: a sql or webhook connector, "
                 "without [events] store"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_nothing(self) -> Settings:
+        """Several workers are several processes: what one process keeps in order for
+        the others cannot be shared, so such a configuration is refused, not degraded."""
+        if self.server.workers == 1:
+            return self
+        stores = [("connector.url", getattr(self.connector, "url", None))]
+        if self.events.store is not None:
+            stores.append(("events.store", self.events.store))
+        for key, url in stores:
+            if url is not None and url.startswith("sqlite"):
+                raise ValueError(
+                    f"server.workers: {key} is a SQLite file, which takes one writer at a "
+                    "time; use PostgreSQL or MariaDB, or workers = 1"
+                )
+        used = any(self.destinations().values())
+        if used and self.connector.type == "ldap":
+            raise ValueError(
+                "server.workers: a directory's events are put in the order of its writes "
+                "inside one process; with webhooks on a ldap connector, workers must be 1"
             )
         return self
 

@@ -202,6 +202,27 @@ def edited(old: str, new: str) -> str:
             id="connector-url-scheme",
         ),
         pytest.param(
+            edited('public_url = ""', 'public_url = ""\nworkers = 0'),
+            "config.toml: server.workers: input should be greater than or equal to 1",
+            id="workers-zero",
+        ),
+        pytest.param(
+            edited('public_url = ""', 'public_url = ""\nworkers = 2'),
+            "config.toml: server.workers: connector.url is a SQLite file, which takes one "
+            "writer at a time; use PostgreSQL or MariaDB, or workers = 1",
+            id="workers-on-sqlite",
+        ),
+        pytest.param(
+            edited('public_url = ""', 'public_url = ""\nworkers = 2')
+            .replace("sqlite+aiosqlite:///bridge.db", "postgresql+asyncpg://postgres@127.0.0.1/db")
+            .replace("create_tables = true\n", "")
+            + '[users]\nnotify = ["hr"]\n[events]\nstore = "sqlite+aiosqlite:///events.db"\n'
+            '[webhooks.hr]\nurl = "http://127.0.0.1:9/"\nsecret_env = "HR_SECRET"\n',
+            "config.toml: server.workers: events.store is a SQLite file, which takes one "
+            "writer at a time; use PostgreSQL or MariaDB, or workers = 1",
+            id="workers-with-sqlite-events",
+        ),
+        pytest.param(
             'source = "elsewhere.toml"\n' + VALID,
             "config.toml: source: unknown key",
             id="source-is-not-a-key",

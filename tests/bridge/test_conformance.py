@@ -37,6 +37,19 @@ def served(sql_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def served_by_workers(sql_url: str, tmp_path: Path) -> Iterator[str]:
+    """Three workers on one port."""
+    import asyncio
+
+    asyncio.run(create_default_tables(sql_url))
+    config = write_config(tmp_path, sql_url)
+    config.write_text(
+        config.read_text().replace("max_page_size = 50\n", "max_page_size = 50\nworkers = 3\n")
+    )
+    yield from _serve(config, tmp_path, {})
+
+
+@pytest.fixture
 def served_ldap(slapd: SlapdServer, tmp_path: Path) -> Iterator[str]:
     """The README's OpenLDAP configuration, pointed at a tree of the test server."""
     tree = slapd.make_tree("conformance")
@@ -81,6 +94,11 @@ def test_scim2_tester_reports_only_success(served: str) -> None:
     assert_only_success(served)
 
 
+@pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)
+def test_scim2_tester_reports_only_success_with_three_workers(served_by_workers: str) -> None:
+    assert_only_success(served_by_workers, keep_alive=False)
+
+
 def test_scim2_tester_reports_only_success_on_openldap(served_ldap: str) -> None:
     assert_only_success(served_ldap)
 
@@ -89,8 +107,12 @@ def test_scim2_tester_reports_only_success_on_the_webhook_connector(served_webho
     assert_only_success(served_webhook)
 
 
-def assert_only_success(served: str) -> None:
-    with httpx2.Client(base_url=served, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+def assert_only_success(served: str, *, keep_alive: bool = True) -> None:
+    """Every check succeeds; without `keep_alive`, each request opens a connection of its
+    own, so that the kernel spreads them over the workers."""
+    limits = httpx2.Limits() if keep_alive else httpx2.Limits(max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx2.Client(base_url=served, headers=headers, limits=limits) as http:
         client = SyncSCIMClient(http)
         results = check_server(client)
     failures = [

@@ -42,6 +42,14 @@ HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_S
             "transaction as its event",
         ),
         (
+            LDAP.replace("[[auth", "[server]\nworkers = 2\n[[auth")
+            + HOOK
+            + '[users]\nnotify = ["hr"]\n'
+            + '[events]\nstore = "postgresql+asyncpg://postgres@127.0.0.1/events"\n',
+            "server.workers: a directory's events are put in the order of its writes inside "
+            "one process; with webhooks on a ldap connector, workers must be 1",
+        ),
+        (
             SQL + '[webhooks.hr]\nurl = "ftp://x"\nsecret_env = "HR_SECRET"\n',
             "webhooks.hr.url: 'ftp://x' is not an http:// or https:// URL",
         ),

@@ -1,0 +1,152 @@
+"""`server.workers`: several serving processes on one port, kept running, stopped together.
+
+Run as an admin runs it (`python -m bridge serve`) on PostgreSQL, since SQLite refuses more
+than one worker. Which process holds a listening socket is read from /proc, so each test
+checks that every worker really accepts on the port, not only that it exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import re
+import signal
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from backends import create_database, create_default_tables, drop_database
+from test_cli import environment, start_serve
+
+TOKEN = "workers-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.fixture
+async def config(tmp_path: pathlib.Path) -> AsyncIterator[pathlib.Path]:
+    url = await create_database("postgresql", tmp_path)
+    try:
+        await create_default_tables(url)
+        path = tmp_path / "config.toml"
+        path.write_text(
+            'mapping = "sql-default"\n[server]\nworkers = 3\n'
+            '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+            f'[connector]\ntype = "sql"\nurl = "{url}"\n'
+        )
+        yield path
+    finally:
+        await drop_database("postgresql", url)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(each) for each in text.split()]
+
+
+def listening_on(port: int) -> set[int]:
+    """The pids holding a socket that listens on 127.0.0.1:`port`."""
+    inodes = set()
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(fields[9])
+    holders = set()
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in inodes for link in links):
+            holders.add(int(entry.name))
+    return holders
+
+
+async def eventually(check, within: float = 30.0):  # type: ignore[no-untyped-def]
+    """Poll `check()` until it returns something true; that value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = check()
+        if found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def started(path: pathlib.Path) -> tuple[asyncio.subprocess.Process, str, int]:
+    process = await start_serve(
+        path, environment(SCIM_BRIDGE_TEST_TOKEN=TOKEN), "--listen", "127.0.0.1:0"
+    )
+    assert process.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
+        assert line, "serve exited before serving"
+        found = re.search(
+            r"serving SCIM 2.0 at (http://127\.0\.0\.1:(\d+)/scim/v2)$", line.rstrip()
+        )
+        if found:
+            return process, found[1], int(found[2])
+
+
+async def answered_by_fresh_connections(url: str, user_id: str, times: int = 12) -> None:
+    """GET the user on `times` new connections, which the kernel spreads over the workers."""
+    for _ in range(times):
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(f"{url}/Users/{user_id}", headers=HEADERS) as response,
+        ):
+            assert response.status == 200
+            assert (await response.json())["userName"] == "ada"
+
+
+async def test_every_worker_listens_a_dead_one_comes_back_and_sigterm_stops_all(
+    config: pathlib.Path,
+) -> None:
+    process, url, port = await started(config)
+    try:
+        copies = await eventually(lambda: len(children(process.pid)) == 2 and children(process.pid))
+        await eventually(lambda: listening_on(port) == {process.pid, *copies})
+        async with aiohttp.ClientSession() as session:
+            body = {"schemas": [USER], "userName": "ada"}
+            async with session.post(f"{url}/Users", json=body, headers=HEADERS) as response:
+                assert response.status == 201
+                user_id = (await response.json())["id"]
+        await answered_by_fresh_connections(url, user_id)
+
+        os.kill(copies[0], signal.SIGKILL)
+        replaced = await eventually(
+            lambda: (
+                len(children(process.pid)) == 2
+                and copies[0] not in children(process.pid)
+                and children(process.pid)
+            )
+        )
+        await eventually(lambda: listening_on(port) == {process.pid, *replaced})
+        await answered_by_fresh_connections(url, user_id)
+
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0
+        restarted = rf"worker \d \(pid {copies[0]}\) exited with status -9; starting it again"
+        assert re.search(restarted, rest.decode())
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in replaced)  # noqa: ASYNC240
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_copies_stop_when_the_first_worker_is_killed(config: pathlib.Path) -> None:
+    process, _, port = await started(config)
+    copies = await eventually(lambda: len(children(process.pid)) == 2 and children(process.pid))
+    await eventually(lambda: listening_on(port) == {process.pid, *copies})
+    process.kill()  # no SIGTERM: the copies are not told
+    await process.wait()
+    await eventually(lambda: not listening_on(port), within=15)
