@@ -204,11 +204,23 @@ class LdapConnector:
         sort_key = _sort_key(location, query.sort) if query.sort is not None else None
         prefer = self._cursors.slot_for(plan.key(query.offset))
 
-        def page(slot: Slot, connection: ldap3.Connection) -> tuple[list[Entry], int]:
+        def page(
+            slot: Slot, connection: ldap3.Connection
+        ) -> tuple[list[Entry], int, list[Record] | None]:
             segments = self._segments(connection, location, query.where)
-            return plan.run(slot, connection, segments, self._cursors, sort_key)
+            entries, total = plan.run(slot, connection, segments, self._cursors, sort_key)
+            if entries and query.offset == 0 and len(entries) == total:
+                # The whole result (a lookup, as a rule): no cursor waits on this
+                # connection, so its records are completed here, in the same thread hop.
+                records = self._records(
+                    connection, location, entries, query.with_members, query.with_groups
+                )
+                return entries, total, records
+            return entries, total, None
 
-        entries, total = await self._run(page, prefer=prefer)
+        entries, total, complete = await self._run(page, prefer=prefer)
+        if complete is not None:
+            return Page(records=complete, total=total)
         if not entries:
             return Page(records=[], total=total)
 
