@@ -140,10 +140,47 @@ def _compare_text(target: Target, condition: Compare, column: sa.Column[Any]) ->
     return _two_valued(condition.op, column, _ORDERING[condition.op](left, right))
 
 
+LOOKUP_VALUE = "lookup_value"
+"""The parameter of `lookup_condition`'s statement that holds the value looked up."""
+
+
+def lookup_shape(target: Target, condition: Condition | None) -> tuple[str, bool, str] | None:
+    """(field, case_exact, value) when `condition` is `field eq "text"` on a text column
+    of the table itself: the lookup an identity provider makes before each create.
+
+    Two such lookups differ only in their value, so their statement is built once and
+    run with the value as a parameter (see `lookup_condition`); anything else is None.
+    """
+    if not isinstance(condition, Compare) or condition.op is not Op.EQ:
+        return None
+    if not isinstance(condition.value, str):
+        return None
+    mapped = target.mapped
+    try:
+        mapped.column(condition.field)
+    except ValueError:
+        return None  # compile_condition reports it
+    if _referenced(target, condition.field) is not None or not mapped.is_text(condition.field):
+        return None
+    return condition.field, condition.case_exact, condition.value
+
+
+def lookup_condition(target: Target, field: str, case_exact: bool) -> Expression:
+    """What compile_condition makes of `field eq "..."` (see `lookup_shape`), with the
+    value left to the LOOKUP_VALUE parameter."""
+    column = target.mapped.column(field)
+    value = sa.bindparam(LOOKUP_VALUE, type_=sa.String())
+    left, right = _text_operands(target, case_exact, column, value)
+    return _two_valued(Op.EQ, column, left == right)
+
+
 def _text_operands(
-    target: Target, case_exact: bool, column: sa.Column[Any], value: str
+    target: Target,
+    case_exact: bool,
+    column: sa.Column[Any],
+    value: str | sa.BindParameter[str],
 ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
-    bound = sa.literal(value, sa.String())
+    bound = value if isinstance(value, sa.BindParameter) else sa.literal(value, sa.String())
     if not case_exact:
         return sa.func.lower(column), sa.func.lower(bound)
     if target.tables.is_mysql:

@@ -34,7 +34,14 @@ from connectors.base import (
     Record,
     Sort,
 )
-from connectors.sql.conditions import Target, as_bytes, compile_condition
+from connectors.sql.conditions import (
+    LOOKUP_VALUE,
+    Target,
+    as_bytes,
+    compile_condition,
+    lookup_condition,
+    lookup_shape,
+)
 from connectors.sql.embedded import default_metadata
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
 from connectors.sql.errors import translated_errors
@@ -114,29 +121,40 @@ class SqlConnector:
 
     async def search(self, kind: Kind, query: Query) -> Page:
         mapped = self._mapped(kind)
-        where: sa.ColumnElement[bool] = sa.true()
-        if query.where is not None:
-            where = compile_condition(Target(self._reflected, kind), query.where)
+        target = Target(self._reflected, kind)
+        shape = lookup_shape(target, query.where) if query.sort is None else None
+        parameters: dict[str, Any] = {}
+        if shape is not None and query.limit:  # a lookup: statements built once
+            field, case_exact, value = shape
+            counted, page = _lookup(target, field, case_exact)
+            parameters = {LOOKUP_VALUE: value}
+            page_parameters = {**parameters, "offset": query.offset, "limit": query.limit}
+        else:
+            where: sa.ColumnElement[bool] = sa.true()
+            if query.where is not None:
+                where = compile_condition(target, query.where)
+            counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
+            # The total rides along with the page (a window count): one round trip.
+            page = (
+                sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
+                .where(where)
+                .order_by(*self._order(mapped, query.sort))
+                .offset(query.offset)
+                .limit(query.limit)
+            )
+            page_parameters = {}
         with translated_errors():
             async with self._connected(write=False) as connection:
-                counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
                 if query.limit == 0:
-                    return Page(records=[], total=(await connection.execute(counted)).scalar_one())
-                # The total rides along with the page (a window count): one round trip.
-                page = (
-                    sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
-                    .where(where)
-                    .order_by(*self._order(mapped, query.sort))
-                    .offset(query.offset)
-                    .limit(query.limit)
-                )
-                rows = (await connection.execute(page)).mappings().all()
+                    counting = await connection.execute(counted, parameters)
+                    return Page(records=[], total=counting.scalar_one())
+                rows = (await connection.execute(page, page_parameters)).mappings().all()
                 if rows:
                     total = rows[0][_TOTAL]
                 elif query.offset == 0:
                     total = 0
                 else:  # past the last record: the window saw no row to count on
-                    total = (await connection.execute(counted)).scalar_one()
+                    total = (await connection.execute(counted, parameters)).scalar_one()
                 records = await self._records(
                     connection, mapped, rows, query.with_members, query.with_groups
                 )
@@ -331,14 +349,18 @@ class SqlConnector:
         linked = self._mapped(kind)
         display = _display(linked)
         found: dict[Any, list[MemberRef]] = defaultdict(list)
-        for chunk in _chunks(keys):
-            statement = (
+
+        def build() -> sa.Select[Any]:
+            return (
                 sa.select(own, linked.key, display)
                 .select_from(members.table.join(linked.table, other == linked.key))
-                .where(own.in_(chunk))
+                .where(own.in_(sa.bindparam("owners", expanding=True)))
                 .order_by(own, linked.key)
             )
-            for owner, key, shown in await connection.execute(statement):
+
+        statement = _statement(linked, ("neighbours", own.table.name, own.name), build)
+        for chunk in _chunks(keys):
+            for owner, key, shown in await connection.execute(statement, {"owners": chunk}):
                 found[owner].append(MemberRef(id=id_from_key(kind, key), display=shown))
         return found
 
@@ -558,6 +580,26 @@ def _statement(mapped: Mapped, name: tuple[Any, ...], build: Callable[[], Any]) 
     if name not in cache:
         cache[name] = build()
     return cache[name]
+
+
+def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The count and the page of a lookup (see conditions.lookup_shape), with the value,
+    the offset and the limit as parameters."""
+    mapped = target.mapped
+
+    def build() -> tuple[sa.Select[Any], sa.Select[Any]]:
+        where = lookup_condition(target, field, case_exact)
+        counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
+        page = (
+            sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
+            .where(where)
+            .order_by(mapped.key.asc())
+            .offset(sa.bindparam("offset", type_=sa.Integer()))
+            .limit(sa.bindparam("limit", type_=sa.Integer()))
+        )
+        return counted, page
+
+    return _statement(mapped, ("lookup", field, case_exact), build)  # type: ignore[no-any-return]
 
 
 def _by_key(mapped: Mapped, *, lock: bool) -> sa.Select[Any]:
