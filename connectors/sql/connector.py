@@ -593,10 +593,15 @@ def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any
         page = (
             sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
             .where(where)
-            .order_by(mapped.key.asc())
             .offset(sa.bindparam("offset", type_=sa.Integer()))
             .limit(sa.bindparam("limit", type_=sa.Integer()))
         )
+        if case_exact or field not in mapped.caseless_unique.values():
+            page = page.order_by(mapped.key.asc())
+        # Else one row at most matches, and no order is needed. Nor wanted: with ORDER BY
+        # key and a LIMIT, PostgreSQL may walk the primary key hoping to meet the one row
+        # early, which reads the whole table for every user that does not exist yet (the
+        # lookups of an initial sync) as long as the table has no statistics.
         return counted, page
 
     return _statement(mapped, ("lookup", field, case_exact), build)  # type: ignore[no-any-return]

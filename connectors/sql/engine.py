@@ -38,6 +38,11 @@ def make_engine(settings: SqlSettings) -> AsyncEngine:
         connect_args["timeout"] = settings.connect_timeout
     elif backend == "postgresql":
         connect_args["timeout"] = settings.connect_timeout
+        # Statements are prepared once per connection (asyncpg's cache). After five runs
+        # PostgreSQL may keep one generic plan for good, made while a table was small: an
+        # initial sync into an empty table then scans the whole table for every lookup
+        # long after it has grown. A plan made for each run sees the table as it is.
+        connect_args["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
     else:
         connect_args["connect_timeout"] = settings.connect_timeout
         if "charset" not in url.query:
