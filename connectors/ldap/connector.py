@@ -301,9 +301,16 @@ class LdapConnector:
             entry_dn = self._apply(connection, location, entry, dict(changes))
             joined: set[str] = set()
             left: set[str] = set()
+            # Members alone change (what an identity provider's PATCH does): the entry
+            # comes back with the modify (Post-Read), not from another search.
+            read_back = None
+            if members and not changes and not with_members and self._post_read:
+                read_back = post_read_control(location.attributes())
             if members:
-                joined, left = self._change_members(connection, entry_dn, members)
-            fresh = self._read_dn(connection, location, entry_dn, with_members)
+                joined, left = self._change_members(connection, entry_dn, members, read_back)
+            fresh = _post_read_entry(connection, entry_dn) if read_back else None
+            if fresh is None:
+                fresh = self._read_dn(connection, location, entry_dn, with_members)
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
             return after, Change(kind, after.id, before, after, frozenset(joined), frozenset(left))
 
@@ -766,9 +773,16 @@ class LdapConnector:
         return {self._member_value_of(entry): id for id, entry in found.items()}
 
     def _change_members(
-        self, connection: ldap3.Connection, group_dn: str, changes: MemberChanges
+        self,
+        connection: ldap3.Connection,
+        group_dn: str,
+        changes: MemberChanges,
+        read_back: Any = None,
     ) -> tuple[set[str], set[str]]:
-        """Apply member changes; the ids of the users that joined, and of those that left."""
+        """Apply member changes; the ids of the users that joined, and of those that left.
+
+        `read_back` (a Post-Read control) goes with the modify that writes the members.
+        """
         attribute = self._member_attribute()
         if changes.replace is not None:
             # The one case that reads every member: the client sent the whole set.
@@ -781,13 +795,13 @@ class LdapConnector:
             added = [wanted_norm[k] for k in wanted_norm.keys() - current_norm.keys()]
             removed = [current_norm[k] for k in current_norm.keys() - wanted_norm.keys()]
             added, removed = self._modify_members(
-                connection, group_dn, added=added, removed=removed
+                connection, group_dn, added=added, removed=removed, read_back=read_back
             )
             return {wanted[v] for v in added}, self._ids_of(connection, removed)
         leaving = self._member_entries(connection, changes.removed, required=False)
         joining = self._member_entries(connection, changes.added, required=True)
         added, removed = self._modify_members(
-            connection, group_dn, added=list(joining), removed=list(leaving)
+            connection, group_dn, added=list(joining), removed=list(leaving), read_back=read_back
         )
         return {joining[v] for v in added}, {leaving[v] for v in removed}
 
@@ -811,7 +825,13 @@ class LdapConnector:
         return value.lower() if self._member_value_field() else dns.normalized(value)
 
     def _modify_members(
-        self, connection: ldap3.Connection, group_dn: str, *, added: list[str], removed: list[str]
+        self,
+        connection: ldap3.Connection,
+        group_dn: str,
+        *,
+        added: list[str],
+        removed: list[str],
+        read_back: Any = None,
     ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
@@ -827,14 +847,14 @@ class LdapConnector:
         if placeholder and added and self._holds(connection, group_dn, placeholder):
             extra = [placeholder]
         try:
-            self._send_members(connection, group_dn, added, [*removed, *extra])
+            self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
         except (
             ldap_errors.LDAPAttributeOrValueExistsResult,
             ldap_errors.LDAPNoSuchAttributeResult,
         ):
             added = [v for v in added if not self._holds(connection, group_dn, v)]
             removed = [v for v in removed if self._holds(connection, group_dn, v)]
-            self._send_members(connection, group_dn, added, [*removed, *extra])
+            self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
         except ldap_errors.LDAPObjectClassViolationResult:
             if not placeholder or added:
                 raise
@@ -844,7 +864,12 @@ class LdapConnector:
         return added, removed
 
     def _send_members(
-        self, connection: ldap3.Connection, group_dn: str, added: list[str], removed: list[str]
+        self,
+        connection: ldap3.Connection,
+        group_dn: str,
+        added: list[str],
+        removed: list[str],
+        read_back: Any = None,
     ) -> None:
         changes: list[tuple[str, list[Any]]] = []
         if added:
@@ -852,7 +877,8 @@ class LdapConnector:
         if removed:
             changes.append((ldap3.MODIFY_DELETE, removed))
         if changes:
-            connection.modify(group_dn, {self._member_attribute(): changes})
+            controls = [read_back] if read_back is not None else None
+            connection.modify(group_dn, {self._member_attribute(): changes}, controls=controls)
 
     def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
         """Whether the group's member attribute holds `value` (an LDAP compare)."""
