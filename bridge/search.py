@@ -7,15 +7,18 @@ attribute the mapping cannot translate is refused (400 invalidFilter), never dro
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
+import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
 from scim2_models import Context, Path, SearchRequest
-from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
+from scim2_models.path import Comparison, FilterNode, LogicalExpr, Not, ValuePath
 
 from bridge.errors import ScimError
 from bridge.projection import Projection
@@ -89,16 +92,16 @@ def build_search(
     request is checked against all of them, and a filter term or a sortBy naming an
     attribute this type does not declare is false, or no order, for it (RFC 7644 §3.4.2.1).
     """
-    request = _search_request(across or (service.model,), payload)
+    request, ast = _parsed(across or (service.model,), payload)
     where = None
-    if request.filter is not None:
-        if _comparisons(request.filter.ast) > MAX_FILTER_COMPARISONS:
+    if ast is not None:
+        if _comparisons(ast) > MAX_FILTER_COMPARISONS:
             raise ScimError(
                 400,
                 f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons",
                 "tooMany",
             )
-        where = service.mapping.condition(request.filter.ast, undeclared_is_false=bool(across))
+        where = service.mapping.condition(ast, undeclared_is_false=bool(across))
     sort = None
     if request.sort_by is not None and (not across or _declares(service, str(request.sort_by))):
         descending = request.sort_order == SearchRequest.SortOrder.descending
@@ -131,6 +134,113 @@ def _comparisons(node: FilterNode) -> int:
     if isinstance(node, ValuePath):
         return _comparisons(node.val_filter)
     return 1
+
+
+# --- Parsed once per shape ---------------------------------------------------------------
+#
+# An identity provider looks each user up by a filter that differs from the last one in its
+# value only (`userName eq "..."`). Validating the request and parsing its filter costs
+# more than the rest of such a lookup, so it is done once per shape: the filter with each
+# string replaced by a placeholder. The placeholders are then replaced in the parsed filter
+# by the strings of the request. A shape is used only when its parse kept every placeholder
+# as it was, once each; a filter with a backslash escape, or whose shape does not parse as
+# the filter does, is parsed whole, every time, so that its errors name what was sent.
+
+_STRING = re.compile(r'"[^"\\]*"')
+_SHAPES_KEPT = 512
+_UNSHAPED = object()
+"""A shape whose parse cannot stand for the filters of that shape."""
+_shapes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+
+def _placeholder(index: int) -> str:
+    return f"scim-bridge-value-{index}"
+
+
+Parsed = tuple[Any, FilterNode | None]
+"""A validated search request, and the syntax tree of its filter."""
+
+
+def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
+    """The validated search request, and the syntax tree of its filter."""
+    text = payload.get("filter")
+    if not isinstance(text, str) or "\\" in text:
+        return _whole(models, payload)
+    values = [literal[1:-1] for literal in _STRING.findall(text)]
+    shape = _STRING.sub(_Numbered().replacement, text)
+    others = tuple(sorted((key, repr(value)) for key, value in payload.items() if key != "filter"))
+    key = (models, shape, others)
+    cached = _shapes.get(key)
+    if cached is None:
+        cached = _shape_of(models, {**payload, "filter": shape}, len(values))
+        _shapes[key] = cached
+        if len(_shapes) > _SHAPES_KEPT:
+            _shapes.popitem(last=False)
+    else:
+        _shapes.move_to_end(key)
+    if cached is _UNSHAPED:
+        return _whole(models, payload)
+    request, ast = cached
+    return request, _substituted(ast, values)
+
+
+class _Numbered:
+    """Replaces the n-th string of a filter by the n-th placeholder."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def replacement(self, match: re.Match[str]) -> str:
+        self.count += 1
+        return f'"{_placeholder(self.count - 1)}"'
+
+
+def _whole(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
+    request = _search_request(models, payload)
+    return request, request.filter.ast if request.filter is not None else None
+
+
+def _shape_of(models: tuple[type[Any], ...], payload: dict[str, Any], strings: int) -> Any:
+    """(request, tree) parsed from a shape, or _UNSHAPED when it cannot stand for its filters."""
+    try:
+        request = _search_request(models, payload)
+    except Exception:  # whatever it is, the filter itself is parsed and its error reported
+        return _UNSHAPED
+    if request.filter is None:
+        return _UNSHAPED
+    ast = request.filter.ast
+    found = sorted(_strings(ast))
+    if found != [_placeholder(n) for n in range(strings)]:
+        return _UNSHAPED  # a string was changed, dropped or doubled by the parse
+    return request, ast
+
+
+def _strings(node: FilterNode) -> list[str]:
+    if isinstance(node, Comparison):
+        return [node.value] if isinstance(node.value, str) else []
+    if isinstance(node, LogicalExpr):
+        return [value for term in node.terms for value in _strings(term)]
+    if isinstance(node, Not):
+        return _strings(node.expr)
+    if isinstance(node, ValuePath):
+        return _strings(node.val_filter)
+    return []
+
+
+def _substituted(node: FilterNode, values: list[str]) -> FilterNode:
+    """The tree with each placeholder replaced by the string it stands for."""
+    if isinstance(node, Comparison):
+        if isinstance(node.value, str) and node.value.startswith("scim-bridge-value-"):
+            index = int(node.value.removeprefix("scim-bridge-value-"))
+            return dataclasses.replace(node, value=values[index])
+        return node
+    if isinstance(node, LogicalExpr):
+        return dataclasses.replace(node, terms=tuple(_substituted(t, values) for t in node.terms))
+    if isinstance(node, Not):
+        return dataclasses.replace(node, expr=_substituted(node.expr, values))
+    if isinstance(node, ValuePath):
+        return dataclasses.replace(node, val_filter=_substituted(node.val_filter, values))
+    return node
 
 
 @functools.cache

@@ -115,6 +115,46 @@ async def test_filters_are_pushed_down_with_the_whole_grammar(scim: Scim) -> Non
         assert [await ids(filter_) for filter_ in ordered] == [{b, c}, {a, b}]
 
 
+async def test_filters_of_one_shape_answer_for_their_own_values(scim: Scim) -> None:
+    """A filter's shape (its text with the strings left out) is parsed once: each later
+    filter of that shape must still be answered for its own strings."""
+    alice = await scim.create_user(
+        "alice", title="Engineer", emails=[{"type": "work", "value": "alice@example.com"}]
+    )
+    bob = await scim.create_user(
+        "bob", title="Manager", emails=[{"type": "work", "value": "bob@example.org"}]
+    )
+    quoted = await scim.create_user('o"neil', title="Engineer")
+    a, b, o = alice["id"], bob["id"], quoted["id"]
+    shapes: list[tuple[str, list[tuple[tuple[str, ...], set[str]]]]] = [
+        ('userName eq "{}"', [(("alice",), {a}), (("BOB",), {b}), (("carol",), set())]),
+        (
+            'title eq "{}" and not (userName eq "{}")',
+            [
+                (("Engineer", "alice"), {o}),
+                (("Engineer", "nobody"), {a, o}),
+                (("Manager", "bob"), set()),
+            ],
+        ),
+        (
+            'emails[type eq "{}" and value co "{}"]',
+            [
+                (("work", "@example.com"), {a}),
+                (("work", "@example.org"), {b}),
+                (("home", ".org"), set()),
+            ],
+        ),
+        ('userName eq "{}" or userName eq "{}"', [(("alice", "bob"), {a, b}), (("bob", "x"), {b})]),
+        ('userName eq "{}"', [(('o\\"neil',), {o}), (('o\\"nobody',), set())]),
+    ]
+    for template, cases in shapes:
+        for values, expected in cases:
+            filter_ = template.format(*values)
+            answer = await scim.get(f"/Users?filter={q(filter_)}")
+            assert answer.status == 200, (filter_, answer.body)
+            assert {r["id"] for r in answer.body["Resources"]} == expected, filter_
+
+
 async def test_hostile_filter_values_are_bound_parameters(scim: Scim) -> None:
     await scim.create_user("100%_sure")
     await scim.create_user("1000_sure")
