@@ -48,7 +48,7 @@ from connectors.base import (
 )
 from connectors.ldap import dn as dns
 from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
-from connectors.ldap.directory import Entry, Location, entries_of, search_all
+from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
 from connectors.ldap.pool import ConnectionPool, Slot
@@ -266,7 +266,7 @@ class LdapConnector:
             entry_dn = dns.join(dns.rdn(directory.naming_attribute, str(naming)), str(container))
             wanted = location.attributes(members=kind is Kind.GROUPS)
             controls = [_post_read_of(tuple(wanted))] if self._post_read else None
-            connection.add(entry_dn, attributes=attributes, controls=controls)
+            add_entry(connection, entry_dn, attributes, controls)
             entry = _post_read_entry(connection, entry_dn)
             if entry is None:
                 entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
@@ -403,7 +403,7 @@ class LdapConnector:
         self, connection: ldap3.Connection, location: Location, entry_dn: str, members: bool
     ) -> Entry:
         attributes = location.attributes(members=members)
-        connection.search(entry_dn, "(objectClass=*)", ldap3.BASE, attributes=attributes)
+        search(connection, entry_dn, "(objectClass=*)", ldap3.BASE, attributes)
         return entries_of(connection)[0]
 
     # --- Records ----------------------------------------------------------------------
@@ -597,7 +597,7 @@ class LdapConnector:
                 continue
             term = f"({name}={escape(str(to_directory(value)))})"
             for base in location.bases:
-                connection.search(base, term, ldap3.SUBTREE, attributes=["1.1"], size_limit=2)
+                search(connection, base, term, ldap3.SUBTREE, ["1.1"], size_limit=2)
                 others = [
                     e
                     for e in entries_of(connection)

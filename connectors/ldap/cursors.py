@@ -23,7 +23,7 @@ import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 from connectors.base import Query
-from connectors.ldap.directory import PAGE, Entry, entries_of, paged_cookie, search_all
+from connectors.ldap.directory import PAGE, Entry, entries_of, paged_cookie, search, search_all
 from connectors.ldap.pool import Slot
 
 CursorKey = tuple[Any, ...]
@@ -148,11 +148,12 @@ class PagedSearch:
         result, so its total needs no count of its own. None when more match (the
         server's sizeLimitExceeded): the page is then found with a paged search.
         """
-        connection.search(
+        search(
+            connection,
             segment.base,
             segment.filter,
             ldap3.SUBTREE,
-            attributes=self.attributes,
+            self.attributes,
             size_limit=limit,
         )
         # ldap3 does not raise on sizeLimitExceeded: it is in the result.
@@ -201,11 +202,12 @@ class PagedSearch:
     def _search(
         self, connection: ldap3.Connection, segment: Segment, size: int, cookie: bytes | None
     ) -> None:
-        connection.search(
+        search(
+            connection,
             segment.base,
             segment.filter,
             ldap3.SUBTREE,
-            attributes=self.attributes,
+            self.attributes,
             paged_size=size,
             paged_cookie=cookie,
         )

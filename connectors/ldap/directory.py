@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import ldap3
+from ldap3.core import exceptions as ldap_errors
 
 from connectors.base import (
     ENABLED_BY_LOCATION,
@@ -24,6 +25,7 @@ from connectors.base import (
     ObjectSpec,
     Record,
 )
+from connectors.ldap import ber
 from connectors.ldap import dn as dns
 from connectors.ldap.filters import any_of, escape
 from connectors.ldap.values import KeyCodec, parse_generalized_time, text_of
@@ -68,17 +70,136 @@ def paged_cookie(connection: ldap3.Connection) -> bytes | None:
     return bytes(cookie) if cookie else None
 
 
+PAGED_RESULTS = "1.2.840.113556.1.4.319"
+
+
+def search(
+    connection: ldap3.Connection,
+    base: str,
+    search_filter: str,
+    scope: str,
+    attributes: list[str],
+    *,
+    size_limit: int = 0,
+    paged_size: int | None = None,
+    paged_cookie: bytes | None = None,
+) -> None:
+    """`connection.search(...)`, the request encoded by connectors.ldap.ber.
+
+    ldap3 still takes the answer: it decodes it, sets connection.response and .result,
+    and raises as it would have. A filter ber does not encode, or a connection signing
+    its messages (SASL), is left to ldap3 altogether.
+    """
+    try:
+        request = ber.search_request(
+            base, _SCOPES[scope], search_filter, attributes or ["1.1"], size_limit=size_limit
+        )
+    except ber.FilterSyntax:
+        request = None
+    if request is None or connection.sasl_mechanism is not None:
+        connection.search(
+            base,
+            search_filter,
+            scope,
+            attributes=attributes,
+            size_limit=size_limit,
+            paged_size=paged_size,
+            paged_cookie=paged_cookie,
+        )
+        return
+    controls: list[tuple[str, bool, bytes | None]] = []
+    if paged_size is not None:
+        controls.append((PAGED_RESULTS, False, ber.paged_results(paged_size, paged_cookie)))
+    strategy = connection.strategy
+    with connection.connection_lock:
+        connection.last_error = None
+        if not connection.listening:
+            connection.last_error = "unable to send message, socket is not open"
+            raise ldap_errors.LDAPSocketOpenError(connection.last_error)
+        message_id = connection.server.next_message_id()
+        # What ldap3 keeps of a request: referrals and auto-range searches repeat it.
+        connection.request = {
+            "base": base,
+            "scope": _SCOPES[scope],
+            "dereferenceAlias": ber.DEREF_ALWAYS,
+            "sizeLimit": size_limit,
+            "timeLimit": 0,
+            "typesOnly": False,
+            "filter": search_filter,
+            "attributes": attributes or ["1.1"],
+            "type": "searchRequest",
+            "controls": controls or None,
+        }
+        strategy._outstanding[message_id] = connection.request
+        try:
+            connection.socket.sendall(ber.message(message_id, request, controls))
+        except OSError as error:
+            connection.last_error = f"socket sending error {type(error).__name__}"
+            raise ldap_errors.LDAPSocketSendError(connection.last_error) from error
+        strategy.post_send_search(message_id)
+
+
+_SCOPES = {ldap3.BASE: 0, ldap3.LEVEL: 1, ldap3.SUBTREE: 2}
+
+
+def add_entry(
+    connection: ldap3.Connection,
+    entry_dn: str,
+    attributes: dict[str, list[Any]],
+    controls: Sequence[tuple[str, bool, bytes | None]] | None = None,
+) -> None:
+    """`connection.add(entry_dn, attributes=attributes, controls=controls)`, the request
+    encoded by connectors.ldap.ber; ldap3 takes the answer (see `search`).
+
+    Text and bytes values only, with the object classes under `objectClass`; anything
+    else is ldap3's to encode, as is a connection that signs its messages.
+    """
+    classes = attributes.get("objectClass") or []
+    plain = (
+        bool(classes)
+        and all(isinstance(values, list | tuple) for values in attributes.values())
+        and all(isinstance(v, str | bytes) for values in attributes.values() for v in values)
+    )
+    if not plain or connection.sasl_mechanism is not None:
+        connection.add(entry_dn, attributes=attributes, controls=controls)
+        return
+    # ldap3 keeps the first of repeated object classes, in their order.
+    unique = {**attributes, "objectClass": list(dict.fromkeys(classes))}
+    request = ber.add_request(entry_dn, unique)
+    strategy = connection.strategy
+    with connection.connection_lock:
+        connection.last_error = None
+        if not connection.listening:
+            connection.last_error = "unable to send message, socket is not open"
+            raise ldap_errors.LDAPSocketOpenError(connection.last_error)
+        message_id = connection.server.next_message_id()
+        connection.request = {
+            "entry": entry_dn,
+            "attributes": unique,
+            "type": "addRequest",
+            "controls": controls,
+        }
+        strategy._outstanding[message_id] = connection.request
+        try:
+            connection.socket.sendall(ber.message(message_id, request, controls or ()))
+        except OSError as error:
+            connection.last_error = f"socket sending error {type(error).__name__}"
+            raise ldap_errors.LDAPSocketSendError(connection.last_error) from error
+        strategy.post_send_single_response(message_id)
+
+
 def search_all(
     connection: ldap3.Connection, base: str, search_filter: str, attributes: list[str]
 ) -> Iterator[Entry]:
     """Every matching entry, fetched in pages (never hitting a server's size limit)."""
     cookie: bytes | None = None
     while True:
-        connection.search(
+        search(
+            connection,
             base,
             search_filter,
             ldap3.SUBTREE,
-            attributes=attributes,
+            attributes,
             paged_size=PAGE,
             paged_cookie=cookie,
         )
@@ -183,9 +304,7 @@ class Location:
         if value is not None:
             search_filter = self.only_ours(f"({self.spec.key}={escape(value)})")
             for base in self.bases:
-                connection.search(
-                    base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=2
-                )
+                search(connection, base, search_filter, ldap3.SUBTREE, attributes, size_limit=2)
                 found = entries_of(connection)
                 if found:
                     return found[0]
@@ -226,9 +345,7 @@ class Location:
         ref = None
         if any(dns.is_under(dn, base) for base in self.bases):
             try:
-                connection.search(
-                    dn, "(objectClass=*)", ldap3.BASE, attributes=self.ref_attributes()
-                )
+                search(connection, dn, "(objectClass=*)", ldap3.BASE, self.ref_attributes())
             except ldap3.core.exceptions.LDAPNoSuchObjectResult:
                 found: list[Entry] = []
             else:
