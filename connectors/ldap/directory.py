@@ -110,33 +110,22 @@ def search(
     controls: list[tuple[str, bool, bytes | None]] = []
     if paged_size is not None:
         controls.append((PAGED_RESULTS, False, ber.paged_results(paged_size, paged_cookie)))
-    strategy = connection.strategy
+    # What ldap3 keeps of a request: referrals and auto-range searches repeat it.
+    described = {
+        "base": base,
+        "scope": _SCOPES[scope],
+        "dereferenceAlias": ber.DEREF_ALWAYS,
+        "sizeLimit": size_limit,
+        "timeLimit": 0,
+        "typesOnly": False,
+        "filter": search_filter,
+        "attributes": attributes or ["1.1"],
+        "type": "searchRequest",
+        "controls": controls or None,
+    }
     with connection.connection_lock:
-        connection.last_error = None
-        if not connection.listening:
-            connection.last_error = "unable to send message, socket is not open"
-            raise ldap_errors.LDAPSocketOpenError(connection.last_error)
-        message_id = connection.server.next_message_id()
-        # What ldap3 keeps of a request: referrals and auto-range searches repeat it.
-        connection.request = {
-            "base": base,
-            "scope": _SCOPES[scope],
-            "dereferenceAlias": ber.DEREF_ALWAYS,
-            "sizeLimit": size_limit,
-            "timeLimit": 0,
-            "typesOnly": False,
-            "filter": search_filter,
-            "attributes": attributes or ["1.1"],
-            "type": "searchRequest",
-            "controls": controls or None,
-        }
-        strategy._outstanding[message_id] = connection.request
-        try:
-            connection.socket.sendall(ber.message(message_id, request, controls))
-        except OSError as error:
-            connection.last_error = f"socket sending error {type(error).__name__}"
-            raise ldap_errors.LDAPSocketSendError(connection.last_error) from error
-        strategy.post_send_search(message_id)
+        message_id = _send(connection, request, described, controls)
+        connection.strategy.post_send_search(message_id)
 
 
 _SCOPES = {ldap3.BASE: 0, ldap3.LEVEL: 1, ldap3.SUBTREE: 2}
@@ -166,26 +155,38 @@ def add_entry(
     # ldap3 keeps the first of repeated object classes, in their order.
     unique = {**attributes, "objectClass": list(dict.fromkeys(classes))}
     request = ber.add_request(entry_dn, unique)
-    strategy = connection.strategy
+    described = {
+        "entry": entry_dn,
+        "attributes": unique,
+        "type": "addRequest",
+        "controls": controls,
+    }
     with connection.connection_lock:
-        connection.last_error = None
-        if not connection.listening:
-            connection.last_error = "unable to send message, socket is not open"
-            raise ldap_errors.LDAPSocketOpenError(connection.last_error)
-        message_id = connection.server.next_message_id()
-        connection.request = {
-            "entry": entry_dn,
-            "attributes": unique,
-            "type": "addRequest",
-            "controls": controls,
-        }
-        strategy._outstanding[message_id] = connection.request
-        try:
-            connection.socket.sendall(ber.message(message_id, request, controls or ()))
-        except OSError as error:
-            connection.last_error = f"socket sending error {type(error).__name__}"
-            raise ldap_errors.LDAPSocketSendError(connection.last_error) from error
-        strategy.post_send_single_response(message_id)
+        message_id = _send(connection, request, described, controls or ())
+        connection.strategy.post_send_single_response(message_id)
+
+
+def _send(
+    connection: ldap3.Connection,
+    request: bytes,
+    described: dict[str, Any],
+    controls: Sequence[tuple[str, bool, bytes | None]],
+) -> int:
+    """Send an encoded request as ldap3's strategy would (holding the connection's lock),
+    registered under its message id for ldap3 to read the answer; that id."""
+    connection.last_error = None
+    if not connection.listening:
+        connection.last_error = "unable to send message, socket is not open"
+        raise ldap_errors.LDAPSocketOpenError(connection.last_error)
+    message_id: int = connection.server.next_message_id()
+    connection.request = described
+    connection.strategy._outstanding[message_id] = described
+    try:
+        connection.socket.sendall(ber.message(message_id, request, controls))
+    except OSError as error:
+        connection.last_error = f"socket sending error {type(error).__name__}"
+        raise ldap_errors.LDAPSocketSendError(connection.last_error) from error
+    return message_id
 
 
 def search_all(
