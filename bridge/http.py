@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 SCIM_CONTENT_TYPE = "application/scim+json"
@@ -19,8 +20,11 @@ def scim_json_response(
     body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     """A response with the SCIM media type; RFC 7644 §3.1 asks for it on every answer."""
+    # orjson writes UTF-8 bytes at once: the JSON text of a group of 50,000 members is not
+    # held twice (as text, then as bytes), and it takes a tenth of the time json takes.
+    # Extension objects are keyed by scim2-models' URN, a str subclass: OPT_NON_STR_KEYS.
     return web.Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
         status=status,
         headers=headers,
         content_type=SCIM_CONTENT_TYPE,

@@ -148,6 +148,17 @@ class ResourceService:
         else:
             operations, members = list(patch.operations or []), MemberChanges()
         with self._scim_field_names():
+            if not operations and if_match is None:
+                # Members alone, unconditionally (an identity provider's PATCH): nothing
+                # of the group needs reading first; a missing group is a 404 all the same.
+                return await self.connector.update(
+                    self.kind,
+                    id,
+                    {},
+                    members=members or None,
+                    with_members=read.members,
+                    with_groups=read.groups,
+                )
             for attempt in range(_PATCH_RETRIES):
                 current = await self.connector.get(self.kind, id)
                 self._check_if_match(current, if_match)
