@@ -64,6 +64,12 @@ async def test_unknown_ids_are_404(scim: Scim) -> None:
     assert (
         await scim.patch("/Users/999999", {"op": "replace", "path": "title", "value": "x"})
     ).status == 404
+    # A PATCH of members alone writes without reading the group first: still a 404.
+    alice = await scim.create_user("alice")
+    add = {"op": "add", "path": "members", "value": [{"value": alice["id"]}]}
+    for group in ("/Groups/424242", "/Groups/g424242", "/Groups/not-an-id"):
+        answer = await scim.patch(group, add)
+        assert answer.status == 404, group
 
 
 async def test_filters_are_pushed_down_with_the_whole_grammar(scim: Scim) -> None:
