@@ -85,7 +85,12 @@ class Copies:
     async def _keep(self, slot: int) -> None:
         """Run copy number `slot`, and again whenever it exits while the service runs."""
         while not self._stopping:
-            process = await asyncio.create_subprocess_exec(*self._argv, env=self._environ)
+            try:
+                process = await asyncio.create_subprocess_exec(*self._argv, env=self._environ)
+            except OSError as error:  # out of processes or memory: try again later
+                log.error("cannot start worker %d: %s", slot + 2, error.strerror)
+                await asyncio.sleep(RESTART_PAUSE)
+                continue
             self._processes[slot] = process
             status = await process.wait()
             if self._stopping:

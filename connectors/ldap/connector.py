@@ -778,7 +778,7 @@ class LdapConnector:
         connection: ldap3.Connection,
         group_dn: str,
         changes: MemberChanges,
-        read_back: Any = None,
+        read_back: Control | None = None,
     ) -> tuple[set[str], set[str]]:
         """Apply member changes; the ids of the users that joined, and of those that left.
 
@@ -832,7 +832,7 @@ class LdapConnector:
         *,
         added: list[str],
         removed: list[str],
-        read_back: Any = None,
+        read_back: Control | None = None,
     ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
@@ -870,7 +870,7 @@ class LdapConnector:
         group_dn: str,
         added: list[str],
         removed: list[str],
-        read_back: Any = None,
+        read_back: Control | None = None,
     ) -> None:
         changes: list[tuple[str, list[Any]]] = []
         if added:
@@ -906,8 +906,12 @@ def schema_problems(schema: BackendSchema) -> list[str]:
     return problems
 
 
+Control = tuple[str, bool, bytes]
+"""A request control as ldap3 takes it: its type, its criticality and its encoded value."""
+
+
 @functools.lru_cache(maxsize=64)
-def _post_read_of(attributes: tuple[str, ...]) -> tuple[str, bool, bytes]:
+def _post_read_of(attributes: tuple[str, ...]) -> Control:
     """The Post-Read control asking for `attributes` (RFC 4527), encoded once.
 
     ldap3 builds and BER-encodes the control's value anew for each operation, which cost
