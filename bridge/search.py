@@ -153,8 +153,8 @@ _UNSHAPED = object()
 _shapes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
-def _placeholder(index: int) -> str:
-    return f"scim-bridge-value-{index}"
+_PLACEHOLDER = "scim-bridge-value-"
+"""Followed by n, it stands for the n-th string of a filter in that filter's shape."""
 
 
 Parsed = tuple[Any, FilterNode | None]
@@ -166,8 +166,13 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
     text = payload.get("filter")
     if not isinstance(text, str) or "\\" in text:
         return _whole(models, payload)
-    values = [literal[1:-1] for literal in _STRING.findall(text)]
-    shape = _STRING.sub(_Numbered().replacement, text)
+    values: list[str] = []
+
+    def placeholder(string: re.Match[str]) -> str:
+        values.append(string[0][1:-1])
+        return f'"{_PLACEHOLDER}{len(values) - 1}"'
+
+    shape = _STRING.sub(placeholder, text)
     others = tuple(sorted((key, repr(value)) for key, value in payload.items() if key != "filter"))
     key = (models, shape, others)
     cached = _shapes.get(key)
@@ -182,17 +187,6 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
         return _whole(models, payload)
     request, ast = cached
     return request, _substituted(ast, values)
-
-
-class _Numbered:
-    """Replaces the n-th string of a filter by the n-th placeholder."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def replacement(self, match: re.Match[str]) -> str:
-        self.count += 1
-        return f'"{_placeholder(self.count - 1)}"'
 
 
 def _whole(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
@@ -210,7 +204,7 @@ def _shape_of(models: tuple[type[Any], ...], payload: dict[str, Any], strings: i
         return _UNSHAPED
     ast = request.filter.ast
     found = sorted(_strings(ast))
-    if found != [_placeholder(n) for n in range(strings)]:
+    if found != sorted(f"{_PLACEHOLDER}{n}" for n in range(strings)):
         return _UNSHAPED  # a string was changed, dropped or doubled by the parse
     return request, ast
 
@@ -230,8 +224,8 @@ def _strings(node: FilterNode) -> list[str]:
 def _substituted(node: FilterNode, values: list[str]) -> FilterNode:
     """The tree with each placeholder replaced by the string it stands for."""
     if isinstance(node, Comparison):
-        if isinstance(node.value, str) and node.value.startswith("scim-bridge-value-"):
-            index = int(node.value.removeprefix("scim-bridge-value-"))
+        if isinstance(node.value, str) and node.value.startswith(_PLACEHOLDER):
+            index = int(node.value.removeprefix(_PLACEHOLDER))
             return dataclasses.replace(node, value=values[index])
         return node
     if isinstance(node, LogicalExpr):

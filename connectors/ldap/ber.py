@@ -31,6 +31,10 @@ DEREF_ALWAYS = 3
 """What ldap3's Connection.search asks for unless told otherwise."""
 
 
+Control = tuple[str, bool, bytes | None]
+"""A request control: its type (an OID), its criticality and its encoded value, if any."""
+
+
 class FilterSyntax(ValueError):
     """A filter string this module does not encode (ldap3 then encodes the request)."""
 
@@ -86,9 +90,7 @@ def add_request(entry: str, attributes: Mapping[str, Sequence[str | bytes]]) -> 
     return tlv(_ADD_REQUEST, octets(entry) + tlv(_SEQUENCE, encoded))
 
 
-def message(
-    message_id: int, operation: bytes, controls: Sequence[tuple[str, bool, bytes | None]] = ()
-) -> bytes:
+def message(message_id: int, operation: bytes, controls: Sequence[Control] = ()) -> bytes:
     """An LDAPMessage (RFC 4511 §4.2) around an encoded operation, ready for the socket."""
     return tlv(_SEQUENCE, integer(message_id) + operation + _controls(controls))
 
@@ -101,7 +103,7 @@ def search_message(
     attributes: Sequence[str],
     *,
     size_limit: int = 0,
-    controls: Sequence[tuple[str, bool, bytes | None]] = (),
+    controls: Sequence[Control] = (),
 ) -> bytes:
     request = search_request(base, scope, search_filter, attributes, size_limit=size_limit)
     return message(message_id, request, controls)
@@ -112,7 +114,7 @@ def paged_results(size: int, cookie: bytes | None) -> bytes:
     return tlv(_SEQUENCE, integer(size) + octets(cookie or b""))
 
 
-def _controls(controls: Sequence[tuple[str, bool, bytes | None]]) -> bytes:
+def _controls(controls: Sequence[Control]) -> bytes:
     if not controls:
         return b""
     encoded = b""

@@ -47,6 +47,7 @@ from connectors.base import (
     Unavailable,
 )
 from connectors.ldap import dn as dns
+from connectors.ldap.ber import Control
 from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
 from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
 from connectors.ldap.errors import translated_errors
@@ -904,10 +905,6 @@ def schema_problems(schema: BackendSchema) -> list[str]:
     if schema.groups is not None and (members is None or members.field is None):
         problems.append("the mapping's [groups.members] must name the member attribute (field)")
     return problems
-
-
-Control = tuple[str, bool, bytes]
-"""A request control as ldap3 takes it: its type, its criticality and its encoded value."""
 
 
 @functools.lru_cache(maxsize=64)

@@ -90,9 +90,10 @@ def search(
     and raises as it would have. A filter ber does not encode, or a connection signing
     its messages (SASL), is left to ldap3 altogether.
     """
+    scope_number, wanted = _SCOPES[scope], attributes or ["1.1"]
     try:
         request = ber.search_request(
-            base, _SCOPES[scope], search_filter, attributes or ["1.1"], size_limit=size_limit
+            base, scope_number, search_filter, wanted, size_limit=size_limit
         )
     except ber.FilterSyntax:
         request = None
@@ -107,19 +108,19 @@ def search(
             paged_cookie=paged_cookie,
         )
         return
-    controls: list[tuple[str, bool, bytes | None]] = []
+    controls: list[ber.Control] = []
     if paged_size is not None:
         controls.append((PAGED_RESULTS, False, ber.paged_results(paged_size, paged_cookie)))
     # What ldap3 keeps of a request: referrals and auto-range searches repeat it.
     described = {
         "base": base,
-        "scope": _SCOPES[scope],
+        "scope": scope_number,
         "dereferenceAlias": ber.DEREF_ALWAYS,
         "sizeLimit": size_limit,
         "timeLimit": 0,
         "typesOnly": False,
         "filter": search_filter,
-        "attributes": attributes or ["1.1"],
+        "attributes": wanted,
         "type": "searchRequest",
         "controls": controls or None,
     }
@@ -135,7 +136,7 @@ def add_entry(
     connection: ldap3.Connection,
     entry_dn: str,
     attributes: dict[str, list[Any]],
-    controls: Sequence[tuple[str, bool, bytes | None]] | None = None,
+    controls: Sequence[ber.Control] | None = None,
 ) -> None:
     """`connection.add(entry_dn, attributes=attributes, controls=controls)`, the request
     encoded by connectors.ldap.ber; ldap3 takes the answer (see `search`).
@@ -170,7 +171,7 @@ def _send(
     connection: ldap3.Connection,
     request: bytes,
     described: dict[str, Any],
-    controls: Sequence[tuple[str, bool, bytes | None]],
+    controls: Sequence[ber.Control],
 ) -> int:
     """Send an encoded request as ldap3's strategy would (holding the connection's lock),
     registered under its message id for ldap3 to read the answer; that id."""

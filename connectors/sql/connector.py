@@ -133,14 +133,8 @@ class SqlConnector:
             where: sa.ColumnElement[bool] = sa.true()
             if query.where is not None:
                 where = compile_condition(target, query.where)
-            counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
-            # The total rides along with the page (a window count): one round trip.
-            page = (
-                sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
-                .where(where)
-                .order_by(*self._order(mapped, query.sort))
-                .offset(query.offset)
-                .limit(query.limit)
+            counted, page = _count_and_page(
+                mapped, where, self._order(mapped, query.sort), query.offset, query.limit
             )
             page_parameters = {}
         with translated_errors():
@@ -582,27 +576,44 @@ def _statement(mapped: Mapped, name: tuple[Any, ...], build: Callable[[], Any]) 
     return cache[name]
 
 
+def _count_and_page(
+    mapped: Mapped,
+    where: sa.ColumnElement[bool],
+    order: list[sa.ColumnElement[Any]],
+    offset: int | sa.BindParameter[int],
+    limit: int | sa.BindParameter[int] | None,
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The count of the records matching `where`, and a page of them with that count
+    beside each row (a window count: the total rides along with the page)."""
+    counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
+    page = (
+        sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
+        .where(where)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+    return counted, page
+
+
 def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The count and the page of a lookup (see conditions.lookup_shape), with the value,
     the offset and the limit as parameters."""
     mapped = target.mapped
 
     def build() -> tuple[sa.Select[Any], sa.Select[Any]]:
-        where = lookup_condition(target, field, case_exact)
-        counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
-        page = (
-            sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
-            .where(where)
-            .offset(sa.bindparam("offset", type_=sa.Integer()))
-            .limit(sa.bindparam("limit", type_=sa.Integer()))
+        # At most one row matches a caseless-unique column: no order is needed. Nor wanted:
+        # with ORDER BY key and a LIMIT, PostgreSQL may walk the primary key hoping to meet
+        # the one row early, which reads the whole table for every user that does not exist
+        # yet (the lookups of an initial sync) as long as the table has no statistics.
+        unique = not case_exact and field in mapped.caseless_unique.values()
+        return _count_and_page(
+            mapped,
+            lookup_condition(target, field, case_exact),
+            [] if unique else [mapped.key.asc()],
+            sa.bindparam("offset", type_=sa.Integer()),
+            sa.bindparam("limit", type_=sa.Integer()),
         )
-        if case_exact or field not in mapped.caseless_unique.values():
-            page = page.order_by(mapped.key.asc())
-        # Else one row at most matches, and no order is needed. Nor wanted: with ORDER BY
-        # key and a LIMIT, PostgreSQL may walk the primary key hoping to meet the one row
-        # early, which reads the whole table for every user that does not exist yet (the
-        # lookups of an initial sync) as long as the table has no statistics.
-        return counted, page
 
     return _statement(mapped, ("lookup", field, case_exact), build)  # type: ignore[no-any-return]
 
