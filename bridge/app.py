@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -17,7 +17,6 @@ from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.discovery import Discovery
 from bridge.errors import ScimError, error_middleware, error_response
-from bridge.events import Events
 from bridge.http import read_json_object, scim_json_response
 from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
@@ -25,6 +24,9 @@ from bridge.resources import ReadOptions, ResourceService
 from bridge.search import build_search, from_query_string, projection_for, read_options
 from connectors.base import Connector, Kind, Record
 from mappings import Mapping
+
+if TYPE_CHECKING:
+    from bridge.events import Events
 
 log = logging.getLogger("scim_bridge.app")
 
@@ -35,7 +37,7 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 CONNECTOR = web.AppKey("connector", Connector)
-EVENTS = web.AppKey("events", Events)
+EVENTS: web.AppKey[Events] = web.AppKey("events")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

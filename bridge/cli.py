@@ -19,9 +19,8 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from bridge.access_log import LOGGER as ACCESS_LOGGER
@@ -34,9 +33,15 @@ from bridge.resources import policy_problems
 from bridge.workers import Copies, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
-from connectors.webhook import Outbox, Status, StoredEvent
+from connectors.webhook import Status
 from mappings import Mapping as AttributeMapping
 from mappings import MappingError, load_mapping
+
+if TYPE_CHECKING:
+    from connectors.webhook import StoredEvent
+
+# SQLAlchemy and the outbox are imported where they are used (a database to check, the
+# events commands): a service on a directory without events never loads them.
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,8 @@ def _secret_problems(settings: Settings, environ: Mapping[str, str]) -> list[str
 
 async def _store_problems(events: Events, source: str) -> list[str]:
     """Whether the events' database answers (nothing is written to it here)."""
+    import sqlalchemy as sa
+
     try:
         async with events.engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
@@ -217,6 +224,8 @@ async def _events(args: argparse.Namespace) -> int:
     store = settings.event_store()
     if store is None:
         raise ConfigError([f"{settings.source}: events.store: no database holds events"])
+    from connectors.webhook import Outbox
+
     outbox = Outbox()
     engine = store_engine(store, settings)
     try:

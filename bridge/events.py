@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping as ReadOnly
 from dataclasses import replace
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import Settings
 from bridge.render import RESOURCE_TYPE_NAMES, Renderer
 from connectors.base import Change, Kind, Record
-from connectors.sql.engine import WRITE_OPTION, make_engine
 from connectors.sql.settings import SqlSettings, parse_url
-from connectors.webhook import DeliveryWorker, EventContent, Outbox, OutboxJournal, Receiver
 from mappings import Mapping
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from connectors.webhook import DeliveryWorker, EventContent
+
+# The outbox, its deliveries and the store's engine are imported where they are first
+# used: they load SQLAlchemy, which a service without events (on a directory) never needs.
 
 _NOT_COMPARED = {"id", "schemas", "meta", "members", "groups"}
 _NOUNS = {Kind.USERS: "user", Kind.GROUPS: "group"}
@@ -37,6 +41,8 @@ class EventDescriber:
             self._renderers[Kind.GROUPS] = Renderer(Kind.GROUPS, mapping.groups, base_url)
 
     def __call__(self, change: Change) -> list[EventContent]:
+        from connectors.webhook import EventContent
+
         noun = _NOUNS[change.kind]
         resource_type = RESOURCE_TYPE_NAMES[change.kind]
 
@@ -118,6 +124,8 @@ def store_engine(url: str, settings: Settings) -> AsyncEngine:
     the write lock up front, where a transaction that read first would fail at its first
     write if another process (`events retry`, a second worker) wrote meanwhile.
     """
+    from connectors.sql.engine import WRITE_OPTION, make_engine
+
     connector = settings.connector
     engine = make_engine(
         SqlSettings.model_construct(
@@ -141,6 +149,8 @@ class Events:
     def __init__(
         self, settings: Settings, mapping: Mapping, store: str, environ: ReadOnly[str, str]
     ) -> None:
+        from connectors.webhook import Outbox, OutboxJournal, Receiver
+
         routes = settings.destinations()
         used = sorted({name for names in routes.values() for name in names})
         self.settings = settings
@@ -180,6 +190,8 @@ class Events:
 
     async def open(self) -> None:
         """Create the events table when missing, and start delivering."""
+        from connectors.webhook import DeliveryWorker
+
         async with self.engine.begin() as connection:
             await self.outbox.create(connection)
         lock = parse_url(self.store).get_backend_name() != "sqlite"

@@ -8,7 +8,7 @@ import pydantic
 
 from connectors.base import BackendSchema, Connector, Journal
 from connectors.ldap import LdapConnector, LdapSettings
-from connectors.sql import SqlConnector, SqlSettings
+from connectors.sql import SqlSettings
 from connectors.webhook import WebhookConnectorSettings
 
 AnyConnectorSettings = SqlSettings | LdapSettings | WebhookConnectorSettings
@@ -26,4 +26,6 @@ def build_connector(
     """
     if isinstance(settings, LdapSettings):
         return LdapConnector(settings, schema, journal)
+    from connectors.sql import SqlConnector  # SQLAlchemy only when a database is used
+
     return SqlConnector(settings, schema, journal)

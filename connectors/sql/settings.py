@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pydantic
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 ACCEPTED_SCHEMES = (
     "sqlite+aiosqlite",
@@ -17,7 +18,14 @@ ACCEPTED_SCHEMES = (
 
 
 def parse_url(url: str) -> URL:
-    """Parse a SQLAlchemy URL without ever repeating it: it may carry a password."""
+    """Parse a SQLAlchemy URL without ever repeating it: it may carry a password.
+
+    SQLAlchemy is imported here, not with the module: a service on a directory reads
+    these settings' module but never loads SQLAlchemy (some 20 MB per process).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):

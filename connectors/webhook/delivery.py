@@ -24,9 +24,10 @@ import tenacity
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.sql.engine import live_connection
-from connectors.webhook.outbox import Outbox, Status, StoredEvent
+from connectors.webhook.outbox import Outbox, StoredEvent
 from connectors.webhook.settings import WebhookSettings
 from connectors.webhook.signing import signed_headers
+from connectors.webhook.status import Status
 
 log = logging.getLogger("scim_bridge.webhook")
 

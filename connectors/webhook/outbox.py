@@ -13,19 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.webhook.status import Status
+
 TABLE = "scim_bridge_events"
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 def events_table(metadata: sa.MetaData) -> sa.Table:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 from typing import Any
 
 import ldap3
@@ -10,6 +13,7 @@ import pytest
 from scim_client import LDAP_PASSWORD_ENV, TOKEN, USER_SCHEMA, Scim, write_ldap_config
 from served import serve_config
 from slapd import SlapdServer, start_slapd
+from test_cli import write_config
 
 from bridge.cli import main
 
@@ -145,3 +149,42 @@ async def test_a_write_left_half_done_is_reported_in_scim_terms(
     stored = await scim.backend.user("jdoe")
     assert stored is not None
     assert stored["title"] == ["Lead"]
+
+
+DATABASE_PACKAGES = ("sqlalchemy", "asyncpg", "aiomysql", "aiosqlite")
+
+LOADED_PACKAGES = """
+import asyncio, os, sys
+from pathlib import Path
+from bridge.cli import application
+app, settings = asyncio.run(application(Path(sys.argv[1]), os.environ))
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def packages_loaded_by_a_service(config: pathlib.Path) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded once it has checked `config`
+    and built the application, as `serve` does before it listens."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_PACKAGES, str(config)],
+        env=os.environ | {"PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_service_on_a_directory_never_loads_the_database_libraries(
+    slapd: SlapdServer, tmp_path: pathlib.Path
+) -> None:
+    """SQLAlchemy and the drivers take some 20 MB per worker that a directory never uses."""
+    ldap_config = write_ldap_config(tmp_path, slapd, slapd.make_tree("no-sql"))
+    loaded = packages_loaded_by_a_service(ldap_config)
+    assert {"ldap3", "aiohttp", "bridge"} <= loaded  # the probe sees what a service loads
+    assert loaded.isdisjoint(DATABASE_PACKAGES)
+    (tmp_path / "sql").mkdir()
+    sql_config = write_config(tmp_path / "sql")
+    assert {"sqlalchemy", "aiosqlite"} <= packages_loaded_by_a_service(sql_config)

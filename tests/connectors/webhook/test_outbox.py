@@ -7,7 +7,8 @@ import time
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connectors.webhook.outbox import NewEvent, Outbox, Status
+from connectors.webhook.outbox import NewEvent, Outbox
+from connectors.webhook.status import Status
 
 
 def event(number: int, resource: str) -> NewEvent:
