@@ -116,8 +116,8 @@ METHODS = [
     "service's peak memory sampled every 100 ms during the whole scenario; direct: Simple "
     "Paged Results (LDAP) or keyset paging (SQL), for the total-time ratio.",
     "5. `PATCH /Groups/{id}` adding one member (exactly what an identity provider sends; "
-    "the service answers 204 No Content with the new ETag), to the group of 50,000 and to "
-    "the group of 10 alternately from one client: median latency ratio. The same PATCH "
+    "the service answers 204 No Content with the new ETag), from 8 clients at once, to the "
+    "group of 50,000 and then to the group of 10, twice over: median latency ratio. The same PATCH "
     "with `excludedAttributes=members`, answered 200 with the group but not its members, "
     "is shown beside it; the direct modify or INSERT ratio is in the Direct column.",
     "6. `GET /Groups/{id}` of the group of 50,000 (three times): answered 200 with every "

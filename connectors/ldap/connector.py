@@ -9,10 +9,11 @@ and nothing of the other 49,999 is read. Entries are found by their stable key
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -52,6 +53,7 @@ from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
 from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
+from connectors.ldap.group_commit import GroupCommit
 from connectors.ldap.pool import ConnectionPool, Slot
 from connectors.ldap.schema import (
     POST_READ,
@@ -65,6 +67,15 @@ from connectors.ldap.values import KeyCodec, text_of, to_directory
 log = logging.getLogger("scim_bridge.ldap")
 
 T = TypeVar("T")
+
+
+class _Target(NamedTuple):
+    """The record an update writes, and what its answer reads back."""
+
+    kind: Kind
+    id: str
+    with_members: bool
+    with_groups: bool
 
 
 class LdapConnector:
@@ -83,6 +94,9 @@ class LdapConnector:
         self._post_read = False
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = CursorCache()
+        self._member_writes: GroupCommit[_Target, MemberChanges, Record]
+        self._member_writes = GroupCommit(self._write_member_changes, _touch_one_member)
+        """A group's member changes that arrive while it is being written go in one modify."""
         self._problems = schema_problems(schema)
         members = schema.memberships
         self._users = Location(
@@ -289,9 +303,31 @@ class LdapConnector:
         with_members: bool = False,
         with_groups: bool = False,
     ) -> Record:
-        location = self._location(kind)
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
+        target = _Target(kind, id, with_members, with_groups)
+        if members and members.replace is None and not changes and if_version is None:
+            # What identity providers send most: members added or removed, nothing else.
+            return copy.copy(await self._member_writes.submit(target, members))
+        return await self._update_now(target, changes, members, if_version)
+
+    async def _write_member_changes(self, target: _Target, together: list[MemberChanges]) -> Record:
+        """Several requests' member changes to one group, written as one modify."""
+        members = MemberChanges(
+            added=frozenset().union(*(changes.added for changes in together)),
+            removed=frozenset().union(*(changes.removed for changes in together)),
+        )
+        return await self._update_now(target, {}, members, None)
+
+    async def _update_now(
+        self,
+        target: _Target,
+        changes: Mapping[str, Any],
+        members: MemberChanges | None,
+        if_version: str | None,
+    ) -> Record:
+        kind, id, with_members, with_groups = target
+        location = self._location(kind)
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
             entry = location.find(connection, id, location.attributes())
@@ -928,6 +964,12 @@ def _post_read_entry(connection: ldap3.Connection, entry_dn: str) -> Entry | Non
     return Entry(
         entry_dn, {name.lower(): [text_of(v) for v in values] for name, values in read.items()}
     )
+
+
+def _touch_one_member(first: MemberChanges, second: MemberChanges) -> bool:
+    """Whether two requests name a member in common: their order then matters."""
+    named = {id.lower() for id in first.added | first.removed}
+    return any(id.lower() in named for id in second.added | second.removed)
 
 
 def _listed(value: Any) -> list[Any]:

@@ -6,6 +6,7 @@ administrator (`slapd.connection()`), never through the connector under test.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from slapd import SlapdServer
 
 from connectors.base import (
+    Change,
     Compare,
     Conflict,
     ConnectorError,
@@ -31,7 +33,7 @@ from connectors.base import (
     Query,
     Sort,
 )
-from connectors.ldap import LdapConnector
+from connectors.ldap import LdapConnector, LdapSettings
 from connectors.ldap.cursors import PagedSearch
 from mappings import Mapping, load_mapping
 
@@ -324,6 +326,97 @@ async def test_adding_one_member_to_a_big_group_sends_one_value_and_reads_none(
     members = read(slapd, group_dn(ldap_tree, "big"), "member")
     assert members is not None
     assert len(members["member"]) == 2001
+
+
+class RecordingJournal:
+    """A journal that keeps what it is told (the connector's Journal protocol)."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    async def record(self, changes: list[Change], transaction: Any | None) -> None:
+        self.changes += changes
+
+
+async def test_member_adds_that_arrive_together_share_one_modify(
+    ldap_settings: Callable[..., LdapSettings],
+    openldap: Mapping,
+    slapd: SlapdServer,
+    ldap_tree: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    journal = RecordingJournal()
+    ldap = LdapConnector(ldap_settings(), openldap.backend, journal)
+    await ldap.open()
+    try:
+        names = [f"m{n}" for n in range(8)]
+        users = [await ldap.create(Kind.USERS, user(name)) for name in names]
+        group = await ldap.create(Kind.GROUPS, {"cn": "pushed"})
+        journal.changes.clear()
+        sent = record_modifies(monkeypatch)
+        answers = await asyncio.gather(
+            *(
+                ldap.update(
+                    Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({u.id}))
+                )
+                for u in users
+            )
+        )
+        member_modifies = [changes for _, changes in sent if "member" in changes]
+        # The first is written at once; the seven that came meanwhile, in one more modify.
+        assert len(member_modifies) == 2
+        held = read(slapd, group_dn(ldap_tree, "pushed"), "member")
+        assert held is not None
+        assert sorted(held["member"]) == sorted(people(ldap_tree, name) for name in names)
+        current = await ldap.get(Kind.GROUPS, group.id)
+        assert answers[-1].version == current.version  # the answer is the entry written
+        assert all(answer.id == group.id for answer in answers)
+        joined = [change.members_added for change in journal.changes]
+        assert sorted(len(ids) for ids in joined) == [1, 7]
+        assert frozenset().union(*joined) == {u.id for u in users}
+    finally:
+        await ldap.close()
+
+
+async def test_a_bad_member_among_concurrent_adds_fails_alone(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    users = [await ldap.create(Kind.USERS, user(name)) for name in ("a", "b", "c")]
+    group = await ldap.create(Kind.GROUPS, {"cn": "mixed"})
+    ids = [users[0].id, users[1].id, "no-such-user", users[2].id]
+    outcomes = await asyncio.gather(
+        *(
+            ldap.update(Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({i})))
+            for i in ids
+        ),
+        return_exceptions=True,
+    )
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "Record",
+        "Record",
+        "InvalidValue",
+        "Record",
+    ]
+    held = read(slapd, group_dn(ldap_tree, "mixed"), "member")
+    assert held is not None
+    assert sorted(held["member"]) == sorted(people(ldap_tree, n) for n in ("a", "b", "c"))
+
+
+async def test_a_remove_and_an_add_of_one_member_keep_their_order(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    a, b = [await ldap.create(Kind.USERS, user(name)) for name in ("a", "b")]
+    group = await ldap.create(Kind.GROUPS, {"cn": "order"}, members=[b.id])
+    # b leaves, then joins again: written together, the add would find b there and the
+    # remove then take it out.
+    await asyncio.gather(
+        ldap.update(Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({a.id}))),
+        ldap.update(Kind.GROUPS, group.id, {}, members=MemberChanges(removed=frozenset({b.id}))),
+        ldap.update(Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({b.id}))),
+    )
+    held = read(slapd, group_dn(ldap_tree, "order"), "member")
+    assert held is not None
+    assert sorted(held["member"]) == sorted(people(ldap_tree, n) for n in ("a", "b"))
 
 
 async def test_posix_groups_hold_member_uids(
