@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -10,6 +11,8 @@ from aiohttp import web
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 _JSON_CONTENT_TYPES = {SCIM_CONTENT_TYPE, "application/json", "text/json"}
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate (\\ud800 to \\udfff); raw ones are not UTF-8."""
 
 
 class BodyError(Exception):
@@ -49,11 +52,13 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise BodyError(f"the body is not valid JSON: {_position(error)}") from None
     if not isinstance(payload, dict):
         raise BodyError("the body must be a JSON object")
-    try:
-        # JSON escapes can spell lone surrogates (\\ud800), which no backend can store.
-        json.dumps(payload, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise BodyError("the body holds a string that is not valid Unicode") from None
+    # JSON escapes can spell lone surrogates (\\ud800), which no backend can store; a
+    # body without a surrogate escape cannot hold one, and is not encoded again to know.
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(payload, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise BodyError("the body holds a string that is not valid Unicode") from None
     return payload
 
 

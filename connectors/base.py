@@ -149,8 +149,14 @@ class ObjectSpec:
     directory: DirectoryObject | None = None
     """LDAP only: object classes, naming attribute and disabled container of the entries."""
 
+    _by_name: Mapping[str, Field] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Asked for each value of each write: a dict, not a scan of the fields.
+        object.__setattr__(self, "_by_name", {each.name: each for each in self.fields})
+
     def field_named(self, name: str) -> Field | None:
-        return next((each for each in self.fields if each.name == name), None)
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True, slots=True)

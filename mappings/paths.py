@@ -182,7 +182,10 @@ def get_ci(container: Any, name: str) -> Any:
     if name in container:
         return container[name]
     lowered = name.lower()
-    return next((v for k, v in container.items() if k.lower() == lowered), None)
+    for key, value in container.items():
+        if key.lower() == lowered:
+            return value
+    return None
 
 
 def attribute_value(resource: Mapping[str, Any], target: Target) -> Any:
