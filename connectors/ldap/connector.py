@@ -95,7 +95,7 @@ class LdapConnector:
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = CursorCache()
         self._member_writes: GroupCommit[_Target, MemberChanges, Record]
-        self._member_writes = GroupCommit(self._write_member_changes, _touch_one_member)
+        self._member_writes = GroupCommit(self._write_member_changes, _member_ids)
         """A group's member changes that arrive while it is being written go in one modify."""
         self._problems = schema_problems(schema)
         members = schema.memberships
@@ -134,6 +134,7 @@ class LdapConnector:
     async def open(self) -> None:
         if self._problems:
             raise ConnectorError("; ".join(self._problems))
+        self._member_writes = GroupCommit(self._write_member_changes, _member_ids)
         try:
             self._pool = ConnectionPool(self._settings)
         except KeyError as missing:
@@ -151,6 +152,7 @@ class LdapConnector:
             ) from None
 
     async def close(self) -> None:
+        await self._member_writes.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -885,14 +887,15 @@ class LdapConnector:
         if placeholder and added and self._holds(connection, group_dn, placeholder):
             extra = [placeholder]
         try:
-            self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
-        except (
-            ldap_errors.LDAPAttributeOrValueExistsResult,
-            ldap_errors.LDAPNoSuchAttributeResult,
-        ):
-            added = [v for v in added if not self._holds(connection, group_dn, v)]
-            removed = [v for v in removed if self._holds(connection, group_dn, v)]
-            self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
+            try:
+                self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
+            except (
+                ldap_errors.LDAPAttributeOrValueExistsResult,
+                ldap_errors.LDAPNoSuchAttributeResult,
+            ):
+                added = [v for v in added if not self._holds(connection, group_dn, v)]
+                removed = [v for v in removed if self._holds(connection, group_dn, v)]
+                self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
         except ldap_errors.LDAPObjectClassViolationResult:
             if not placeholder or added:
                 raise
@@ -966,10 +969,10 @@ def _post_read_entry(connection: ldap3.Connection, entry_dn: str) -> Entry | Non
     )
 
 
-def _touch_one_member(first: MemberChanges, second: MemberChanges) -> bool:
-    """Whether two requests name a member in common: their order then matters."""
-    named = {id.lower() for id in first.added | first.removed}
-    return any(id.lower() in named for id in second.added | second.removed)
+def _member_ids(changes: MemberChanges) -> set[str]:
+    """The members a request names (ids compare case-insensitively): two requests that
+    name one in common keep their order."""
+    return {id.lower() for id in changes.added | changes.removed}
 
 
 def _listed(value: Any) -> list[Any]:

@@ -7,26 +7,32 @@ one, which takes it several milliseconds, one modify at a time. When an identity
 pushes members to such a group from several connections at once, each PATCH would wait
 for all the modifies queued before it. Here the first change to an entry is written at
 once, as before; changes that arrive meanwhile wait for it, then go together in one
-write, so a queue of N costs one rewrite of the entry instead of N. Changes that touch
-the same value are never put together (their order matters); a combination that fails is
-written again one change at a time, so that each gets its own answer.
+write, so a queue of N costs one rewrite of the entry instead of N. Changes that name
+the same value are never put together (their order matters). A combination refused for
+one change's value (InvalidValue: a member naming no user, a value the directory refuses,
+both found before anything is written) is written again one change at a time, so that
+each gets its own answer; any other error is every change's, since the write may have
+been made (a journal that failed after the modify must not be hidden by a retry that
+finds the members already there).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+import copy
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from connectors.base import Unavailable
+from connectors.base import InvalidValue, Unavailable
 
 Key = TypeVar("Key", bound=Hashable)
 Change = TypeVar("Change")
 Result = TypeVar("Result")
 
-MOST_TOGETHER = 256
-"""At most this many changes in one write: one request stays of a bounded size."""
+MOST_NAMES = 1000
+"""At most this many values named in one write (unless one change alone names more): a
+combined modify stays well under the directory's request size limits."""
 
 
 @dataclass
@@ -41,18 +47,20 @@ class GroupCommit(Generic[Key, Change, Result]):
     """Writes the changes to each key one write at a time, the waiting ones together.
 
     `write(key, changes)` writes several changes as one and returns the one result they
-    all get; `apart(a, b)` says whether two changes must not go in one write.
+    all get; `names(change)` is the values a change names, compared to keep apart the
+    changes whose order matters.
     """
 
     def __init__(
         self,
         write: Callable[[Key, list[Change]], Awaitable[Result]],
-        apart: Callable[[Change, Change], bool],
+        names: Callable[[Change], Collection[Hashable]],
     ) -> None:
         self._write = write
-        self._apart = apart
+        self._names = names
         self._waiting: dict[Key, list[_Waiting[Change, Result]]] = {}
         self._writing: dict[Key, asyncio.Task[None]] = {}
+        self._closed = False
 
     async def submit(self, key: Key, change: Change) -> Result:
         """Write `change` (alone or with others) and return its result or raise its error.
@@ -60,6 +68,8 @@ class GroupCommit(Generic[Key, Change, Result]):
         A caller that is cancelled stops waiting; the change, once queued, is still
         written, as a modify already sent to the directory would be.
         """
+        if self._closed:
+            raise Unavailable("the service is stopping; retry later")
         waiting: _Waiting[Change, Result] = _Waiting(change)
         # The error is raised to the caller; one that stopped waiting must not leave it
         # "never retrieved".
@@ -69,48 +79,54 @@ class GroupCommit(Generic[Key, Change, Result]):
             self._start(key)
         return await asyncio.shield(waiting.answer)
 
+    async def close(self) -> None:
+        """Refuse what still waits (503, to be retried) and let the writes under way end."""
+        self._closed = True
+        for queue in self._waiting.values():
+            for waiting in queue:
+                waiting.answer.set_exception(Unavailable("the service is stopping; retry later"))
+        self._waiting.clear()
+        await asyncio.gather(*self._writing.values(), return_exceptions=True)
+
     def _start(self, key: Key) -> None:
         queue = self._waiting.pop(key, [])
-        if not queue:
+        if not queue or self._closed:
             return
+        named = set(self._names(queue[0].change))
         together = [queue[0]]
         for waiting in queue[1:]:
-            if len(together) == MOST_TOGETHER or any(
-                self._apart(waiting.change, other.change) for other in together
-            ):
+            names = self._names(waiting.change)
+            if len(named) + len(names) > MOST_NAMES or not named.isdisjoint(names):
                 break  # in arrival order: what comes after a clash waits for the next write
+            named.update(names)
             together.append(waiting)
         rest = queue[len(together) :]
         if rest:
             self._waiting[key] = rest
-        self._writing[key] = asyncio.create_task(self._write_together(key, together))
+        task = asyncio.create_task(self._write_together(key, together))
+        self._writing[key] = task
+        # Not in the task's own `finally`: a task cancelled before it ever ran has none.
+        task.add_done_callback(lambda _: self._finished(key, together))
+
+    def _finished(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
+        for waiting in together:
+            if not waiting.answer.done():  # the write was cancelled (the loop is stopping)
+                waiting.answer.set_exception(Unavailable("the service is stopping; retry later"))
+        del self._writing[key]
+        self._start(key)
 
     async def _write_together(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
-        try:
-            if len(together) == 1:
-                outcomes = [await self._outcome(key, [together[0].change])]
+        outcome = await self._outcome(key, [waiting.change for waiting in together])
+        outcomes = [outcome] * len(together)
+        if len(together) > 1 and isinstance(outcome, InvalidValue):
+            outcomes = [await self._outcome(key, [waiting.change]) for waiting in together]
+        for waiting, each in zip(together, outcomes, strict=True):
+            if isinstance(each, Exception):
+                # Each caller raises an error of its own: one instance raised in several
+                # tasks would gather their tracebacks, and a caller may annotate it.
+                waiting.answer.set_exception(copy.copy(each))
             else:
-                combined = await self._outcome(key, [w.change for w in together])
-                if isinstance(combined, Unavailable):
-                    outcomes = [combined] * len(together)  # the directory, not a change, failed
-                elif isinstance(combined, Exception):
-                    # One change spoilt the write: each is written alone, for its own
-                    # answer. What the failed write did make is found made (members are
-                    # added and removed idempotently).
-                    outcomes = [await self._outcome(key, [w.change]) for w in together]
-                else:
-                    outcomes = [combined] * len(together)
-            for waiting, outcome in zip(together, outcomes, strict=True):
-                if isinstance(outcome, Exception):
-                    waiting.answer.set_exception(outcome)
-                else:
-                    waiting.answer.set_result(outcome)
-        finally:
-            for waiting in together:
-                if not waiting.answer.done():  # this task was cancelled (shutting down)
-                    waiting.answer.cancel()
-            del self._writing[key]
-            self._start(key)
+                waiting.answer.set_result(each)
 
     async def _outcome(self, key: Key, changes: list[Change]) -> Result | Exception:
         try:

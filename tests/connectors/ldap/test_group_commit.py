@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from connectors.base import InvalidValue, Unavailable
-from connectors.ldap.group_commit import GroupCommit
+from connectors.base import ConnectorError, InvalidValue, Unavailable
+from connectors.ldap.group_commit import MOST_NAMES, GroupCommit
 
 
 class Writer:
@@ -22,19 +22,22 @@ class Writer:
         self.writes: list[list[set[str]]] = []
         self.release = asyncio.Event()
         self.unavailable = False
+        self.journal_fails = False
 
     async def __call__(self, key: str, changes: list[set[str]]) -> str:
         self.writes.append(changes)
         await self.release.wait()
         if self.unavailable:
             raise Unavailable("the directory cannot be reached")
+        if self.journal_fails:
+            raise ConnectorError("the events could not be stored")  # after the write
         if any("bad" in change for change in changes):
             raise InvalidValue("refused", field="members")
         return f"{key}:{len(self.writes)}"
 
 
-def overlapping(first: set[str], second: set[str]) -> bool:
-    return bool(first & second)
+def named(change: set[str]) -> set[str]:
+    return change
 
 
 async def started(commit: GroupCommit[str, set[str], str], *changes: set[str]) -> list[Any]:
@@ -51,7 +54,7 @@ async def settled() -> None:
 
 async def test_changes_that_arrive_during_a_write_go_together_in_the_next() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     first, *waiting = await started(commit, {"a"}, {"b"}, {"c"}, {"d"})
     assert writer.writes == [[{"a"}]]  # the first is written at once, alone
     writer.release.set()
@@ -62,7 +65,7 @@ async def test_changes_that_arrive_during_a_write_go_together_in_the_next() -> N
 
 async def test_changes_naming_a_common_value_are_written_in_their_order() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     tasks = await started(commit, {"a"}, {"b"}, {"b", "c"}, {"d"})
     writer.release.set()
     await asyncio.gather(*tasks)
@@ -72,7 +75,7 @@ async def test_changes_naming_a_common_value_are_written_in_their_order() -> Non
 
 async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     first, good, bad, other = await started(commit, {"a"}, {"b"}, {"bad"}, {"c"})
     writer.release.set()
     assert await first == "g:1"
@@ -83,9 +86,69 @@ async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> 
     assert writer.writes == [[{"a"}], [{"b"}, {"bad"}, {"c"}], [{"b"}], [{"bad"}], [{"c"}]]
 
 
+async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry() -> None:
+    writer = Writer()
+    commit = GroupCommit(writer, named)
+    first, *waiting = await started(commit, {"a"}, {"b"}, {"c"})
+    writer.journal_fails = True
+    writer.release.set()
+    errors = []
+    for task in (first, *waiting):
+        with pytest.raises(ConnectorError) as raised:
+            await task
+        errors.append(raised.value)
+    assert writer.writes == [[{"a"}], [{"b"}, {"c"}]]
+    assert errors[1] is not errors[2]  # each caller raises an error of its own
+
+
+async def test_a_write_names_at_most_so_many_values() -> None:
+    writer = Writer()
+    commit = GroupCommit(writer, named)
+    half = MOST_NAMES // 2
+    big = [{f"{n}-{i}" for i in range(half)} for n in range(3)]
+    tasks = await started(commit, {"a"}, *big)
+    writer.release.set()
+    await asyncio.gather(*tasks)
+    assert [len(write) for write in writer.writes] == [1, 2, 1]
+
+
+async def test_closing_refuses_what_waits_and_lets_the_write_under_way_end() -> None:
+    writer = Writer()
+    commit = GroupCommit(writer, named)
+    first, second = await started(commit, {"a"}, {"b"})
+    closing = asyncio.create_task(commit.close())
+    await settled()
+    assert not closing.done()  # the write of {"a"} is under way
+    with pytest.raises(Unavailable):
+        await second
+    writer.release.set()
+    await closing
+    assert await first == "g:1"
+    assert writer.writes == [[{"a"}]]
+    with pytest.raises(Unavailable):
+        await commit.submit("g", {"c"})
+
+
+async def test_a_write_cancelled_before_it_ran_frees_its_callers_and_its_key() -> None:
+    writer = Writer()
+    commit = GroupCommit(writer, named)
+    first = asyncio.create_task(commit.submit("g", {"a"}))
+    await asyncio.sleep(0)  # submitted: its write is a task that has not run yet
+    [writing] = [
+        t
+        for t in asyncio.all_tasks()
+        if t is not first and not t.done() and t is not asyncio.current_task()
+    ]
+    writing.cancel()
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(first, timeout=5)
+    writer.release.set()
+    assert await commit.submit("g", {"b"}) == "g:1"  # the key is not left busy
+
+
 async def test_an_unavailable_directory_fails_the_combination_without_retrying_each() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     first, *waiting = await started(commit, {"a"}, {"b"}, {"c"})
     writer.unavailable = True
     writer.release.set()
@@ -97,7 +160,7 @@ async def test_an_unavailable_directory_fails_the_combination_without_retrying_e
 
 async def test_a_caller_that_stops_waiting_does_not_stop_its_write() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     first, second = await started(commit, {"a"}, {"b"})
     second.cancel()
     writer.release.set()
@@ -110,7 +173,7 @@ async def test_a_caller_that_stops_waiting_does_not_stop_its_write() -> None:
 
 async def test_keys_are_written_independently() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, overlapping)
+    commit = GroupCommit(writer, named)
     one = asyncio.create_task(commit.submit("one", {"a"}))
     two = asyncio.create_task(commit.submit("two", {"a"}))
     await settled()

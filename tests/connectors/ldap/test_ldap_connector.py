@@ -419,6 +419,21 @@ async def test_a_remove_and_an_add_of_one_member_keep_their_order(
     assert sorted(held["member"]) == sorted(people(ldap_tree, n) for n in ("a", "b"))
 
 
+async def test_removing_the_last_member_with_a_non_member_leaves_the_placeholder(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    last, stranger = [await ldap.create(Kind.USERS, user(name)) for name in ("last", "stranger")]
+    group = await ldap.create(Kind.GROUPS, {"cn": "emptied"}, members=[last.id])
+    # The first modify is refused for the stranger (noSuchAttribute), the second for
+    # leaving groupOfNames without a member: the placeholder then stays.
+    await ldap.update(
+        Kind.GROUPS, group.id, {}, members=MemberChanges(removed=frozenset({last.id, stranger.id}))
+    )
+    assert read(slapd, group_dn(ldap_tree, "emptied"), "member") == {
+        "member": [f"cn=nobody,{ldap_tree}"]
+    }
+
+
 async def test_posix_groups_hold_member_uids(
     connect: Callable[..., Any],
     slapd: SlapdServer,
