@@ -94,9 +94,7 @@ class LdapConnector:
         self._post_read = False
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = CursorCache()
-        self._member_writes: GroupCommit[_Target, MemberChanges, Record]
-        self._member_writes = GroupCommit(self._write_member_changes, _member_ids)
-        """A group's member changes that arrive while it is being written go in one modify."""
+        self._member_writes = self._group_commit()
         self._problems = schema_problems(schema)
         members = schema.memberships
         self._users = Location(
@@ -134,7 +132,7 @@ class LdapConnector:
     async def open(self) -> None:
         if self._problems:
             raise ConnectorError("; ".join(self._problems))
-        self._member_writes = GroupCommit(self._write_member_changes, _member_ids)
+        self._member_writes = self._group_commit()  # closed with the connector before
         try:
             self._pool = ConnectionPool(self._settings)
         except KeyError as missing:
@@ -150,6 +148,10 @@ class LdapConnector:
             raise Unavailable(
                 f"cannot connect to the directory ({reasons})", retry_after=error.retry_after
             ) from None
+
+    def _group_commit(self) -> GroupCommit[_Target, MemberChanges, Record]:
+        """A group's member changes that arrive while it is being written go in one modify."""
+        return GroupCommit(self._write_member_changes, _member_ids)
 
     async def close(self) -> None:
         await self._member_writes.close()
