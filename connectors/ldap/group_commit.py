@@ -69,7 +69,7 @@ class GroupCommit(Generic[Key, Change, Result]):
         written, as a modify already sent to the directory would be.
         """
         if self._closed:
-            raise Unavailable("the service is stopping; retry later")
+            raise _stopping()
         waiting: _Waiting[Change, Result] = _Waiting(change)
         # The error is raised to the caller; one that stopped waiting must not leave it
         # "never retrieved".
@@ -84,7 +84,7 @@ class GroupCommit(Generic[Key, Change, Result]):
         self._closed = True
         for queue in self._waiting.values():
             for waiting in queue:
-                waiting.answer.set_exception(Unavailable("the service is stopping; retry later"))
+                waiting.answer.set_exception(_stopping())
         self._waiting.clear()
         await asyncio.gather(*self._writing.values(), return_exceptions=True)
 
@@ -111,7 +111,7 @@ class GroupCommit(Generic[Key, Change, Result]):
     def _finished(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
         for waiting in together:
             if not waiting.answer.done():  # the write was cancelled (the loop is stopping)
-                waiting.answer.set_exception(Unavailable("the service is stopping; retry later"))
+                waiting.answer.set_exception(_stopping())
         del self._writing[key]
         self._start(key)
 
@@ -133,6 +133,11 @@ class GroupCommit(Generic[Key, Change, Result]):
             return await self._write(key, changes)
         except Exception as error:  # handed to each caller, raised there
             return error
+
+
+def _stopping() -> Unavailable:
+    """The error of a change the service stops before writing (503, to be retried)."""
+    return Unavailable("the service is stopping; retry later")
 
 
 def _retrieved(answer: asyncio.Future[Any]) -> None:
