@@ -5,9 +5,17 @@ A directory without transactions rewrites an entry whole on each modify: OpenLDA
 back-mdb copies every value of a group of 50,000 members (and writes them back) to add
 one, which takes it several milliseconds, one modify at a time. When an identity provider
 pushes members to such a group from several connections at once, each PATCH would wait
-for all the modifies queued before it. Here the first change to an entry is written at
-once, as before; changes that arrive meanwhile wait for it, then go together in one
-write, so a queue of N costs one rewrite of the entry instead of N. Changes that name
+for all the modifies queued before it. Here the first change to an idle entry is written
+at once; changes that arrive meanwhile wait for it, then go together in one write, so a
+queue of N costs one rewrite of the entry instead of N.
+
+Clients that each wait for their answer before sending the next change come back
+together, a little apart: without more, the first of them would be written alone and
+the rest would queue behind it, halving every write. So, as a database's group commit
+delay does, once several changes to an entry have been seen together, the next write of
+that entry waits for as many companions, but never longer than a quarter of what its
+last write took (and at most 5 ms): a lone client, or an entry written for the first time
+in a while, never waits. Changes that name
 the same value are never put together (their order matters). A combination refused for
 one change's value (InvalidValue: a member naming no user, a value the directory refuses,
 both found before anything is written) is written again one change at a time, so that
@@ -34,6 +42,26 @@ MOST_NAMES = 1000
 """At most this many values named in one write (unless one change alone names more): a
 combined modify stays well under the directory's request size limits."""
 
+GATHER_SHARE = 0.25
+"""The longest wait for companions, as a share of what the entry's last write took: a
+change that finds none is delayed by at most this, one that finds them saves a write."""
+
+GATHER_MOST = 0.005
+"""And never longer than this (seconds), however long the entry's writes take."""
+
+REMEMBERED = 256
+"""How many entries' last writes are remembered (the most recent ones)."""
+
+
+@dataclass(frozen=True)
+class _LastWrite:
+    """What the last write of an entry tells about the next: how many changes were
+    seen together (those written and those that queued meanwhile), and when."""
+
+    together: int
+    took: float
+    ended: float
+
 
 @dataclass
 class _Waiting(Generic[Change, Result]):
@@ -55,11 +83,18 @@ class GroupCommit(Generic[Key, Change, Result]):
         self,
         write: Callable[[Key, list[Change]], Awaitable[Result]],
         names: Callable[[Change], Collection[Hashable]],
+        *,
+        gather_share: float = GATHER_SHARE,
+        gather_most: float = GATHER_MOST,
     ) -> None:
         self._write = write
         self._names = names
+        self._gather_share = gather_share
+        self._gather_most = gather_most
         self._waiting: dict[Key, list[_Waiting[Change, Result]]] = {}
         self._writing: dict[Key, asyncio.Task[None]] = {}
+        self._gathering: dict[Key, asyncio.TimerHandle] = {}
+        self._last: dict[Key, _LastWrite] = {}
         self._closed = False
 
     async def submit(self, key: Key, change: Change) -> Result:
@@ -75,13 +110,45 @@ class GroupCommit(Generic[Key, Change, Result]):
         # "never retrieved".
         waiting.answer.add_done_callback(_retrieved)
         self._waiting.setdefault(key, []).append(waiting)
-        if key not in self._writing:
-            self._start(key)
+        self._next(key)
         return await asyncio.shield(waiting.answer)
+
+    def _next(self, key: Key) -> None:
+        """Write what waits for `key` now, or once enough companions came (or the wait
+        ended); nothing while a write of it is in flight."""
+        queue = self._waiting.get(key)
+        if not queue or key in self._writing:
+            return
+        delay = self._gather_time(key, len(queue))
+        if key in self._gathering:
+            if delay > 0:
+                return
+            self._gathering.pop(key).cancel()
+        if delay > 0:
+            self._gathering[key] = asyncio.get_running_loop().call_later(delay, self._gathered, key)
+        else:
+            self._start(key)
+
+    def _gather_time(self, key: Key, queued: int) -> float:
+        """How long `queued` changes wait for more: none unless the entry's last write,
+        ended within its own duration, saw more changes together than there are now."""
+        last = self._last.get(key)
+        if last is None or queued >= last.together:
+            return 0.0
+        if asyncio.get_running_loop().time() - last.ended > last.took:
+            return 0.0
+        return min(last.took * self._gather_share, self._gather_most)
+
+    def _gathered(self, key: Key) -> None:
+        del self._gathering[key]
+        self._start(key)
 
     async def close(self) -> None:
         """Refuse what still waits (503, to be retried) and let the writes under way end."""
         self._closed = True
+        for handle in self._gathering.values():
+            handle.cancel()
+        self._gathering.clear()
         for queue in self._waiting.values():
             for waiting in queue:
                 waiting.answer.set_exception(_stopping())
@@ -105,15 +172,22 @@ class GroupCommit(Generic[Key, Change, Result]):
             self._waiting[key] = rest
         task = asyncio.create_task(self._write_together(key, together))
         self._writing[key] = task
+        began = asyncio.get_running_loop().time()
         # Not in the task's own `finally`: a task cancelled before it ever ran has none.
-        task.add_done_callback(lambda _: self._finished(key, together))
+        task.add_done_callback(lambda _: self._finished(key, together, began))
 
-    def _finished(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
+    def _finished(self, key: Key, together: list[_Waiting[Change, Result]], began: float) -> None:
+        now = asyncio.get_running_loop().time()
+        seen = len(together) + len(self._waiting.get(key, []))
+        self._last.pop(key, None)  # the most recent last: the oldest is forgotten first
+        self._last[key] = _LastWrite(seen, now - began, now)
+        if len(self._last) > REMEMBERED:
+            del self._last[next(iter(self._last))]
         for waiting in together:
             if not waiting.answer.done():  # the write was cancelled (the loop is stopping)
                 waiting.answer.set_exception(_stopping())
         del self._writing[key]
-        self._start(key)
+        self._next(key)
 
     async def _write_together(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
         outcome = await self._outcome(key, [waiting.change for waiting in together])

@@ -180,3 +180,78 @@ async def test_keys_are_written_independently() -> None:
     assert writer.writes == [[{"a"}], [{"a"}]]  # both in flight at once
     writer.release.set()
     assert await asyncio.gather(one, two) == ["one:2", "two:2"]
+
+
+# --- Waiting for companions -------------------------------------------------------------
+
+
+class SlowWriter:
+    """Each write takes `seconds`; records what it was given and when it began."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.writes: list[list[set[str]]] = []
+        self.began: list[float] = []
+
+    async def __call__(self, key: str, changes: list[set[str]]) -> str:
+        self.writes.append(changes)
+        self.began.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.seconds)
+        return f"{key}:{len(self.writes)}"
+
+
+async def test_a_lone_client_is_written_at_once_every_time() -> None:
+    writer = SlowWriter(0.05)
+    commit = GroupCommit(writer, named, gather_share=1.0, gather_most=10.0)
+    for name in "abcd":
+        task = asyncio.create_task(commit.submit("g", {name}))
+        await settled()
+        assert writer.writes[-1] == [{name}]  # begun without waiting for anyone
+        await task
+
+
+async def test_after_changes_came_together_the_next_write_waits_for_as_many() -> None:
+    writer = SlowWriter(0.2)
+    commit = GroupCommit(writer, named, gather_share=1.0, gather_most=10.0)
+    first, *queued = await started(commit, {"a"}, {"b"}, {"c"})
+    await first  # three were seen together: the next write waits for a third
+    await settled()
+    assert writer.writes == [[{"a"}]]
+    third = asyncio.create_task(commit.submit("g", {"d"}))
+    await settled()
+    assert writer.writes == [[{"a"}], [{"b"}, {"c"}, {"d"}]]  # begun once it came
+    assert await asyncio.gather(*queued, third) == ["g:2"] * 3
+
+
+async def test_the_wait_for_companions_is_bounded() -> None:
+    writer = SlowWriter(0.4)
+    commit = GroupCommit(writer, named, gather_share=1.0, gather_most=0.1)
+    tasks = await started(commit, {"a"}, {"b"}, {"c"})
+    await asyncio.gather(*tasks)
+    assert writer.writes == [[{"a"}], [{"b"}, {"c"}]]
+    # The first write took 0.4 s; its companions waited 0.1 s more (the bound), not 0.4.
+    assert 0.45 <= writer.began[1] - writer.began[0] < 0.7
+
+
+async def test_an_entry_left_idle_is_written_at_once_again() -> None:
+    writer = SlowWriter(0.1)
+    commit = GroupCommit(writer, named, gather_share=1.0, gather_most=10.0)
+    await asyncio.gather(*await started(commit, {"a"}, {"b"}, {"c"}))
+    await asyncio.sleep(0.3)  # longer than its last write took: that burst is over
+    task = asyncio.create_task(commit.submit("g", {"d"}))
+    await settled()
+    assert writer.writes[-1] == [{"d"}]
+    await task
+
+
+async def test_closing_refuses_the_changes_waiting_for_companions() -> None:
+    writer = SlowWriter(0.2)
+    commit = GroupCommit(writer, named, gather_share=1.0, gather_most=10.0)
+    first, *queued = await started(commit, {"a"}, {"b"}, {"c"})
+    await first
+    await commit.close()
+    for task in queued:
+        with pytest.raises(Unavailable):
+            await task
+    await asyncio.sleep(0.3)
+    assert writer.writes == [[{"a"}]]
