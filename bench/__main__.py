@@ -137,6 +137,7 @@ async def run_backend(
                 backend.config(location),
                 workdir,
                 backend.environment(),
+                workers=backend.workers,
                 trace_memory=trace_memory,
             )
             services.append(service)
@@ -192,6 +193,7 @@ async def main(args: argparse.Namespace) -> int:
         raise SystemExit("--profile needs py-spy: give its path with --py-spy")
     profiler = Profiler(py_spy, args.profile)
     load_at_start = report.load_average()
+    cpu_at_start = report.cpu_times()
     started = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="scim-bench-") as temporary:
@@ -213,6 +215,7 @@ async def main(args: argparse.Namespace) -> int:
             await postgres_version(),
             report.slapd_version(),
             f"{load_at_start:.2f} and {report.load_average():.2f}",
+            report.stolen_share(cpu_at_start, report.cpu_times()),
         )
         command = " ".join([".venv/bin/python -m bench", *map(shlex.quote, sys.argv[1:])])
         report.write(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.backends import large_allocator
 from bench.scenarios import Result
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -65,8 +66,9 @@ def summary(results: Sequence[Result]) -> str:
     return line + (f"; missed: {', '.join(missed)}" if missed else "")
 
 
-def machine(postgres: str, slapd: str, load: str) -> list[str]:
-    """What the figures were measured on."""
+def machine(postgres: str, slapd: str, load: str, stolen: float | None) -> list[str]:
+    """What the figures were measured on; `stolen`: the share of CPU time the hypervisor
+    gave to other machines during the run (it slows everything, unevenly)."""
     cpu = _first(Path("/proc/cpuinfo"), r"model name\s*:\s*(.+)") or platform.processor()
     memory_kb = _first(Path("/proc/meminfo"), r"MemTotal:\s*(\d+)")
     memory = f"{int(memory_kb) / 1024 / 1024:.1f} GiB" if memory_kb else "unknown"
@@ -75,9 +77,12 @@ def machine(postgres: str, slapd: str, load: str) -> list[str]:
         f"- CPU: {cpu}, {os.cpu_count()} cores; RAM {memory}",
         f"- OS: {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}",
-        f"- OpenLDAP: {slapd} (mdb, memberof and ppolicy overlays, dbnosync)",
+        f"- OpenLDAP: {slapd} (mdb, memberof and ppolicy overlays, dbnosync, writemap; "
+        f"malloc: {large_allocator() or 'the C library'})",
         f"- PostgreSQL: {postgres}",
         f"- Load average (1 min) at start and end: {load}",
+        "- CPU time stolen by the hypervisor during the run: "
+        + ("unknown" if stolen is None else f"{stolen:.0%}"),
         "- Everything on loopback (127.0.0.1): the service, its backend, the load generator",
     ]
 
@@ -93,6 +98,21 @@ def slapd_version() -> str:
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, from /proc/stat (Linux)."""
+    line = _first(Path("/proc/stat"), r"^cpu\s+(.+)$")
+    if line is None:
+        return None
+    fields = [int(field) for field in line.split()]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def stolen_share(start: tuple[int, int] | None, end: tuple[int, int] | None) -> float | None:
+    if start is None or end is None or end[1] == start[1]:
+        return None
+    return (end[0] - start[0]) / (end[1] - start[1])
 
 
 def _first(path: Path, pattern: str) -> str | None:
@@ -117,7 +137,8 @@ METHODS = [
     "Paged Results (LDAP) or keyset paging (SQL), for the total-time ratio.",
     "5. `PATCH /Groups/{id}` adding one member (exactly what an identity provider sends; "
     "the service answers 204 No Content with the new ETag), from 8 clients at once, to the "
-    "group of 50,000 and then to the group of 10, twice over: median latency ratio. The same PATCH "
+    "group of 50,000 and to the group of 10 in alternating rounds of 40 (240 to each): "
+    "median latency ratio. The same PATCH "
     "with `excludedAttributes=members`, answered 200 with the group but not its members, "
     "is shown beside it; the direct modify or INSERT ratio is in the Direct column.",
     "6. `GET /Groups/{id}` of the group of 50,000 (three times): answered 200 with every "
@@ -144,9 +165,11 @@ def write(
         "",
         f"Produced by `{command}` in {seconds / 60:.1f} minutes ({sizes}).",
         "",
-        "Each row measures scim-bridge (`python -m bridge serve` with `server.workers = 2`,",
-        "one worker per core, driven by 8 concurrent aiohttp clients unless the scenario",
-        "says otherwise) and a direct use of the same backend in the same run: ldap3",
+        "Each row measures scim-bridge (`python -m bridge serve`, driven by 8 concurrent",
+        "aiohttp clients unless the scenario says otherwise; `server.workers = 1` on",
+        "OpenLDAP, the default, leaving the other core to slapd and letting one process",
+        "combine concurrent changes to a group; 2 on PostgreSQL, one per core) and a",
+        "direct use of the same backend in the same run: ldap3",
         "against the same slapd, SQLAlchemy Core on asyncpg against the same PostgreSQL",
         "database, one operation at a time, in the benchmark process. The ratio is the",
         "figure to judge: for a throughput it is service / direct (higher is better), for a",

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench.backends import ROOT, WORKERS
+from bench.backends import ROOT
 
 TOKEN = "bench-token-9f8e7d6c5b4a39281706"  # a throwaway service on loopback
 TOKEN_ENV = "BENCH_TOKEN"
@@ -39,10 +39,13 @@ class Service:
         directory: Path,
         env: dict[str, str],
         *,
+        workers: int,
         trace_memory: Path | None = None,
     ) -> None:
-        """`trace_memory`: run it under bench.trace_memory, writing snapshots there."""
+        """`workers`: the configuration's `server.workers`, waited for at start;
+        `trace_memory`: run it under bench.trace_memory, writing snapshots there."""
         self.name = name
+        self.workers = workers
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/scim/v2"
         config_file = directory / f"{name}.toml"
@@ -92,7 +95,7 @@ class Service:
     def _wait_workers(self, timeout: float) -> None:
         """Every worker listens (the first accepts before its copies have started)."""
         deadline = time.monotonic() + timeout
-        while len(_listening(self.port) & set(self.pids())) < WORKERS:
+        while len(_listening(self.port) & set(self.pids())) < self.workers:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"scim-bridge serve ({self.name}): not every worker listens")
