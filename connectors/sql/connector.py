@@ -45,6 +45,7 @@ from connectors.sql.conditions import (
 from connectors.sql.embedded import default_metadata
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
 from connectors.sql.errors import translated_errors
+from connectors.sql.positions import Positions
 from connectors.sql.settings import SqlSettings
 from connectors.sql.tables import Mapped, Members, Tables, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
@@ -71,6 +72,7 @@ class SqlConnector:
         self._writer: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._tables: Tables | None = None
+        self._positions = Positions()
 
     # --- Lifetime ---------------------------------------------------------------------
 
@@ -133,6 +135,8 @@ class SqlConnector:
             where: sa.ColumnElement[bool] = sa.true()
             if query.where is not None:
                 where = compile_condition(target, query.where)
+            if query.sort is None and query.limit:
+                return await self._page_in_key_order(kind, mapped, where, query, query.limit)
             counted, page = _count_and_page(
                 mapped, where, self._order(mapped, query.sort), query.offset, query.limit
             )
@@ -152,6 +156,43 @@ class SqlConnector:
                 records = await self._records(
                     connection, mapped, rows, query.with_members, query.with_groups
                 )
+        return Page(records=records, total=total)
+
+    async def _page_in_key_order(
+        self,
+        kind: Kind,
+        mapped: Mapped,
+        where: sa.ColumnElement[bool],
+        query: Query,
+        limit: int,
+    ) -> Page:
+        """A page in key order (no sortBy: what a client paging through everything asks).
+
+        The page and the total are two statements: a window count beside the page would
+        read and hold every matching row for each page. A page that continues a recent
+        one starts after its last key (connectors.sql.positions) rather than skipping
+        `offset` rows, so the last page of 100,000 costs what the first does.
+        """
+        shape = (kind, query.where)
+        after = self._positions.after(shape, query.offset)
+        page = sa.select(mapped.table).where(where).order_by(mapped.key.asc()).limit(limit)
+        if after is not None:
+            page = page.where(mapped.key > after)
+        elif query.offset:
+            page = page.offset(query.offset)
+        counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
+        with translated_errors():
+            async with self._connected(write=False) as connection:
+                rows = (await connection.execute(page)).mappings().all()
+                if query.offset == 0 and len(rows) < limit:
+                    total = len(rows)  # the whole result is this page
+                else:
+                    total = (await connection.execute(counted)).scalar_one()
+                records = await self._records(
+                    connection, mapped, rows, query.with_members, query.with_groups
+                )
+        if rows:
+            self._positions.remember(shape, query.offset + len(rows), rows[-1][mapped.key.name])
         return Page(records=records, total=total)
 
     # --- Writing ----------------------------------------------------------------------

@@ -227,6 +227,30 @@ async def test_paging_and_totals(connector: SqlConnector, people: dict[str, str]
     assert filtered.total == 3
 
 
+def user_names(page: Any) -> list[str]:
+    return [record.values["user_name"] for record in page.records]
+
+
+async def test_the_next_page_continues_after_the_last_record_given(
+    connector: SqlConnector, people: dict[str, str]
+) -> None:
+    first = await connector.search(Kind.USERS, Query(offset=0, limit=2))
+    assert user_names(first) == ["alice", "Bob"]
+    assert first.total == 5
+    await connector.delete(Kind.USERS, people["alice"])
+    # OFFSET 2 would now skip carol (every row moved up one): the page continues after Bob.
+    second = await connector.search(Kind.USERS, Query(offset=2, limit=2))
+    assert user_names(second) == ["carol", "dave"]
+    assert second.total == 4
+    # No page ended at index 1, nor did one of this filtered query: both use OFFSET.
+    jump = await connector.search(Kind.USERS, Query(offset=1, limit=2))
+    assert user_names(jump) == ["carol", "dave"]
+    engineers = Compare("title", Op.NE, None)
+    filtered = await connector.search(Kind.USERS, Query(where=engineers, offset=2, limit=2))
+    assert user_names(filtered) == ["Eve"]
+    assert filtered.total == 3
+
+
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [
