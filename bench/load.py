@@ -9,11 +9,13 @@ fails the run: a fast error is no result.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,6 +50,42 @@ class Timing:
         return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
+ROUNDS = 4
+"""Rounds a service-against-baseline comparison is cut into (see `side_by_side`)."""
+
+
+def combined(timings: Sequence[Timing]) -> Timing:
+    """Several runs as one: their wall times added, their latencies together."""
+    return Timing(
+        sum(timing.seconds for timing in timings),
+        [latency for timing in timings for latency in timing.latencies],
+    )
+
+
+async def side_by_side(
+    service: Callable[[int], Awaitable[Timing]],
+    baseline: Callable[[int], Awaitable[Timing]],
+    *,
+    rounds: int = ROUNDS,
+) -> tuple[Timing, Timing]:
+    """The service's and the baseline's runs in alternating rounds, `service(n)` and
+    `baseline(n)` for round n, the one first in a round second in the next.
+
+    A shared machine's speed drifts (other guests, the hypervisor taking CPU time): one
+    long run of each would put a slow minute on one side only; in rounds it falls on both.
+    """
+    service_runs: list[Timing] = []
+    baseline_runs: list[Timing] = []
+    for n in range(rounds):
+        if n % 2 == 0:
+            baseline_runs.append(await baseline(n))
+            service_runs.append(await service(n))
+        else:
+            service_runs.append(await service(n))
+            baseline_runs.append(await baseline(n))
+    return combined(service_runs), combined(baseline_runs)
+
+
 def session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         headers=HEADERS,
@@ -59,8 +97,18 @@ def session() -> aiohttp.ClientSession:
 Send = Callable[[aiohttp.ClientSession, T], Awaitable[Any]]
 
 
-async def run(items: Sequence[T], send: Send[T], *, clients: int = CLIENTS) -> Timing:
-    """`send(session, item)` for every item, from `clients` clients at once."""
+async def run(
+    items: Sequence[T],
+    send: Send[T],
+    *,
+    clients: int = CLIENTS,
+    http: aiohttp.ClientSession | None = None,
+) -> Timing:
+    """`send(session, item)` for every item, from `clients` clients at once, on `http`
+    (its connections kept from an earlier run) or on a session of their own."""
+    if http is None:
+        async with session() as own:
+            return await run(items, send, clients=clients, http=own)
     latencies: list[float] = []
     pending = iter(items)
 
@@ -70,22 +118,39 @@ async def run(items: Sequence[T], send: Send[T], *, clients: int = CLIENTS) -> T
             await send(http, item)
             latencies.append(time.perf_counter() - started)
 
-    async with session() as http:
+    with without_collector_pauses():
         started = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
-        seconds = time.perf_counter() - started
-    return Timing(seconds, latencies)
+        return Timing(time.perf_counter() - started, latencies)
 
 
 async def sequential(items: Sequence[T], operation: Callable[[T], Awaitable[Any]]) -> Timing:
     """A baseline: `operation(item)` for every item, one at a time."""
     latencies: list[float] = []
-    started = time.perf_counter()
-    for item in items:
-        began = time.perf_counter()
-        await operation(item)
-        latencies.append(time.perf_counter() - began)
-    return Timing(time.perf_counter() - started, latencies)
+    with without_collector_pauses():
+        started = time.perf_counter()
+        for item in items:
+            began = time.perf_counter()
+            await operation(item)
+            latencies.append(time.perf_counter() - began)
+        return Timing(time.perf_counter() - started, latencies)
+
+
+@contextmanager
+def without_collector_pauses() -> Iterator[None]:
+    """The benchmark's own garbage collector off while it measures.
+
+    The benchmark process holds the data sets (100,000 names and more); a full collection
+    of it stops every client at once for tens of milliseconds, which would be counted as
+    the service's latency (seen as clusters of 8 slow requests in scenario 2's tail).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def call(

@@ -125,7 +125,9 @@ def _first(path: Path, pattern: str) -> str | None:
 
 METHODS = [
     "1. `POST /Users` from 8 clients; direct: add (ldap3) or INSERT ... RETURNING id, then "
-    "the generated entryUUID read back, one at a time. Throughput ratio.",
+    "the generated entryUUID read back, one at a time. Throughput ratio. The service and "
+    "the baseline run in four alternating rounds (the one first in a round second in the "
+    "next), so that a slow spell of the machine falls on both; so do scenario 2's.",
     '2. `GET /Users?filter=userName eq "..."` for random existing users of 1,000, from 8 '
     "clients; direct: the same search reading the whole user and its groups. Throughput "
     "ratio, and the service's p99 / p50.",

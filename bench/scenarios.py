@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from bench.direct import Direct
-from bench.load import CLIENTS, Timing, call, run, sequential, session
+from bench.load import CLIENTS, ROUNDS, Timing, call, run, sequential, session, side_by_side
 from bench.service import MemoryWatch, Service
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -43,7 +43,6 @@ class Sizes:
     patches: int = 30
     sync_users: int = 10_000
     sync_groups: int = 100
-    warmup: int = 50
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -56,7 +55,6 @@ class Sizes:
             patches=5,
             sync_users=300,
             sync_groups=10,
-            warmup=10,
         )
 
 
@@ -133,17 +131,34 @@ def _rate(timing: Timing, unit: str) -> str:
 # --- 1. Create users -----------------------------------------------------------------
 
 
+WARM = 2 * CLIENTS
+"""Untimed requests before each round of scenarios 1 and 2: the other side's round left
+the backend connections idle, and a connection idle for a while is checked (a ping)
+before its next use; that belongs to no steady throughput."""
+
+
 async def create_users(served: Served, sizes: Sizes) -> list[Result]:
-    """POST /Users from 8 clients against ldap3 add / INSERT ... RETURNING one at a time."""
+    """POST /Users from 8 clients against ldap3 add / INSERT ... RETURNING one at a time,
+    in alternating rounds."""
     direct, service = served.direct, served.service
 
     async def post(http: aiohttp.ClientSession, name: str) -> None:
         await call(http, "POST", f"{service.url}/Users", status=201, body=user_body(name))
 
-    await sequential([f"warm-d{n}" for n in range(sizes.warmup)], direct.create_user)
-    await run([f"warm-s{n}" for n in range(sizes.warmup)], post)
-    baseline = await sequential([f"direct-{n}" for n in range(sizes.creates)], direct.create_user)
-    timing = await run([f"scim-{n}" for n in range(sizes.creates)], post)
+    def names(prefix: str, round: int, count: int = sizes.creates // ROUNDS) -> list[str]:
+        return [f"{prefix}-{round}-{n}" for n in range(count)]
+
+    async with session() as http:  # the clients' connections kept across the rounds
+
+        async def service_round(round: int) -> Timing:
+            await run(names("warm-s", round, WARM), post, http=http)  # untimed, see WARM
+            return await run(names("scim", round), post, http=http)
+
+        async def baseline_round(round: int) -> Timing:
+            await sequential(names("warm-d", round, WARM), direct.create_user)
+            return await sequential(names("direct", round), direct.create_user)
+
+        timing, baseline = await side_by_side(service_round, baseline_round)
     ratio = timing.rate / baseline.rate
     return [
         Result(
@@ -181,11 +196,17 @@ async def lookups(served: Served, sizes: Sizes) -> tuple[Timing, Timing]:
     def names(count: int) -> list[str]:
         return [chooser.choice(served.users) for _ in range(count)]
 
-    await sequential(names(sizes.warmup), find)
-    await run(names(sizes.warmup), get)
-    baseline = await sequential(names(sizes.lookups), find)
-    timing = await run(names(sizes.lookups), get)
-    return timing, baseline
+    async with session() as http:  # the clients' connections kept across the rounds
+
+        async def service_round(_: int) -> Timing:
+            await run(names(WARM), get, http=http)  # untimed, see WARM
+            return await run(names(sizes.lookups // ROUNDS), get, http=http)
+
+        async def baseline_round(_: int) -> Timing:
+            await sequential(names(WARM), find)
+            return await sequential(names(sizes.lookups // ROUNDS), find)
+
+        return await side_by_side(service_round, baseline_round)
 
 
 def lookup_results(served: Served, timing: Timing, baseline: Timing) -> list[Result]:
