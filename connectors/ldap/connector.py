@@ -49,7 +49,7 @@ from connectors.base import (
 )
 from connectors.ldap import dn as dns
 from connectors.ldap.ber import Control
-from connectors.ldap.cursors import CursorCache, PagedSearch, Segment
+from connectors.ldap.cursors import PagedSearch, Segment, cursor_cache
 from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
@@ -93,7 +93,7 @@ class LdapConnector:
         self._schema_read: DirectorySchema | None = None
         self._post_read = False
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
-        self._cursors = CursorCache()
+        self._cursors = cursor_cache()
         self._member_writes = self._group_commit()
         self._problems = schema_problems(schema)
         members = schema.memberships
@@ -222,7 +222,8 @@ class LdapConnector:
         # that the paged search of this page keeps its place for the next one.
         plan = PagedSearch((kind.value, *location.bases), location.attributes(), query)
         sort_key = _sort_key(location, query.sort) if query.sort is not None else None
-        prefer = self._cursors.slot_for(plan.key(query.offset))
+        cursor = self._cursors.get(plan.key(query.offset))
+        prefer = cursor.slot if cursor is not None else None
 
         def page(
             slot: Slot, connection: ldap3.Connection

@@ -12,9 +12,6 @@ way instead.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +22,7 @@ from ldap3.core import exceptions as ldap_errors
 from connectors.base import Query
 from connectors.ldap.directory import PAGE, Entry, entries_of, paged_cookie, search, search_all
 from connectors.ldap.pool import Slot
+from connectors.recent import Recent
 
 CursorKey = tuple[Any, ...]
 SIZE_LIMIT_EXCEEDED = 4
@@ -37,35 +35,15 @@ class Cursor:
     epoch: int
     cookie: bytes
     total: int
-    expires: float
 
 
-class CursorCache:
-    """Live paged-search cookies by (query, next index), shared by the worker threads."""
+CursorCache = Recent[CursorKey, Cursor]
+"""Live paged-search cookies by (query, next index), shared by the worker threads."""
 
-    def __init__(self, ttl: float = 60.0, size: int = 256) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._lock = threading.Lock()
-        self._cursors: OrderedDict[CursorKey, Cursor] = OrderedDict()
 
-    def slot_for(self, key: CursorKey) -> Slot | None:
-        with self._lock:
-            cursor = self._cursors.get(key)
-        return cursor.slot if cursor is not None else None
-
-    def take(self, key: CursorKey) -> Cursor | None:
-        with self._lock:
-            cursor = self._cursors.pop(key, None)
-        if cursor is None or cursor.expires < time.monotonic():
-            return None
-        return cursor
-
-    def put(self, key: CursorKey, cursor: Cursor) -> None:
-        with self._lock:
-            self._cursors[key] = cursor
-            while len(self._cursors) > self._size:
-                self._cursors.popitem(last=False)
+def cursor_cache() -> CursorCache:
+    """Cookies kept a minute (a client paging through takes far less per page)."""
+    return Recent(lifetime=60.0, most=256)
 
 
 @dataclass(frozen=True)
@@ -165,9 +143,7 @@ class PagedSearch:
         self, cursors: CursorCache, slot: Slot, cookie: bytes | None, total: int, next_index: int
     ) -> None:
         if cookie:
-            expires = time.monotonic() + 60.0
-            cursor = Cursor(slot, slot.paging_epoch, cookie, total, expires)
-            cursors.put(self.key(next_index), cursor)
+            cursors.put(self.key(next_index), Cursor(slot, slot.paging_epoch, cookie, total))
 
     def _skip(self, connection: ldap3.Connection, segment: Segment, count: int) -> bytes | None:
         """Page past the first `count` entries; the cookie where they end."""

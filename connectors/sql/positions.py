@@ -17,9 +17,10 @@ was given, which is what it wanted.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from connectors.recent import Recent
 
 LIFETIME = 60.0
 """Seconds a position is used for: a client paging through takes far less per page; an
@@ -33,8 +34,7 @@ class Positions:
     """The last key of recent pages, by (query, index of the record after the page)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._positions: OrderedDict[tuple[Hashable, int], tuple[Any, float]] = OrderedDict()
+        self._positions: Recent[tuple[Hashable, int], Any] = Recent(LIFETIME, MOST, clock)
 
     def after(self, query: Hashable, index: int) -> Any | None:
         """The key the page starting at `index` continues after, or None (use OFFSET).
@@ -45,23 +45,13 @@ class Positions:
         if index == 0:
             return None
         try:
-            found = self._positions.get((query, index))
+            return self._positions.get((query, index))
         except TypeError:
             return None
-        if found is None:
-            return None
-        key, when = found
-        if self._clock() - when > LIFETIME:
-            del self._positions[(query, index)]
-            return None
-        return key
 
     def remember(self, query: Hashable, index: int, key: Any) -> None:
         """A page of `query` ended just before `index`, with the record of `key`."""
         try:
-            self._positions.pop((query, index), None)
+            self._positions.put((query, index), key)
         except TypeError:
             return
-        self._positions[(query, index)] = (key, self._clock())
-        if len(self._positions) > MOST:
-            self._positions.popitem(last=False)
