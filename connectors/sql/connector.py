@@ -180,14 +180,13 @@ class SqlConnector:
             page = page.where(mapped.key > after)
         elif query.offset:
             page = page.offset(query.offset)
-        counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
         with translated_errors():
             async with self._connected(write=False) as connection:
                 rows = (await connection.execute(page)).mappings().all()
                 if query.offset == 0 and len(rows) < limit:
                     total = len(rows)  # the whole result is this page
                 else:
-                    total = (await connection.execute(counted)).scalar_one()
+                    total = (await connection.execute(_counted(mapped, where))).scalar_one()
                 records = await self._records(
                     connection, mapped, rows, query.with_members, query.with_groups
                 )
@@ -626,7 +625,6 @@ def _count_and_page(
 ) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The count of the records matching `where`, and a page of them with that count
     beside each row (a window count: the total rides along with the page)."""
-    counted = sa.select(sa.func.count()).select_from(mapped.table).where(where)
     page = (
         sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
         .where(where)
@@ -634,7 +632,12 @@ def _count_and_page(
         .offset(offset)
         .limit(limit)
     )
-    return counted, page
+    return _counted(mapped, where), page
+
+
+def _counted(mapped: Mapped, where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """How many records match `where`."""
+    return sa.select(sa.func.count()).select_from(mapped.table).where(where)
 
 
 def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
