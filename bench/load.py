@@ -63,27 +63,28 @@ def combined(timings: Sequence[Timing]) -> Timing:
 
 
 async def side_by_side(
-    service: Callable[[int], Awaitable[Timing]],
-    baseline: Callable[[int], Awaitable[Timing]],
+    one: Callable[[int], Awaitable[Timing]],
+    other: Callable[[int], Awaitable[Timing]],
     *,
     rounds: int = ROUNDS,
 ) -> tuple[Timing, Timing]:
-    """The service's and the baseline's runs in alternating rounds, `service(n)` and
-    `baseline(n)` for round n, the one first in a round second in the next.
+    """Two runs to compare (the service and the baseline, or the service on two data sets),
+    in alternating rounds: `one(n)` and `other(n)` for round n, `other` first in the
+    even rounds and second in the odd ones; their timings over all rounds.
 
     A shared machine's speed drifts (other guests, the hypervisor taking CPU time): one
     long run of each would put a slow minute on one side only; in rounds it falls on both.
     """
-    service_runs: list[Timing] = []
-    baseline_runs: list[Timing] = []
+    one_runs: list[Timing] = []
+    other_runs: list[Timing] = []
     for n in range(rounds):
         if n % 2 == 0:
-            baseline_runs.append(await baseline(n))
-            service_runs.append(await service(n))
+            other_runs.append(await other(n))
+            one_runs.append(await one(n))
         else:
-            service_runs.append(await service(n))
-            baseline_runs.append(await baseline(n))
-    return combined(service_runs), combined(baseline_runs)
+            one_runs.append(await one(n))
+            other_runs.append(await other(n))
+    return combined(one_runs), combined(other_runs)
 
 
 def session() -> aiohttp.ClientSession:

@@ -372,24 +372,27 @@ async def member_adds(served: Served, sizes: Sizes) -> list[Result]:
         }
 
     async def patched(query: str, users: list[str]) -> dict[str, list[float]]:
-        latency: dict[str, list[float]] = {big: [], small: []}
         status = 200 if query else 204
         remaining = iter(users)
 
-        async def to(group: str, count: int) -> list[float]:
+        async def to(group: str, count: int) -> Timing:
             async def send(http: aiohttp.ClientSession, name: str) -> None:
                 url = f"{service.url}/Groups/{group}{query}"
                 await call(http, "PATCH", url, status=status, body=add_members(ids[name]))
 
-            return (await run([next(remaining) for _ in range(count)], send)).latencies
+            return await run([next(remaining) for _ in range(count)], send)
+
+        def count(round: int) -> int:
+            return per_group // rounds + (round < per_group % rounds)
 
         for group in (big, small):
             await to(group, warmup)  # untimed
-        for n in range(rounds):
-            count = per_group // rounds + (n < per_group % rounds)
-            for group in (big, small) if n % 2 == 0 else (small, big):
-                latency[group] += await to(group, count)
-        return latency
+        on_small, on_big = await side_by_side(
+            lambda round: to(small, count(round)),
+            lambda round: to(big, count(round)),
+            rounds=rounds,
+        )
+        return {big: on_big.latencies, small: on_small.latencies}
 
     plain = await patched("", scim_users)
     lean = await patched("?excludedAttributes=members", lean_users)
