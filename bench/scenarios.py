@@ -13,13 +13,25 @@ import random
 import statistics
 import time
 import urllib.parse
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from bench.direct import Direct
-from bench.load import CLIENTS, ROUNDS, Timing, call, run, sequential, session, side_by_side
+from bench.load import (
+    CLIENTS,
+    ROUNDS,
+    Timing,
+    call,
+    combined,
+    run,
+    sequential,
+    session,
+    side_by_side,
+    without_collector_pauses,
+)
 from bench.service import MemoryWatch, Service
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -491,29 +503,51 @@ async def big_group_read(served: Served, sizes: Sizes) -> list[Result]:
 async def initial_sync(served: Served, sizes: Sizes) -> list[Result]:
     """Users (a lookup answered empty, then POST), groups (the same), then memberships
     (PATCH add, one member each), from 8 clients; the baseline does the same lookups and
-    writes one at a time. Objects: users + groups + memberships."""
+    writes one at a time. Objects: users + groups + memberships.
+
+    The sync is cut into alternating rounds as scenarios 1, 2 and 5 are (see
+    `side_by_side`): round n syncs its share of the users and groups, each user of it
+    made a member of one of its groups, so that a round is a small first cycle of its own
+    (users, then groups, then memberships) and every group gets as many members as in one
+    long sync. A single long phase of each side would let a slow minute of the machine
+    fall on one of them only.
+    """
     direct, service = served.direct, served.service
     users, teams = sizes.sync_users, sizes.sync_groups
-    objects = users + teams + users
 
-    async def direct_sync() -> None:
-        refs: list[Any] = []
-        for n in range(users):
-            name = f"direct-sync-{n}"
+    def share(total: int, round: int) -> range:
+        return range(total * round // ROUNDS, total * (round + 1) // ROUNDS)
+
+    async def direct_round(round: int) -> Timing:
+        latencies: list[float] = []
+
+        async def timed(operation: Awaitable[Any]) -> Any:
+            began = time.perf_counter()
+            outcome = await operation
+            latencies.append(time.perf_counter() - began)
+            return outcome
+
+        async def user(name: str) -> Any:
             if await direct.find_user(name):
                 raise AssertionError(f"{name} exists already")
-            refs.append(await direct.create_user(name))
-        groups: list[Any] = []
-        for n in range(teams):
-            name = f"direct-team-{n}"
+            return await direct.create_user(name)
+
+        async def group(name: str) -> Any:
             if await direct.find_group(name) is not None:
                 raise AssertionError(f"{name} exists already")
-            groups.append(await direct.create_group(name))
-        for n, ref in enumerate(refs):
-            await direct.add_member(groups[n % teams], ref)
+            return await direct.create_group(name)
+
+        with without_collector_pauses():
+            started = time.perf_counter()
+            refs = [await timed(user(f"direct-sync-{n}")) for n in share(users, round)]
+            groups = [await timed(group(f"direct-team-{n}")) for n in share(teams, round)]
+            for n, ref in enumerate(refs):
+                await timed(direct.add_member(groups[n % len(groups)], ref))
+            return Timing(time.perf_counter() - started, latencies)
 
     user_ids: dict[int, str] = {}
     group_ids: dict[int, str] = {}
+    phases = [0.0, 0.0, 0.0]
 
     async def user(http: aiohttp.ClientSession, n: int) -> None:
         name = f"scim-sync-{n}"
@@ -537,20 +571,27 @@ async def initial_sync(served: Served, sizes: Sizes) -> list[Result]:
         )
         group_ids[n] = created["id"]
 
-    async def member(http: aiohttp.ClientSession, n: int) -> None:
-        target = f"{service.url}/Groups/{group_ids[n % teams]}"
-        await call(http, "PATCH", target, status=204, body=add_members(user_ids[n]))
+    async with session() as http:  # the clients' connections kept across the rounds
 
-    started = time.perf_counter()
-    await direct_sync()
-    direct_rate = objects / (time.perf_counter() - started)
-    started = time.perf_counter()
-    phases = [
-        await run(range(users), user),
-        await run(range(teams), group),
-        await run(range(users), member),
-    ]
-    rate = objects / (time.perf_counter() - started)
+        async def service_round(round: int) -> Timing:
+            its_groups = share(teams, round)
+
+            async def member(http: aiohttp.ClientSession, n: int) -> None:
+                team = its_groups[n % len(its_groups)]
+                target = f"{service.url}/Groups/{group_ids[team]}"
+                await call(http, "PATCH", target, status=204, body=add_members(user_ids[n]))
+
+            timings = [
+                await run(share(users, round), user, http=http),
+                await run(its_groups, group, http=http),
+                await run(share(users, round), member, http=http),
+            ]
+            for phase, timing in enumerate(timings):
+                phases[phase] += timing.seconds
+            return combined(timings)
+
+        timing, baseline = await side_by_side(service_round, direct_round)
+    rate, direct_rate = timing.rate, baseline.rate
     ratio = rate / direct_rate
     return [
         Result(
@@ -562,6 +603,7 @@ async def initial_sync(served: Served, sizes: Sizes) -> list[Result]:
             ratio >= 0.5,
             f"{rate:,.0f} objects/s",
             f"{direct_rate:,.0f} objects/s",
-            "phases: " + ", ".join(f"{phase.seconds:,.1f} s" for phase in phases),
+            f"{ROUNDS} rounds; phases (users, groups, memberships): "
+            + ", ".join(f"{seconds:,.1f} s" for seconds in phases),
         ),
     ]
