@@ -63,6 +63,7 @@ from connectors.ldap.schema import (
 )
 from connectors.ldap.settings import LdapSettings
 from connectors.ldap.values import KeyCodec, text_of, to_directory
+from connectors.recent import Recent
 
 log = logging.getLogger("scim_bridge.ldap")
 
@@ -95,6 +96,12 @@ class LdapConnector:
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = cursor_cache()
         self._member_writes = self._group_commit()
+        self._without_placeholder: Recent[str, str] = Recent(
+            WITHOUT_PLACEHOLDER_LIFETIME, WITHOUT_PLACEHOLDER_MOST
+        )
+        """Group DN -> the version (entryCSN) at which this connector's own modify left the
+        group without the placeholder: while the group still has that version, adding a
+        member needs no compare to find out whether the placeholder is to be removed."""
         self._problems = schema_problems(schema)
         members = schema.memberships
         self._users = Location(
@@ -350,8 +357,15 @@ class LdapConnector:
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
             if members:
-                joined, left = self._change_members(connection, entry_dn, members, read_back)
+                known = not changes and self._holds_no_placeholder(location, entry)
+                joined, left = self._change_members(
+                    connection, entry_dn, members, read_back, placeholder_absent=known
+                )
             fresh = _post_read_entry(connection, entry_dn) if read_back else None
+            if fresh is not None and joined:
+                # Read with the modify itself: that version holds no placeholder (it went
+                # with the first member, if it was there).
+                self._remember_no_placeholder(location, fresh)
             if fresh is None:
                 fresh = self._read_dn(connection, location, entry_dn, with_members)
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
@@ -821,10 +835,13 @@ class LdapConnector:
         group_dn: str,
         changes: MemberChanges,
         read_back: Control | None = None,
+        *,
+        placeholder_absent: bool = False,
     ) -> tuple[set[str], set[str]]:
         """Apply member changes; the ids of the users that joined, and of those that left.
 
-        `read_back` (a Post-Read control) goes with the modify that writes the members.
+        `read_back` (a Post-Read control) goes with the modify that writes the members;
+        `placeholder_absent` says the group is known not to hold the placeholder.
         """
         attribute = self._member_attribute()
         if changes.replace is not None:
@@ -844,7 +861,12 @@ class LdapConnector:
         leaving = self._member_entries(connection, changes.removed, required=False)
         joining = self._member_entries(connection, changes.added, required=True)
         added, removed = self._modify_members(
-            connection, group_dn, added=list(joining), removed=list(leaving), read_back=read_back
+            connection,
+            group_dn,
+            added=list(joining),
+            removed=list(leaving),
+            read_back=read_back,
+            placeholder_absent=placeholder_absent,
         )
         return {joining[v] for v in added}, {leaving[v] for v in removed}
 
@@ -875,19 +897,27 @@ class LdapConnector:
         added: list[str],
         removed: list[str],
         read_back: Control | None = None,
+        placeholder_absent: bool = False,
     ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
         Nothing of the other members is read: a value already there (or already gone) is
         found by a compare of that value alone, only when the modify was refused for it.
-        Returns the values really added and removed (the placeholder aside).
+        The placeholder is looked for (a compare) when members are added, unless the group
+        is known not to hold it. Returns the values really added and removed (the
+        placeholder aside).
         """
         if not added and not removed:
             return [], []
         attribute = self._member_attribute()
         placeholder = self._placeholder()
         extra = []
-        if placeholder and added and self._holds(connection, group_dn, placeholder):
+        if (
+            placeholder
+            and added
+            and not placeholder_absent
+            and self._holds(connection, group_dn, placeholder)
+        ):
             extra = [placeholder]
         try:
             try:
@@ -924,6 +954,18 @@ class LdapConnector:
             controls = [read_back] if read_back is not None else None
             connection.modify(group_dn, {self._member_attribute(): changes}, controls=controls)
 
+    def _holds_no_placeholder(self, location: Location, entry: Entry) -> bool:
+        """Whether the group, as just found, is known not to hold the placeholder: this
+        connector's modify left it without, and its version has not changed since."""
+        version = entry.first(location.spec.version) if location.spec.version else None
+        known = self._without_placeholder.get(dns.normalized(entry.dn))
+        return version is not None and known == str(version)
+
+    def _remember_no_placeholder(self, location: Location, entry: Entry) -> None:
+        version = entry.first(location.spec.version) if location.spec.version else None
+        if version is not None:
+            self._without_placeholder.put(dns.normalized(entry.dn), str(version))
+
     def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
         """Whether the group's member attribute holds `value` (an LDAP compare)."""
         try:
@@ -933,6 +975,14 @@ class LdapConnector:
 
 
 # --- Helpers ----------------------------------------------------------------------------
+
+
+WITHOUT_PLACEHOLDER_LIFETIME = 600.0
+"""Seconds a group's placeholder-free version is remembered (only an exact version
+match is ever trusted; the lifetime bounds what an idle group keeps)."""
+
+WITHOUT_PLACEHOLDER_MOST = 1024
+"""Groups remembered, the most recently written."""
 
 
 def schema_problems(schema: BackendSchema) -> list[str]:

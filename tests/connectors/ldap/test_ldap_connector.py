@@ -244,6 +244,54 @@ async def test_group_members_are_dns_and_an_empty_group_holds_the_placeholder(
     assert none.total == 0
 
 
+def calls_of(monkeypatch: pytest.MonkeyPatch, owner: type, method: str) -> list[tuple[Any, ...]]:
+    """The arguments of each call of `owner.method` from now on (it still does its work)."""
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(owner, method)
+
+    def recorded(self: Any, *args: Any) -> Any:
+        calls.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(owner, method, recorded)
+    return calls
+
+
+async def add_member(ldap: LdapConnector, group: str, member: str) -> None:
+    await ldap.update(Kind.GROUPS, group, {}, members=MemberChanges(added=frozenset({member})))
+
+
+async def test_a_group_this_connector_left_without_the_placeholder_is_not_asked_again(
+    ldap: LdapConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    bob = await ldap.create(Kind.USERS, user("bob"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
+    compared = calls_of(monkeypatch, LdapConnector, "_holds")  # compares of the members
+    await add_member(ldap, group.id, alice.id)
+    assert len(compared) == 1  # the new group holds the placeholder: it is looked for
+    await add_member(ldap, group.id, bob.id)
+    assert len(compared) == 1  # the version this connector wrote: no compare
+
+
+async def test_a_placeholder_put_back_behind_the_connectors_back_is_still_removed(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    placeholder = f"cn=nobody,{ldap_tree}"
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    bob = await ldap.create(Kind.USERS, user("bob"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
+    await add_member(ldap, group.id, alice.id)
+    with directory(slapd) as connection:  # another tool writes the group: a new version
+        connection.modify(
+            group_dn(ldap_tree, "staff"), {"member": [(ldap3.MODIFY_ADD, [placeholder])]}
+        )
+    await add_member(ldap, group.id, bob.id)
+    held = read(slapd, group_dn(ldap_tree, "staff"), "member")
+    assert held is not None
+    assert sorted(held["member"]) == [people(ldap_tree, "alice"), people(ldap_tree, "bob")]
+
+
 async def test_user_groups_come_from_member_of(ldap: LdapConnector) -> None:
     alice = await ldap.create(Kind.USERS, user("alice"))
     staff = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[alice.id])
@@ -574,14 +622,7 @@ async def test_sequential_pages_continue_the_server_cursor(
                 ["inetOrgPerson"],
                 {"uid": f"p{n:02}", "sn": "p", "cn": "p"},
             )
-    skipped: list[int] = []
-    original = PagedSearch._skip
-
-    def counting_skip(self: PagedSearch, connection: Any, segment: Any, count: int) -> Any:
-        skipped.append(count)
-        return original(self, connection, segment, count)
-
-    monkeypatch.setattr(PagedSearch, "_skip", counting_skip)
+    skips = calls_of(monkeypatch, PagedSearch, "_skip")
     seen: list[str] = []
     offset = 0
     while True:
@@ -594,11 +635,11 @@ async def test_sequential_pages_continue_the_server_cursor(
     assert sorted(seen) == [f"p{n:02}" for n in range(35)]
     assert len(seen) == len(set(seen))
     # Only the first page started a search; every later one continued from the cookie.
-    assert skipped == [0]
+    assert [count for _, _, count in skips] == [0]
     # A jump is still served correctly, the long way.
     jumped = await ldap.search(Kind.USERS, Query(offset=30, limit=10))
     assert len(jumped.records) == 5
-    assert skipped == [0, 30]
+    assert [count for _, _, count in skips] == [0, 30]
 
 
 async def test_sorted_search_and_count_only(ldap: LdapConnector) -> None:
