@@ -71,6 +71,7 @@ class SqlConnector:
         self._engine: AsyncEngine | None = None
         self._writer: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
+        self._single_writer: AsyncEngine | None = None
         self._tables: Tables | None = None
         self._positions = Positions()
 
@@ -90,18 +91,21 @@ class SqlConnector:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._reader = engine
+        self._single_writer = self._writer
         if engine.dialect.name == "postgresql":
             # A read needs no transaction of its own: without one, it saves the BEGIN and
             # COMMIT round trips. asyncpg switches to autocommit in the client; PyMySQL
             # would send a round trip to switch on each checkout and one to switch back,
             # more than its single COMMIT (its transactions begin implicitly), and
-            # SQLite's transactions are local.
+            # SQLite's transactions are local. A write of one statement is atomic by
+            # itself (an INSERT ... RETURNING of a user): it goes without one too.
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._single_writer = self._reader
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
-            self._engine = self._writer = self._reader = None
+            self._engine = self._writer = self._reader = self._single_writer = None
 
     async def verify(self) -> list[str]:
         """Reflect again, so that a table fixed since open() no longer counts."""
@@ -202,8 +206,11 @@ class SqlConnector:
         mapped = self._mapped(kind)
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
+        # A user, or a group without members, is one INSERT, unless the journal writes
+        # its event in the same transaction.
+        one_write = not members and self._journal is None
         with translated_errors():
-            async with self._connected(write=True) as connection:
+            async with self._connected(write=True, one_write=one_write) as connection:
                 row = await self._columns(connection, mapped, values, current_key=None)
                 for name, value in mapped.spec.constants.items():
                     row[name] = to_column(mapped.table.c[name], value, field=name)
@@ -311,10 +318,19 @@ class SqlConnector:
     # --- Transactions and tables --------------------------------------------------------
 
     @asynccontextmanager
-    async def _connected(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        engine = self._writer if write else self._reader
+    async def _connected(
+        self, *, write: bool, one_write: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction of its own, committed at the end of the block.
+
+        `one_write`: the block writes with a single statement (and may read afterwards),
+        which the database makes atomic by itself; where reads go without a transaction
+        (PostgreSQL), so does it, saving the BEGIN and COMMIT round trips.
+        """
+        engine = (self._single_writer if one_write else self._writer) if write else self._reader
         if engine is None:
             raise RuntimeError("the SQL connector is not open")
+        # On an engine in autocommit, begin() sends nothing: each statement commits.
         async with live_connection(engine) as connection, connection.begin():
             yield connection
 

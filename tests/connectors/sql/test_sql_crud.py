@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from backends import create_database, create_default_tables, drop_database
 from sql_specs import SCHEMA, USERS
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -17,6 +19,7 @@ from connectors.base import (
     Kind,
     NotFound,
     PreconditionFailed,
+    Query,
 )
 from connectors.sql import SqlConnector, SqlSettings
 
@@ -199,3 +202,39 @@ async def test_groups_can_be_created_and_renamed(connector: SqlConnector) -> Non
     await connector.delete(Kind.GROUPS, group.id)
     with pytest.raises(NotFound):
         await connector.get(Kind.GROUPS, group.id)
+
+
+async def test_a_user_is_created_without_a_transaction_of_its_own_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One INSERT ... RETURNING is atomic by itself: no BEGIN and COMMIT round trips. A
+    group created with members (several statements) still gets its transaction, and a
+    conflict still leaves nothing written."""
+    from asyncpg.transaction import Transaction
+
+    url = await create_database("postgresql", tmp_path)
+    try:
+        await create_default_tables(url)
+        connector = SqlConnector(SqlSettings(type="sql", url=url), SCHEMA)
+        await connector.open()
+        try:
+            begun: list[Transaction] = []  # the transactions asyncpg starts (BEGIN)
+            start = Transaction.start
+
+            async def counted(self: Transaction) -> None:
+                begun.append(self)
+                await start(self)
+
+            monkeypatch.setattr(Transaction, "start", counted)
+            alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+            assert begun == []
+            with pytest.raises(Conflict):
+                await connector.create(Kind.USERS, {"user_name": "ALICE"})
+            await connector.create(Kind.GROUPS, {"display_name": "staff"}, members=[alice.id])
+            assert len(begun) == 1
+            found = await connector.search(Kind.USERS, Query())
+            assert [record.id for record in found.records] == [alice.id]
+        finally:
+            await connector.close()
+    finally:
+        await drop_database("postgresql", url)
