@@ -46,6 +46,12 @@ async def started(commit: GroupCommit[str, set[str], str], *changes: set[str]) -
     return tasks
 
 
+def without_gathering(writer: Writer) -> GroupCommit[str, set[str], str]:
+    """Group commit without the wait for companions (its own tests are below): what waits
+    is written as soon as the write before it ends, whatever the machine's timing."""
+    return GroupCommit(writer, named, gather_most=0.0)
+
+
 async def settled() -> None:
     """Let every task run until it waits on the writer."""
     for _ in range(5):
@@ -54,7 +60,7 @@ async def settled() -> None:
 
 async def test_changes_that_arrive_during_a_write_go_together_in_the_next() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, *waiting = await started(commit, {"a"}, {"b"}, {"c"}, {"d"})
     assert writer.writes == [[{"a"}]]  # the first is written at once, alone
     writer.release.set()
@@ -65,7 +71,7 @@ async def test_changes_that_arrive_during_a_write_go_together_in_the_next() -> N
 
 async def test_changes_naming_a_common_value_are_written_in_their_order() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     tasks = await started(commit, {"a"}, {"b"}, {"b", "c"}, {"d"})
     writer.release.set()
     await asyncio.gather(*tasks)
@@ -75,7 +81,7 @@ async def test_changes_naming_a_common_value_are_written_in_their_order() -> Non
 
 async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, good, bad, other = await started(commit, {"a"}, {"b"}, {"bad"}, {"c"})
     writer.release.set()
     assert await first == "g:1"
@@ -88,7 +94,7 @@ async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> 
 
 async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, *waiting = await started(commit, {"a"}, {"b"}, {"c"})
     writer.journal_fails = True
     writer.release.set()
@@ -103,7 +109,7 @@ async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry()
 
 async def test_a_write_names_at_most_so_many_values() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     half = MOST_NAMES // 2
     big = [{f"{n}-{i}" for i in range(half)} for n in range(3)]
     tasks = await started(commit, {"a"}, *big)
@@ -114,7 +120,7 @@ async def test_a_write_names_at_most_so_many_values() -> None:
 
 async def test_closing_refuses_what_waits_and_lets_the_write_under_way_end() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, second = await started(commit, {"a"}, {"b"})
     closing = asyncio.create_task(commit.close())
     await settled()
@@ -131,7 +137,7 @@ async def test_closing_refuses_what_waits_and_lets_the_write_under_way_end() -> 
 
 async def test_a_write_cancelled_before_it_ran_frees_its_callers_and_its_key() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first = asyncio.create_task(commit.submit("g", {"a"}))
     await asyncio.sleep(0)  # submitted: its write is a task that has not run yet
     [writing] = [
@@ -148,7 +154,7 @@ async def test_a_write_cancelled_before_it_ran_frees_its_callers_and_its_key() -
 
 async def test_an_unavailable_directory_fails_the_combination_without_retrying_each() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, *waiting = await started(commit, {"a"}, {"b"}, {"c"})
     writer.unavailable = True
     writer.release.set()
@@ -160,7 +166,7 @@ async def test_an_unavailable_directory_fails_the_combination_without_retrying_e
 
 async def test_a_caller_that_stops_waiting_does_not_stop_its_write() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     first, second = await started(commit, {"a"}, {"b"})
     second.cancel()
     writer.release.set()
@@ -173,7 +179,7 @@ async def test_a_caller_that_stops_waiting_does_not_stop_its_write() -> None:
 
 async def test_keys_are_written_independently() -> None:
     writer = Writer()
-    commit = GroupCommit(writer, named)
+    commit = without_gathering(writer)
     one = asyncio.create_task(commit.submit("one", {"a"}))
     two = asyncio.create_task(commit.submit("two", {"a"}))
     await settled()
