@@ -98,7 +98,7 @@ class SqlConnector:
             # would send a round trip to switch on each checkout and one to switch back,
             # more than its single COMMIT (its transactions begin implicitly), and
             # SQLite's transactions are local. A write of one statement is atomic by
-            # itself (an INSERT ... RETURNING of a user): it goes without one too.
+            # itself (the INSERT ... RETURNING of a user): it goes without one too.
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._single_writer = self._reader
 
@@ -206,9 +206,10 @@ class SqlConnector:
         mapped = self._mapped(kind)
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
-        # A user, or a group without members, is one INSERT, unless the journal writes
-        # its event in the same transaction.
-        one_write = not members and self._journal is None
+        # A user is one INSERT ... RETURNING and nothing after it, unless the journal
+        # writes its event in the same transaction. (A group is read back after its
+        # insert: a failure of that read must not leave it written.)
+        one_write = kind is Kind.USERS and self._journal is None
         with translated_errors():
             async with self._connected(write=True, one_write=one_write) as connection:
                 row = await self._columns(connection, mapped, values, current_key=None)
@@ -323,8 +324,8 @@ class SqlConnector:
     ) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction of its own, committed at the end of the block.
 
-        `one_write`: the block writes with a single statement (and may read afterwards),
-        which the database makes atomic by itself; where reads go without a transaction
+        `one_write`: the block's only statement after its reads is one write, which the
+        database makes atomic by itself; where reads go without a transaction
         (PostgreSQL), so does it, saving the BEGIN and COMMIT round trips.
         """
         engine = (self._single_writer if one_write else self._writer) if write else self._reader

@@ -208,8 +208,8 @@ async def test_a_user_is_created_without_a_transaction_of_its_own_on_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One INSERT ... RETURNING is atomic by itself: no BEGIN and COMMIT round trips. A
-    group created with members (several statements) still gets its transaction, and a
-    conflict still leaves nothing written."""
+    group (its insert, its members, its read) still gets its transaction, and a conflict
+    still leaves nothing written."""
     from asyncpg.transaction import Transaction
 
     url = await create_database("postgresql", tmp_path)
