@@ -20,7 +20,6 @@ from pathlib import Path
 from bench import report, scenarios
 from bench.backends import Backend, DataSet, Ldap, Postgres
 from bench.direct import Direct, LdapDirect, SqlDirect
-from bench.load import Timing
 from bench.scenarios import BIG, SMALL, Result, Served, Sizes
 from bench.service import Profiler, Service
 
@@ -73,24 +72,16 @@ class Scenarios:
     def __init__(self, served: dict[str, Served], sizes: Sizes) -> None:
         self.served = served
         self.sizes = sizes
-        self._small_lookups: tuple[Timing, Timing] | None = None
-
-    async def _on_small(self) -> tuple[Timing, Timing]:
-        """The lookups on 1,000 users serve both scenario 2 and scenario 3: measured once."""
-        if self._small_lookups is None:
-            self._small_lookups = await scenarios.lookups(self.served["small"], self.sizes)
-        return self._small_lookups
 
     async def run(self, number: int) -> list[Result]:
         served, sizes = self.served, self.sizes
         if number == 1:
             return await scenarios.create_users(served["writes"], sizes)
         if number == 2:
-            return scenarios.lookup_results(served["small"], *await self._on_small())
+            small = served["small"]
+            return scenarios.lookup_results(small, *await scenarios.lookups(small, sizes))
         if number == 3:
-            on_small = await self._on_small()
-            on_large = await scenarios.lookups(served["large"], sizes)
-            return scenarios.growth_results(served["small"], served["large"], on_small, on_large)
+            return await scenarios.growth(served["small"], served["large"], sizes)
         if number == 4:
             return await scenarios.paging(served["large"], sizes)
         if number == 5:

@@ -132,7 +132,8 @@ METHODS = [
     "clients; direct: the same search reading the whole user and its groups. Throughput "
     "ratio, and the service's p99 / p50.",
     "3. The same lookups on 100,000 users and on 1,000: the service's median latency on the "
-    "first over the second (the baseline's own ratio beside it).",
+    "first over the second (the baseline's own ratio beside it), measured in alternating "
+    "rounds on the two data sets.",
     "4. `GET /Users?startIndex=1,101,201,...&count=100` through 100,000 users from one "
     "client: every page full, the mean of the last 10 pages over the first 10, and the "
     "service's peak memory sampled every 100 ms during the whole scenario; direct: Simple "

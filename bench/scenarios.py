@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 import urllib.parse
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,9 +190,14 @@ async def create_users(served: Served, sizes: Sizes) -> list[Result]:
 # --- 2 and 3. Look a user up by userName ------------------------------------------------
 
 
-async def lookups(served: Served, sizes: Sizes) -> tuple[Timing, Timing]:
-    """GET /Users?filter=userName eq "..." for random existing users, and the baseline's
-    lookups of other random users: the service's timing and the baseline's."""
+Round = Callable[[int], Awaitable[Timing]]
+
+
+def _lookup_rounds(
+    served: Served, sizes: Sizes, http: aiohttp.ClientSession
+) -> tuple[Round, Round]:
+    """A round of the service's lookups (on `http`, from 8 clients) and one of the
+    baseline's, each of random existing users after an untimed warm-up (see WARM)."""
     direct, service = served.direct, served.service
     chooser = random.Random(len(served.users))
 
@@ -208,17 +213,34 @@ async def lookups(served: Served, sizes: Sizes) -> tuple[Timing, Timing]:
     def names(count: int) -> list[str]:
         return [chooser.choice(served.users) for _ in range(count)]
 
+    async def service_round(_: int) -> Timing:
+        await run(names(WARM), get, http=http)
+        return await run(names(sizes.lookups // ROUNDS), get, http=http)
+
+    async def baseline_round(_: int) -> Timing:
+        await sequential(names(WARM), find)
+        return await sequential(names(sizes.lookups // ROUNDS), find)
+
+    return service_round, baseline_round
+
+
+async def lookups(served: Served, sizes: Sizes) -> tuple[Timing, Timing]:
+    """GET /Users?filter=userName eq "..." for random existing users, and the baseline's
+    lookups of other random users, in alternating rounds: the service's timing and the
+    baseline's."""
     async with session() as http:  # the clients' connections kept across the rounds
+        return await side_by_side(*_lookup_rounds(served, sizes, http))
 
-        async def service_round(_: int) -> Timing:
-            await run(names(WARM), get, http=http)  # untimed, see WARM
-            return await run(names(sizes.lookups // ROUNDS), get, http=http)
 
-        async def baseline_round(_: int) -> Timing:
-            await sequential(names(WARM), find)
-            return await sequential(names(sizes.lookups // ROUNDS), find)
-
-        return await side_by_side(service_round, baseline_round)
+async def growth(small: Served, large: Served, sizes: Sizes) -> list[Result]:
+    """The same lookups on 100,000 users and on 1,000, in alternating rounds (the two
+    services', then the two baselines'), so that the machine's drift falls on both sizes."""
+    async with session() as on_small, session() as on_large:
+        service_small, direct_small = _lookup_rounds(small, sizes, on_small)
+        service_large, direct_large = _lookup_rounds(large, sizes, on_large)
+        large_timing, small_timing = await side_by_side(service_large, service_small)
+        large_direct, small_direct = await side_by_side(direct_large, direct_small)
+    return growth_results(small, large, (small_timing, small_direct), (large_timing, large_direct))
 
 
 def lookup_results(served: Served, timing: Timing, baseline: Timing) -> list[Result]:
