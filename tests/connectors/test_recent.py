@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from manual_clock import ManualClock
+
 from connectors.recent import Recent
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_value_is_kept_for_its_lifetime_then_dropped() -> None:
-    clock = Clock()
+    clock = ManualClock()
     recent: Recent[str, int] = Recent(lifetime=10.0, most=4, clock=clock)
     recent.put("a", 1)
     clock.now = 10.0
@@ -24,7 +18,7 @@ def test_a_value_is_kept_for_its_lifetime_then_dropped() -> None:
 
 
 def test_take_gives_a_value_once() -> None:
-    clock = Clock()
+    clock = ManualClock()
     recent: Recent[str, int] = Recent(lifetime=10.0, most=4, clock=clock)
     recent.put("a", 1)
     assert recent.take("a") == 1
@@ -35,7 +29,7 @@ def test_take_gives_a_value_once() -> None:
 
 
 def test_the_oldest_goes_first_and_a_put_makes_a_key_the_newest() -> None:
-    recent: Recent[str, int] = Recent(lifetime=10.0, most=2, clock=Clock())
+    recent: Recent[str, int] = Recent(lifetime=10.0, most=2, clock=ManualClock())
     recent.put("a", 1)
     recent.put("b", 2)
     recent.put("a", 3)  # now newer than b

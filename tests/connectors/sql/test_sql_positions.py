@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from manual_clock import ManualClock
+
 from connectors.sql.positions import LIFETIME, MOST, Positions
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_page_continues_where_a_recent_page_of_the_same_query_ended() -> None:
@@ -23,7 +17,7 @@ def test_a_page_continues_where_a_recent_page_of_the_same_query_ended() -> None:
 
 
 def test_an_old_position_is_not_offered() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     positions = Positions(clock)
     positions.remember("q", 100, 1)
     clock.now += LIFETIME / 2
