@@ -957,12 +957,12 @@ class LdapConnector:
     def _holds_no_placeholder(self, location: Location, entry: Entry) -> bool:
         """Whether the group, as just found, is known not to hold the placeholder: this
         connector's modify left it without, and its version has not changed since."""
-        version = entry.first(location.spec.version) if location.spec.version else None
+        version = location.stored_version(entry)
         known = self._without_placeholder.get(dns.normalized(entry.dn))
         return version is not None and known == str(version)
 
     def _remember_no_placeholder(self, location: Location, entry: Entry) -> None:
-        version = entry.first(location.spec.version) if location.spec.version else None
+        version = location.stored_version(entry)
         if version is not None:
             self._without_placeholder.put(dns.normalized(entry.dn), str(version))
 

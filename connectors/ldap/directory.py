@@ -377,13 +377,17 @@ class Location:
             modified=parse_generalized_time(str(modified)) if modified else None,
         )
 
+    def stored_version(self, entry: Entry) -> Any:
+        """The version field's value as the directory holds it (entryCSN), if any."""
+        return entry.first(self.spec.version) if self.spec.version else None
+
     def version_of(self, entry: Entry) -> str:
         """The version field's value with the user's groups, or a hash of the whole entry.
 
         A server-kept memberOf changes without touching entryCSN or modifyTimestamp, yet
         a user's `groups` are part of the resource (its ETag must change with them).
         """
-        version = entry.first(self.spec.version) if self.spec.version else None
+        version = self.stored_version(entry)
         if version is None:
             parts = [entry.dn, *sorted(f"{k}={v!r}" for k, v in entry.attributes.items())]
         else:
