@@ -108,7 +108,8 @@ class ServerSettings(_Section):
             return None
         url = urllib.parse.urlsplit(value)
         if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+            # Not echoed: a URL may carry credentials (user:password@, a token).
+            raise ValueError("must be an http:// or https:// URL without a query or fragment")
         return value.rstrip("/")
 
     @property

@@ -46,7 +46,8 @@ class WebhookSettings(_Strict):
     def _http_url(cls, url: str) -> str:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+            # Not echoed: a webhook URL often carries its credential (a path or query token).
+            raise ValueError("is not an http:// or https:// URL with a host")
         return url
 
     @pydantic.field_validator("secret_env")

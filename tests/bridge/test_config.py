@@ -116,9 +116,9 @@ def edited(old: str, new: str) -> str:
             id="max-page-size-string",
         ),
         pytest.param(
-            edited('public_url = ""', 'public_url = "ftp://idm.example.com"'),
-            "config.toml: server.public_url: must be an http:// or https:// URL, "
-            "got 'ftp://idm.example.com'",
+            edited('public_url = ""', 'public_url = "ftp://admin:pa55@idm.example.com"'),
+            "config.toml: server.public_url: must be an http:// or https:// URL without a "
+            "query or fragment",
             id="public-url-scheme",
         ),
         pytest.param(

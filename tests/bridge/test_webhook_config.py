@@ -50,8 +50,8 @@ HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_S
             "one process; with webhooks on a ldap connector, workers must be 1",
         ),
         (
-            SQL + '[webhooks.hr]\nurl = "ftp://x"\nsecret_env = "HR_SECRET"\n',
-            "webhooks.hr.url: 'ftp://x' is not an http:// or https:// URL",
+            SQL + '[webhooks.hr]\nurl = "htps://h.example/T0/s3cr3t"\nsecret_env = "HR_SECRET"\n',
+            "webhooks.hr.url: is not an http:// or https:// URL with a host",
         ),
         (
             SQL.replace('type = "sql"', 'type = "webhook"').replace(
@@ -69,6 +69,7 @@ def test_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> None:
     assert any(line.startswith(f"{path}: {expected}") for line in caught.value.problems), (
         caught.value.problems
     )
+    assert "s3cr3t" not in str(caught.value)  # a URL's token is never repeated
 
 
 @pytest.mark.parametrize(
