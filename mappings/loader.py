@@ -29,7 +29,7 @@ from .errors import MappingError
 from .extensions import DeclaredExtension, declared_extensions
 from .model import Mapping, ResourceMapping
 from .paths import PathProblem, Target, ValueKind, resolve_target
-from .rules import Rule
+from .rules import Rule, map_key
 from .templates import Template, is_template
 
 PRESETS = pathlib.Path(__file__).parent
@@ -189,6 +189,7 @@ class _Loader:
         rules: list[Rule] = []
         self.walk(self.models[kind], f"{name}.attributes", attributes or {}, [], rules)
         self.check_together(rules, found)
+        self.check_constants(name, constants, rules, found)
         directory = self.directory(name, table, rules)
         if found["object"] is None or found["key"] is None:
             return None
@@ -365,6 +366,7 @@ class _Loader:
         for flag, given in (("unique", unique), ("display", display)):
             if given and "field" not in table:
                 self.problem(f"{key}.{flag}", "needs a field")
+        self.default_storable(key, default, value_map, strategy.get("absent"))
         if len(self.problems) > before or target is None:
             return None
         return Rule(
@@ -479,6 +481,23 @@ class _Loader:
                 self.problem(f"{key}.map.{scim}", 'a boolean maps only "true" and "false"')
         return value_map
 
+    def default_storable(
+        self, key: str, default: Any, value_map: dict[str, Any] | None, absent: Any
+    ) -> None:
+        """A default goes through `map` like a client's value: one the map cannot store
+        would make every create that leaves the attribute out fail, blaming the client."""
+        if value_map is None or default is None or isinstance(default, Template):
+            return
+        if absent is not None and default == absent:
+            return  # stored as no value at all
+        folded = {each.lower() for each in value_map}
+        if map_key(default) not in value_map and map_key(default).lower() not in folded:
+            self.problem(
+                f"{key}.default",
+                f"{default!r} is not a key of map ({', '.join(map(repr, value_map))}), "
+                "so it could never be stored",
+            )
+
     def reference(self, table: dict[str, Any], key: str) -> Kind | None:
         reference = self.typed(table, "reference", key, str, "a string")
         if reference is None:
@@ -538,6 +557,32 @@ class _Loader:
                 if display is not None:
                     self.problem(f"{rule.key}.display", f"already set by {display.key}")
                 display = display or rule
+
+    def check_constants(
+        self,
+        name: str,
+        constants: dict[str, Any],
+        rules: list[Rule],
+        found: dict[str, str | None],
+    ) -> None:
+        """A constant is written on every create: a field an attribute also writes would
+        drop the client's value without a word, and the connector's own fields (the key,
+        the version, the timestamps) are not the mapping's to set."""
+        for field in constants:
+            role = next(
+                (r for r in ("key", "created", "modified", "version") if found[r] == field), None
+            )
+            writer = next((rule for rule in rules if rule.field == field), None)
+            if role is not None:
+                self.problem(
+                    f"{name}.constants.{field}",
+                    f"field {field!r} is the {role} field, which the connector writes",
+                )
+            elif writer is not None:
+                self.problem(
+                    f"{name}.constants.{field}",
+                    f"field {field!r} is also written by {writer.key}: give it one of the two",
+                )
 
 
 def _fields(rules: list[Rule]) -> list[Field]:

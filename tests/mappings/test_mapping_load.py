@@ -388,3 +388,40 @@ def test_every_problem_is_reported_at_once(problems: Callable[[str], list[str]])
         "and 'false'",
         'my.toml: users.attributes.userName.case: must be "lower" or "upper", not \'Lower\'',
     ]
+
+
+def test_constant_on_a_field_an_attribute_writes(problems: Callable[[str], list[str]]) -> None:
+    text = attributes('userName = "login"\nuserType = "kind"') + '[users.constants]\nkind = "E"\n'
+    assert problems(text) == [
+        "my.toml: users.constants.kind: field 'kind' is also written by "
+        "users.attributes.userType: give it one of the two"
+    ]
+
+
+def test_constant_on_the_key_field(problems: Callable[[str], list[str]]) -> None:
+    text = attributes('userName = "login"') + "[users.constants]\nid = 5\n"
+    assert problems(text) == [
+        "my.toml: users.constants.id: field 'id' is the key field, which the connector writes"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "default"),
+    [
+        ('userType = { field = "kind", map = { Employee = "E" }, default = "Staff" }', "'Staff'"),
+        ('active = { field = "on", map = { true = "A" }, default = false }', "False"),
+    ],
+)
+def test_default_the_map_cannot_store(
+    problems: Callable[[str], list[str]], rule: str, default: str
+) -> None:
+    key = rule.split(" ")[0]
+    (line,) = problems(attributes(f'userName = "login"\n{rule}'))
+    expected = f"my.toml: users.attributes.{key}.default: {default} is not a key of map"
+    assert line.startswith(expected)
+
+
+def test_default_the_map_stores_in_another_case(load: Callable[[str], Mapping]) -> None:
+    rule = 'userType = { field = "kind", map = { Employee = "E" }, default = "employee" }'
+    mapping = load(attributes(f'userName = "login"\n{rule}'))
+    assert mapping.users.spec.fields
