@@ -412,7 +412,7 @@ class LdapConnector:
             before = self._records(connection, location, [entry], False, False)[0]
             if kind is Kind.USERS:
                 self._forget_user(connection, entry)
-            rdn, _ = _split_first(entry.dn)
+            rdn, _ = dns.split_first(entry.dn)
             try:
                 connection.modify_dn(entry.dn, rdn, delete_old_dn=True, new_superior=destination)
             except ldap_errors.LDAPEntryAlreadyExistsResult:
@@ -690,14 +690,17 @@ class LdapConnector:
         if modifications:
             connection.modify(entry.dn, modifications)
         old_dn = entry.dn
-        rdn, parent = _split_first(old_dn)
+        rdn, parent = dns.split_first(old_dn)
         if new_name is not None and str(new_name) != dns.first_value(old_dn):
             rdn = dns.rdn(directory.naming_attribute, str(new_name))
         if enabled is not None and location.disabled is not None:
             parent = location.container if enabled else location.disabled
         new_dn = dns.join(rdn, parent)
-        if dns.normalized(new_dn) == dns.normalized(old_dn):
+        if new_dn == old_dn:
             return old_dn
+        same_entry = dns.normalized(new_dn) == dns.normalized(old_dn)
+        if same_entry and (new_name is None or str(new_name) == dns.first_value(old_dn)):
+            return old_dn  # the same name, spelt differently (escapes, spaces)
         try:
             connection.modify_dn(
                 old_dn,
@@ -711,7 +714,10 @@ class LdapConnector:
             self._undo(connection, old_dn, undo)
             raise
         location.refs.forget(old_dn)
-        self._follow_rename(connection, location, old_dn, new_dn, entry)
+        if not same_entry:
+            # A name that changed only in case still matches every reference (DNs compare
+            # without case): nothing to follow.
+            self._follow_rename(connection, location, old_dn, new_dn, entry)
         return new_dn
 
     def _undo(
@@ -1036,22 +1042,8 @@ def _any(terms: list[str]) -> str:
     return terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
 
 
-def _split_first(entry_dn: str) -> tuple[str, str]:
-    """(first RDN, parent DN): split at the first comma that no backslash escapes."""
-    index = 0
-    while index < len(entry_dn):
-        char = entry_dn[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == ",":
-            return dns.trimmed(entry_dn[:index]), dns.trimmed(entry_dn[index + 1 :])
-        index += 1
-    return dns.trimmed(entry_dn), ""
-
-
 def _parent(entry_dn: str) -> str:
-    return _split_first(entry_dn)[1]
+    return dns.split_first(entry_dn)[1]
 
 
 def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ...]]:

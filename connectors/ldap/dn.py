@@ -6,9 +6,6 @@ Every value that reaches a DN (a userName behind `uid={userName}`) goes through
 
 from __future__ import annotations
 
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
-
 _SPECIAL = frozenset('"+,;<>\\=')
 
 
@@ -58,32 +55,77 @@ def normalized(dn: str) -> str:
     attributes in use (uid, cn, ou, dc) do. A DN that does not parse compares as itself.
     """
     try:
-        parts = parse_dn(dn, escape=False, strip=True)
-    except (LDAPInvalidDnError, ValueError, IndexError):
+        rdns = _parsed(dn)
+    except ValueError:
         return dn.strip().lower()
     return ",".join(
-        f"{attr.lower()}={escape_value(_unescaped(value).lower())}" for attr, value, _ in parts
+        "+".join(f"{attr.lower()}={escape_value(value.lower())}" for attr, value in rdn)
+        for rdn in rdns
     )
 
 
+def _parsed(dn: str) -> list[list[tuple[str, str]]]:
+    """The RDNs of a DN, each a list of (attribute type, unescaped value) (RFC 4514 §3).
+
+    Lenient where RFC 4514 §2.4 lets writers differ: `#` or `=` inside a value may come
+    escaped or not (slapd writes `cn=C# devs`, which ldap3's parser refuses), and spaces
+    around `,`, `+` and `=` are ignored. ValueError when an RDN has no `=`.
+    """
+    if not dn.strip():
+        return []
+    rdns: list[list[tuple[str, str]]] = []
+    for rdn in _split_unescaped(dn, ","):
+        avas: list[tuple[str, str]] = []
+        for ava in _split_unescaped(rdn, "+"):
+            attribute, equals, value = ava.partition("=")
+            if not equals or not attribute.strip():
+                raise ValueError(f"not an attribute=value pair: {ava!r}")
+            avas.append((attribute.strip(), _unescaped(trimmed(value))))
+        rdns.append(avas)
+    return rdns
+
+
+def split_first(dn: str) -> tuple[str, str]:
+    """(first RDN, parent DN), split at the first comma no backslash escapes."""
+    first, *rest = _split_unescaped(dn, ",")
+    return trimmed(first), trimmed(",".join(rest))
+
+
+def _split_unescaped(text: str, separator: str) -> list[str]:
+    """`text` split at each `separator` that no backslash escapes."""
+    parts: list[str] = []
+    start = index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == separator:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return parts
+
+
 def _unescaped(value: str) -> str:
-    """RFC 4514 escapes removed, `\\,` and `\\2c` both read as `,`."""
-    out: list[str] = []
+    """RFC 4514 escapes removed: `\\,` and `\\2c` both read as `,`, and hex pairs are
+    UTF-8 bytes (`\\c3\\a9` is `é`)."""
+    out = bytearray()
     index = 0
     while index < len(value):
         char = value[index]
         if char == "\\" and index + 1 < len(value):
             pair = value[index + 1 : index + 3]
             if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
-                out.append(chr(int(pair, 16)))
+                out.append(int(pair, 16))
                 index += 3
                 continue
-            out.append(value[index + 1])
+            out += value[index + 1].encode()
             index += 2
             continue
-        out.append(char)
+        out += char.encode()
         index += 1
-    return "".join(out)
+    return out.decode("utf-8", errors="replace")
 
 
 def is_under(dn: str, container: str) -> bool:
@@ -94,5 +136,7 @@ def is_under(dn: str, container: str) -> bool:
 
 def first_value(dn: str) -> str:
     """The value of the first RDN, unescaped (`uid=a\\,b,ou=x` gives `a,b`)."""
-    parts = parse_dn(dn, escape=False, strip=True)
-    return _unescaped(parts[0][1])
+    rdns = _parsed(dn)
+    if not rdns:
+        raise ValueError("an empty DN has no first value")
+    return rdns[0][0][1]

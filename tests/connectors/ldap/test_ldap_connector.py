@@ -122,6 +122,36 @@ async def test_rename_moves_the_entry_and_references_follow(
     assert [ref.id for ref in renamed.groups or []] == [group.id]
 
 
+async def test_a_rename_that_changes_only_the_case_is_written(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    created = await ldap.create(Kind.USERS, user("jdoe"))
+    renamed = await ldap.update(Kind.USERS, created.id, {"uid": "JDoe"})
+    assert renamed.values["uid"] == "JDoe"
+    with directory(slapd) as connection:
+        connection.search(f"ou=people,{ldap_tree}", "(uid=jdoe)", attributes=["uid"])
+        (entry,) = connection.response
+    assert entry["dn"] == people(ldap_tree, "JDoe")
+    assert entry["raw_attributes"]["uid"] == [b"JDoe"]
+    assert (await ldap.get(Kind.USERS, created.id)).values["uid"] == "JDoe"
+
+
+@pytest.mark.parametrize("name", ["C# devs", "a#", "R&D #2"])
+async def test_names_with_a_hash_inside_are_updated(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, name: str
+) -> None:
+    """RFC 4514 §2.4 escapes `#` only at the start of a value; slapd writes `cn=C# devs`."""
+    group = await ldap.create(Kind.GROUPS, {"cn": name})
+    updated = await ldap.update(Kind.GROUPS, group.id, {"cn": name, "description": "new"})
+    assert updated.values["description"] == "new"
+    assert read(slapd, f"cn={name},ou=groups,{ldap_tree}", "description") == {
+        "description": ["new"]
+    }
+    renamed = await ldap.update(Kind.GROUPS, group.id, {"cn": f"{name} x"})
+    assert read(slapd, f"cn={name} x,ou=groups,{ldap_tree}", "cn") == {"cn": [f"{name} x"]}
+    assert renamed.values["cn"] == f"{name} x"
+
+
 async def test_unique_username_is_a_conflict(ldap: LdapConnector, slapd: SlapdServer) -> None:
     first = await ldap.create(Kind.USERS, user("jdoe"))
     with pytest.raises(Conflict):
