@@ -70,6 +70,15 @@ log = logging.getLogger("scim_bridge.ldap")
 T = TypeVar("T")
 
 
+class _MemberTargets(NamedTuple):
+    """Member changes looked up: member attribute value -> SCIM id, for the whole set
+    (`replace`) or for those joining and leaving."""
+
+    replace: dict[str, str] | None
+    joining: dict[str, str]
+    leaving: dict[str, str]
+
+
 class _Target(NamedTuple):
     """The record an update writes, and what its answer reads back."""
 
@@ -348,6 +357,9 @@ class LdapConnector:
             before = None
             if self._journal is not None:
                 before = self._records(connection, location, [entry], False, False)[0]
+            # Members are looked up first: one naming no user is refused before anything
+            # of the request is written.
+            targets = self._member_targets(connection, members) if members else None
             entry_dn = self._apply(connection, location, entry, dict(changes))
             joined: set[str] = set()
             left: set[str] = set()
@@ -356,10 +368,10 @@ class LdapConnector:
             read_back = None
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
-            if members:
+            if targets is not None:
                 known = not changes and self._holds_no_placeholder(location, entry)
                 joined, left = self._change_members(
-                    connection, entry_dn, members, read_back, placeholder_absent=known
+                    connection, entry_dn, targets, read_back, placeholder_absent=known
                 )
             fresh = _post_read_entry(connection, entry_dn) if read_back else None
             if fresh is not None and joined:
@@ -835,11 +847,25 @@ class LdapConnector:
             raise InvalidValue("a member id names no user", field="members")
         return {self._member_value_of(entry): id for id, entry in found.items()}
 
+    def _member_targets(
+        self, connection: ldap3.Connection, changes: MemberChanges
+    ) -> _MemberTargets:
+        """The member values the changes name; InvalidValue when one to add names no user."""
+        if changes.replace is not None:
+            return _MemberTargets(
+                self._member_entries(connection, changes.replace, required=True), {}, {}
+            )
+        return _MemberTargets(
+            None,
+            joining=self._member_entries(connection, changes.added, required=True),
+            leaving=self._member_entries(connection, changes.removed, required=False),
+        )
+
     def _change_members(
         self,
         connection: ldap3.Connection,
         group_dn: str,
-        changes: MemberChanges,
+        targets: _MemberTargets,
         read_back: Control | None = None,
         *,
         placeholder_absent: bool = False,
@@ -850,11 +876,11 @@ class LdapConnector:
         `placeholder_absent` says the group is known not to hold the placeholder.
         """
         attribute = self._member_attribute()
-        if changes.replace is not None:
+        wanted = targets.replace
+        if wanted is not None:
             # The one case that reads every member: the client sent the whole set.
             connection.search(group_dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute])
             current = {str(v) for v in entries_of(connection)[0].values(attribute)}
-            wanted = self._member_entries(connection, changes.replace, required=True)
             placeholder = self._placeholder()
             current_norm = {self._comparable(v): v for v in current if v != placeholder}
             wanted_norm = {self._comparable(v): v for v in wanted}
@@ -864,17 +890,15 @@ class LdapConnector:
                 connection, group_dn, added=added, removed=removed, read_back=read_back
             )
             return {wanted[v] for v in added}, self._ids_of(connection, removed)
-        leaving = self._member_entries(connection, changes.removed, required=False)
-        joining = self._member_entries(connection, changes.added, required=True)
         added, removed = self._modify_members(
             connection,
             group_dn,
-            added=list(joining),
-            removed=list(leaving),
+            added=list(targets.joining),
+            removed=list(targets.leaving),
             read_back=read_back,
             placeholder_absent=placeholder_absent,
         )
-        return {joining[v] for v in added}, {leaving[v] for v in removed}
+        return {targets.joining[v] for v in added}, {targets.leaving[v] for v in removed}
 
     def _ids_of(self, connection: ldap3.Connection, values: list[str]) -> set[str]:
         """The SCIM ids of the users member values name (DNs, or the member_value field)."""

@@ -456,6 +456,21 @@ async def test_member_adds_that_arrive_together_share_one_modify(
         await ldap.close()
 
 
+async def test_an_update_with_a_member_naming_no_user_writes_nothing(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    group = await ldap.create(Kind.GROUPS, {"cn": "before"})
+    unknown = MemberChanges(added=frozenset({"0b7c6e1a-0000-4000-8000-000000000000"}))
+    with pytest.raises(InvalidValue):
+        await ldap.update(
+            Kind.GROUPS, group.id, {"cn": "after", "description": "d"}, members=unknown
+        )
+    assert read(slapd, f"cn=before,ou=groups,{ldap_tree}", "description", "cn") == {
+        "cn": ["before"]
+    }
+    assert read(slapd, f"cn=after,ou=groups,{ldap_tree}") is None
+
+
 async def test_a_bad_member_among_concurrent_adds_fails_alone(
     ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
 ) -> None:
