@@ -47,6 +47,7 @@ from connectors.base import (
     Sort,
     Unavailable,
 )
+from connectors.ldap import ber
 from connectors.ldap import dn as dns
 from connectors.ldap.ber import Control
 from connectors.ldap.cursors import PagedSearch, Segment, cursor_cache
@@ -56,6 +57,7 @@ from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, esca
 from connectors.ldap.group_commit import GroupCommit
 from connectors.ldap.pool import ConnectionPool, Slot
 from connectors.ldap.schema import (
+    ASSERTION,
     POST_READ,
     DirectorySchema,
     read_schema,
@@ -63,7 +65,6 @@ from connectors.ldap.schema import (
 )
 from connectors.ldap.settings import LdapSettings
 from connectors.ldap.values import KeyCodec, text_of, to_directory
-from connectors.recent import Recent
 
 log = logging.getLogger("scim_bridge.ldap")
 
@@ -104,13 +105,10 @@ class LdapConnector:
         self._post_read = False
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = cursor_cache()
+        self._assertion = False
+        """The directory takes the Assertion control (RFC 4528): members are added on the
+        condition that the group holds no placeholder, instead of after a compare."""
         self._member_writes = self._group_commit()
-        self._without_placeholder: Recent[str, str] = Recent(
-            WITHOUT_PLACEHOLDER_LIFETIME, WITHOUT_PLACEHOLDER_MOST
-        )
-        """Group DN -> the version (entryCSN) at which this connector's own modify left the
-        group without the placeholder: while the group still has that version, adding a
-        member needs no compare to find out whether the placeholder is to be removed."""
         self._problems = schema_problems(schema)
         members = schema.memberships
         self._users = Location(
@@ -159,6 +157,7 @@ class LdapConnector:
             self._schema_read = await self._run(lambda slot, connection: read_schema(connection))
             controls = await self._run(lambda slot, connection: supported_controls(connection))
             self._post_read = POST_READ in controls
+            self._assertion = ASSERTION in controls
         except Unavailable as error:
             reasons = self._pool.last_failure or error.message
             raise Unavailable(
@@ -369,15 +368,8 @@ class LdapConnector:
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
             if targets is not None:
-                known = not changes and self._holds_no_placeholder(location, entry)
-                joined, left = self._change_members(
-                    connection, entry_dn, targets, read_back, placeholder_absent=known
-                )
+                joined, left = self._change_members(connection, entry_dn, targets, read_back)
             fresh = _post_read_entry(connection, entry_dn) if read_back else None
-            if fresh is not None and joined:
-                # Read with the modify itself: that version holds no placeholder (it went
-                # with the first member, if it was there).
-                self._remember_no_placeholder(location, fresh)
             if fresh is None:
                 fresh = self._read_dn(connection, location, entry_dn, with_members)
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
@@ -867,13 +859,10 @@ class LdapConnector:
         group_dn: str,
         targets: _MemberTargets,
         read_back: Control | None = None,
-        *,
-        placeholder_absent: bool = False,
     ) -> tuple[set[str], set[str]]:
         """Apply member changes; the ids of the users that joined, and of those that left.
 
-        `read_back` (a Post-Read control) goes with the modify that writes the members;
-        `placeholder_absent` says the group is known not to hold the placeholder.
+        `read_back` (a Post-Read control) goes with the modify that writes the members.
         """
         attribute = self._member_attribute()
         wanted = targets.replace
@@ -896,7 +885,6 @@ class LdapConnector:
             added=list(targets.joining),
             removed=list(targets.leaving),
             read_back=read_back,
-            placeholder_absent=placeholder_absent,
         )
         return {targets.joining[v] for v in added}, {targets.leaving[v] for v in removed}
 
@@ -927,45 +915,59 @@ class LdapConnector:
         added: list[str],
         removed: list[str],
         read_back: Control | None = None,
-        placeholder_absent: bool = False,
     ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
         Nothing of the other members is read: a value already there (or already gone) is
         found by a compare of that value alone, only when the modify was refused for it.
-        The placeholder is looked for (a compare) when members are added, unless the group
-        is known not to hold it. Returns the values really added and removed (the
-        placeholder aside).
+        When members are added, the placeholder goes with the first of them. A directory
+        that takes the Assertion control (RFC 4528) is sent the adds on the condition
+        that the group holds no placeholder, checked by the directory within the modify
+        itself: refused, the modify is sent again removing it. No compare is then needed,
+        and no other writer can put the placeholder back between a check and the write.
+        Elsewhere the placeholder is looked for by a compare first. Returns the values
+        really added and removed (the placeholder aside).
         """
         if not added and not removed:
             return [], []
         attribute = self._member_attribute()
-        placeholder = self._placeholder()
-        extra = []
-        if (
-            placeholder
-            and added
-            and not placeholder_absent
-            and self._holds(connection, group_dn, placeholder)
-        ):
-            extra = [placeholder]
+        placeholder = self._placeholder() or ""  # "": the groups need none
+        # The placeholder goes with the first members: asserted absent, or known present.
+        asserted = bool(placeholder and added and self._assertion)
+        extra: list[str] = []
+        if placeholder and added and not asserted:
+            extra = [placeholder] if self._holds(connection, group_dn, placeholder) else []
         try:
-            try:
-                self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
-            except (
-                ldap_errors.LDAPAttributeOrValueExistsResult,
-                ldap_errors.LDAPNoSuchAttributeResult,
-            ):
-                added = [v for v in added if not self._holds(connection, group_dn, v)]
-                removed = [v for v in removed if self._holds(connection, group_dn, v)]
-                self._send_members(connection, group_dn, added, [*removed, *extra], read_back)
+            for _ in range(MEMBER_WRITE_ATTEMPTS):
+                controls = [read_back] if read_back is not None else []
+                if asserted:
+                    controls.append(_holds_no_value(attribute, placeholder))
+                try:
+                    self._send_members(connection, group_dn, added, [*removed, *extra], controls)
+                    return added, removed
+                except ldap_errors.LDAPAssertionFailedResult:
+                    asserted, extra = False, [placeholder]  # it is there: it goes now
+                except (
+                    ldap_errors.LDAPAttributeOrValueExistsResult,
+                    ldap_errors.LDAPNoSuchAttributeResult,
+                ):
+                    # Another writer came first: write what is still to be written.
+                    added = [v for v in added if not self._holds(connection, group_dn, v)]
+                    removed = [v for v in removed if self._holds(connection, group_dn, v)]
+                    if extra and not self._holds(connection, group_dn, placeholder):
+                        extra, asserted = [], bool(added and self._assertion)
+                    if not added:
+                        extra, asserted = [], False
+                    if not added and not removed:
+                        return [], []
         except ldap_errors.LDAPObjectClassViolationResult:
             if not placeholder or added:
                 raise
             # The last member left a group that must have one: the placeholder stays.
             changes = [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, removed)]
             connection.modify(group_dn, {attribute: changes})
-        return added, removed
+            return added, removed
+        raise Unavailable("the group kept changing under concurrent writes; retry")
 
     def _send_members(
         self,
@@ -973,7 +975,7 @@ class LdapConnector:
         group_dn: str,
         added: list[str],
         removed: list[str],
-        read_back: Control | None = None,
+        controls: list[Control],
     ) -> None:
         changes: list[tuple[str, list[Any]]] = []
         if added:
@@ -981,20 +983,9 @@ class LdapConnector:
         if removed:
             changes.append((ldap3.MODIFY_DELETE, removed))
         if changes:
-            controls = [read_back] if read_back is not None else None
-            connection.modify(group_dn, {self._member_attribute(): changes}, controls=controls)
-
-    def _holds_no_placeholder(self, location: Location, entry: Entry) -> bool:
-        """Whether the group, as just found, is known not to hold the placeholder: this
-        connector's modify left it without, and its version has not changed since."""
-        version = location.stored_version(entry)
-        known = self._without_placeholder.get(dns.normalized(entry.dn))
-        return version is not None and known == str(version)
-
-    def _remember_no_placeholder(self, location: Location, entry: Entry) -> None:
-        version = location.stored_version(entry)
-        if version is not None:
-            self._without_placeholder.put(dns.normalized(entry.dn), str(version))
+            connection.modify(
+                group_dn, {self._member_attribute(): changes}, controls=controls or None
+            )
 
     def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
         """Whether the group's member attribute holds `value` (an LDAP compare)."""
@@ -1007,12 +998,18 @@ class LdapConnector:
 # --- Helpers ----------------------------------------------------------------------------
 
 
-WITHOUT_PLACEHOLDER_LIFETIME = 600.0
-"""Seconds a group's placeholder-free version is remembered (only an exact version
-match is ever trusted; the lifetime bounds what an idle group keeps)."""
+MEMBER_WRITE_ATTEMPTS = 4
+"""Member modifies sent for one change, each after another writer's change refused the
+last (a value it added or removed first, the placeholder put back or taken away)."""
 
-WITHOUT_PLACEHOLDER_MOST = 1024
-"""Groups remembered, the most recently written."""
+
+@functools.lru_cache(maxsize=16)
+def _holds_no_value(attribute: str, value: str) -> Control:
+    """The Assertion control (RFC 4528, critical): the write is made only if the entry
+    does not hold `value`. Overlays' own writes inherit it (OpenLDAP's memberof modifies
+    the member's entry under it), which this filter lets through: users hold no members.
+    """
+    return ASSERTION, True, ber.encode_filter(f"(!({attribute}={escape(value)}))")
 
 
 def schema_problems(schema: BackendSchema) -> list[str]:

@@ -114,6 +114,9 @@ def read_schema(connection: Any) -> DirectorySchema | None:
     return DirectorySchema.from_ldap3(parsed)
 
 
+ASSERTION = "1.3.6.1.1.12"
+"""RFC 4528 Assertion control: a write made only if the entry matches a filter."""
+
 POST_READ = "1.3.6.1.1.13.2"
 """RFC 4527 Post-Read control: a write answers with the entry as it now is."""
 

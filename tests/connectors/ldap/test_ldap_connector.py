@@ -291,17 +291,69 @@ async def add_member(ldap: LdapConnector, group: str, member: str) -> None:
     await ldap.update(Kind.GROUPS, group, {}, members=MemberChanges(added=frozenset({member})))
 
 
-async def test_a_group_this_connector_left_without_the_placeholder_is_not_asked_again(
-    ldap: LdapConnector, monkeypatch: pytest.MonkeyPatch
+async def test_member_adds_are_asserted_instead_of_compared(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """slapd takes the Assertion control: no compare for the placeholder, and memberof,
+    whose own modify of the member inherits the assertion, still writes memberOf."""
     alice = await ldap.create(Kind.USERS, user("alice"))
     bob = await ldap.create(Kind.USERS, user("bob"))
     group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
-    compared = calls_of(monkeypatch, LdapConnector, "_holds")  # compares of the members
+    compared = calls_of(monkeypatch, LdapConnector, "_holds")
     await add_member(ldap, group.id, alice.id)
-    assert len(compared) == 1  # the new group holds the placeholder: it is looked for
     await add_member(ldap, group.id, bob.id)
-    assert len(compared) == 1  # the version this connector wrote: no compare
+    assert compared == []
+    held = read(slapd, group_dn(ldap_tree, "staff"), "member")
+    assert held is not None
+    assert sorted(held["member"]) == [people(ldap_tree, "alice"), people(ldap_tree, "bob")]
+    for name in ("alice", "bob"):
+        assert read(slapd, people(ldap_tree, name), "memberOf") == {
+            "memberof": [group_dn(ldap_tree, "staff")]
+        }
+
+
+async def test_without_the_assertion_control_the_placeholder_is_compared(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ldap, "_assertion", False)  # a directory that does not take it
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
+    compared = calls_of(monkeypatch, LdapConnector, "_holds")
+    await add_member(ldap, group.id, alice.id)
+    assert [call[-1] for call in compared] == [f"cn=nobody,{ldap_tree}"]
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {
+        "member": [people(ldap_tree, "alice")]
+    }
+
+
+@pytest.mark.parametrize("assertion", [True, False], ids=["asserted", "compared"])
+async def test_concurrent_writes_to_an_empty_group_all_land(
+    ldap: LdapConnector,
+    slapd: SlapdServer,
+    ldap_tree: str,
+    monkeypatch: pytest.MonkeyPatch,
+    assertion: bool,
+) -> None:
+    """Two writers that both find the placeholder (not combined: one asks for the
+    members back): the second must not fail for the placeholder the first removed."""
+    monkeypatch.setattr(ldap, "_assertion", assertion)
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    bob = await ldap.create(Kind.USERS, user("bob"))
+    for round in range(6):
+        group = await ldap.create(Kind.GROUPS, {"cn": f"g{round}"})
+        await asyncio.gather(
+            add_member(ldap, group.id, alice.id),
+            ldap.update(
+                Kind.GROUPS,
+                group.id,
+                {},
+                members=MemberChanges(added=frozenset({bob.id})),
+                with_members=True,
+            ),
+        )
+        held = read(slapd, group_dn(ldap_tree, f"g{round}"), "member")
+        assert held is not None
+        assert sorted(held["member"]) == [people(ldap_tree, "alice"), people(ldap_tree, "bob")]
 
 
 async def test_a_placeholder_put_back_behind_the_connectors_back_is_still_removed(
@@ -429,7 +481,9 @@ async def test_member_adds_that_arrive_together_share_one_modify(
     try:
         names = [f"m{n}" for n in range(8)]
         users = [await ldap.create(Kind.USERS, user(name)) for name in names]
-        group = await ldap.create(Kind.GROUPS, {"cn": "pushed"})
+        first = await ldap.create(Kind.USERS, user("first"))
+        # A member already: no placeholder to take out (a refused first try) to count.
+        group = await ldap.create(Kind.GROUPS, {"cn": "pushed"}, members=[first.id])
         journal.changes.clear()
         sent = record_modifies(monkeypatch)
         answers = await asyncio.gather(
@@ -445,7 +499,9 @@ async def test_member_adds_that_arrive_together_share_one_modify(
         assert len(member_modifies) == 2
         held = read(slapd, group_dn(ldap_tree, "pushed"), "member")
         assert held is not None
-        assert sorted(held["member"]) == sorted(people(ldap_tree, name) for name in names)
+        assert sorted(held["member"]) == sorted(
+            people(ldap_tree, name) for name in [*names, "first"]
+        )
         current = await ldap.get(Kind.GROUPS, group.id)
         assert answers[-1].version == current.version  # the answer is the entry written
         assert all(answer.id == group.id for answer in answers)
