@@ -693,6 +693,7 @@ class LdapConnector:
             undo[name] = [(ldap3.MODIFY_REPLACE, entry.values(name))]
         if modifications:
             connection.modify(entry.dn, modifications)
+            location.refs.forget(entry.dn)  # its display name may be among them
         old_dn = entry.dn
         rdn, parent = dns.split_first(old_dn)
         if new_name is not None and str(new_name) != dns.first_value(old_dn):

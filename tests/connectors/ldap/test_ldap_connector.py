@@ -933,6 +933,12 @@ async def test_groups_of_unique_names_without_member_of(
     assert [ref.id for ref in read_back.groups or []] == [group.id]
     found = await ldap.search(Kind.GROUPS, Query(where=Membership(Op.EQ, alice.id)))
     assert [record.id for record in found.records] == [group.id]
+    members = (await ldap.get(Kind.GROUPS, group.id, with_members=True)).members or []
+    assert sorted(ref.display or "" for ref in members) == ["Alice", "Bob"]
+    # Members' names are read through a cache of DNs: this service's own write shows at once.
+    await ldap.update(Kind.USERS, bob.id, {"displayName": "Robert"})
+    members = (await ldap.get(Kind.GROUPS, group.id, with_members=True)).members or []
+    assert sorted(ref.display or "" for ref in members) == ["Alice", "Robert"]
     await ldap.delete(Kind.USERS, alice.id)
     assert read(slapd, group_dn(ldap_tree, "devs"), "uniqueMember") == {
         "uniquemember": [people(ldap_tree, "bob")]
