@@ -71,6 +71,15 @@ log = logging.getLogger("scim_bridge.ldap")
 T = TypeVar("T")
 
 
+class _Dependent(NamedTuple):
+    """An entry a user's deletion changes, and its record before (when journaled)."""
+
+    location: Location
+    dn: str
+    field: str | None  # the reference emptied; None: a group the user leaves
+    before: Record | None
+
+
 class _MemberTargets(NamedTuple):
     """Member changes looked up: member attribute value -> SCIM id, for the whole set
     (`replace`) or for those joining and leaving."""
@@ -384,19 +393,20 @@ class LdapConnector:
         """Remove the entry and every reference to it (group members, managers)."""
         location = self._location(kind)
 
-        def remove(slot: Slot, connection: ldap3.Connection) -> Record:
+        def remove(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
             before = self._records(connection, location, [entry], False, False)[0]
+            dependents = self._dependents(connection, kind, entry)
             connection.delete(entry.dn)
             location.refs.forget(entry.dn)
-            if kind is Kind.USERS:
-                self._forget_user(connection, entry)
-            return before
+            return before, self._forget_user(connection, entry, before.id, dependents)
 
-        removed = await self._run(remove)
+        removed, followers = await self._run(remove)
         await self._tell(Change(kind, removed.id, removed, None))
+        for follower in followers:
+            await self._tell(follower)
 
     async def archive(
         self, kind: Kind, id: str, *, container: str, if_version: str | None = None
@@ -409,13 +419,13 @@ class LdapConnector:
         location = self._location(kind)
         destination = self._dn(container)
 
-        def move(slot: Slot, connection: ldap3.Connection) -> Record:
+        def move(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
             before = self._records(connection, location, [entry], False, False)[0]
-            if kind is Kind.USERS:
-                self._forget_user(connection, entry)
+            dependents = self._dependents(connection, kind, entry)
+            followers = self._forget_user(connection, entry, before.id, dependents)
             rdn, _ = dns.split_first(entry.dn)
             try:
                 connection.modify_dn(entry.dn, rdn, delete_old_dn=True, new_superior=destination)
@@ -424,10 +434,12 @@ class LdapConnector:
                     "an archived entry with this name exists already; remove it first"
                 ) from None
             location.refs.forget(entry.dn)
-            return before
+            return before, followers
 
-        moved = await self._run(move)
+        moved, followers = await self._run(move)
         await self._tell(Change(kind, moved.id, moved, None))
+        for follower in followers:
+            await self._tell(follower)
 
     async def _tell(self, change: Change) -> None:
         """Record a write that the directory has made in the journal.
@@ -774,23 +786,61 @@ class LdapConnector:
                 for user in list(search_all(connection, base, term, ["1.1"])):
                     connection.modify(user.dn, {described.name: [(ldap3.MODIFY_REPLACE, [new_dn])]})
 
-    def _forget_user(self, connection: ldap3.Connection, user: Entry) -> None:
-        """A deleted user leaves its groups and stops being anyone's manager."""
-        groups = self._groups
-        if groups is not None:
+    def _dependents(
+        self, connection: ldap3.Connection, kind: Kind, user: Entry
+    ) -> list[_Dependent]:
+        """The entries a user's deletion changes: its groups (it leaves them) and those it
+        manages (their manager is emptied), with their records as they are before, when a
+        journal is to be told of each change (a webhook receiver keeps a manager too)."""
+        if kind is not Kind.USERS:
+            return []
+        told = self._journal is not None
+        found: list[_Dependent] = []
+        located: list[tuple[Location, str, str | None]] = []  # where, filter, field to empty
+        if self._groups is not None:
             value = self._member_value_of(user)
-            attribute = self._member_attribute()
-            term = f"({attribute}={escape(value)})"
-            for base in groups.bases:
-                for group in list(search_all(connection, base, term, ["1.1"])):
-                    self._modify_members(connection, group.dn, added=[], removed=[value])
+            term = f"({self._member_attribute()}={escape(value)})"
+            located.append((self._groups, term, None))
         for described in self._users.spec.fields:
-            if described.reference is not Kind.USERS:
-                continue
-            term = f"({described.name}={escape(user.dn)})"
-            for base in self._users.bases:
-                for other in list(search_all(connection, base, term, ["1.1"])):
-                    connection.modify(other.dn, {described.name: [(ldap3.MODIFY_REPLACE, [])]})
+            if described.reference is Kind.USERS:
+                term = f"({described.name}={escape(user.dn)})"
+                located.append((self._users, term, described.name))
+        for location, term, field in located:
+            attributes = location.attributes() if told else ["1.1"]
+            for base in location.bases:
+                for entry in list(search_all(connection, base, term, attributes)):
+                    if dns.normalized(entry.dn) == dns.normalized(user.dn):
+                        continue  # a user that managed itself goes with it
+                    before = self._records(connection, location, [entry], False, False)[0]
+                    found.append(_Dependent(location, entry.dn, field, before if told else None))
+        return found
+
+    def _forget_user(
+        self,
+        connection: ldap3.Connection,
+        user: Entry,
+        user_id: str,
+        dependents: list[_Dependent],
+    ) -> list[Change]:
+        """A deleted user leaves its groups and stops being anyone's manager; the changes,
+        for the journal."""
+        changes: list[Change] = []
+        for dependent in dependents:
+            location = dependent.location
+            left: frozenset[str] = frozenset()
+            if dependent.field is None:
+                value = self._member_value_of(user)
+                self._modify_members(connection, dependent.dn, added=[], removed=[value])
+                left = frozenset({user_id})
+            else:
+                connection.modify(dependent.dn, {dependent.field: [(ldap3.MODIFY_REPLACE, [])]})
+            if dependent.before is not None:
+                entry = self._read_dn(connection, location, dependent.dn, False)
+                after = self._records(connection, location, [entry], False, False)[0]
+                changes.append(
+                    Change(location.kind, after.id, dependent.before, after, frozenset(), left)
+                )
+        return changes
 
     # --- Members ----------------------------------------------------------------------
 

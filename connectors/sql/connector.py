@@ -12,6 +12,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -305,10 +306,25 @@ class SqlConnector:
             async with self._connected(write=True) as connection:
                 key = _key(mapped, id)
                 before = await self._lock(connection, mapped, key, if_version)
+                followers = await self._followers(connection, kind, key)
                 await self._clear_references(connection, kind, key)
                 await self._forget_memberships(connection, kind, key)
                 await connection.execute(sa.delete(mapped.table).where(mapped.key == key))
                 await self._tell(connection, Change(kind, before.id, before, None))
+                for follower in followers:
+                    after = await self._fetch(
+                        connection, follower.mapped, follower.key, False, False
+                    )
+                    await self._tell(
+                        connection,
+                        Change(
+                            follower.mapped.spec.kind,
+                            after.id,
+                            follower.before,
+                            after,
+                            members_removed=follower.members_removed,
+                        ),
+                    )
 
     async def archive(
         self, kind: Kind, id: str, *, container: str, if_version: str | None = None
@@ -577,6 +593,50 @@ class SqlConnector:
         joined = await self._add_members(connection, group, added, skip_existing=True)
         return joined, left
 
+    async def _followers(
+        self, connection: AsyncConnection, kind: Kind, key: Any
+    ) -> list[_Follower]:
+        """The other records a deletion changes, as they are before it: those that refer
+        to the deleted one (a manager), and a deleted user's groups, which lose a member.
+        Each is a change of its own for the journal (a webhook receiver keeps a manager
+        too); without a journal, nothing is read."""
+        if self._journal is None:
+            return []
+        found: dict[tuple[Kind, Any], _Follower] = {}
+        for mapped in (self._reflected.users, self._reflected.groups):
+            if mapped is None:
+                continue
+            for described in mapped.spec.fields:
+                if described.reference is kind:
+                    column = mapped.table.c[described.name]
+                    rows = await connection.execute(sa.select(mapped.table).where(column == key))
+                    self._follow(found, mapped, rows.mappings())
+        members, groups = self._reflected.members, self._reflected.groups
+        if kind is Kind.USERS and members is not None and groups is not None:
+            of_user = sa.select(members.group).where(members.member == key)
+            rows = await connection.execute(
+                sa.select(groups.table).where(groups.key.in_(of_user.scalar_subquery()))
+            )
+            left = frozenset({id_from_key(Kind.USERS, key)})
+            self._follow(found, groups, rows.mappings(), members_removed=left)
+        found.pop((kind, key), None)  # a user that managed itself goes with the deletion
+        return list(found.values())
+
+    @staticmethod
+    def _follow(
+        found: dict[tuple[Kind, Any], _Follower],
+        mapped: Mapped,
+        rows: Iterable[Row],
+        members_removed: frozenset[str] = frozenset(),
+    ) -> None:
+        for row in rows:
+            row_key = row[mapped.spec.key]
+            known = found.get((mapped.spec.kind, row_key))
+            if known is None:
+                known = _Follower(mapped, row_key, _record(mapped, row))
+                found[(mapped.spec.kind, row_key)] = known
+            known.members_removed |= members_removed
+
     async def _clear_references(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
         """Fields of other records that refer to a deleted one (a manager) become empty."""
         for mapped in (self._reflected.users, self._reflected.groups):
@@ -617,6 +677,16 @@ class SqlConnector:
                     .values(stamps)
                 )
         await connection.execute(sa.delete(members.table).where(own == key))
+
+
+@dataclass
+class _Follower:
+    """A record a deletion changes, with what it was before."""
+
+    mapped: Mapped
+    key: Any
+    before: Record
+    members_removed: frozenset[str] = frozenset()
 
 
 # --- Statements built once per table ------------------------------------------------------

@@ -468,6 +468,36 @@ class RecordingJournal:
         self.changes += changes
 
 
+async def test_a_deletion_journals_the_entries_it_changes(
+    ldap_settings: Callable[..., LdapSettings], openldap: Mapping
+) -> None:
+    """A deleted manager empties its reports' manager, a deleted user leaves its groups:
+    each is a change of its own, so webhook receivers learn of them too."""
+    journal = RecordingJournal()
+    ldap = LdapConnector(ldap_settings(), openldap.backend, journal)
+    await ldap.open()
+    try:
+        boss = await ldap.create(Kind.USERS, user("boss"))
+        worker = await ldap.create(Kind.USERS, user("worker", manager=boss.id))
+        await ldap.update(Kind.USERS, boss.id, {"manager": boss.id})  # itself, too
+        group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[boss.id, worker.id])
+        journal.changes.clear()
+        await ldap.delete(Kind.USERS, boss.id)
+        told = {(change.kind, change.id): change for change in journal.changes}
+        assert sorted(told) == sorted(
+            [(Kind.USERS, boss.id), (Kind.USERS, worker.id), (Kind.GROUPS, group.id)]
+        )
+        assert told[(Kind.USERS, boss.id)].after is None
+        reported = told[(Kind.USERS, worker.id)]
+        assert reported.before is not None
+        assert reported.after is not None
+        assert reported.before.values["manager"] == boss.id
+        assert "manager" not in reported.after.values
+        assert told[(Kind.GROUPS, group.id)].members_removed == {boss.id}
+    finally:
+        await ldap.close()
+
+
 async def test_member_adds_that_arrive_together_share_one_modify(
     ldap_settings: Callable[..., LdapSettings],
     openldap: Mapping,

@@ -14,6 +14,7 @@ from sql_specs import SCHEMA, USERS
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
+    Change,
     Conflict,
     InvalidValue,
     Kind,
@@ -191,6 +192,44 @@ async def test_a_user_may_manage_itself_and_still_be_deleted(connector: SqlConne
     await connector.delete(Kind.USERS, alice.id)
     with pytest.raises(NotFound):
         await connector.get(Kind.USERS, alice.id)
+
+
+class RecordingJournal:
+    """A journal that keeps what it is told (the connector's Journal protocol)."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    async def record(self, changes: list[Change], transaction: object) -> None:
+        self.changes += changes
+
+
+async def test_a_deletion_journals_the_records_it_changes(tables: str) -> None:
+    """A deleted manager empties its reports' manager, a deleted user leaves its groups:
+    each is a change of its own, so webhook receivers learn of them too."""
+    journal = RecordingJournal()
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA, journal)
+    await connector.open()
+    try:
+        boss = await connector.create(Kind.USERS, {"user_name": "boss"})
+        worker = await connector.create(Kind.USERS, {"user_name": "worker", "manager_id": boss.id})
+        await connector.update(Kind.USERS, boss.id, {"manager_id": boss.id})  # itself, too
+        group = await connector.create(Kind.GROUPS, {"display_name": "g"}, members=[boss.id])
+        journal.changes.clear()
+        await connector.delete(Kind.USERS, boss.id)
+        told = {(change.kind, change.id): change for change in journal.changes}
+        assert sorted(told) == sorted(
+            [(Kind.USERS, boss.id), (Kind.USERS, worker.id), (Kind.GROUPS, group.id)]
+        )
+        assert told[(Kind.USERS, boss.id)].after is None
+        reported = told[(Kind.USERS, worker.id)]
+        assert reported.before is not None
+        assert reported.after is not None
+        assert reported.before.values["manager_id"] == boss.id
+        assert "manager_id" not in reported.after.values
+        assert told[(Kind.GROUPS, group.id)].members_removed == {boss.id}
+    finally:
+        await connector.close()
 
 
 async def test_groups_can_be_created_and_renamed(connector: SqlConnector) -> None:
