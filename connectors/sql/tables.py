@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.base import BackendSchema, Kind, MembershipSpec, NotFound, ObjectSpec
+from connectors.sql.values import INTEGER_RANGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,12 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         f'table "{name}" does not exist' for name in dict.fromkeys(names) if name not in existing
     ]
 
+    if connection.dialect.name != "sqlite":  # SQLite's INTEGER holds 64 bits
+        for table in metadata.tables.values():
+            for column in table.columns:
+                if isinstance(column.type, sa.Integer):
+                    column.info[INTEGER_RANGE] = _integer_range(column.type)
+
     def mapped(spec: ObjectSpec | None) -> Mapped | None:
         if spec is None or spec.object not in metadata.tables:
             return None
@@ -121,6 +128,21 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         members=members,
         problems=tuple(problems),
     )
+
+
+_WIDTHS = {"TINYINT": 8, "SMALLINT": 16, "MEDIUMINT": 24, "BIGINT": 64}
+
+
+def _integer_range(kind: sa.Integer) -> tuple[int, int]:
+    """The values an integer column holds: 32 bits unless its type says otherwise."""
+    bits = _WIDTHS.get(type(kind).__name__.upper(), 32)
+    if isinstance(kind, sa.BigInteger):
+        bits = 64
+    elif isinstance(kind, sa.SmallInteger):
+        bits = min(bits, 16)
+    if getattr(kind, "unsigned", False):
+        return 0, 2**bits
+    return -(2 ** (bits - 1)), 2 ** (bits - 1)
 
 
 _LOWER = re.compile(r'^lower\(\(?"?(?P<column>[^"():]+)"?(?:::text)?\)?(?:::text)?\)$')

@@ -153,6 +153,11 @@ ID_PREFIXES = {Kind.USERS: "", Kind.GROUPS: "g"}
 table and a groups table each count their keys from 1: group ids carry a prefix."""
 
 
+INTEGER_RANGE = "scim_bridge.integer_range"
+"""Column.info key: (lowest, highest + 1) of an integer column, where the database keeps
+to its type's width (an id beyond it names no record, and must not reach the query)."""
+
+
 def key_from_id(resource: Kind, column: sa.Column[Any], id: str) -> Any | None:
     """The backend key a SCIM id stands for, or None when it cannot be a key at all."""
     prefix = ID_PREFIXES[resource]
@@ -164,7 +169,8 @@ def key_from_id(resource: Kind, column: sa.Column[Any], id: str) -> Any | None:
         if not _INTEGER_ID.fullmatch(id):
             return None
         key = int(id)
-        return key if -_INT64 <= key < _INT64 else None
+        low, high = column.info.get(INTEGER_RANGE, (-_INT64, _INT64))
+        return key if low <= key < high else None
     if isinstance(kind, sa.Uuid):
         try:
             parsed = uuid.UUID(id)

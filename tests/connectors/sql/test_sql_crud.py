@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
     Change,
+    Compare,
     Conflict,
     InvalidValue,
     Kind,
     NotFound,
+    Op,
     PreconditionFailed,
     Query,
 )
@@ -44,11 +46,21 @@ async def test_create_returns_the_stored_record(connector: SqlConnector) -> None
     assert await connector.get(Kind.USERS, record.id) == record
 
 
-@pytest.mark.parametrize("id", ["12345", "abc", "01", "1.0", "", "9" * 30])
+@pytest.mark.parametrize(
+    "id", ["12345", "abc", "01", "1.0", "", "9" * 30, "2147483648", "1099511627776"]
+)
 async def test_get_unknown_or_malformed_id_is_not_found(connector: SqlConnector, id: str) -> None:
+    """Ids beyond the key column's width (INTEGER: 32 bits on PostgreSQL and MariaDB)
+    name no record either: not found, never a value refused (400)."""
     await connector.create(Kind.USERS, {"user_name": "alice"})
     with pytest.raises(NotFound):
         await connector.get(Kind.USERS, id)
+    with pytest.raises(NotFound):
+        await connector.update(Kind.USERS, id, {"title": "x"})
+    with pytest.raises(NotFound):
+        await connector.delete(Kind.USERS, id)
+    found = await connector.search(Kind.USERS, Query(where=Compare("id", Op.EQ, id)))
+    assert found.records == []
 
 
 async def test_update_writes_changes_and_bumps_version(connector: SqlConnector) -> None:
