@@ -251,12 +251,15 @@ class ConditionTranslator:
             raise UntranslatableFilter(str(exc)) from exc
         if rule.split is not None and op is CompareOperator.eq:
             sep, field = rule.split, rule.field
+            # A part reads without the spaces around it (`a, b` holds `b`), as other
+            # systems write lists: the part may follow the separator after a space.
+            after = [sep] if sep.endswith(" ") else [sep, f"{sep} "]
             return any_of(
                 [
                     Compare(field, Op.EQ, encoded, case_exact),
                     Compare(field, Op.SW, f"{encoded}{sep}", case_exact),
-                    Compare(field, Op.EW, f"{sep}{encoded}", case_exact),
-                    Compare(field, Op.CO, f"{sep}{encoded}{sep}", case_exact),
+                    *(Compare(field, Op.EW, f"{each}{encoded}", case_exact) for each in after),
+                    *(Compare(field, Op.CO, f"{each}{encoded}{sep}", case_exact) for each in after),
                 ]
             )
         return Compare(rule.field, Op(op.value), encoded, case_exact)

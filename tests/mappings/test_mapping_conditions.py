@@ -175,7 +175,9 @@ def test_split_attribute(mapping: Mapping) -> None:
             Compare("phones", Op.EQ, "555"),
             Compare("phones", Op.SW, "555,"),
             Compare("phones", Op.EW, ",555"),
+            Compare("phones", Op.EW, ", 555"),
             Compare("phones", Op.CO, ",555,"),
+            Compare("phones", Op.CO, ", 555,"),
         )
     )
     assert users(mapping, 'phoneNumbers[value co "55"]') == Compare("phones", Op.CO, "55")

@@ -60,7 +60,9 @@ def test_a_declared_extension_is_part_of_the_user_model(load: Callable[[str], Ma
             Compare("badges", Op.EQ, "x"),
             Compare("badges", Op.SW, "x,"),
             Compare("badges", Op.EW, ",x"),
+            Compare("badges", Op.EW, ", x"),
             Compare("badges", Op.CO, ",x,"),
+            Compare("badges", Op.CO, ", x,"),
         )
     )
 
