@@ -1119,7 +1119,8 @@ def _parent(entry_dn: str) -> str:
 
 
 def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ...]]:
-    """Sort by the field, absent values last in either direction, then by id (stable)."""
+    """Sort by the field, then by id (stable); entries without a value come last when
+    ascending and first when descending (RFC 7644 §3.4.2.3)."""
 
     def value(entry: Entry) -> Any:
         if sort.field == ENABLED_BY_LOCATION:
@@ -1129,18 +1130,20 @@ def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ..
             return found.lower()
         return found
 
+    absent, present = (0, 1) if sort.descending else (1, 0)
+
     def key(entry: Entry) -> tuple[Any, ...]:
         found = value(entry)
         if found is None:
-            return (1, _Reversed(None) if sort.descending else None, location.id_of(entry))
+            return (absent, None, location.id_of(entry))
         ordered = _Reversed(found) if sort.descending else found
-        return (0, ordered, location.id_of(entry))
+        return (present, ordered, location.id_of(entry))
 
     return key
 
 
 class _Reversed:
-    """Inverts the order of a value, for a descending sort that keeps absent values last."""
+    """Inverts the order of a value, for a descending sort inside a key tuple."""
 
     __slots__ = ("value",)
 

@@ -434,8 +434,8 @@ class SqlConnector:
     def _order(self, mapped: Mapped, sort: Sort | None) -> list[sa.ColumnElement[Any]]:
         """The sort field, then the key (a stable order for paging, RFC 7644 §3.4.2.4).
 
-        Absent values come last in either direction, so that a page sorted either way
-        starts with records that hold a value.
+        Records without a value come last when ascending and first when descending
+        (RFC 7644 §3.4.2.3), whatever the database's own place for NULL.
         """
         order: list[sa.ColumnElement[Any]] = []
         if sort is not None:
@@ -446,7 +446,10 @@ class SqlConnector:
             elif mapped.is_text(sort.field) and self._reflected.is_mysql:
                 value = as_bytes(column)
             absent = sa.case((column.is_(None), 1), else_=0)
-            order = [absent, value.desc() if sort.descending else value.asc()]
+            if sort.descending:
+                order = [absent.desc(), value.desc()]
+            else:
+                order = [absent.asc(), value.asc()]
         order.append(mapped.key.asc())
         return order
 

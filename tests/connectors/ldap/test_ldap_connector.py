@@ -778,8 +778,9 @@ async def test_sorted_search_and_count_only(ldap: LdapConnector) -> None:
         await ldap.create(Kind.USERS, user(name, **({"title": title} if title else {})))
     page = await ldap.search(Kind.USERS, Query(sort=Sort("title")))
     assert [record.values["uid"] for record in page.records] == ["b", "c", "a"]
+    # Without a value: last when ascending, first when descending (RFC 7644 §3.4.2.3).
     page = await ldap.search(Kind.USERS, Query(sort=Sort("title", descending=True)))
-    assert [record.values["uid"] for record in page.records] == ["c", "b", "a"]
+    assert [record.values["uid"] for record in page.records] == ["a", "c", "b"]
     page = await ldap.search(Kind.USERS, Query(sort=Sort("uid"), offset=1, limit=1))
     assert [record.values["uid"] for record in page.records] == ["b"]
     assert page.total == 3

@@ -257,9 +257,10 @@ async def test_the_next_page_continues_after_the_last_record_given(
         (Sort("user_name"), ["alice", "Bob", "carol", "dave", "Eve"]),
         (Sort("user_name", descending=True), ["Eve", "dave", "carol", "Bob", "alice"]),
         (Sort("user_name", case_exact=True), ["Bob", "Eve", "alice", "carol", "dave"]),
-        # Absent values last in either direction; ties broken by the key.
+        # Absent values last when ascending, first when descending (RFC 7644 §3.4.2.3);
+        # ties broken by the key.
         (Sort("title"), ["carol", "alice", "Bob", "Eve", "dave"]),
-        (Sort("title", descending=True), ["Eve", "alice", "Bob", "carol", "dave"]),
+        (Sort("title", descending=True), ["dave", "Eve", "alice", "Bob", "carol"]),
         (Sort("status"), ["Bob", "carol", "alice", "dave", "Eve"]),
         (Sort("id", descending=True), ["Eve", "dave", "carol", "Bob", "alice"]),
         (None, ["alice", "Bob", "carol", "dave", "Eve"]),
