@@ -176,6 +176,22 @@ def _if_match(request: web.Request) -> set[str] | None:
     return parse_etags(header) if header else None
 
 
+async def _write_condition(request: web.Request, service: ResourceService) -> set[str] | None:
+    """The versions a write may be made on: If-Match as sent, and If-None-Match checked
+    (RFC 7232 §3.2, which RFC 7644 §3.14 builds on): `*`, or the current version among
+    its tags, fails with 412; otherwise the write is made on the version checked."""
+    if_match = _if_match(request)
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return if_match
+    bare = ReadOptions(members=False, groups=False)
+    current = await service.get(request.match_info["id"], bare)
+    tags = parse_etags(header)
+    if "*" in tags or current.version in tags:
+        raise ScimError(412, "the resource exists in a version If-None-Match excludes")
+    return if_match if if_match is not None else {current.version}
+
+
 async def _rendered(
     request: web.Request, service: ResourceService, records: list[Record], projection: Projection
 ) -> list[dict[str, Any]]:
@@ -272,6 +288,9 @@ async def get_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
     service = _service(request, kind)
     projection = projection_for(service, request.query)
     record = await service.get(request.match_info["id"], read_options(service, projection))
+    if_match = _if_match(request)
+    if if_match is not None and not if_match & {record.version, "*"}:
+        raise ScimError(412, "the resource is not in a version If-Match names")
     none_match = request.headers.get("If-None-Match")
     if none_match and parse_etags(none_match) & {record.version, "*"}:
         return web.Response(status=304, headers={"ETag": etag(record.version)})
@@ -296,7 +315,8 @@ async def patch_resource(request: web.Request, kind: Kind) -> web.StreamResponse
     if kind is Kind.GROUPS and not _asks_for_attributes(request):
         payload = await read_json_object(request)
         bare = ReadOptions(members=False, groups=False)
-        record = await service.patch(request.match_info["id"], payload, _if_match(request), bare)
+        condition = await _write_condition(request, service)
+        record = await service.patch(request.match_info["id"], payload, condition, bare)
         return web.Response(status=204, headers={"ETag": etag(record.version)})
     return await _update(request, service, service.patch)
 
@@ -313,15 +333,16 @@ async def _update(request: web.Request, service: ResourceService, update: Update
     """PUT and PATCH: both answer 200 with the resource as stored (RFC 7644 §3.5)."""
     projection = projection_for(service, request.query)
     payload = await read_json_object(request)
+    condition = await _write_condition(request, service)
     record = await update(
-        request.match_info["id"], payload, _if_match(request), read_options(service, projection)
+        request.match_info["id"], payload, condition, read_options(service, projection)
     )
     return await _resource_response(request, service, record, projection)
 
 
 async def delete_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
     service = _service(request, kind)
-    await service.delete(request.match_info["id"], _if_match(request))
+    await service.delete(request.match_info["id"], await _write_condition(request, service))
     return web.Response(status=204)
 
 

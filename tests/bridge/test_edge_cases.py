@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, Scim
+from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 MEMBERS_URN = f"{GROUP_SCHEMA}:members"
@@ -159,3 +159,35 @@ async def test_if_none_match_star_on_an_existing_resource_is_304(scim: Scim) -> 
     user = await scim.create_user("alice")
     answer = await scim.get(f"/Users/{user['id']}", headers={"If-None-Match": "*"})
     assert answer.status == 304
+
+
+async def test_if_none_match_on_a_write_of_an_existing_resource_is_412(scim: Scim) -> None:
+    # RFC 7232 §3.2: on a method other than GET or HEAD, a false If-None-Match is 412,
+    # and nothing is written.
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    version = user["meta"]["version"]
+    title = {"op": "replace", "path": "title", "value": "Lead"}
+    for tags in ("*", version, f'W/"other", {version}'):
+        body = {"schemas": [USER_SCHEMA], "userName": "bob"}
+        put = await scim.put(path, body, headers={"If-None-Match": tags})
+        patch = await scim.patch(path, title, headers={"If-None-Match": tags})
+        delete = await scim.delete(path, headers={"If-None-Match": tags})
+        assert (put.status, patch.status, delete.status) == (412, 412, 412), tags
+    after = await scim.get(path)
+    assert after.body["userName"] == "alice"
+    assert "title" not in after.body
+    # A version it does not name: the write is made.
+    written = await scim.patch(path, title, headers={"If-None-Match": 'W/"other"'})
+    assert written.status == 200
+    assert written.body["title"] == "Lead"
+
+
+async def test_if_match_on_a_get_of_another_version_is_412(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    stale = await scim.get(path, headers={"If-Match": 'W/"not-the-version"'})
+    assert stale.status == 412
+    assert stale.body["status"] == "412"
+    current = await scim.get(path, headers={"If-Match": user["meta"]["version"]})
+    assert current.status == 200
