@@ -93,6 +93,7 @@ class ResourceService:
 
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
         scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
+        self._refuse_blank_name(scim.get("userName"))
         if scim.get("active") is False and not self.maps_active:
             raise self._cannot_disable()
         values = self.mapping.to_backend(scim)
@@ -108,6 +109,7 @@ class ResourceService:
     ) -> Record:
         """PUT (RFC 7644 §3.5.1): the mapped attributes become what the body says."""
         scim = self._validated(payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        self._refuse_blank_name(scim.get("userName"))
         with self._scim_field_names():
             current = await self.connector.get(self.kind, id)
             self._check_if_match(current, if_match)
@@ -173,6 +175,7 @@ class ResourceService:
                     patch.model_copy(update={"operations": operations}).patch(
                         resource, scim_policy=POLICY
                     )
+                    self._refuse_blank_name(getattr(resource, "user_name", None))
                     if self._deactivates(current, getattr(resource, "active", None)):
                         return await self._deactivate(current)
                     after = self.mapping.to_backend(
@@ -301,6 +304,12 @@ class ResourceService:
         }
 
     # --- helpers ------------------------------------------------------------------
+
+    def _refuse_blank_name(self, user_name: Any) -> None:
+        """userName identifies the user to the service provider (RFC 7643 §4.1.1): one
+        of spaces alone names no one (and "" is refused as missing already)."""
+        if self.kind is Kind.USERS and isinstance(user_name, str) and not user_name.strip():
+            raise ScimError(400, "userName must not be blank", "invalidValue")
 
     def _validated(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
         normalized = quirks.normalize_resource(

@@ -191,3 +191,17 @@ async def test_if_match_on_a_get_of_another_version_is_412(scim: Scim) -> None:
     assert stale.body["status"] == "412"
     current = await scim.get(path, headers={"If-Match": user["meta"]["version"]})
     assert current.status == 200
+
+
+async def test_a_blank_user_name_is_refused_on_every_write(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    blank = "   "
+    answers = [
+        await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": blank}),
+        await scim.put(path, {"schemas": [USER_SCHEMA], "userName": blank}),
+        await scim.patch(path, {"op": "replace", "path": "userName", "value": blank}),
+        await scim.patch(path, {"op": "replace", "value": {"userName": blank}}),
+    ]
+    assert [(a.status, a.body.get("scimType")) for a in answers] == [(400, "invalidValue")] * 4
+    assert (await scim.get(path)).body["userName"] == "alice"
