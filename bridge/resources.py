@@ -7,11 +7,13 @@ the mapping, and hands the connector only what changed (RFC 7644 §3.3, §3.4, �
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 from pydantic import ValidationError
 from scim2_models import Context, PatchOp, Resource, ScimPolicy
 
@@ -48,6 +50,29 @@ and a replace through an unmatched filter creates the entry (Entra's
 
 _PATCH_RETRIES = 3
 
+_PATH_NAMES = re.compile(
+    r"(?P<attribute>[A-Za-z][\w$-]*)(?:\[[^\]]*\])?(?:\.(?P<sub>[A-Za-z][\w$-]*))?"
+)
+"""The attribute a PATCH path names, and its sub-attribute (RFC 7644 §3.10, §3.5.2)."""
+
+
+def _attributes_of(model: type[Any]) -> dict[str, frozenset[str]]:
+    """A schema's attribute names, each with its sub-attributes' names, lower-cased
+    (attribute names are caseless, RFC 7643 §2.1)."""
+    found: dict[str, frozenset[str]] = {}
+    for name, field in model.model_fields.items():
+        if name == "schemas" or name[:1].isupper():  # extensions are fields of the model
+            continue
+        root = model.get_field_root_type(name)
+        subs: frozenset[str] = frozenset()
+        if isinstance(root, type) and issubclass(root, pydantic.BaseModel):
+            subs = frozenset(
+                (sub.serialization_alias or sub_name).lower()
+                for sub_name, sub in root.model_fields.items()
+            )
+        found[(field.serialization_alias or name).lower()] = subs
+    return found
+
 
 @dataclass(frozen=True)
 class ReadOptions:
@@ -82,6 +107,13 @@ class ResourceService:
             str(extension.__schema__) for extension in self.model.get_extension_models().values()
         ]
         self.known_schemas = {self.core_schema, *self.extension_schemas}
+        self._attribute_names = {
+            urn.lower(): _attributes_of(model)
+            for urn, model in [
+                (self.core_schema, self.model),
+                *self.model.get_extension_models().items(),
+            ]
+        }
         # Built once: pydantic keeps parameterised classes weakly, and building one again
         # for every request costs more than the rest of a small PATCH.
         self._patch_class: Any = PatchOp.__class_getitem__(self.model)
@@ -141,7 +173,7 @@ class ResourceService:
         only the fields whose values differ afterwards are written. The read and the
         write are tied by the version, and retried when another writer came between.
         """
-        normalized = quirks.normalize_patch(payload, resource_id=id)
+        normalized = self._resolved_paths(quirks.normalize_patch(payload, resource_id=id))
         patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )
@@ -304,6 +336,52 @@ class ResourceService:
         }
 
     # --- helpers ------------------------------------------------------------------
+
+    def _resolved_paths(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """PATCH paths checked against the resource type's schemas (RFC 7644 §3.5.2):
+        one naming no attribute of the core schema or of a declared extension is 400
+        invalidPath, never an operation dropped while the answer says 200. An unqualified
+        name that only an extension defines (`department`, `manager.value`, as some
+        clients send them) is read as that extension's. Paths under a schema this
+        service does not declare stay tolerated and are ignored (Entra sends its
+        directory's custom extensions whether or not the service maps them)."""
+        operations = payload.get("Operations")
+        if not isinstance(operations, list):
+            return payload
+        resolved = []
+        for operation in operations:
+            path = operation.get("path") if isinstance(operation, dict) else None
+            if isinstance(path, str) and path:
+                operation = {**operation, "path": self._resolved_path(path)}
+            resolved.append(operation)
+        return {**payload, "Operations": resolved}
+
+    def _resolved_path(self, path: str) -> str:
+        urn, name = "", path
+        if path.lower().startswith("urn:"):
+            known = next(
+                (each for each in self._attribute_names if path.lower().startswith(each + ":")),
+                None,
+            )
+            if known is None:
+                return path  # a schema this service does not declare: ignored
+            urn, name = known, path[len(known) + 1 :]
+        parsed = _PATH_NAMES.match(name)
+        if parsed is None:
+            return path  # not a path at all: scim2-models says so (invalidPath)
+        wanted, sub = parsed["attribute"].lower(), (parsed["sub"] or "").lower()
+
+        def defines(schema: str) -> bool:
+            attributes = self._attribute_names[schema]
+            return wanted in attributes and (not sub or sub in attributes[wanted])
+
+        if defines(urn or self.core_schema.lower()):
+            return path
+        if not urn:
+            for extension in self.extension_schemas:
+                if defines(extension.lower()):
+                    return f"{extension}:{path}"
+        raise ScimError(400, f"'{path}' names no attribute of this resource", "invalidPath")
 
     def _refuse_blank_name(self, user_name: Any) -> None:
         """userName identifies the user to the service provider (RFC 7643 §4.1.1): one

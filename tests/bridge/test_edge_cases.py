@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
+from scim_client import ENTERPRISE, GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 MEMBERS_URN = f"{GROUP_SCHEMA}:members"
@@ -205,3 +205,47 @@ async def test_a_blank_user_name_is_refused_on_every_write(scim: Scim) -> None:
     ]
     assert [(a.status, a.body.get("scimType")) for a in answers] == [(400, "invalidValue")] * 4
     assert (await scim.get(path)).body["userName"] == "alice"
+
+
+async def test_a_patch_path_naming_no_attribute_is_refused(scim: Scim) -> None:
+    # RFC 7644 §3.5.2: an operation that cannot be applied fails the request; it is never
+    # dropped while the answer says 200.
+    user = await scim.create_user("alice", title="Engineer")
+    path = f"/Users/{user['id']}"
+    for target in ("foo", "members", "name.nickname", f"{ENTERPRISE}:costCentre"):
+        answer = await scim.patch(
+            path,
+            {"op": "replace", "path": "title", "value": "Lead"},
+            {"op": "replace", "path": target, "value": "x"},
+        )
+        assert (answer.status, answer.body.get("scimType")) == (400, "invalidPath"), target
+    assert (await scim.get(path)).body["title"] == "Engineer"
+
+
+async def test_an_unqualified_extension_attribute_is_the_extensions(scim: Scim) -> None:
+    boss = await scim.create_user("boss")
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path,
+        {"op": "replace", "path": "department", "value": "Sales"},
+        {"op": "replace", "path": "manager.value", "value": boss["id"]},
+    )
+    assert answer.status == 200, answer.body
+    enterprise = (await scim.get(path)).body[ENTERPRISE]
+    assert enterprise["department"] == "Sales"
+    assert enterprise["manager"]["value"] == boss["id"]
+
+
+async def test_a_path_under_an_undeclared_schema_is_ignored(scim: Scim) -> None:
+    # Entra sends its directory's custom extensions whether or not a service declares them.
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:tag"
+    answer = await scim.patch(
+        path,
+        {"op": "replace", "path": custom, "value": "x"},
+        {"op": "replace", "path": "title", "value": "Lead"},
+    )
+    assert answer.status == 200, answer.body
+    assert (await scim.get(path)).body["title"] == "Lead"
