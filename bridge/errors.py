@@ -73,11 +73,28 @@ def error_response(
 def from_validation_error(error: ValidationError) -> ScimError:
     """The first validation problem, with the scimType scim2-models assigns to it."""
     converted: Error = Error.from_validation_errors(error)[0]
-    return ScimError(
-        int(converted.status or 400),
-        _safe_detail(converted.detail or "invalid request"),
-        converted.scim_type,
-    )
+    return ScimError(int(converted.status or 400), _described(error), converted.scim_type)
+
+
+def _described(error: ValidationError) -> str:
+    """The first problem as `attribute: what is wrong`, in SCIM names: pydantic's own text
+    names Python fields and classes (`external_id`, `User[EnterpriseUser]`)."""
+    problems = error.errors(include_url=False, include_input=False)
+    if not problems:
+        return "invalid request"
+    first = problems[0]
+    names = [
+        _camel(part)
+        for part in first["loc"]
+        if isinstance(part, str) and part[:1].islower() and part.isidentifier()
+    ]
+    message = str(first["msg"])
+    return f"{'.'.join(names)}: {message}" if names else message
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _safe_detail(detail: str) -> str:
@@ -111,7 +128,9 @@ def _as_scim_error(error: BaseException) -> ScimError | None:
     if isinstance(error, ScimError):
         return error
     if isinstance(error, SCIMException):
-        return ScimError(error.status, _safe_detail(str(error)), error.scim_type or None)
+        cause = error.__cause__
+        detail = _described(cause) if isinstance(cause, ValidationError) else str(error)
+        return ScimError(error.status, _safe_detail(detail), error.scim_type or None)
     if isinstance(error, ValidationError):
         return from_validation_error(error)
     if isinstance(error, BodyError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
 from scim_client import ENTERPRISE, GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -249,3 +250,23 @@ async def test_a_path_under_an_undeclared_schema_is_ignored(scim: Scim) -> None:
     )
     assert answer.status == 200, answer.body
     assert (await scim.get(path)).body["title"] == "Lead"
+
+
+@pytest.mark.parametrize(
+    ("operation", "named"),
+    [
+        ({"op": "replace", "path": "externalId", "value": {"a": 1}}, "externalId"),
+        ({"op": "replace", "path": "title", "value": ["a", "b"]}, "title"),
+        ({"op": "replace", "value": {"displayName": {"x": 1}}}, "displayName"),
+    ],
+)
+async def test_a_refused_value_is_named_in_scim_terms(
+    scim: Scim, operation: dict[str, object], named: str
+) -> None:
+    user = await scim.create_user("alice")
+    answer = await scim.patch(f"/Users/{user['id']}", operation)
+    assert answer.status == 400
+    detail = answer.body["detail"]
+    assert detail.startswith(f"{named}: "), detail
+    for internal in ("validation error", "_", "type=", "User[", "pydantic"):
+        assert internal not in detail, detail
