@@ -332,7 +332,14 @@ class ConditionTranslator:
         return self.entries(rules, node.val_filter, node.attr_path, written)
 
     def membership_selection(self, node: FilterNode, written: str) -> Condition:
-        """`groups[value eq "x"]`: only the value of a membership is known to the backend."""
+        """`groups[value eq "x"]`: only the value of a membership is known to the backend.
+
+        `or` selects a membership of any of its terms (`members[value eq "4" or value eq
+        "5"]`, RFC 7644 §3.4.2.2); `and` and `not` would have to hold of one same member,
+        which a test on the group's members one value at a time cannot say.
+        """
+        if isinstance(node, LogicalExpr) and node.op is LogicalOperator.or_:
+            return any_of([self.membership_selection(term, written) for term in node.terms])
         if isinstance(node, Present) and str(node.attr_path).lower() == "value":
             return Membership(None, None)
         if isinstance(node, Comparison) and str(node.attr_path).lower() == "value":

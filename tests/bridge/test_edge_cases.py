@@ -270,3 +270,15 @@ async def test_a_refused_value_is_named_in_scim_terms(
     assert detail.startswith(f"{named}: "), detail
     for internal in ("validation error", "_", "type=", "User[", "pydantic"):
         assert internal not in detail, detail
+
+
+async def test_groups_filtered_by_either_of_two_members(scim: Scim) -> None:
+    ids = [(await scim.create_user(name))["id"] for name in ("u1", "u2", "u3")]
+    made = {}
+    for n, member in enumerate(ids):
+        body = {"schemas": [GROUP_SCHEMA], "displayName": f"g{n}", "members": [{"value": member}]}
+        made[(await scim.post("/Groups", body)).body["id"]] = f"g{n}"
+    either = f'members[value eq "{ids[0]}" or value eq "{ids[1]}"]'
+    answer = await scim.get(f"/Groups?filter={q(either)}")
+    assert answer.status == 200, answer.body
+    assert sorted(each["displayName"] for each in answer.body["Resources"]) == ["g0", "g1"]

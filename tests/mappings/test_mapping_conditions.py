@@ -238,6 +238,10 @@ def test_memberships(mapping: Mapping) -> None:
     )
     assert groups(mapping, 'members eq "3"') == Membership(Op.EQ, "3")
     assert groups(mapping, "members.value pr") == Membership(None, None)
+    either = 'members[value eq "3" or value eq "4"]'
+    assert groups(mapping, either) == Or((Membership(Op.EQ, "3"), Membership(Op.EQ, "4")))
+    # `and` would have to hold of one same member: refused, never widened.
+    assert refused(mapping, 'members[value eq "3" and value eq "4"]').startswith("'members'")
     assert groups(mapping, 'displayName eq "Admins"') == Compare("label", Op.EQ, "Admins")
     assert groups(mapping, 'id eq "9"') == Compare("team_id", Op.EQ, "9", case_exact=True)
 
