@@ -48,10 +48,22 @@ class Projection:
 
     def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
         if self.attributes:
-            return _keep(resource, self.attributes, depth=0)
+            return _with_schemas_present(resource, _keep(resource, self.attributes, depth=0))
         if self.excluded:
-            return _drop(resource, self.excluded)
+            return _with_schemas_present(resource, _drop(resource, self.excluded))
         return resource
+
+
+def _with_schemas_present(whole: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
+    """`schemas` names the extensions the response still holds (RFC 7643 §3): one whose
+    attributes were all left out goes from the list with its object."""
+    gone = {key.lower() for key in whole if key.lower().startswith("urn:")} - {
+        key.lower() for key in shown
+    }
+    schemas = shown.get("schemas")
+    if gone and isinstance(schemas, list):
+        shown["schemas"] = [urn for urn in schemas if str(urn).lower() not in gone]
+    return shown
 
 
 def _split(path: str, core: str, extensions: list[str]) -> tuple[str, ...]:
@@ -107,9 +119,13 @@ def _drop(node: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str,
             continue
         rest = tuple(path[1:] for path in matching)
         if isinstance(value, dict):
-            result[key] = _drop(value, rest)
+            kept = _drop(value, rest)
+            if kept:  # an object whose every attribute was left out is left out
+                result[key] = kept
         elif isinstance(value, list):
-            result[key] = [_drop(item, rest) if isinstance(item, dict) else item for item in value]
+            items = [_drop(item, rest) if isinstance(item, dict) else item for item in value]
+            if any(items):
+                result[key] = [item for item in items if item]
         else:
             result[key] = value
     return result

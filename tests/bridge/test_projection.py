@@ -21,7 +21,7 @@ def parse(attributes: list[str] | None = None, excluded: list[str] | None = None
 def test_attributes_keep_only_what_is_asked_and_id_and_schemas() -> None:
     result = parse(["userName", "NAME.givenName"]).apply(RESOURCE)
     assert result == {
-        "schemas": RESOURCE["schemas"],
+        "schemas": [USER_SCHEMA],  # the extension is not in the response: not listed
         "id": "1",
         "userName": "bjensen",
         "name": {"givenName": "Barbara"},
@@ -52,3 +52,20 @@ def test_wants_tells_whether_members_must_be_loaded() -> None:
     assert not parse(excluded=["members"]).wants("members")
     assert not parse(["displayName"]).wants("members")
     assert parse(["members.value"]).wants("members")
+
+
+def test_an_extension_left_without_attributes_goes_with_its_schema() -> None:
+    every = [f"{ENTERPRISE_SCHEMA}:department", f"{ENTERPRISE_SCHEMA}:manager"]
+    result = parse(excluded=every).apply(RESOURCE)
+    assert ENTERPRISE_SCHEMA not in result
+    assert result["schemas"] == [USER_SCHEMA]
+    assert result["userName"] == "bjensen"
+    kept = parse(excluded=[f"{ENTERPRISE_SCHEMA}:department"]).apply(RESOURCE)
+    assert kept["schemas"] == [USER_SCHEMA, ENTERPRISE_SCHEMA]
+
+
+def test_an_object_left_without_sub_attributes_is_left_out() -> None:
+    result = parse(excluded=["name.givenName", "name.familyName", "emails.value", "emails.type"])
+    shown = result.apply(RESOURCE)
+    assert "name" not in shown
+    assert "emails" not in shown
