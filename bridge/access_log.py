@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 
 LOGGER = logging.getLogger("scim_bridge.access")
@@ -33,3 +34,23 @@ class AccessLog(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a request line over the limit) with a
+    traceback whose text quotes the request line, query string included. That record is
+    kept as one line naming the error's kind, without what the client sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = f"{record.msg} (%s; the request is not logged)"
+            given = record.args if isinstance(record.args, tuple) else ()
+            record.args = (*given, type(error).__name__)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+MALFORMED_REQUESTS = _MalformedRequests()

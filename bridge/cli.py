@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bridge.access_log import LOGGER as ACCESS_LOGGER
-from bridge.access_log import AccessLog
+from bridge.access_log import MALFORMED_REQUESTS, AccessLog
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXIT_PROBLEMS = 2
+
+MAX_REQUEST_LINE = 65536
+"""Bytes of a request line (method, path and query) the service reads."""
 """The configuration, the mapping or the backend is not usable (as for a usage error)."""
 
 
@@ -161,10 +164,18 @@ async def application(
 
 async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
     app, settings = await application(config, environ, listen=listen)
+    # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
+    # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
+    logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
     if settings.server.access_log:
-        runner = web.AppRunner(app, access_log_class=AccessLog, access_log=ACCESS_LOGGER)
+        runner = web.AppRunner(
+            app,
+            access_log_class=AccessLog,
+            access_log=ACCESS_LOGGER,
+            max_line_size=MAX_REQUEST_LINE,
+        )
     else:
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, max_line_size=MAX_REQUEST_LINE)
     await runner.setup()  # opens the connector; runner.cleanup() closes it
     # Everything built so far (models, mappings, pools) lives as long as the process:
     # out of the collector's sight, it no longer makes each full collection long.

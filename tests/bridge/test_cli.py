@@ -255,3 +255,15 @@ async def test_the_access_log_can_be_turned_off(tmp_path: pathlib.Path) -> None:
     stderr = await serve_until_sigterm(path, "serve-token", [("/Users", 200)])
     assert "serving SCIM 2.0 at" in stderr
     assert '"GET /scim/v2/Users"' not in stderr
+
+
+async def test_a_long_request_line_is_served_and_an_overlong_one_is_not_logged(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    long = '/Users?filter=externalId eq "private' + "x" * 20_000 + '"'
+    overlong = '/Users?filter=externalId eq "private' + "x" * 100_000 + '"'
+    stderr = await serve_until_sigterm(path, "serve-token", [(long, 200), (overlong, 400)])
+    assert "private" not in stderr
+    assert "Traceback" not in stderr
+    assert "LineTooLong; the request is not logged" in stderr
