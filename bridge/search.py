@@ -256,6 +256,8 @@ def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> A
                 body[key] = int(body[key])
             except ValueError:
                 raise ScimError(400, f"{key} must be an integer", "invalidValue") from None
+    if isinstance(body.get("sortOrder"), str):
+        body["sortOrder"] = body["sortOrder"].lower()  # clients write "Descending" too
     return request_class.model_validate(body, scim_ctx=Context.SEARCH_REQUEST, scim_policy=POLICY)
 
 

@@ -208,8 +208,9 @@ async def test_paging_sorting_and_totals(scim: Scim) -> None:
     assert page.body["startIndex"] == 2
     assert page.body["itemsPerPage"] == 2
     assert [r["userName"] for r in page.body["Resources"]] == ["bravo", "charlie"]
-    down = await scim.get("/Users?sortBy=userName&sortOrder=descending&count=1")
-    assert [r["userName"] for r in down.body["Resources"]] == ["echo"]
+    for order in ("descending", "Descending", "DESCENDING"):
+        down = await scim.get(f"/Users?sortBy=userName&sortOrder={order}&count=1")
+        assert [r["userName"] for r in down.body["Resources"]] == ["echo"], order
     count_only = await scim.get("/Users?count=0")
     assert count_only.body["totalResults"] == 5
     assert count_only.body["Resources"] == []
