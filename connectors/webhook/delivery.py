@@ -220,9 +220,9 @@ class DeliveryWorker:
                     connection, event.sequence, Status.DELIVERED, attempts=attempts
                 )
                 continue
-            wait = outcome.retry_after
-            if wait is None:
-                wait = self._receiver.delay(attempts)
+            # Retry-After is the least wait (RFC 9110 §10.2.3), never a reason to retry
+            # sooner than the backoff: `Retry-After: 0` must not make a busy loop.
+            wait = max(outcome.retry_after or 0.0, self._receiver.delay(attempts))
             too_old = now + wait - event.created > settings.max_age
             if outcome.retry and not too_old:
                 await self._outbox.finish(

@@ -284,6 +284,28 @@ async def test_retry_after_is_honoured(
     assert attempts[1] - attempts[0] >= 0.95  # not the 0.05 s of the backoff
 
 
+async def test_retry_after_zero_still_waits_for_the_backoff(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    attempts: list[float] = []
+
+    def busy_twice(arrival: Arrival, n: int) -> tuple[int, dict[str, str]]:
+        attempts.append(time.monotonic())
+        return (429, {"Retry-After": "0"}) if n <= 2 else (204, {})
+
+    receiver.answer = busy_twice
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/store.db", receiver, webhook=FAST_RETRIES
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    await user(scim, "patient")
+    await receiver.wait_for(1)
+    assert len(attempts) == 3
+    # Each retry waited the backoff (retry_initial 0.05 s, doubling), not 0.
+    assert attempts[1] - attempts[0] >= 0.04
+    assert attempts[2] - attempts[1] >= 0.08
+
+
 async def test_a_refusal_fails_at_once_and_an_operator_retries_it(
     receiver: Receiver,
     tmp_path: Path,
