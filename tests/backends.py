@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from connectors.sql.caseless import on_sqlite
 from connectors.sql.embedded import default_metadata
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
@@ -90,7 +91,7 @@ async def drop_database(backend: str, url: str) -> None:
 
 async def create_default_tables(url: str) -> None:
     """Create the embedded default tables (users, groups, memberships) in `url`'s database."""
-    engine = create_async_engine(url)
+    engine = on_sqlite(create_async_engine(url))
     try:
         async with engine.begin() as connection:
             await connection.run_sync(default_metadata().create_all)

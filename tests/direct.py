@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from slapd import SlapdServer
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from connectors.sql.caseless import on_sqlite
+
 
 @dataclass
 class SqlDirect:
@@ -27,7 +29,7 @@ class SqlDirect:
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = create_async_engine(self.url)
+            self._engine = on_sqlite(create_async_engine(self.url))
         return self._engine
 
     async def close(self) -> None:

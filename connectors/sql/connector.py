@@ -35,6 +35,7 @@ from connectors.base import (
     Record,
     Sort,
 )
+from connectors.sql.caseless import caseless
 from connectors.sql.conditions import (
     LOOKUP_VALUE,
     Target,
@@ -43,7 +44,7 @@ from connectors.sql.conditions import (
     lookup_condition,
     lookup_shape,
 )
-from connectors.sql.embedded import default_metadata
+from connectors.sql.embedded import create_default_tables
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
 from connectors.sql.errors import translated_errors
 from connectors.sql.positions import Positions
@@ -84,7 +85,7 @@ class SqlConnector:
             with translated_errors():
                 async with engine.begin() as connection:
                     if self._settings.create_tables:
-                        await connection.run_sync(default_metadata().create_all)
+                        await connection.run_sync(create_default_tables)
                     self._tables = await connection.run_sync(reflect, self.schema)
         except BaseException:
             await engine.dispose()
@@ -442,7 +443,7 @@ class SqlConnector:
             column = mapped.column(sort.field)
             value: sa.ColumnElement[Any] = column
             if mapped.is_text(sort.field) and not sort.case_exact:
-                value = sa.func.lower(column)
+                value = caseless(column)
             elif mapped.is_text(sort.field) and self._reflected.is_mysql:
                 value = as_bytes(column)
             absent = sa.case((column.is_(None), 1), else_=0)
@@ -767,7 +768,7 @@ def _taken(mapped: Mapped, name: str, *, text: bool, other: bool) -> sa.Select[A
         column = mapped.table.c[name]
         taken: sa.ColumnElement[bool] = column == sa.bindparam("value")
         if text:
-            taken = sa.func.lower(column) == sa.func.lower(sa.bindparam("value", type_=sa.String()))
+            taken = caseless(column) == caseless(sa.bindparam("value", type_=sa.String()))
         if other:
             taken = sa.and_(taken, mapped.key != sa.bindparam("current"))
         return sa.select(mapped.key).where(taken).limit(1)

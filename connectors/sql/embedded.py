@@ -7,10 +7,17 @@ length, which MariaDB needs for an index).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+
+from connectors.sql.caseless import SQLITE_FUNCTION, caseless
+
+log = logging.getLogger("scim_bridge.sql")
+
+USER_NAME_INDEX = "users_user_name_lower"
 
 _NAME = 255
 """Long enough for RFC 7643 names and e-mail addresses, short enough for a MariaDB index."""
@@ -62,7 +69,7 @@ def default_metadata() -> sa.MetaData:
     # userName compares case-insensitively (RFC 7643 §4.1.1): lower(user_name) is what a
     # lookup and the uniqueness check search, and what must be unique. MariaDB has no
     # index on an expression; its default collation ignores case already.
-    lowered = sa.Index("users_user_name_lower", sa.func.lower(users.c.user_name), unique=True)
+    lowered = sa.Index(USER_NAME_INDEX, caseless(users.c.user_name), unique=True)
     # SQLAlchemy documents a tuple of dialect names here; its annotation says one name.
     lowered.ddl_if(dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]
     sa.Table(
@@ -94,3 +101,32 @@ def default_metadata() -> sa.MetaData:
         ),
     )
     return metadata
+
+
+def create_default_tables(connection: sa.Connection) -> None:
+    """Create what is missing of the default tables; on SQLite, bring a user name index
+    built by an earlier version on the built-in `lower()` (ASCII only) to `caseless`.
+
+    Two stored names that differ only in a non-ASCII letter's case cannot both stay in
+    the new unique index: the old index is then kept, and a warning says so.
+    """
+    metadata = default_metadata()
+    metadata.create_all(connection)
+    if connection.dialect.name != "sqlite":
+        return
+    found = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (USER_NAME_INDEX,)
+    ).scalar()
+    if found is None or SQLITE_FUNCTION in found:
+        return
+    [index] = [each for each in metadata.tables["users"].indexes if each.name == USER_NAME_INDEX]
+    connection.exec_driver_sql(f"DROP INDEX {USER_NAME_INDEX}")
+    try:
+        with connection.begin_nested():
+            index.create(connection)
+    except sa.exc.IntegrityError:
+        connection.exec_driver_sql(found)
+        log.warning(
+            "the users table holds user names that differ only in the case of a non-ASCII "
+            "letter; they still count as different until one of them is renamed"
+        )

@@ -25,6 +25,7 @@ from connectors.base import (
     Query,
 )
 from connectors.sql import SqlConnector, SqlSettings
+from connectors.sql.caseless import on_sqlite
 
 DRIVER_TEXT = re.compile(
     r"select|insert|update|constraint|duplicate|null|sqlite|asyncpg|pymysql|\(\d+", re.I
@@ -117,10 +118,23 @@ async def test_unique_fields_conflict_ignoring_case(connector: SqlConnector) -> 
     assert renamed.values["user_name"] == "ALICE"
 
 
+async def test_case_is_ignored_in_every_script(connector: SqlConnector) -> None:
+    """SQLite's own lower() folds ASCII only: JOSÉ and josé are still one user name."""
+    jose = await connector.create(Kind.USERS, {"user_name": "JOSÉ", "title": "Ärztin"})
+    with pytest.raises(Conflict):
+        await connector.create(Kind.USERS, {"user_name": "josé"})
+    found = await connector.search(Kind.USERS, Query(where=Compare("user_name", Op.EQ, "josé")))
+    assert [record.id for record in found.records] == [jose.id]
+    titled = Compare("title", Op.SW, "ärz")
+    assert [r.id for r in (await connector.search(Kind.USERS, Query(where=titled))).records] == [
+        jose.id
+    ]
+
+
 async def test_caseless_uniqueness_without_an_index_on_lower(tables: str) -> None:
     """The embedded tables let PostgreSQL enforce it with a unique index on
     lower(user_name); a table without one gets the connector's own check."""
-    engine = create_async_engine(tables)
+    engine = on_sqlite(create_async_engine(tables))
     if engine.dialect.name != "mysql":  # MariaDB's tables have no such index
         async with engine.begin() as connection:
             await connection.execute(sa.text("DROP INDEX users_user_name_lower"))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import BackendSchema, Field, InvalidValue, Kind, ObjectSpec, Unavailable
 from connectors.sql import SqlConnector, SqlSettings
+from connectors.sql.caseless import on_sqlite
 
 
 def closed_port() -> int:
@@ -65,7 +66,7 @@ sa.Table(
 
 @pytest.fixture
 async def strict(sql_url: str) -> str:
-    engine = create_async_engine(sql_url)
+    engine = on_sqlite(create_async_engine(sql_url))
     async with engine.begin() as connection:
         await connection.run_sync(STRICT.create_all)
     await engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import InvalidValue, Kind, MemberChanges, MemberRef, Query
 from connectors.sql import SqlConnector
+from connectors.sql.caseless import on_sqlite
 
 
 async def users(connector: SqlConnector, *names: str) -> list[str]:
@@ -154,7 +155,7 @@ async def test_adding_one_member_to_a_large_group_is_constant_work(
     connector: SqlConnector, tables: str, statements: Statements
 ) -> None:
     size = 2000
-    engine = create_async_engine(tables)
+    engine = on_sqlite(create_async_engine(tables))
     async with engine.begin() as connection:
         users_table = sa.table("users", sa.column("user_name"))
         await connection.execute(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from connectors.base import (
     BackendSchema,
     Compare,
+    Conflict,
     Field,
     InvalidValue,
     Kind,
@@ -27,10 +28,12 @@ from connectors.base import (
     Query,
 )
 from connectors.sql import SqlConnector, SqlSettings
+from connectors.sql.caseless import on_sqlite
+from connectors.sql.embedded import default_metadata
 
 
 async def create(url: str, metadata: sa.MetaData) -> None:
-    engine = create_async_engine(url)
+    engine = on_sqlite(create_async_engine(url))
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     await engine.dispose()
@@ -198,7 +201,7 @@ async def test_create_tables_makes_the_embedded_database(tmp_path: Path) -> None
     try:
         assert await first.verify() == []
         alice = await first.create(Kind.USERS, {"user_name": "alice"})
-        engine = create_async_engine(url)
+        engine = on_sqlite(create_async_engine(url))
         async with engine.connect() as connection:
             journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
         await engine.dispose()
@@ -211,6 +214,64 @@ async def test_create_tables_makes_the_embedded_database(tmp_path: Path) -> None
         assert (await again.get(Kind.USERS, alice.id)).values == {"user_name": "alice"}
     finally:
         await again.close()
+
+
+async def embedded_with_the_index_of_earlier_versions(url: str, *names: str) -> None:
+    """An embedded database as earlier versions left it: the user name index on SQLite's
+    built-in lower(), which folds ASCII letters only."""
+    engine = on_sqlite(create_async_engine(url))
+    async with engine.begin() as connection:
+        await connection.run_sync(default_metadata().create_all)
+        await connection.exec_driver_sql("DROP INDEX users_user_name_lower")
+        await connection.exec_driver_sql(
+            "CREATE UNIQUE INDEX users_user_name_lower ON users (lower(user_name))"
+        )
+        for name in names:
+            await connection.execute(
+                sa.text("INSERT INTO users (user_name) VALUES (:n)"), {"n": name}
+            )
+    await engine.dispose()
+
+
+async def index_sql(url: str) -> str:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'users_user_name_lower'"
+        )
+        text = str(found.scalar())
+    await engine.dispose()
+    return text
+
+
+async def test_an_earlier_user_name_index_is_rebuilt_to_fold_every_script(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/embedded.db"
+    await embedded_with_the_index_of_earlier_versions(url, "JOSÉ")
+    connector = SqlConnector(SqlSettings(type="sql", url=url, create_tables=True), SCHEMA)
+    await connector.open()
+    try:
+        assert "scim_lower(user_name)" in await index_sql(url)
+        with pytest.raises(Conflict):
+            await connector.create(Kind.USERS, {"user_name": "josé"})
+    finally:
+        await connector.close()
+
+
+async def test_an_earlier_index_stays_when_stored_names_differ_only_in_case(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/embedded.db"
+    await embedded_with_the_index_of_earlier_versions(url, "JOSÉ", "josé")
+    connector = SqlConnector(SqlSettings(type="sql", url=url, create_tables=True), SCHEMA)
+    await connector.open()
+    try:
+        assert "scim_lower" not in await index_sql(url)
+        assert "differ only in the case of a non-ASCII letter" in caplog.text
+        assert "JOSÉ" not in caplog.text  # user names are not logged
+        found = await connector.search(Kind.USERS, Query())
+        assert found.total == 2
+    finally:
+        await connector.close()
 
 
 async def test_members_need_a_membership_table(tables: str) -> None:
