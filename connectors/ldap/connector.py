@@ -368,7 +368,8 @@ class LdapConnector:
             # Members are looked up first: one naming no user is refused before anything
             # of the request is written.
             targets = self._member_targets(connection, members) if members else None
-            entry_dn = self._apply(connection, location, entry, dict(changes))
+            unchanged = self._still_at(location, entry) if if_version is not None else None
+            entry_dn = self._apply(connection, location, entry, dict(changes), unchanged)
             joined: set[str] = set()
             left: set[str] = set()
             # Members alone change (what an identity provider's PATCH does): the entry
@@ -684,10 +685,13 @@ class LdapConnector:
         location: Location,
         entry: Entry,
         changes: dict[str, Any],
+        unchanged: Control | None = None,
     ) -> str:
         """Write attribute changes, then rename or move; undo the first when the second fails.
 
-        Returns the entry's DN afterwards.
+        `unchanged` (an Assertion control) makes the attribute modify conditional on the
+        entry still being at the version read: PreconditionFailed when another writer came
+        between. Returns the entry's DN afterwards.
         """
         directory = location.directory
         enabled = changes.pop(ENABLED_BY_LOCATION, None)
@@ -704,7 +708,11 @@ class LdapConnector:
             modifications[name] = [(ldap3.MODIFY_REPLACE, written)]
             undo[name] = [(ldap3.MODIFY_REPLACE, entry.values(name))]
         if modifications:
-            connection.modify(entry.dn, modifications)
+            try:
+                controls = [unchanged] if unchanged is not None else None
+                connection.modify(entry.dn, modifications, controls=controls)
+            except ldap_errors.LDAPAssertionFailedResult:
+                raise PreconditionFailed("the record has changed since it was read") from None
             location.refs.forget(entry.dn)  # its display name may be among them
         old_dn = entry.dn
         rdn, parent = dns.split_first(old_dn)
@@ -1037,6 +1045,20 @@ class LdapConnector:
             connection.modify(
                 group_dn, {self._member_attribute(): changes}, controls=controls or None
             )
+
+    def _still_at(self, location: Location, entry: Entry) -> Control | None:
+        """An If-Match, checked by the directory within the write itself (RFC 4528): the
+        entry's version field (entryCSN) must still hold the value read. Not for the
+        member modify nor the modify DN: the overlays' own writes they cause (memberof,
+        refint) inherit the assertion and would fail it on the other entries."""
+        version = location.stored_version(entry)
+        if not self._assertion or version is None or location.spec.version is None:
+            return None
+        return (
+            ASSERTION,
+            True,
+            ber.encode_filter(f"({location.spec.version}={escape(str(version))})"),
+        )
 
     def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
         """Whether the group's member attribute holds `value` (an LDAP compare)."""

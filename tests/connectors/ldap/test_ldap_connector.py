@@ -211,6 +211,26 @@ async def test_version_changes_and_if_match_is_checked(ldap: LdapConnector) -> N
     assert (await ldap.get(Kind.USERS, created.id)).values["title"] == "Lead"
 
 
+async def test_if_match_holds_against_a_write_between_the_read_and_the_modify(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version is checked by slapd within the modify (Assertion control), not only
+    when the entry is read: another tool's write in between fails the update (412)."""
+    created = await ldap.create(Kind.USERS, user("jdoe"))
+    checked = LdapConnector._check_unique
+
+    def another_writer_comes_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with directory(slapd) as connection:
+            change = {"title": [(ldap3.MODIFY_REPLACE, ["Theirs"])]}
+            connection.modify(people(ldap_tree, "jdoe"), change)
+        return checked(self, *args, **kwargs)
+
+    monkeypatch.setattr(LdapConnector, "_check_unique", another_writer_comes_first)
+    with pytest.raises(PreconditionFailed):
+        await ldap.update(Kind.USERS, created.id, {"title": "Ours"}, if_version=created.version)
+    assert read(slapd, people(ldap_tree, "jdoe"), "title") == {"title": ["Theirs"]}
+
+
 async def test_delete_removes_entry_memberships_and_manager_references(
     ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
 ) -> None:
