@@ -46,10 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXIT_PROBLEMS = 2
+"""The configuration, the mapping or the backend is not usable (as for a usage error)."""
 
 MAX_REQUEST_LINE = 65536
 """Bytes of a request line (method, path and query) the service reads."""
-"""The configuration, the mapping or the backend is not usable (as for a usage error)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,8 +124,9 @@ def _drop(node: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str,
                 result[key] = kept
         elif isinstance(value, list):
             items = [_drop(item, rest) if isinstance(item, dict) else item for item in value]
-            if any(items):
-                result[key] = [item for item in items if item]
+            listed = [item for item in items if item != {}]  # 0, false and "" are values
+            if listed:
+                result[key] = listed
         else:
             result[key] = value
     return result

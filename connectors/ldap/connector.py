@@ -370,6 +370,7 @@ class LdapConnector:
             targets = self._member_targets(connection, members) if members else None
             unchanged = self._still_at(location, entry) if if_version is not None else None
             entry_dn = self._apply(connection, location, entry, dict(changes), unchanged)
+            self._follow_member_value(connection, location, entry, changes)
             joined: set[str] = set()
             left: set[str] = set()
             # Members alone change (what an identity provider's PATCH does): the entry
@@ -425,9 +426,12 @@ class LdapConnector:
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
             before = self._records(connection, location, [entry], False, False)[0]
+            rdn, _ = dns.split_first(entry.dn)
+            if _exists(connection, dns.join(rdn, destination)):
+                # Refused before the user leaves its groups: nothing is written.
+                raise Conflict("an archived entry with this name exists already; remove it first")
             dependents = self._dependents(connection, kind, entry)
             followers = self._forget_user(connection, entry, before.id, dependents)
-            rdn, _ = dns.split_first(entry.dn)
             try:
                 connection.modify_dn(entry.dn, rdn, delete_old_dn=True, new_superior=destination)
             except ldap_errors.LDAPEntryAlreadyExistsResult:
@@ -740,8 +744,8 @@ class LdapConnector:
             raise
         location.refs.forget(old_dn)
         if not same_entry:
-            # A name that changed only in case still matches every reference (DNs compare
-            # without case): nothing to follow.
+            # A DN that changed only in case still matches every reference (DNs compare
+            # without case); following it would remove and add one same member.
             self._follow_rename(connection, location, old_dn, new_dn, entry)
         return new_dn
 
@@ -794,6 +798,27 @@ class LdapConnector:
                 for user in list(search_all(connection, base, term, ["1.1"])):
                     connection.modify(user.dn, {described.name: [(ldap3.MODIFY_REPLACE, [new_dn])]})
 
+    def _follow_member_value(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        user: Entry,
+        changes: Mapping[str, Any],
+    ) -> None:
+        """Groups whose members are a user attribute's values (posix groups' memberUid)
+        follow when it changes: a renamed user keeps its groups. memberUid compares with
+        case (RFC 2307), so a change of case is followed too."""
+        field = self._member_value_field()
+        if location.kind is not Kind.USERS or field is None or field not in changes:
+            return
+        old, new = user.first(field), changes[field]
+        if old is None or new is None or str(old) == str(new) or self._groups is None:
+            return
+        term = f"({self._member_attribute()}={escape(str(old))})"
+        for base in self._groups.bases:
+            for group in list(search_all(connection, base, term, ["1.1"])):
+                self._modify_members(connection, group.dn, added=[str(new)], removed=[str(old)])
+
     def _dependents(
         self, connection: ldap3.Connection, kind: Kind, user: Entry
     ) -> list[_Dependent]:
@@ -819,8 +844,10 @@ class LdapConnector:
                 for entry in list(search_all(connection, base, term, attributes)):
                     if dns.normalized(entry.dn) == dns.normalized(user.dn):
                         continue  # a user that managed itself goes with it
-                    before = self._records(connection, location, [entry], False, False)[0]
-                    found.append(_Dependent(location, entry.dn, field, before if told else None))
+                    before = None
+                    if told:
+                        before = self._records(connection, location, [entry], False, False)[0]
+                    found.append(_Dependent(location, entry.dn, field, before))
         return found
 
     def _forget_user(
@@ -1134,6 +1161,14 @@ def _listed(value: Any) -> list[Any]:
 
 def _any(terms: list[str]) -> str:
     return terms[0] if len(terms) == 1 else f"(|{''.join(terms)})"
+
+
+def _exists(connection: ldap3.Connection, entry_dn: str) -> bool:
+    try:
+        connection.search(entry_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+    except ldap_errors.LDAPNoSuchObjectResult:
+        return False
+    return bool(connection.response)
 
 
 def _parent(entry_dn: str) -> str:

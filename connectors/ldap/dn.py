@@ -125,7 +125,9 @@ def _unescaped(value: str) -> str:
             continue
         out += char.encode()
         index += 1
-    return out.decode("utf-8", errors="replace")
+    # Bytes that are not UTF-8 stay distinct (as surrogates), so that two such names
+    # never compare equal.
+    return out.decode("utf-8", errors="surrogateescape")
 
 
 def is_under(dn: str, container: str) -> bool:

@@ -12,6 +12,7 @@ function: scim_lower") instead of leaving the index out of step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,19 @@ def _lower(element: caseless, compiler: Any, **kw: Any) -> str:
 @compiles(caseless, "sqlite")
 def _sqlite_lower(element: caseless, compiler: Any, **kw: Any) -> str:
     return f"{SQLITE_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+BUILT_IN_LOWER = "scim_bridge.built_in_lower"
+"""Column.info key: on SQLite, the table's index for this column is on the built-in
+`lower()` (a table made by other means, or an earlier index kept): queries use it too,
+so that the index serves them, with its ASCII-only folding."""
+
+
+def folding(column: sa.ColumnElement[Any]) -> Callable[[Any], sa.ColumnElement[Any]]:
+    """The case-folding function to compare `column` with: the one its index is on."""
+    if getattr(column, "info", {}).get(BUILT_IN_LOWER):
+        return sa.func.lower
+    return caseless
 
 
 def fold(value: Any) -> Any:

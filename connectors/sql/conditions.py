@@ -28,7 +28,7 @@ from connectors.base import (
     Or,
     Present,
 )
-from connectors.sql.caseless import caseless
+from connectors.sql.caseless import folding
 from connectors.sql.tables import Mapped, Tables
 from connectors.sql.values import key_from_id, to_column
 
@@ -183,7 +183,8 @@ def _text_operands(
 ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     bound = value if isinstance(value, sa.BindParameter) else sa.literal(value, sa.String())
     if not case_exact:
-        return caseless(column), caseless(bound)
+        fold = folding(column)
+        return fold(column), fold(bound)
     if target.tables.is_mysql:
         return as_bytes(column), as_bytes(bound)
     return column, bound

@@ -35,7 +35,7 @@ from connectors.base import (
     Record,
     Sort,
 )
-from connectors.sql.caseless import caseless
+from connectors.sql.caseless import folding
 from connectors.sql.conditions import (
     LOOKUP_VALUE,
     Target,
@@ -443,7 +443,7 @@ class SqlConnector:
             column = mapped.column(sort.field)
             value: sa.ColumnElement[Any] = column
             if mapped.is_text(sort.field) and not sort.case_exact:
-                value = caseless(column)
+                value = folding(column)(column)
             elif mapped.is_text(sort.field) and self._reflected.is_mysql:
                 value = as_bytes(column)
             absent = sa.case((column.is_(None), 1), else_=0)
@@ -768,7 +768,8 @@ def _taken(mapped: Mapped, name: str, *, text: bool, other: bool) -> sa.Select[A
         column = mapped.table.c[name]
         taken: sa.ColumnElement[bool] = column == sa.bindparam("value")
         if text:
-            taken = caseless(column) == caseless(sa.bindparam("value", type_=sa.String()))
+            fold = folding(column)
+            taken = fold(column) == fold(sa.bindparam("value", type_=sa.String()))
         if other:
             taken = sa.and_(taken, mapped.key != sa.bindparam("current"))
         return sa.select(mapped.key).where(taken).limit(1)

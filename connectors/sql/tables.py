@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.base import BackendSchema, Kind, MembershipSpec, NotFound, ObjectSpec
+from connectors.sql.caseless import BUILT_IN_LOWER
 from connectors.sql.values import INTEGER_RANGE
 
 
@@ -98,6 +99,9 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         f'table "{name}" does not exist' for name in dict.fromkeys(names) if name not in existing
     ]
 
+    if connection.dialect.name == "sqlite":
+        for table in metadata.tables.values():
+            _note_built_in_lower(connection, table)
     if connection.dialect.name != "sqlite":  # SQLite's INTEGER holds 64 bits
         for table in metadata.tables.values():
             for column in table.columns:
@@ -143,6 +147,24 @@ def _integer_range(kind: sa.Integer) -> tuple[int, int]:
     if getattr(kind, "unsigned", False):
         return 0, 2**bits
     return -(2 ** (bits - 1)), 2 ** (bits - 1)
+
+
+def _note_built_in_lower(connection: sa.Connection, table: sa.Table) -> None:
+    """Mark the columns whose index is on SQLite's built-in lower(), and none on
+    scim_lower(): compared with lower(), they keep the use of their index."""
+    found = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table.name,),
+    )
+    indexes = [str(sql) for (sql,) in found]
+    for column in table.columns:
+        quoted = rf'"?{re.escape(column.name)}"?'
+        built_in = re.compile(rf"(?<!\w)lower\(\s*{quoted}\s*\)", re.I)
+        ours = re.compile(rf"scim_lower\(\s*{quoted}\s*\)", re.I)
+        if any(built_in.search(sql) for sql in indexes) and not any(
+            ours.search(sql) for sql in indexes
+        ):
+            column.info[BUILT_IN_LOWER] = True
 
 
 _LOWER = re.compile(r'^lower\(\(?"?(?P<column>[^"():]+)"?(?:::text)?\)?(?:::text)?\)$')

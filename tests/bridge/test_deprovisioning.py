@@ -103,6 +103,16 @@ async def test_on_delete_move_archives_the_entry_out_of_its_groups(
     # The name is free again: the same person can be provisioned anew.
     back = await scim.create_user("leaver")
     assert back["id"] != leaver["id"]
+    # Archiving it again would collide with the archived entry: 409, and it stays in
+    # its groups (nothing is written).
+    joined = {"op": "add", "path": "members", "value": [{"value": back["id"]}]}
+    await scim.patch(f"/Groups/{group.body['id']}", joined)
+    refused = await scim.delete(f"/Users/{back['id']}")
+    assert (refused.status, refused.body.get("scimType")) == (409, "uniqueness")
+    [staff] = ldap_direct.search(f"ou=groups,{tree}", "(cn=Staff)", "member")
+    assert sorted(staff["member"]) == sorted(
+        [ldap_direct.people_dn("stayer"), ldap_direct.people_dn("leaver")]
+    )
 
 
 async def test_without_an_active_rule_deactivation_is_refused_not_ignored(

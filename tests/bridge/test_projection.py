@@ -69,3 +69,10 @@ def test_an_object_left_without_sub_attributes_is_left_out() -> None:
     shown = result.apply(RESOURCE)
     assert "name" not in shown
     assert "emails" not in shown
+
+
+def test_simple_values_of_a_list_stay_whatever_their_truth() -> None:
+    resource = {**RESOURCE, "roles": ["", "admin"], "entitlements": [0, False]}
+    shown = parse(excluded=["roles.value", "entitlements.value"]).apply(resource)
+    assert shown["roles"] == ["", "admin"]
+    assert shown["entitlements"] == [0, False]

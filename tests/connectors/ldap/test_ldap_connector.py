@@ -126,8 +126,13 @@ async def test_a_rename_that_changes_only_the_case_is_written(
     ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
 ) -> None:
     created = await ldap.create(Kind.USERS, user("jdoe"))
-    renamed = await ldap.update(Kind.USERS, created.id, {"uid": "JDoe"})
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[created.id])
+    renamed = await ldap.update(Kind.USERS, created.id, {"uid": "JDoe"}, with_groups=True)
     assert renamed.values["uid"] == "JDoe"
+    assert [ref.id for ref in renamed.groups or []] == [group.id]  # still a member
+    held = read(slapd, f"cn=staff,ou=groups,{ldap_tree}", "member")
+    assert held is not None
+    assert [value.lower() for value in held["member"]] == [people(ldap_tree, "jdoe").lower()]
     with directory(slapd) as connection:
         connection.search(f"ou=people,{ldap_tree}", "(uid=jdoe)", attributes=["uid"])
         (entry,) = connection.response
@@ -648,6 +653,12 @@ async def test_posix_groups_hold_member_uids(
     assert [ref.id for ref in fetched.members or []] == [alice.id]
     user_read = await ldap.get(Kind.USERS, alice.id, with_groups=True)
     assert [ref.id for ref in user_read.groups or []] == [group.id]
+    # memberUid compares with case (RFC 2307): a rename, even of case alone, is followed.
+    for name in ("alicia", "Alicia"):
+        await ldap.update(Kind.USERS, alice.id, {"uid": name})
+        assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {"memberuid": [name]}
+        user_read = await ldap.get(Kind.USERS, alice.id, with_groups=True)
+        assert [ref.id for ref in user_read.groups or []] == [group.id]
     await ldap.update(
         Kind.GROUPS, group.id, {}, members=MemberChanges(removed=frozenset({alice.id}))
     )

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -272,6 +273,44 @@ async def test_an_earlier_index_stays_when_stored_names_differ_only_in_case(
         assert found.total == 2
     finally:
         await connector.close()
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["scim_lower", "built-in-lower-kept"])
+async def test_sqlite_user_name_lookups_use_the_index(tmp_path: Path, earlier: bool) -> None:
+    """The lookup compares with the function its index is on: scim_lower on the embedded
+    database, the built-in lower() where a table's index is on it (kept from an earlier
+    version here; a table made by other means alike)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/embedded.db"
+    if earlier:  # names that keep the earlier index
+        await embedded_with_the_index_of_earlier_versions(url, "JOSÉ", "josé")
+    connector = SqlConnector(SqlSettings(type="sql", url=url, create_tables=True), SCHEMA)
+    await connector.open()
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "user_name" in statement:
+            statements.append((statement, parameters))
+
+    engine = connector._engine  # the connector's own engine, to see what it sends
+    assert engine is not None
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        lookup = Query(where=Compare("user_name", Op.EQ, "alice"))
+        await connector.search(Kind.USERS, lookup)
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        await connector.close()
+    assert statements
+    checker = on_sqlite(create_async_engine(url))
+    try:
+        async with checker.connect() as connection:
+            for statement, parameters in statements:
+                explained = f"EXPLAIN QUERY PLAN {statement}"
+                plan = await connection.exec_driver_sql(explained, parameters)
+                details = " ".join(str(row[-1]) for row in plan)
+                assert "USING INDEX users_user_name_lower" in details, (statement, details)
+    finally:
+        await checker.dispose()
 
 
 async def test_members_need_a_membership_table(tables: str) -> None:
