@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from scim2_models import Error, SCIMException
 
-from bridge.http import BodyError, scim_json_response
+from bridge.http import BodyError, UnstorableText, scim_json_response
 from connectors.base import (
     Conflict,
     ConnectorError,
@@ -133,6 +133,8 @@ def _as_scim_error(error: BaseException) -> ScimError | None:
         return ScimError(error.status, _safe_detail(detail), error.scim_type or None)
     if isinstance(error, ValidationError):
         return from_validation_error(error)
+    if isinstance(error, UnstorableText):
+        return ScimError(400, str(error), "invalidValue")
     if isinstance(error, BodyError):
         return ScimError(400, str(error), "invalidSyntax")
     if isinstance(error, UntranslatableFilter):

@@ -19,6 +19,10 @@ class BodyError(Exception):
     """A request body that is not a JSON object; answered 400 invalidSyntax."""
 
 
+class UnstorableText(BodyError):
+    """A JSON string no backend can store; answered 400 invalidValue."""
+
+
 def scim_json_response(
     body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -59,7 +63,21 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
             json.dumps(payload, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             raise BodyError("the body holds a string that is not valid Unicode") from None
+    # PostgreSQL's text cannot hold U+0000 and a directory would cut the value there: one
+    # answer for every backend. Only an escape can spell it (JSON refuses the raw byte).
+    if b"\\u0000" in raw and _holds_nul(payload):
+        raise UnstorableText("the body holds a NUL character (\\u0000), which is not stored")
     return payload
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _position(error: UnicodeDecodeError | json.JSONDecodeError) -> str:

@@ -164,6 +164,10 @@ Parsed = tuple[Any, FilterNode | None]
 def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
     """The validated search request, and the syntax tree of its filter."""
     text = payload.get("filter")
+    if isinstance(text, str) and "\x00" in text:
+        # Nothing stored holds U+0000 (see bridge.http), and PostgreSQL refuses it in a
+        # query: one answer for every backend.
+        raise ScimError(400, "the filter holds a NUL character", "invalidFilter")
     if not isinstance(text, str) or "\\" in text:
         return _whole(models, payload)
     values: list[str] = []

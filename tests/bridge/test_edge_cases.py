@@ -102,6 +102,25 @@ async def test_a_lone_surrogate_in_a_body_is_400(scim: Scim) -> None:
     assert answer.body["scimType"] == "invalidSyntax"
 
 
+async def test_a_nul_character_is_refused_alike_by_every_backend(scim: Scim) -> None:
+    # PostgreSQL cannot store U+0000, a directory would cut the value: 400 everywhere.
+    user = await scim.create_user("alice")
+    created = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "nul\u0000x"})
+    patched = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "title", "value": "a\u0000b"}
+    )
+    for answer in (created, patched):
+        assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue")
+        assert "NUL" in answer.body["detail"]
+    assert "title" not in (await scim.get(f"/Users/{user['id']}")).body
+    with_nul = 'userName eq "a' + chr(0) + 'b"'
+    found = await scim.get(f"/Users?filter={q(with_nul)}")
+    assert (found.status, found.body.get("scimType")) == (400, "invalidFilter")
+    # An escaped backslash before u0000 is text, not a NUL.
+    kept = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "back\\u0000"})
+    assert kept.status == 201, kept.body
+
+
 async def test_a_lone_surrogate_in_a_search_filter_is_400(scim: Scim) -> None:
     # 400 invalidFilter/invalidValue.
     answer = await scim.request(
