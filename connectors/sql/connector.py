@@ -607,14 +607,9 @@ class SqlConnector:
         if self._journal is None:
             return []
         found: dict[tuple[Kind, Any], _Follower] = {}
-        for mapped in (self._reflected.users, self._reflected.groups):
-            if mapped is None:
-                continue
-            for described in mapped.spec.fields:
-                if described.reference is kind:
-                    column = mapped.table.c[described.name]
-                    rows = await connection.execute(sa.select(mapped.table).where(column == key))
-                    self._follow(found, mapped, rows.mappings())
+        for mapped, column in self._references_to(kind):
+            rows = await connection.execute(sa.select(mapped.table).where(column == key))
+            self._follow(found, mapped, rows.mappings())
         members, groups = self._reflected.members, self._reflected.groups
         if kind is Kind.USERS and members is not None and groups is not None:
             of_user = sa.select(members.group).where(members.member == key)
@@ -643,16 +638,18 @@ class SqlConnector:
 
     async def _clear_references(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
         """Fields of other records that refer to a deleted one (a manager) become empty."""
+        for mapped, column in self._references_to(kind):
+            values = {column.name: None, **_stamps(mapped, created=False)}
+            await connection.execute(sa.update(mapped.table).where(column == key).values(values))
+
+    def _references_to(self, kind: Kind) -> Iterator[tuple[Mapped, sa.Column[Any]]]:
+        """The columns that hold references to records of `kind` (a user's manager)."""
         for mapped in (self._reflected.users, self._reflected.groups):
             if mapped is None:
                 continue
             for described in mapped.spec.fields:
                 if described.reference is kind:
-                    column = mapped.table.c[described.name]
-                    values = {described.name: None, **_stamps(mapped, created=False)}
-                    await connection.execute(
-                        sa.update(mapped.table).where(column == key).values(values)
-                    )
+                    yield mapped, mapped.table.c[described.name]
 
     async def _forget_memberships(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
         members = self._reflected.members

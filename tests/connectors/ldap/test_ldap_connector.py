@@ -13,10 +13,10 @@ from typing import Any
 
 import ldap3
 import pytest
+from recording_journal import RecordingJournal, assert_deletion_told
 from slapd import SlapdServer
 
 from connectors.base import (
-    Change,
     Compare,
     Conflict,
     ConnectorError,
@@ -483,16 +483,6 @@ async def test_adding_one_member_to_a_big_group_sends_one_value_and_reads_none(
     assert len(members["member"]) == 2001
 
 
-class RecordingJournal:
-    """A journal that keeps what it is told (the connector's Journal protocol)."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def record(self, changes: list[Change], transaction: Any | None) -> None:
-        self.changes += changes
-
-
 async def test_a_deletion_journals_the_entries_it_changes(
     ldap_settings: Callable[..., LdapSettings], openldap: Mapping
 ) -> None:
@@ -508,17 +498,9 @@ async def test_a_deletion_journals_the_entries_it_changes(
         group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[boss.id, worker.id])
         journal.changes.clear()
         await ldap.delete(Kind.USERS, boss.id)
-        told = {(change.kind, change.id): change for change in journal.changes}
-        assert sorted(told) == sorted(
-            [(Kind.USERS, boss.id), (Kind.USERS, worker.id), (Kind.GROUPS, group.id)]
+        assert_deletion_told(
+            journal.changes, deleted=boss.id, report=worker.id, group=group.id, manager="manager"
         )
-        assert told[(Kind.USERS, boss.id)].after is None
-        reported = told[(Kind.USERS, worker.id)]
-        assert reported.before is not None
-        assert reported.after is not None
-        assert reported.before.values["manager"] == boss.id
-        assert "manager" not in reported.after.values
-        assert told[(Kind.GROUPS, group.id)].members_removed == {boss.id}
     finally:
         await ldap.close()
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from backends import create_database, create_default_tables, drop_database
+from recording_journal import RecordingJournal, assert_deletion_told
 from sql_specs import SCHEMA, USERS
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
-    Change,
     Compare,
     Conflict,
     InvalidValue,
@@ -220,16 +220,6 @@ async def test_a_user_may_manage_itself_and_still_be_deleted(connector: SqlConne
         await connector.get(Kind.USERS, alice.id)
 
 
-class RecordingJournal:
-    """A journal that keeps what it is told (the connector's Journal protocol)."""
-
-    def __init__(self) -> None:
-        self.changes: list[Change] = []
-
-    async def record(self, changes: list[Change], transaction: object) -> None:
-        self.changes += changes
-
-
 async def test_a_deletion_journals_the_records_it_changes(tables: str) -> None:
     """A deleted manager empties its reports' manager, a deleted user leaves its groups:
     each is a change of its own, so webhook receivers learn of them too."""
@@ -243,17 +233,13 @@ async def test_a_deletion_journals_the_records_it_changes(tables: str) -> None:
         group = await connector.create(Kind.GROUPS, {"display_name": "g"}, members=[boss.id])
         journal.changes.clear()
         await connector.delete(Kind.USERS, boss.id)
-        told = {(change.kind, change.id): change for change in journal.changes}
-        assert sorted(told) == sorted(
-            [(Kind.USERS, boss.id), (Kind.USERS, worker.id), (Kind.GROUPS, group.id)]
+        assert_deletion_told(
+            journal.changes,
+            deleted=boss.id,
+            report=worker.id,
+            group=group.id,
+            manager="manager_id",
         )
-        assert told[(Kind.USERS, boss.id)].after is None
-        reported = told[(Kind.USERS, worker.id)]
-        assert reported.before is not None
-        assert reported.after is not None
-        assert reported.before.values["manager_id"] == boss.id
-        assert "manager_id" not in reported.after.values
-        assert told[(Kind.GROUPS, group.id)].members_removed == {boss.id}
     finally:
         await connector.close()
 
