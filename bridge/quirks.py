@@ -142,6 +142,16 @@ def _normalize_pathless_value(value: dict[str, Any], resource_id: str) -> dict[s
     return result
 
 
+def canonical_path(path: str, core_schema: str) -> str:
+    """A path (or an extension's object key) under OneLogin's legacy schema names, under
+    the RFC's (`urn:scim:schemas:core:2.0:title` is the core schema's `title`)."""
+    lowered = path.lower()
+    for legacy in sorted(_LEGACY_SCHEMAS, key=len, reverse=True):
+        if lowered == legacy or lowered.startswith(legacy + ":"):
+            return (_LEGACY_SCHEMAS[legacy] or core_schema) + path[len(legacy) :]
+    return path
+
+
 def _canonical_schema(urn: str, core_schema: str) -> str | None:
     lowered = urn.lower()
     if lowered in _LEGACY_SCHEMAS:

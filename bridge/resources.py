@@ -342,21 +342,46 @@ class ResourceService:
         one naming no attribute of the core schema or of a declared extension is 400
         invalidPath, never an operation dropped while the answer says 200. An unqualified
         name that only an extension defines (`department`, `manager.value`, as some
-        clients send them) is read as that extension's. Paths under a schema this
-        service does not declare stay tolerated and are ignored (Entra sends its
-        directory's custom extensions whether or not the service maps them)."""
+        clients send them) is read as that extension's, and OneLogin's legacy schema
+        names as the RFC's. Paths under a schema this service does not declare stay
+        tolerated and are ignored (Entra sends its directory's custom extensions whether
+        or not the service maps them). The keys of a path-less value are paths too: each
+        is checked alike, and one that selects entries (`emails[type eq "work"].value`)
+        becomes an operation of its own, which scim2-models applies."""
         operations = payload.get("Operations")
         if not isinstance(operations, list):
             return payload
-        resolved = []
+        resolved: list[Any] = []
         for operation in operations:
-            path = operation.get("path") if isinstance(operation, dict) else None
+            if not isinstance(operation, dict):
+                resolved.append(operation)
+                continue
+            path, value = operation.get("path"), operation.get("value")
             if isinstance(path, str) and path:
-                operation = {**operation, "path": self._resolved_path(path)}
-            resolved.append(operation)
+                resolved.append({**operation, "path": self._resolved_path(path)})
+            elif isinstance(value, dict):
+                resolved.extend(self._pathless(operation, value))
+            else:
+                resolved.append(operation)
         return {**payload, "Operations": resolved}
 
+    def _pathless(self, operation: dict[str, Any], value: dict[str, Any]) -> list[Any]:
+        kept: dict[str, Any] = {}
+        selections: list[dict[str, Any]] = []
+        for key, item in value.items():
+            target = quirks.canonical_path(key, self.core_schema)
+            if target.lower() in self._attribute_names and isinstance(item, dict):
+                kept[target] = item  # an extension's attributes, as an object
+                continue
+            target = self._resolved_path(target)
+            if "[" in target:
+                selections.append({**operation, "path": target, "value": item})
+            else:
+                kept[target] = item
+        return ([{**operation, "value": kept}] if kept or not selections else []) + selections
+
     def _resolved_path(self, path: str) -> str:
+        path = quirks.canonical_path(path, self.core_schema)
         urn, name = "", path
         if path.lower().startswith("urn:"):
             known = next(

@@ -301,3 +301,47 @@ async def test_groups_filtered_by_either_of_two_members(scim: Scim) -> None:
     answer = await scim.get(f"/Groups?filter={q(either)}")
     assert answer.status == 200, answer.body
     assert sorted(each["displayName"] for each in answer.body["Resources"]) == ["g0", "g1"]
+
+
+async def test_a_pathless_value_keyed_by_a_selection_is_applied(scim: Scim) -> None:
+    # Keys of a path-less value are paths: one selecting entries is applied like the same
+    # operation with that path, never dropped under a 200.
+    user = await scim.create_user("alice", emails=[{"type": "work", "value": "a@x.example"}])
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path,
+        {
+            "op": "Replace",
+            "value": {'emails[type eq "work"].value': "b@x.example", "title": "Lead"},
+        },
+    )
+    assert answer.status == 200, answer.body
+    after = (await scim.get(path)).body
+    assert [each["value"] for each in after["emails"]] == ["b@x.example"]
+    assert after["title"] == "Lead"
+    unknown = await scim.patch(path, {"op": "replace", "value": {"foo": "x", "title": "CTO"}})
+    assert (unknown.status, unknown.body.get("scimType")) == (400, "invalidPath")
+    assert (await scim.get(path)).body["title"] == "Lead"
+
+
+LEGACY_ENTERPRISE = "urn:scim:schemas:extension:enterprise:2.0"
+
+
+async def test_onelogin_legacy_schema_names_in_patch(scim: Scim) -> None:
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path,
+        {"op": "replace", "path": "urn:scim:schemas:core:2.0:title", "value": "Lead"},
+        {
+            "op": "replace",
+            "path": f"{LEGACY_ENTERPRISE}:department",
+            "value": "Sales",
+        },
+        {"op": "replace", "value": {f"{LEGACY_ENTERPRISE}": {"organization": "EU"}}},
+    )
+    assert answer.status == 200, answer.body
+    after = (await scim.get(path)).body
+    assert after["title"] == "Lead"
+    assert after[ENTERPRISE]["department"] == "Sales"
+    assert after[ENTERPRISE]["organization"] == "EU"
