@@ -136,7 +136,7 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
         or not request.app[VERIFIER].verify(token.strip())
     ):
         challenge = 'Bearer realm="scim-bridge"'
-        if header:
+        if scheme.lower() == "bearer":  # RFC 6750 §3: no error code without a bearer token
             challenge += ', error="invalid_token"'
         return error_response(
             401, "a valid bearer token is required", headers={"WWW-Authenticate": challenge}

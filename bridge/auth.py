@@ -44,10 +44,11 @@ class TokenVerifier:
                 value = environ.get(token.env)
                 if value is None:
                     problems.append(f"{key}: environment variable {token.env} is not set")
-                elif not value:
+                elif not value.strip():
                     problems.append(f"{key}: environment variable {token.env} is empty")
                 else:
-                    digests.append(token_digest(value))
+                    # As a presented token is (a file's trailing newline is no part of it).
+                    digests.append(token_digest(value.strip()))
             elif token.sha256 is not None:
                 digests.append(token.sha256)
         if problems:
@@ -55,8 +56,15 @@ class TokenVerifier:
         return cls(digests)
 
     def verify(self, presented: str) -> bool:
-        """Whether `presented` is a configured token; takes the same time whichever matches."""
-        digest = token_digest(presented).encode()
+        """Whether `presented` is a configured token; takes the same time whichever matches.
+
+        aiohttp reads header bytes that are not UTF-8 as surrogates; such a token is no
+        configured token (RFC 6750's b64token is ASCII), never an error.
+        """
+        try:
+            digest = token_digest(presented).encode()
+        except UnicodeEncodeError:
+            return False
         matched = False
         for expected in self._digests:
             # `|` rather than `or`: every digest is compared, even after a match.

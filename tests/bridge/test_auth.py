@@ -27,6 +27,14 @@ def test_env_token() -> None:
     assert not verifier.verify("s3cret-token ")
     assert not verifier.verify("S3CRET-TOKEN")
     assert not verifier.verify("")
+    assert not verifier.verify("\udcff\udcfe")  # header bytes that are not UTF-8
+
+
+def test_an_env_token_with_a_trailing_newline_is_the_token() -> None:
+    verifier = TokenVerifier.from_settings(
+        settings(TokenSettings(env="T")), {"T": "s3cret-token\n"}, "config.toml"
+    )
+    assert verifier.verify("s3cret-token")
 
 
 def test_sha256_token() -> None:

@@ -439,6 +439,14 @@ async def test_missing_and_wrong_tokens_are_401_with_a_challenge(scim: Scim) -> 
         assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="scim-bridge"')
         assert answer.body["status"] == "401"
     assert (await scim.get("/ServiceProviderConfig", token=None)).status == 401
+    # RFC 6750 §3: the error code only for a request that carried a bearer token.
+    basic = await scim.get("/Users", token=None, headers={"Authorization": "Basic dDp0"})
+    assert basic.headers["WWW-Authenticate"] == 'Bearer realm="scim-bridge"'
+    wrong = await scim.get("/Users", token="wrong-token")
+    assert wrong.headers["WWW-Authenticate"].endswith('error="invalid_token"')
+    # Header bytes that are not UTF-8 are no token: 401, not 500.
+    garbled = await scim.get("/Users", token="\xff\xfe")
+    assert garbled.status == 401
 
 
 async def test_malformed_json_is_400_invalid_syntax(scim: Scim) -> None:
