@@ -65,6 +65,9 @@ def default_metadata() -> sa.MetaData:
         sa.Column("created_at", _timestamp(), nullable=True),
         sa.Column("modified_at", _timestamp(), nullable=True),
         sa.Column("version", sa.Integer, nullable=True),
+        # RFC 7643 §3.1: an id is never given to another resource. Without AUTOINCREMENT,
+        # SQLite gives a deleted last row's id to the next insert.
+        sqlite_autoincrement=True,
     )
     # userName compares case-insensitively (RFC 7643 §4.1.1): lower(user_name) is what a
     # lookup and the uniqueness check search, and what must be unique. MariaDB has no
@@ -82,6 +85,7 @@ def default_metadata() -> sa.MetaData:
         sa.Column("created_at", _timestamp(), nullable=True),
         sa.Column("modified_at", _timestamp(), nullable=True),
         sa.Column("version", sa.Integer, nullable=True),
+        sqlite_autoincrement=True,
     )
     sa.Table(
         "memberships",

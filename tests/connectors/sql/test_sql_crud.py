@@ -289,3 +289,16 @@ async def test_a_user_is_created_without_a_transaction_of_its_own_on_postgresql(
             await connector.close()
     finally:
         await drop_database("postgresql", url)
+
+
+async def test_an_id_is_never_given_again(connector: SqlConnector) -> None:
+    """RFC 7643 §3.1: a deleted resource's id names no later one (SQLite reused the last
+    row's id without AUTOINCREMENT)."""
+    for kind, values in (
+        (Kind.USERS, {"user_name": "alice"}),
+        (Kind.GROUPS, {"display_name": "g"}),
+    ):
+        first = await connector.create(kind, values)
+        await connector.delete(kind, first.id)
+        second = await connector.create(kind, values)
+        assert second.id != first.id
