@@ -276,6 +276,15 @@ class Settings(_Section):
                 "events.store: a directory has no database for events; name one "
                 '(store = "sqlite+aiosqlite:///scim-bridge-events.db")'
             )
+        for names in self.destinations().values():
+            agreeing = [name for name in dict.fromkeys(names) if self.webhooks[name].synchronous]
+            if len(agreeing) > 1:
+                # The first would be told of a change the second then refuses: nothing
+                # takes the first's acceptance back.
+                raise ValueError(
+                    f"webhooks.{agreeing[1]}.synchronous: one synchronous webhook per "
+                    f"resource type (webhooks.{agreeing[0]} is one already)"
+                )
         synchronous = [name for name in used if self.webhooks[name].synchronous]
         if synchronous and (self.connector.type == "ldap" or self.events.store is not None):
             raise ValueError(

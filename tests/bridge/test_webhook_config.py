@@ -34,6 +34,16 @@ HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_S
             "events.store: a directory has no database for events; name one",
         ),
         (
+            SQL
+            + HOOK
+            + "synchronous = true\n"
+            + HOOK.replace("hr", "audit")
+            + "synchronous = true\n"
+            + '[users]\nnotify = ["hr", "audit"]\n',
+            "webhooks.audit.synchronous: one synchronous webhook per resource type "
+            "(webhooks.hr is one already)",
+        ),
+        (
             LDAP
             + HOOK
             + 'synchronous = true\n[users]\nnotify = ["hr"]\n'
