@@ -151,7 +151,7 @@ def _pruned(schema: Schema, announced: Mapping[str, AnnouncedAttribute], extra: 
     for attribute in schema.attributes or []:
         name = str(attribute.name)
         if name.lower() in extra:
-            kept.append(_derived_displays_read_only(attribute))
+            kept.append(_members_are_users(_derived_displays_read_only(attribute)))
             continue
         item = by_name.get(name.lower())
         if item is None:
@@ -180,6 +180,21 @@ def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribu
             subs.append(sub)
         update["sub_attributes"] = subs
     return _derived_displays_read_only(attribute.model_copy(update=update))
+
+
+def _members_are_users(attribute: Attribute) -> Attribute:
+    """A group's members are users here (nested groups are refused): `type` and `$ref`
+    announce only User (RFC 7643 §7 canonicalValues, referenceTypes)."""
+    if str(attribute.name) != "members" or not attribute.sub_attributes:
+        return attribute
+    subs = []
+    for sub in attribute.sub_attributes:
+        if str(sub.name) == "type":
+            sub = sub.model_copy(update={"canonical_values": ["User"]})
+        elif str(sub.name) == "$ref":
+            sub = sub.model_copy(update={"reference_types": ["User"]})
+        subs.append(sub)
+    return attribute.model_copy(update={"sub_attributes": subs})
 
 
 def _derived_displays_read_only(attribute: Attribute) -> Attribute:

@@ -53,8 +53,12 @@ async def test_schemas_announce_only_mapped_attributes(scim: Scim) -> None:
     emails = {s["name"]: s for s in user["emails"]["subAttributes"]}
     assert set(emails) == {"value", "type"}
     assert emails["type"]["canonicalValues"] == ["work"]
-    group = {a["name"] for a in by_id[GROUP_SCHEMA]["attributes"]}
-    assert group == {"displayName", "members"}
+    group = {a["name"]: a for a in by_id[GROUP_SCHEMA]["attributes"]}
+    assert set(group) == {"displayName", "members"}
+    # Members are users only (a group as a member is refused): announced so.
+    members = {s["name"]: s for s in group["members"]["subAttributes"]}
+    assert members["type"]["canonicalValues"] == ["User"]
+    assert members["$ref"]["referenceTypes"] == ["User"]
     enterprise = {a["name"] for a in by_id[ENTERPRISE]["attributes"]}
     assert {"employeeNumber", "department", "manager"} <= enterprise
     single = await scim.get(f"/Schemas/{ENTERPRISE}")
