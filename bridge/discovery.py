@@ -27,6 +27,7 @@ from scim2_models import (
     Schema,
     ServiceProviderConfig,
     Sort,
+    Uniqueness,
 )
 from scim2_models import Resource as ScimResource
 
@@ -166,6 +167,8 @@ def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribu
         update["mutability"] = Mutability.read_only
     if item.always_present:
         update["required"] = Required.true
+    if "" in item.unique:
+        update["uniqueness"] = Uniqueness.server
     if attribute.sub_attributes:
         wanted = {name.lower() for name in item.sub_attributes or ()}
         wanted |= {n.lower() for n in _REFERENCE_SUB_ATTRIBUTES.get(str(attribute.name), set())}
@@ -177,6 +180,10 @@ def _pruned_attribute(attribute: Attribute, item: AnnouncedAttribute) -> Attribu
                 continue
             if sub_name in canonical:
                 sub = sub.model_copy(update={"canonical_values": list(canonical[sub_name])})
+            if sub_name in {name.lower() for name in item.unique}:
+                sub = sub.model_copy(update={"uniqueness": Uniqueness.server})
+            if sub_name in {name.lower() for name in item.read_only_sub_attributes}:
+                sub = sub.model_copy(update={"mutability": Mutability.read_only})
             subs.append(sub)
         update["sub_attributes"] = subs
     return _derived_displays_read_only(attribute.model_copy(update=update))

@@ -44,7 +44,8 @@ async def test_schemas_announce_only_mapped_attributes(scim: Scim) -> None:
     declared = {EMPLOYMENT} if scim.backend.name != "ldap" else set()
     assert set(by_id) == {USER_SCHEMA, ENTERPRISE, GROUP_SCHEMA, *declared}
     user = {a["name"]: a for a in by_id[USER_SCHEMA]["attributes"]}
-    assert "userName" in user
+    assert user["userName"]["uniqueness"] == "server"  # unique = true in every preset
+    assert user["title"]["uniqueness"] == "none"
     assert "title" in user
     assert "groups" in user
     assert "password" not in user

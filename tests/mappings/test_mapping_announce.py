@@ -14,8 +14,10 @@ EMPLOYMENT = "urn:scim-bridge:schemas:extension:employment:2.0:User"
 def test_slots_simple_complex_and_computed(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "my.toml"
     path.write_text(
-        '[users]\nobject = "p"\nkey = "id"\n[users.attributes]\nuserName = "login"\n'
+        '[users]\nobject = "p"\nkey = "id"\n[users.attributes]\n'
+        'userName = { field = "login", unique = true }\n'
         'name.givenName = "first"\nname.familyName = "last"\n'
+        'name.formatted = { template = "{name.givenName} {name.familyName}" }\n'
         'displayName = { template = "{name.givenName}" }\n'
         'userType = { constant = "Employee" }\n'
         '\'emails[type eq "work" and primary eq true].value\' = "work_mail"\n'
@@ -26,8 +28,11 @@ def test_slots_simple_complex_and_computed(tmp_path: pathlib.Path) -> None:
     announced = load_mapping(path).users.announced()
     assert announced == {
         CORE: {
-            "userName": AnnouncedAttribute(None),
-            "name": AnnouncedAttribute(frozenset({"givenName", "familyName"})),
+            "userName": AnnouncedAttribute(None, unique=frozenset({""})),
+            "name": AnnouncedAttribute(
+                frozenset({"givenName", "familyName", "formatted"}),
+                read_only_sub_attributes=frozenset({"formatted"}),
+            ),
             "displayName": AnnouncedAttribute(None, read_only=True),
             "userType": AnnouncedAttribute(None, read_only=True),
             "emails": AnnouncedAttribute(
