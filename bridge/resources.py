@@ -107,6 +107,12 @@ class ResourceService:
             str(extension.__schema__) for extension in self.model.get_extension_models().values()
         ]
         self.known_schemas = {self.core_schema, *self.extension_schemas}
+        self._extensions = [urn.lower() for urn in self.extension_schemas]
+        self._urn_of = {urn.lower(): urn for urn in self.extension_schemas}
+        self._announced = {
+            urn.lower(): {name.lower(): item for name, item in attributes.items()}
+            for urn, attributes in mapping.announced().items()
+        }
         self._attribute_names = {
             urn.lower(): _attributes_of(model)
             for urn, model in [
@@ -358,7 +364,7 @@ class ResourceService:
                 continue
             path, value = operation.get("path"), operation.get("value")
             if isinstance(path, str) and path:
-                resolved.append({**operation, "path": self._resolved_path(path)})
+                resolved.append({**operation, "path": self._resolved_path(path, written=True)})
             elif isinstance(value, dict):
                 resolved.extend(self._pathless(operation, value))
             else:
@@ -380,7 +386,11 @@ class ResourceService:
                 kept[target] = item
         return ([{**operation, "value": kept}] if kept or not selections else []) + selections
 
-    def _resolved_path(self, path: str) -> str:
+    def _resolved_path(self, path: str, *, written: bool = False) -> str:
+        """`path` as scim2-models is to apply it, or ScimError. `written`: an operation
+        names it as its target, which must not be computed by the mapping (RFC 7644
+        §3.5.2: 400 mutability; a path-less value's computed keys are ignored instead,
+        as a PUT's are)."""
         path = quirks.canonical_path(path, self.core_schema)
         urn, name = "", path
         if path.lower().startswith("urn:"):
@@ -400,13 +410,30 @@ class ResourceService:
             attributes = self._attribute_names[schema]
             return wanted in attributes and (not sub or sub in attributes[wanted])
 
-        if defines(urn or self.core_schema.lower()):
+        schema = next(
+            (
+                each
+                for each in ([urn] if urn else [self.core_schema.lower(), *self._extensions])
+                if defines(each)
+            ),
+            None,
+        )
+        if schema is None:
+            raise ScimError(400, f"'{path}' names no attribute of this resource", "invalidPath")
+        if written and self._is_computed(schema, wanted, sub):
+            raise ScimError(
+                400, f"'{path}' is computed by this service and cannot be written", "mutability"
+            )
+        if urn or schema == self.core_schema.lower():
             return path
-        if not urn:
-            for extension in self.extension_schemas:
-                if defines(extension.lower()):
-                    return f"{extension}:{path}"
-        raise ScimError(400, f"'{path}' names no attribute of this resource", "invalidPath")
+        return f"{self._urn_of[schema]}:{path}"
+
+    def _is_computed(self, schema: str, attribute: str, sub: str) -> bool:
+        item = self._announced.get(schema, {}).get(attribute)
+        if item is None:
+            return False
+        computed_subs = {name.lower() for name in item.read_only_sub_attributes}
+        return item.read_only or sub in computed_subs
 
     def _refuse_blank_name(self, user_name: Any) -> None:
         """userName identifies the user to the service provider (RFC 7643 §4.1.1): one
