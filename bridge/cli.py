@@ -235,21 +235,36 @@ async def _events(args: argparse.Namespace) -> int:
     store = settings.event_store()
     if store is None:
         raise ConfigError([f"{settings.source}: events.store: no database holds events"])
+    import sqlalchemy as sa
+
     from connectors.webhook import Outbox
 
     outbox = Outbox()
     engine = store_engine(store, settings)
+    counts = dict.fromkeys(Status, 0)
     try:
         async with engine.begin() as connection:
-            await outbox.create(connection)
+            # Read, never created here: a database without the table holds no events.
+            held = await connection.run_sync(
+                lambda sync: sa.inspect(sync).has_table(outbox.table.name)
+            )
             if args.events_command == "retry":
-                retried = await outbox.retry(connection, ids=args.ids, all_failed=args.all_failed)
+                retried = 0
+                if held:
+                    retried = await outbox.retry(
+                        connection, ids=args.ids, all_failed=args.all_failed
+                    )
                 print(f"retried: {retried}")
-            else:
+            elif held:
                 status = Status(args.status) if args.status else None
                 for event in await outbox.listed(connection, status, args.limit):
                     print(_event_line(event))
-            counts = await outbox.counts(connection)
+            if held:
+                counts = await outbox.counts(connection)
+    except (OSError, sa.exc.SQLAlchemyError) as error:
+        raise ConfigError(
+            [f"{settings.source}: events.store: cannot connect ({type(error).__name__})"]
+        ) from None
     finally:
         await engine.dispose()
     print("  ".join(f"{status.value}: {counts[status]}" for status in Status))
@@ -276,6 +291,16 @@ def _print_token(token: str) -> None:
     print("# or keep only its SHA-256 digest in the configuration file:")
     print("[[auth.tokens]]")
     print(f'sha256 = "{token_digest(token)}"')
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
 
 
 def _listen_address(value: str) -> str:
@@ -312,7 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = event_commands.add_parser("list", help="list events, newest first, and count them")
     listing.add_argument("--config", type=Path, required=True, metavar="FILE")
     listing.add_argument("--status", choices=[status.value for status in Status])
-    listing.add_argument("--limit", type=int, default=50, metavar="N")
+    listing.add_argument("--limit", type=_positive, default=50, metavar="N")
     retry = event_commands.add_parser("retry", help="deliver failed events again")
     retry.add_argument("--config", type=Path, required=True, metavar="FILE")
     which = retry.add_mutually_exclusive_group(required=True)

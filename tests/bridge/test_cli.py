@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import sqlite3
 import sys
 
@@ -267,3 +268,42 @@ async def test_a_long_request_line_is_served_and_an_overlong_one_is_not_logged(
     assert "private" not in stderr
     assert "Traceback" not in stderr
     assert "LineTooLong; the request is not logged" in stderr
+
+
+def test_events_list_reads_a_database_without_events_and_leaves_it_so(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    sqlite3.connect(tmp_path / "bridge.db").close()
+    assert run(capsys, "events", "list", "--config", str(path)) == (
+        0,
+        "pending: 0  delivered: 0  failed: 0\n",
+        "",
+    )
+    with sqlite3.connect(tmp_path / "bridge.db") as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
+
+
+def test_events_commands_name_an_unreachable_store_in_one_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path.write_text(
+        path.read_text()
+        + f'\n[events]\nstore = "postgresql+asyncpg://postgres@127.0.0.1:{port}/none"\n'
+    )
+    status, out, err = run(capsys, "events", "list", "--config", str(path))
+    assert status == 2
+    assert err.splitlines() == [f"{path}: events.store: cannot connect (ConnectionRefusedError)"]
+    assert "Traceback" not in out + err
+
+
+def test_events_list_limit_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["events", "list", "--config", "c.toml", "--limit", "-1"])
+    assert raised.value.code == 2
+    assert "expected a positive whole number, got '-1'" in capsys.readouterr().err
