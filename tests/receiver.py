@@ -42,6 +42,8 @@ class Receiver:
     port: int = field(default_factory=free_port)
     delay: float = 0.0
     """Seconds each answer takes."""
+    delay_for: Callable[[Arrival], float] | None = None
+    """Seconds the answer to this arrival takes, instead of `delay`."""
     answer: Callable[[Arrival, int], tuple[int, dict[str, str]]] = lambda arrival, n: (204, {})
     """(status, headers) for the n-th arrival (1-based) of each event id."""
     arrivals: list[Arrival] = field(default_factory=list)
@@ -81,8 +83,9 @@ class Receiver:
         self._in_flight.add(arrival.id)
         try:
             self._attempts[arrival.id] = self._attempts.get(arrival.id, 0) + 1
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            delay = self.delay_for(arrival) if self.delay_for else self.delay
+            if delay:
+                await asyncio.sleep(delay)
             status, headers = self.answer(arrival, self._attempts[arrival.id])
             if 200 <= status < 300:
                 self.arrivals.append(arrival)

@@ -15,7 +15,6 @@ import contextlib
 import email.utils
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -133,10 +132,16 @@ def _connection_problem(error: aiohttp.ClientConnectionError) -> str:
 class DeliveryWorker:
     """Delivers one receiver's due events, in a loop, until stopped.
 
-    With `lock` (PostgreSQL, MariaDB), a batch is claimed FOR UPDATE SKIP LOCKED and
-    kept locked, in its transaction, while it is delivered: no other process delivers
-    those events meanwhile, and a process that dies releases them. Without it (SQLite,
-    one process), the batch is read, delivered, then its outcome written.
+    Up to `concurrency` deliveries are under way at once, each to a different resource
+    (only the head of a resource's line is due), and each is recorded as soon as its
+    answer comes: a slow answer for one resource holds back that resource alone, while
+    the other lanes go on with the next due events.
+
+    With `lock` (PostgreSQL, MariaDB), each delivery claims its event FOR UPDATE SKIP
+    LOCKED and keeps it locked, in its own transaction, while it is delivered: no other
+    process delivers it meanwhile, and a process that dies releases it. Without it
+    (SQLite, one process), the event is read, delivered, then its outcome written; the
+    events under way are left out of the next claims.
     """
 
     def __init__(
@@ -155,6 +160,9 @@ class DeliveryWorker:
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lanes: set[asyncio.Task[None]] = set()
+        self._under_way: set[int] = set()
+        """Sequences of the events being delivered by this worker."""
 
     def wake(self) -> None:
         """New events may be due: look now rather than at the next poll."""
@@ -171,42 +179,79 @@ class DeliveryWorker:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
-            try:
-                handled = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("delivering to %s failed; trying again", self._receiver.name)
-                handled = 0
-            if handled:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        try:
+            while True:
+                try:
+                    started = await self._fill()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the loop must outlive a database hiccup
+                    log.exception("delivering to %s failed; trying again", self._receiver.name)
+                    started = 0
+                if started:
+                    continue
+                self._wake.clear()
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:
+                    # A lane that ends frees a place; a write or the poll brings events.
+                    await asyncio.wait(
+                        {woken, *self._lanes},
+                        timeout=self._poll_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    woken.cancel()
+        finally:
+            for lane in self._lanes:
+                lane.cancel()
+            await asyncio.gather(*self._lanes, return_exceptions=True)
 
-    async def deliver_due(self) -> int:
-        """One batch: the due events at the head of their resource's line. Their count."""
-        limit = self._receiver.settings.concurrency
-        name = self._receiver.name
-        if self._lock:
-            async with live_connection(self._engine) as connection, connection.begin():
-                batch = await self._outbox.claim(connection, name, limit, lock=True)
-                outcomes = await self._send_all(batch)
-                await self._record(connection, batch, outcomes)
-            return len(batch)
-        async with live_connection(self._engine) as connection:
-            batch = await self._outbox.claim(connection, name, limit, lock=False)
-        outcomes = await self._send_all(batch)
+    async def _fill(self) -> int:
+        """Start a lane for each due event a free place can take; how many started."""
+        free = self._receiver.settings.concurrency - len(self._lanes)
+        if free <= 0:
+            return 0
+        # With `lock`, a look that skips what other processes hold (their deliveries
+        # under way), released at once: each lane claims its event again, locked.
         async with live_connection(self._engine) as connection, connection.begin():
-            await self._record(connection, batch, outcomes)
-        return len(batch)
+            due = await self._outbox.claim(
+                connection,
+                self._receiver.name,
+                free,
+                lock=self._lock,
+                excluding=self._under_way,
+            )
+        for event in due:
+            self._under_way.add(event.sequence)
+            lane = asyncio.get_running_loop().create_task(self._lane(event))
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
+        return len(due)
 
-    async def _send_all(self, batch: list[StoredEvent]) -> list[Outcome]:
-        sends: list[Awaitable[Outcome]] = [
-            self._receiver.send(event.id, event.body) for event in batch
-        ]
-        return list(await asyncio.gather(*sends))
+    async def _lane(self, event: StoredEvent) -> None:
+        try:
+            if self._lock:
+                await self._deliver_locked(event)
+            else:
+                outcome = await self._receiver.send(event.id, event.body)
+                async with live_connection(self._engine) as connection, connection.begin():
+                    await self._record(connection, [event], [outcome])
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the event stays pending: the next claim brings it again
+            log.exception("delivering an event to %s failed", self._receiver.name)
+        finally:
+            self._under_way.discard(event.sequence)
+
+    async def _deliver_locked(self, seen: StoredEvent) -> None:
+        """Claim the event again, locked, deliver it and record the outcome in one
+        transaction; another process that took it first leaves nothing to do."""
+        async with live_connection(self._engine) as connection, connection.begin():
+            claimed = await self._outbox.claim_one(connection, seen.sequence)
+            if claimed is None:
+                return
+            outcome = await self._receiver.send(claimed.id, claimed.body)
+            await self._record(connection, [claimed], [outcome])
 
     async def _record(
         self, connection: AsyncConnection, batch: list[StoredEvent], outcomes: list[Outcome]

@@ -11,7 +11,7 @@ process killed mid-delivery releases its rows with its connection.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,13 +121,49 @@ class Outbox:
             await connection.execute(sa.insert(self.table), rows)
 
     async def claim(
-        self, connection: AsyncConnection, webhook: str, limit: int, *, lock: bool
+        self,
+        connection: AsyncConnection,
+        webhook: str,
+        limit: int,
+        *,
+        lock: bool,
+        excluding: Collection[int] = (),
     ) -> list[StoredEvent]:
-        """The due events at the head of their resource's line, oldest first.
+        """The due events at the head of their resource's line, oldest first, but
+        those in `excluding` (sequences already under way; their lines wait for them).
 
         With `lock`, the rows stay locked (FOR UPDATE SKIP LOCKED) until the
         transaction of `connection` ends: no other process can claim them meanwhile.
         """
+        statement = self._due(webhook).order_by(self.table.c.sequence).limit(limit)
+        if excluding:
+            statement = statement.where(self.table.c.sequence.notin_(list(excluding)))
+        if lock:
+            statement = statement.with_for_update(skip_locked=True)
+        rows = (await connection.execute(statement)).mappings().all()
+        return [_stored(row) for row in rows]
+
+    async def claim_one(self, connection: AsyncConnection, sequence: int) -> StoredEvent | None:
+        """The event `sequence`, locked (FOR UPDATE SKIP LOCKED) until the transaction of
+        `connection` ends, if it is still due at the head of its line and no other
+        process holds it; else None."""
+        row = await connection.execute(
+            sa.select(self.table.c.webhook).where(self.table.c.sequence == sequence)
+        )
+        webhook = row.scalar()
+        if webhook is None:
+            return None
+        statement = (
+            self._due(webhook)
+            .where(self.table.c.sequence == sequence)
+            .with_for_update(skip_locked=True)
+        )
+        found = (await connection.execute(statement)).mappings().first()
+        return _stored(found) if found is not None else None
+
+    def _due(self, webhook: str) -> sa.Select[Any]:
+        """The pending, due events of `webhook` that no older pending event of the same
+        resource precedes (a resource's events go one at a time, in order)."""
         events = self.table
         older = events.alias("older")
         ahead = (
@@ -141,21 +177,12 @@ class Outbox:
             )
             .exists()
         )
-        statement = (
-            sa.select(events)
-            .where(
-                events.c.webhook == webhook,
-                events.c.status == Status.PENDING,
-                events.c.due <= time.time(),
-                ~ahead,
-            )
-            .order_by(events.c.sequence)
-            .limit(limit)
+        return sa.select(events).where(
+            events.c.webhook == webhook,
+            events.c.status == Status.PENDING,
+            events.c.due <= time.time(),
+            ~ahead,
         )
-        if lock:
-            statement = statement.with_for_update(skip_locked=True)
-        rows = (await connection.execute(statement)).mappings().all()
-        return [_stored(row) for row in rows]
 
     async def finish(
         self,
