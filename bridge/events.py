@@ -127,12 +127,15 @@ def store_engine(url: str, settings: Settings) -> AsyncEngine:
     from connectors.sql.engine import WRITE_OPTION, make_engine
 
     connector = settings.connector
+    # On PostgreSQL and MariaDB each delivery under way holds a connection (its event's
+    # lock): room for every receiver's lanes, and for the writes beside them.
+    lanes = sum(webhook.concurrency for webhook in settings.webhooks.values())
     engine = make_engine(
         SqlSettings.model_construct(
             type="sql",
             url=url,
             create_tables=False,
-            pool_size=getattr(connector, "pool_size", 5),
+            pool_size=max(getattr(connector, "pool_size", 5), lanes + 2),
             connect_timeout=getattr(connector, "connect_timeout", 10.0),
         )
     )
