@@ -388,7 +388,9 @@ class Journal(Protocol):
     A connector with transactions (SQL) calls `record` inside the write's transaction,
     passing its connection: what the journal writes there commits or rolls back with the
     change, and an error from the journal undoes the change. A connector without
-    transactions (LDAP) calls it once the write has succeeded, with `transaction` None.
+    transactions (LDAP) calls it once the write has succeeded, with `transaction` None;
+    so does one with transactions for a journal whose `in_transaction` is False (it has a
+    database of its own), once the write has committed.
     """
 
     async def record(self, changes: list[Change], transaction: Any | None) -> None: ...

@@ -8,6 +8,7 @@ member to a group of 50,000 inserts one row and reads none of the others.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -348,9 +349,22 @@ class SqlConnector:
         engine = (self._single_writer if one_write else self._writer) if write else self._reader
         if engine is None:
             raise RuntimeError("the SQL connector is not open")
-        # On an engine in autocommit, begin() sends nothing: each statement commits.
-        async with live_connection(engine) as connection, connection.begin():
-            yield connection
+        if not write or self._journal is None or _in_transaction(self._journal):
+            # On an engine in autocommit, begin() sends nothing: each statement commits.
+            async with live_connection(engine) as connection, connection.begin():
+                yield connection
+            return
+        # A journal with a database of its own is told once the change has committed:
+        # told inside, it would hold an event of a change a failed commit then undid.
+        told: list[Change] = []
+        token = _TOLD_AFTER_COMMIT.set(told)
+        try:
+            async with live_connection(engine) as connection, connection.begin():
+                yield connection
+        finally:
+            _TOLD_AFTER_COMMIT.reset(token)
+        if told:
+            await self._journal.record(told, None)
 
     @property
     def _reflected(self) -> Tables:
@@ -469,8 +483,12 @@ class SqlConnector:
         return _record(mapped, row)
 
     async def _tell(self, connection: AsyncConnection, change: Change) -> None:
-        """Record a write in the journal, in its transaction: both commit, or neither."""
-        if self._journal is not None:
+        """Record a write in the journal, in its transaction: both commit, or neither (or,
+        for a journal with a database of its own, once the transaction has committed)."""
+        waiting = _TOLD_AFTER_COMMIT.get()
+        if waiting is not None:
+            waiting.append(change)
+        elif self._journal is not None:
             await self._journal.record([change], connection)
 
     async def _columns(
@@ -678,6 +696,18 @@ class SqlConnector:
                     .values(stamps)
                 )
         await connection.execute(sa.delete(members.table).where(own == key))
+
+
+_TOLD_AFTER_COMMIT: contextvars.ContextVar[list[Change] | None] = contextvars.ContextVar(
+    "told_after_commit", default=None
+)
+"""The changes of the write under way, for a journal told after its commit."""
+
+
+def _in_transaction(journal: Journal) -> bool:
+    """Whether the journal writes in the connector's transaction (it says so by
+    `in_transaction`; one that does not say is taken to)."""
+    return bool(getattr(journal, "in_transaction", True))
 
 
 @dataclass

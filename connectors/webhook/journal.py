@@ -58,6 +58,12 @@ class OutboxJournal:
         self._engine = engine
         self._wake = wake
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether events are written in the connector's transaction (no store of their
+        own): a connector with transactions then tells inside it, else after its commit."""
+        return self._engine is None
+
     async def record(self, changes: list[Change], transaction: Any | None) -> None:
         pending: list[NewEvent] = []
         delivered: list[NewEvent] = []

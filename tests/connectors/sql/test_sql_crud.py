@@ -15,6 +15,7 @@ from sql_specs import SCHEMA, USERS
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
+    Change,
     Compare,
     Conflict,
     InvalidValue,
@@ -302,3 +303,47 @@ async def test_an_id_is_never_given_again(connector: SqlConnector) -> None:
         await connector.delete(kind, first.id)
         second = await connector.create(kind, values)
         assert second.id != first.id
+
+
+class JournalOfItsOwn(RecordingJournal):
+    """A journal with a database of its own: told after the commit, it can see the write."""
+
+    in_transaction = False
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.visible: list[bool] = []
+        self.transactions: list[object] = []
+
+    async def record(self, changes: list[Change], transaction: object) -> None:
+        self.transactions.append(transaction)
+        engine = on_sqlite(create_async_engine(self.url))
+        try:
+            async with engine.connect() as connection:
+                for change in changes:  # users only, in the test below
+                    found = await connection.execute(
+                        sa.text("SELECT count(*) FROM users WHERE id = :key"),
+                        {"key": int(change.id)},
+                    )
+                    self.visible.append(found.scalar() == (0 if change.after is None else 1))
+        finally:
+            await engine.dispose()
+        await super().record(changes, transaction)
+
+
+async def test_a_journal_with_its_own_database_is_told_after_the_commit(tables: str) -> None:
+    journal = JournalOfItsOwn(tables)
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA, journal)
+    await connector.open()
+    try:
+        alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+        await connector.update(Kind.USERS, alice.id, {"title": "Lead"})
+        with pytest.raises(Conflict):
+            await connector.create(Kind.USERS, {"user_name": "ALICE"})
+        await connector.delete(Kind.USERS, alice.id)
+    finally:
+        await connector.close()
+    assert [change.kind for change in journal.changes] == [Kind.USERS] * 3  # not the conflict
+    assert journal.visible == [True, True, True]  # each write committed when told
+    assert journal.transactions == [None, None, None]
