@@ -783,13 +783,8 @@ class LdapConnector:
         """
         if location.kind is not Kind.USERS:
             return
-        groups = self._groups
-        if groups is not None and self._member_value_field() is None:
-            attribute = self._member_attribute()
-            term = f"({attribute}={escape(old_dn)})"
-            for base in groups.bases:
-                for group in list(search_all(connection, base, term, ["1.1"])):
-                    self._modify_members(connection, group.dn, added=[new_dn], removed=[old_dn])
+        if self._member_value_field() is None:
+            self._replace_member_value(connection, old_dn, new_dn)
         for described in location.spec.fields:
             if described.reference is not Kind.USERS:
                 continue
@@ -812,12 +807,17 @@ class LdapConnector:
         if location.kind is not Kind.USERS or field is None or field not in changes:
             return
         old, new = user.first(field), changes[field]
-        if old is None or new is None or str(old) == str(new) or self._groups is None:
+        if old is not None and new is not None and str(old) != str(new):
+            self._replace_member_value(connection, str(old), str(new))
+
+    def _replace_member_value(self, connection: ldap3.Connection, old: str, new: str) -> None:
+        """Every group holding the member value `old` holds `new` instead."""
+        if self._groups is None:
             return
-        term = f"({self._member_attribute()}={escape(str(old))})"
+        term = f"({self._member_attribute()}={escape(old)})"
         for base in self._groups.bases:
             for group in list(search_all(connection, base, term, ["1.1"])):
-                self._modify_members(connection, group.dn, added=[str(new)], removed=[str(old)])
+                self._modify_members(connection, group.dn, added=[new], removed=[old])
 
     def _dependents(
         self, connection: ldap3.Connection, kind: Kind, user: Entry
@@ -1081,11 +1081,7 @@ class LdapConnector:
         version = location.stored_version(entry)
         if not self._assertion or version is None or location.spec.version is None:
             return None
-        return (
-            ASSERTION,
-            True,
-            ber.encode_filter(f"({location.spec.version}={escape(str(version))})"),
-        )
+        return _asserting(f"({location.spec.version}={escape(str(version))})")
 
     def _holds(self, connection: ldap3.Connection, group_dn: str, value: str) -> bool:
         """Whether the group's member attribute holds `value` (an LDAP compare)."""
@@ -1103,13 +1099,18 @@ MEMBER_WRITE_ATTEMPTS = 4
 last (a value it added or removed first, the placeholder put back or taken away)."""
 
 
+def _asserting(term: str) -> Control:
+    """The Assertion control (RFC 4528, critical): the write is made only if the entry
+    matches the filter `term`, else it fails with assertionFailed."""
+    return ASSERTION, True, ber.encode_filter(term)
+
+
 @functools.lru_cache(maxsize=16)
 def _holds_no_value(attribute: str, value: str) -> Control:
-    """The Assertion control (RFC 4528, critical): the write is made only if the entry
-    does not hold `value`. Overlays' own writes inherit it (OpenLDAP's memberof modifies
-    the member's entry under it), which this filter lets through: users hold no members.
-    """
-    return ASSERTION, True, ber.encode_filter(f"(!({attribute}={escape(value)}))")
+    """The write is made only if the entry does not hold `value`. Overlays' own writes
+    inherit the assertion (OpenLDAP's memberof modifies the member's entry under it),
+    which this filter lets through: users hold no members."""
+    return _asserting(f"(!({attribute}={escape(value)}))")
 
 
 def schema_problems(schema: BackendSchema) -> list[str]:

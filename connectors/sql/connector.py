@@ -349,21 +349,19 @@ class SqlConnector:
         engine = (self._single_writer if one_write else self._writer) if write else self._reader
         if engine is None:
             raise RuntimeError("the SQL connector is not open")
-        if not write or self._journal is None or _in_transaction(self._journal):
-            # On an engine in autocommit, begin() sends nothing: each statement commits.
-            async with live_connection(engine) as connection, connection.begin():
-                yield connection
-            return
         # A journal with a database of its own is told once the change has committed:
         # told inside, it would hold an event of a change a failed commit then undid.
-        told: list[Change] = []
+        told: list[Change] | None = None
+        if write and self._journal is not None and not _in_transaction(self._journal):
+            told = []
         token = _TOLD_AFTER_COMMIT.set(told)
         try:
+            # On an engine in autocommit, begin() sends nothing: each statement commits.
             async with live_connection(engine) as connection, connection.begin():
                 yield connection
         finally:
             _TOLD_AFTER_COMMIT.reset(token)
-        if told:
+        if told and self._journal is not None:
             await self._journal.record(told, None)
 
     @property

@@ -235,7 +235,7 @@ class DeliveryWorker:
             else:
                 outcome = await self._receiver.send(event.id, event.body)
                 async with live_connection(self._engine) as connection, connection.begin():
-                    await self._record(connection, [event], [outcome])
+                    await self._record(connection, event, outcome)
         except asyncio.CancelledError:
             raise
         except Exception:  # the event stays pending: the next claim brings it again
@@ -247,40 +247,39 @@ class DeliveryWorker:
         """Claim the event again, locked, deliver it and record the outcome in one
         transaction; another process that took it first leaves nothing to do."""
         async with live_connection(self._engine) as connection, connection.begin():
-            claimed = await self._outbox.claim_one(connection, seen.sequence)
+            claimed = await self._outbox.claim_one(connection, seen.webhook, seen.sequence)
             if claimed is None:
                 return
             outcome = await self._receiver.send(claimed.id, claimed.body)
-            await self._record(connection, [claimed], [outcome])
+            await self._record(connection, claimed, outcome)
 
     async def _record(
-        self, connection: AsyncConnection, batch: list[StoredEvent], outcomes: list[Outcome]
+        self, connection: AsyncConnection, event: StoredEvent, outcome: Outcome
     ) -> None:
-        settings = self._receiver.settings
-        now = time.time()
-        for event, outcome in zip(batch, outcomes, strict=True):
-            attempts = event.attempts + 1
-            if outcome.delivered:
-                await self._outbox.finish(
-                    connection, event.sequence, Status.DELIVERED, attempts=attempts
-                )
-                continue
-            # Retry-After is the least wait (RFC 9110 §10.2.3), never a reason to retry
-            # sooner than the backoff: `Retry-After: 0` must not make a busy loop.
-            wait = max(outcome.retry_after or 0.0, self._receiver.delay(attempts))
-            too_old = now + wait - event.created > settings.max_age
-            if outcome.retry and not too_old:
-                await self._outbox.finish(
-                    connection,
-                    event.sequence,
-                    Status.PENDING,
-                    attempts=attempts,
-                    due=now + wait,
-                    error=outcome.error,
-                )
-                continue
-            error = outcome.error if not outcome.retry else f"{outcome.error}; too old to retry"
-            log.warning("event %s to %s failed: %s", event.id, self._receiver.name, error)
+        """The event delivered, due again after a wait, or failed (too old, or refused)."""
+        attempts = event.attempts + 1
+        if outcome.delivered:
             await self._outbox.finish(
-                connection, event.sequence, Status.FAILED, attempts=attempts, error=error
+                connection, event.sequence, Status.DELIVERED, attempts=attempts
             )
+            return
+        # Retry-After is the least wait (RFC 9110 §10.2.3), never a reason to retry
+        # sooner than the backoff: `Retry-After: 0` must not make a busy loop.
+        now = time.time()
+        wait = max(outcome.retry_after or 0.0, self._receiver.delay(attempts))
+        too_old = now + wait - event.created > self._receiver.settings.max_age
+        if outcome.retry and not too_old:
+            await self._outbox.finish(
+                connection,
+                event.sequence,
+                Status.PENDING,
+                attempts=attempts,
+                due=now + wait,
+                error=outcome.error,
+            )
+            return
+        error = outcome.error if not outcome.retry else f"{outcome.error}; too old to retry"
+        log.warning("event %s to %s failed: %s", event.id, self._receiver.name, error)
+        await self._outbox.finish(
+            connection, event.sequence, Status.FAILED, attempts=attempts, error=error
+        )

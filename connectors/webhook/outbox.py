@@ -143,16 +143,12 @@ class Outbox:
         rows = (await connection.execute(statement)).mappings().all()
         return [_stored(row) for row in rows]
 
-    async def claim_one(self, connection: AsyncConnection, sequence: int) -> StoredEvent | None:
-        """The event `sequence`, locked (FOR UPDATE SKIP LOCKED) until the transaction of
-        `connection` ends, if it is still due at the head of its line and no other
-        process holds it; else None."""
-        row = await connection.execute(
-            sa.select(self.table.c.webhook).where(self.table.c.sequence == sequence)
-        )
-        webhook = row.scalar()
-        if webhook is None:
-            return None
+    async def claim_one(
+        self, connection: AsyncConnection, webhook: str, sequence: int
+    ) -> StoredEvent | None:
+        """The event `sequence` of `webhook`, locked (FOR UPDATE SKIP LOCKED) until the
+        transaction of `connection` ends, if it is still due at the head of its line and
+        no other process holds it; else None."""
         statement = (
             self._due(webhook)
             .where(self.table.c.sequence == sequence)
