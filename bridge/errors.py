@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from scim2_models import Error, SCIMException
 
 from bridge.http import BodyError, UnstorableText, scim_json_response
@@ -84,17 +85,12 @@ def _described(error: ValidationError) -> str:
         return "invalid request"
     first = problems[0]
     names = [
-        _camel(part)
+        to_camel(part)
         for part in first["loc"]
         if isinstance(part, str) and part[:1].islower() and part.isidentifier()
     ]
     message = str(first["msg"])
     return f"{'.'.join(names)}: {message}" if names else message
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _safe_detail(detail: str) -> str:
