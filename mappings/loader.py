@@ -519,14 +519,7 @@ class _Loader:
         for rule in rules:
             target = rule.target
             if rule.field is not None:
-                role = next(
-                    (
-                        r
-                        for r in ("key", "created", "modified", "version")
-                        if found[r] == rule.field
-                    ),
-                    None,
-                )
+                role = _connector_role(found, rule.field)
                 if role is not None:
                     self.problem(
                         rule.key,
@@ -569,9 +562,7 @@ class _Loader:
         drop the client's value without a word, and the connector's own fields (the key,
         the version, the timestamps) are not the mapping's to set."""
         for field in constants:
-            role = next(
-                (r for r in ("key", "created", "modified", "version") if found[r] == field), None
-            )
+            role = _connector_role(found, field)
             writer = next((rule for rule in rules if rule.field == field), None)
             if role is not None:
                 self.problem(
@@ -583,6 +574,12 @@ class _Loader:
                     f"{name}.constants.{field}",
                     f"field {field!r} is also written by {writer.key}: give it one of the two",
                 )
+
+
+def _connector_role(found: dict[str, str | None], field: str) -> str | None:
+    """Which of the fields the connector writes itself `field` is (key, timestamps,
+    version), if any."""
+    return next((r for r in ("key", "created", "modified", "version") if found[r] == field), None)
 
 
 def _fields(rules: list[Rule]) -> list[Field]:
