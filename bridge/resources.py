@@ -7,8 +7,10 @@ the mapping, and hands the connector only what changed (RFC 7644 §3.3, §3.4, �
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from bridge import quirks
 from bridge.config import GroupPolicy, Settings, UserPolicy
 from bridge.errors import ScimError
 from bridge.membership import member_ids, split_member_operations
+from bridge.turns import Turns
 from connectors.base import (
     Compare,
     Connector,
@@ -35,6 +38,7 @@ from connectors.base import (
     PreconditionFailed,
     Query,
     Record,
+    Unavailable,
 )
 from mappings import Mapping, ResourceMapping
 
@@ -48,7 +52,13 @@ when unmapped, Entra's ADSCIM schema), a `remove` may carry its selection in `va
 and a replace through an unmatched filter creates the entry (Entra's
 `emails[type eq "work"].value` on a user with no work email)."""
 
-_PATCH_RETRIES = 3
+WRITE_ATTEMPTS = 8
+"""Reads and writes of one unconditional PATCH, PUT or DELETE, each after another
+process's write (another worker, another tool) came between the read and the write."""
+
+RETRY_PAUSE = 0.005
+"""Seconds: the n-th attempt waits up to n times this, at random, so that writers in
+several processes that collided do not collide again in step."""
 
 _PATH_NAMES = re.compile(
     r"(?P<attribute>[A-Za-z][\w$-]*)(?:\[[^\]]*\])?(?:\.(?P<sub>[A-Za-z][\w$-]*))?"
@@ -123,6 +133,7 @@ class ResourceService:
         # Built once: pydantic keeps parameterised classes weakly, and building one again
         # for every request costs more than the rest of a small PATCH.
         self._patch_class: Any = PatchOp.__class_getitem__(self.model)
+        self._turns = Turns()
         self.manager_field = next(
             (field.name for field in mapping.spec.fields if field.reference is Kind.USERS), None
         )
@@ -148,9 +159,8 @@ class ResourceService:
         """PUT (RFC 7644 §3.5.1): the mapped attributes become what the body says."""
         scim = self._validated(payload, Context.RESOURCE_REPLACEMENT_REQUEST)
         self._refuse_blank_name(scim.get("userName"))
-        with self._scim_field_names():
-            current = await self.connector.get(self.kind, id)
-            self._check_if_match(current, if_match)
+
+        async def replace(current: Record) -> Record:
             if self._deactivates(current, scim.get("active")):
                 return await self._deactivate(current)
             before = self.mapping.to_backend(self._as_request(current), current=current.values)
@@ -168,6 +178,9 @@ class ResourceService:
                 with_members=read.members,
                 with_groups=read.groups,
             )
+
+        with self._scim_field_names():
+            return await self._on_current(id, if_match, replace)
 
     async def patch(
         self, id: str, payload: dict[str, Any], if_match: set[str] | None, read: ReadOptions
@@ -199,9 +212,8 @@ class ResourceService:
                     with_members=read.members,
                     with_groups=read.groups,
                 )
-            for attempt in range(_PATCH_RETRIES):
-                current = await self.connector.get(self.kind, id)
-                self._check_if_match(current, if_match)
+
+            async def apply(current: Record) -> Record:
                 changes: dict[str, Any] = {}
                 if operations:
                     resource = self._as_model(current)
@@ -220,20 +232,17 @@ class ResourceService:
                         self._dump(resource), current=stored, defaults=False
                     )
                     changes = self.mapping.changes(before, after)
-                try:
-                    return await self.connector.update(
-                        self.kind,
-                        id,
-                        changes,
-                        members=members or None,
-                        if_version=current.version,
-                        with_members=read.members,
-                        with_groups=read.groups,
-                    )
-                except PreconditionFailed:
-                    if if_match is not None or attempt == _PATCH_RETRIES - 1:
-                        raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                return await self.connector.update(
+                    self.kind,
+                    id,
+                    changes,
+                    members=members or None,
+                    if_version=current.version,
+                    with_members=read.members,
+                    with_groups=read.groups,
+                )
+
+            return await self._on_current(id, if_match, apply)
 
     async def delete(self, id: str, if_match: set[str] | None) -> None:
         """DELETE (RFC 7644 §3.6), as the resource type's `on_delete` policy says."""
@@ -242,9 +251,36 @@ class ResourceService:
             if not conditional and self.policy.on_delete == "delete":
                 await self.connector.delete(self.kind, id)
                 return
-            current = await self.connector.get(self.kind, id)
-            self._check_if_match(current, if_match)
-            await self._deprovision(current)
+
+            async def deprovision(current: Record) -> Record:
+                await self._deprovision(current)
+                return current
+
+            await self._on_current(id, if_match, deprovision)
+
+    async def _on_current(
+        self, id: str, if_match: set[str] | None, write: Callable[[Record], Awaitable[Record]]
+    ) -> Record:
+        """`write(current)` on the resource as read now, its If-Match checked first.
+
+        `write` writes on the version it was given. Within this process the writes of a
+        resource take turns, so parallel PATCHes read each other's results; when a write
+        of another process came between the read and the write, the resource is read and
+        `write` made again: a request without If-Match set no condition, and a failed
+        precondition there would be the service's race, not the client's (RFC 7644
+        §3.14). With If-Match, the client's condition has failed: 412.
+        """
+        async with self._turns.taken(id):
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                current = await self.connector.get(self.kind, id)
+                self._check_if_match(current, if_match)
+                try:
+                    return await write(current)
+                except PreconditionFailed:
+                    if if_match is not None:
+                        raise
+                await asyncio.sleep(random.uniform(0, RETRY_PAUSE * attempt))  # noqa: S311
+        raise Unavailable("the resource kept changing under concurrent writes; retry")
 
     # --- deprovisioning -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from test_cli import environment, start_serve
 TOKEN = "workers-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @pytest.fixture
@@ -150,3 +151,33 @@ async def test_copies_stop_when_the_first_worker_is_killed(config: pathlib.Path)
     process.kill()  # no SIGTERM: the copies are not told
     await process.wait()
     await eventually(lambda: not listening_on(port), within=15)
+
+
+async def test_parallel_unconditional_patches_across_workers_all_land(
+    config: pathlib.Path,
+) -> None:
+    # Each PATCH on a connection of its own, which the kernel spreads over the three
+    # workers: a write of another process between a PATCH's read and its write is read
+    # again, never answered 412 (the client sent no If-Match).
+    process, url, _ = await started(config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"schemas": [USER], "userName": "ada"}
+            async with session.post(f"{url}/Users", json=body, headers=HEADERS) as response:
+                user_id = (await response.json())["id"]
+
+        async def patch(n: int) -> int:
+            operation = {"op": "add", "path": "title", "value": f"title {n}"}
+            body = {"schemas": [PATCH], "Operations": [operation]}
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with (
+                aiohttp.ClientSession(connector=connector) as own,
+                own.patch(f"{url}/Users/{user_id}", json=body, headers=HEADERS) as response,
+            ):
+                return response.status
+
+        for _ in range(3):
+            assert await asyncio.gather(*(patch(n) for n in range(24))) == [200] * 24
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)

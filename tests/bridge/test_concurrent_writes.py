@@ -1,0 +1,161 @@
+"""Unconditional writes that race: each is applied, none is refused as a failed precondition.
+
+A PATCH or PUT without If-Match reads the resource and writes on the version it read; when
+another write came between, that is the service's own race, not the client's condition
+(RFC 7644 §3.14: 412 answers a failed If-Match). Identity providers send such writes in
+parallel (Entra's and Okta's provisioning threads), so every one must land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import pathlib
+from typing import Any
+
+import pytest
+from scim_client import GROUP_SCHEMA, USER_SCHEMA, Scim
+from test_patch_paths import MAPPING
+
+from bridge.resources import WRITE_ATTEMPTS, ReadOptions, ResourceService
+from connectors.base import Kind, PreconditionFailed, Record, Unavailable
+from mappings import load_mapping
+
+ATTRIBUTES = ["title", "displayName", "userType", "preferredLanguage", "externalId"]
+"""Mapped by every preset the suite runs (sql-default, ldap-openldap)."""
+
+
+async def test_parallel_patches_of_different_attributes_all_land(scim: Scim) -> None:
+    user = await scim.create_user("racer")
+    for round in range(2):
+        answers = await asyncio.gather(
+            *(
+                scim.patch(
+                    f"/Users/{user['id']}",
+                    {"op": "replace", "path": name, "value": f"{name}-{round}"},
+                )
+                for name in ATTRIBUTES
+            )
+        )
+        assert [answer.status for answer in answers] == [200] * len(ATTRIBUTES), [
+            answer.body for answer in answers if answer.status != 200
+        ]
+        stored = (await scim.get(f"/Users/{user['id']}")).body
+        assert {name: stored.get(name) for name in ATTRIBUTES} == {
+            name: f"{name}-{round}" for name in ATTRIBUTES
+        }
+
+
+async def test_parallel_puts_all_land_and_the_last_one_stays(scim: Scim) -> None:
+    user = await scim.create_user("putter")
+    body = {"schemas": [USER_SCHEMA], "userName": "putter"}
+    answers = await asyncio.gather(
+        *(scim.put(f"/Users/{user['id']}", {**body, "title": f"t{n}"}) for n in range(8))
+    )
+    assert [answer.status for answer in answers] == [200] * 8, [
+        answer.body for answer in answers if answer.status != 200
+    ]
+    stored = (await scim.get(f"/Users/{user['id']}")).body
+    assert stored["title"] in {f"t{n}" for n in range(8)}
+
+
+async def test_parallel_group_patches_all_land(scim: Scim) -> None:
+    created = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "racers"})
+    assert created.status == 201, created.body
+    group = f"/Groups/{created.body['id']}"
+    answers = await asyncio.gather(
+        *(
+            scim.patch(group, {"op": "replace", "path": "externalId", "value": f"e{n}"})
+            for n in range(8)
+        )
+    )
+    assert {answer.status for answer in answers} <= {200, 204}, [
+        answer.body for answer in answers if answer.status not in (200, 204)
+    ]
+    assert (await scim.get(group)).body["externalId"] in {f"e{n}" for n in range(8)}
+
+
+async def test_a_failed_if_match_is_still_412(scim: Scim) -> None:
+    user = await scim.create_user("guarded")
+    stale = user["meta"]["version"]
+    changed = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "title", "value": "a"}
+    )
+    assert changed.status == 200
+    refused = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "title", "value": "b"},
+        headers={"If-Match": stale},
+    )
+    assert refused.status == 412
+    assert (await scim.get(f"/Users/{user['id']}")).body["title"] == "a"
+
+
+class WrittenMeanwhile:
+    """A backend where another process writes the record between each of the first
+    `interlopers` reads and the write that follows (the race of two workers)."""
+
+    def __init__(self, interlopers: int) -> None:
+        self.interlopers = interlopers
+        self.record = Record("1", {"login": "ada", "title": "before"}, "1")
+        self.writes = 0
+
+    async def get(self, kind: Kind, id: str) -> Record:
+        return dataclasses.replace(self.record, values=dict(self.record.values))
+
+    async def update(
+        self, kind: Kind, id: str, changes: dict[str, Any], *, if_version: str | None, **_: Any
+    ) -> Record:
+        if self.interlopers:
+            self.interlopers -= 1
+            self._write({"dept": f"set by another process {self.interlopers}"})
+        if if_version is not None and if_version != self.record.version:
+            raise PreconditionFailed("the record has changed since it was read")
+        self._write(changes)
+        return await self.get(kind, id)
+
+    def _write(self, changes: dict[str, Any]) -> None:
+        self.writes += 1
+        values = {**self.record.values, **changes}
+        self.record = Record("1", values, str(int(self.record.version) + 1))
+
+
+def users_on(backend: WrittenMeanwhile, tmp_path: pathlib.Path) -> ResourceService:
+    path = tmp_path / "mapping.toml"
+    path.write_text(MAPPING)
+    connector: Any = backend
+    return ResourceService(Kind.USERS, load_mapping(path).users, connector)
+
+
+TITLE = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "path": "title", "value": "after"}],
+}
+READ = ReadOptions(members=False, groups=False)
+
+
+async def test_a_write_of_another_process_between_read_and_write_is_read_again(
+    tmp_path: pathlib.Path,
+) -> None:
+    backend = WrittenMeanwhile(interlopers=WRITE_ATTEMPTS - 1)
+    record = await users_on(backend, tmp_path).patch("1", TITLE, None, READ)
+    # Both writes kept: the other process's, and the PATCH made on what it wrote.
+    assert record.values == {"login": "ada", "title": "after", "dept": "set by another process 0"}
+
+
+async def test_with_if_match_the_other_write_fails_the_clients_condition(
+    tmp_path: pathlib.Path,
+) -> None:
+    backend = WrittenMeanwhile(interlopers=1)
+    with pytest.raises(PreconditionFailed):
+        await users_on(backend, tmp_path).patch("1", TITLE, {"1"}, READ)
+    assert backend.record.values["title"] == "before"
+
+
+async def test_a_record_that_never_stops_changing_is_503_not_412(tmp_path: pathlib.Path) -> None:
+    backend = WrittenMeanwhile(interlopers=WRITE_ATTEMPTS)
+    with pytest.raises(Unavailable):
+        await users_on(backend, tmp_path).replace(
+            "1", {"schemas": [USER_SCHEMA], "userName": "ada", "title": "after"}, None, READ
+        )
+    assert backend.record.values["title"] == "before"
