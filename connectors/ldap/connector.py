@@ -232,7 +232,7 @@ class LdapConnector:
         self, kind: Kind, id: str, *, with_members: bool = False, with_groups: bool = False
     ) -> Record:
         location = self._location(kind)
-        attributes = location.attributes(members=with_members)
+        attributes = location.attributes(members=with_members and self._reads_member_values())
 
         def read(slot: Slot, connection: ldap3.Connection) -> Record:
             entry = location.find(connection, id, attributes)
@@ -244,7 +244,9 @@ class LdapConnector:
         location = self._location(kind)
         # Members and groups are read afterwards, on another connection as a rule, so
         # that the paged search of this page keeps its place for the next one.
-        plan = PagedSearch((kind.value, *location.bases), location.attributes(), query)
+        member_values = query.with_members and self._reads_member_values()
+        attributes = location.attributes(members=member_values)
+        plan = PagedSearch((kind.value, *location.bases), attributes, query)
         sort_key = _sort_key(location, query.sort) if query.sort is not None else None
         cursor = self._cursors.get(plan.key(query.offset))
         prefer = cursor.slot if cursor is not None else None
@@ -537,7 +539,7 @@ class LdapConnector:
                         for e in search_all(connection, base, term, users.ref_attributes())
                     ]
             return sorted(found, key=lambda ref: ref.id)
-        if users.member_of and group.values(attribute):
+        if users.member_of:
             term = f"({users.member_of}={escape(group.dn)})"
             found = [
                 users.ref_of(entry)
@@ -884,6 +886,12 @@ class LdapConnector:
         if members is None or members.field is None:
             raise InvalidValue("this service stores no memberships", field="members")
         return members.field
+
+    def _reads_member_values(self) -> bool:
+        """Whether a group's members are read from its member attribute; not when the
+        server keeps memberOf, whose search finds them without the group's values (a
+        group of 50,000 would otherwise send every DN, only to be searched again)."""
+        return self._member_value_field() is not None or not self._users.member_of
 
     def _member_value_field(self) -> str | None:
         members = self.schema.memberships

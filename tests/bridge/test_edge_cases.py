@@ -345,3 +345,26 @@ async def test_onelogin_legacy_schema_names_in_patch(scim: Scim) -> None:
     assert after["title"] == "Lead"
     assert after[ENTERPRISE]["department"] == "Sales"
     assert after[ENTERPRISE]["organization"] == "EU"
+
+
+async def test_group_lists_and_searches_show_members_as_get_does(scim: Scim) -> None:
+    # `members` is returned by default (RFC 7643 §4.2), in a query's results as in a GET
+    # (RFC 7644 §3.4.2): a list of groups must not drop it.
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    gid = await _group_with(scim, alice["id"], bob["id"])
+    expected = {alice["id"], bob["id"]}
+    assert await _member_ids(scim, gid) == expected
+    by_name, by_id = q('displayName eq "Probe"'), q(f'id eq "{gid}"')
+    paths = ["/Groups", f"/Groups?filter={by_name}", f"/Groups?filter={by_id}&attributes=members"]
+    for path in paths:
+        answer = await scim.get(path)
+        assert answer.status == 200, answer.body
+        [group] = answer.body["Resources"]
+        assert {member["value"] for member in group.get("members", [])} == expected, path
+    searched = await scim.post(
+        "/Groups/.search", {"schemas": [SEARCH_REQUEST], "filter": 'displayName eq "Probe"'}
+    )
+    assert searched.status == 200, searched.body
+    [group] = searched.body["Resources"]
+    assert {member["value"] for member in group.get("members", [])} == expected
