@@ -12,7 +12,7 @@ import functools
 import operator
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -164,12 +164,15 @@ Parsed = tuple[Any, FilterNode | None]
 def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
     """The validated search request, and the syntax tree of its filter."""
     text = payload.get("filter")
-    if isinstance(text, str) and "\x00" in text:
-        # Nothing stored holds U+0000 (see bridge.http), and PostgreSQL refuses it in a
-        # query: one answer for every backend.
-        raise ScimError(400, "the filter holds a NUL character", "invalidFilter")
-    if not isinstance(text, str) or "\\" in text:
+    if not isinstance(text, str):
         return _whole(models, payload)
+    _refuse_unstorable(text)
+    if "\\" in text:
+        # Escapes (RFC 7644 §3.4.2.2 takes JSON's strings) can spell what the text cannot.
+        request, ast = _whole(models, payload)
+        for value in _strings_of(ast):
+            _refuse_unstorable(value)
+        return request, ast
     values: list[str] = []
 
     def placeholder(string: re.Match[str]) -> str:
@@ -191,6 +194,32 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
         return _whole(models, payload)
     request, ast = cached
     return request, _substituted(ast, values)
+
+
+def _refuse_unstorable(text: str) -> None:
+    """Nothing stored holds U+0000 or a lone surrogate (see bridge.http): PostgreSQL
+    refuses a NUL in a query, the other drivers and the directory cannot encode a
+    surrogate. One answer for every backend, before any of them is asked."""
+    if "\x00" in text:
+        raise ScimError(400, "the filter holds a NUL character", "invalidFilter")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        message = "the filter holds text that is not valid Unicode"
+        raise ScimError(400, message, "invalidFilter") from None
+
+
+def _strings_of(node: FilterNode | None) -> Iterator[str]:
+    """The string values the filter compares with."""
+    if isinstance(node, Comparison) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, LogicalExpr):
+        for term in node.terms:
+            yield from _strings_of(term)
+    elif isinstance(node, Not):
+        yield from _strings_of(node.expr)
+    elif isinstance(node, ValuePath):
+        yield from _strings_of(node.val_filter)
 
 
 def _whole(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:

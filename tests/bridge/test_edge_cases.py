@@ -368,3 +368,19 @@ async def test_group_lists_and_searches_show_members_as_get_does(scim: Scim) -> 
     assert searched.status == 200, searched.body
     [group] = searched.body["Resources"]
     assert {member["value"] for member in group.get("members", [])} == expected
+
+
+@pytest.mark.parametrize(
+    "filter_",
+    ['title eq "\\ud800"', 'userName eq "a\\udfffb"', 'title eq "a\\u0000b"', 'title co "\\u0000"'],
+)
+async def test_filter_values_no_backend_can_hold_are_400_on_every_backend(
+    scim: Scim, filter_: str
+) -> None:
+    # A lone surrogate or a NUL, spelled by a JSON escape in the filter (RFC 7644 §3.4.2.2
+    # takes JSON's strings), reaches no driver: 400 invalidFilter alike everywhere.
+    await scim.create_user("alice", title="a")
+    listed = await scim.get(f"/Users?filter={q(filter_)}")
+    assert (listed.status, listed.body.get("scimType")) == (400, "invalidFilter"), listed.body
+    searched = await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": filter_})
+    assert (searched.status, searched.body.get("scimType")) == (400, "invalidFilter")
