@@ -111,6 +111,8 @@ def _compare(context: FilterContext, condition: Compare) -> str:
     text = to_directory(value)
     if field in context.timestamps:
         text = _timestamp(value, field)
+    if text == "":
+        return _against_empty(field, op)
     escaped = escape(text)
     if op is Op.EQ:
         return f"({field}={escaped})"
@@ -130,6 +132,20 @@ def _compare(context: FilterContext, condition: Compare) -> str:
     if op is Op.GT:
         return f"(&({field}>={escaped})(!({field}={escaped})))"
     return f"(&({field}<={escaped})(!({field}={escaped})))"
+
+
+def _against_empty(field: str, op: Op) -> str:
+    """A comparison with "", which no directory string holds (RFC 4517 §3.3.6: one
+    character at least). The server cannot evaluate `(title=)` (Undefined, and so is its
+    negation: `ne ""` would match nothing), and `(title=**)` cannot even be encoded. What
+    SCIM means instead: nothing equals "" nor sorts before it; every value contains it,
+    starts and ends with it, and sorts after it; `ne` holds for every resource, with a
+    value or without (the two-valued rule of connectors.base)."""
+    if op in (Op.EQ, Op.LT, Op.LE):
+        return NOTHING
+    if op is Op.NE:
+        return EVERYTHING
+    return f"({field}=*)"
 
 
 _ORDERING = frozenset({Op.GT, Op.GE, Op.LT, Op.LE})

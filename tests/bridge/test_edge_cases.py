@@ -384,3 +384,27 @@ async def test_filter_values_no_backend_can_hold_are_400_on_every_backend(
     assert (listed.status, listed.body.get("scimType")) == (400, "invalidFilter"), listed.body
     searched = await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": filter_})
     assert (searched.status, searched.body.get("scimType")) == (400, "invalidFilter")
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ('title eq ""', set()),
+        ('title ne ""', {"alice", "bob"}),
+        ('not (title eq "")', {"alice", "bob"}),
+        ('title co ""', {"alice"}),
+        ('title sw ""', {"alice"}),
+        ('title ew ""', {"alice"}),
+        ('userName co "" and title pr', {"alice"}),
+    ],
+)
+async def test_comparisons_with_the_empty_string_agree_on_every_backend(
+    scim: Scim, filter_: str, expected: set[str]
+) -> None:
+    # Every string contains "" and none equals it (RFC 7644 §3.4.2.2); a directory cannot
+    # evaluate `(title=)` nor encode `(title=**)`, which answered nothing and 500.
+    await scim.create_user("alice", title="Engineer")
+    await scim.create_user("bob")
+    answer = await scim.get(f"/Users?filter={q(filter_)}")
+    assert answer.status == 200, answer.body
+    assert {user["userName"] for user in answer.body["Resources"]} == expected
