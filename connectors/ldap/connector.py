@@ -12,7 +12,8 @@ import asyncio
 import copy
 import functools
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 import ldap3
@@ -312,7 +313,8 @@ class LdapConnector:
             entry_dn = dns.join(dns.rdn(directory.naming_attribute, str(naming)), str(container))
             wanted = location.attributes(members=kind is Kind.GROUPS)
             controls = [_post_read_of(tuple(wanted))] if self._post_read else None
-            add_entry(connection, entry_dn, attributes, controls)
+            with _storable_name(entry_dn, directory.naming_field):
+                add_entry(connection, entry_dn, attributes, controls)
             entry = _post_read_entry(connection, entry_dn)
             if entry is None:
                 entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
@@ -733,15 +735,16 @@ class LdapConnector:
         if same_entry and (new_name is None or str(new_name) == dns.first_value(old_dn)):
             return old_dn  # the same name, spelt differently (escapes, spaces)
         try:
-            connection.modify_dn(
-                old_dn,
-                rdn,
-                delete_old_dn=True,
-                new_superior=parent
-                if dns.normalized(parent) != dns.normalized(_parent(old_dn))
-                else None,
-            )
-        except ldap_errors.LDAPException:
+            with _storable_name(rdn, directory.naming_field):
+                connection.modify_dn(
+                    old_dn,
+                    rdn,
+                    delete_old_dn=True,
+                    new_superior=parent
+                    if dns.normalized(parent) != dns.normalized(_parent(old_dn))
+                    else None,
+                )
+        except (ldap_errors.LDAPException, InvalidValue):
             self._undo(connection, old_dn, undo)
             raise
         location.refs.forget(old_dn)
@@ -1100,6 +1103,24 @@ class LdapConnector:
 
 
 # --- Helpers ----------------------------------------------------------------------------
+
+
+LONGEST_SURE_NAME = 240
+"""Bytes of an entry's name (`uid=...`) that OpenLDAP's back-mdb surely stores: it keeps
+the name twice in a key of at most 511 bytes, and refuses a longer one with a bare
+`other` (80), which alone would read as a server in trouble (503, retried for ever)."""
+
+
+@contextmanager
+def _storable_name(dn: str, field: str) -> Iterator[None]:
+    """A name the directory could not store is said to be one: 400 naming the field."""
+    try:
+        yield
+    except ldap_errors.LDAPOtherResult:
+        rdn, _ = dns.split_first(dn)
+        if len(rdn.encode()) <= LONGEST_SURE_NAME:
+            raise
+        raise InvalidValue("too long for an entry's name in the directory", field=field) from None
 
 
 MEMBER_WRITE_ATTEMPTS = 4

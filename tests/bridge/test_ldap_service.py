@@ -10,7 +10,14 @@ from typing import Any
 
 import ldap3
 import pytest
-from scim_client import LDAP_PASSWORD_ENV, TOKEN, USER_SCHEMA, Scim, write_ldap_config
+from scim_client import (
+    GROUP_SCHEMA,
+    LDAP_PASSWORD_ENV,
+    TOKEN,
+    USER_SCHEMA,
+    Scim,
+    write_ldap_config,
+)
 from served import serve_config
 from slapd import SlapdServer, start_slapd
 from test_cli import write_config
@@ -188,3 +195,30 @@ def test_a_service_on_a_directory_never_loads_the_database_libraries(
     (tmp_path / "sql").mkdir()
     sql_config = write_config(tmp_path / "sql")
     assert {"sqlalchemy", "aiosqlite"} <= packages_loaded_by_a_service(sql_config)
+
+
+async def test_a_name_too_long_for_the_directory_is_400_not_a_busy_server(
+    ldap_scim: Scim,
+) -> None:
+    # back-mdb refuses a name over ~245 bytes with a bare `other` (80): that is no outage
+    # to retry (503) but a value it cannot store, and nothing of the request is written.
+    scim = ldap_scim
+    long_name = "x" * 300
+    created = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": long_name})
+    assert (created.status, created.body["scimType"]) == (400, "invalidValue"), created.body
+    assert created.body["detail"].startswith("userName: ")
+    assert await scim.backend.user(long_name) is None
+
+    user = await scim.create_user("short", title="Engineer")
+    renamed = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "value": {"userName": "é" * 150, "title": "Chief"}},
+    )
+    assert (renamed.status, renamed.body["scimType"]) == (400, "invalidValue"), renamed.body
+    assert renamed.body["detail"].startswith("userName: ")
+    kept = await scim.get(f"/Users/{user['id']}")
+    assert (kept.body["userName"], kept.body["title"]) == ("short", "Engineer")
+
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g" * 300})
+    assert (group.status, group.body["scimType"]) == (400, "invalidValue"), group.body
+    assert group.body["detail"].startswith("displayName: ")
