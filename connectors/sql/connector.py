@@ -282,6 +282,9 @@ class SqlConnector:
                         await connection.execute(
                             sa.update(mapped.table).where(mapped.key == key).values(row)
                         )
+                    display = mapped.spec.display
+                    if display in row and row[display] != before.values.get(display):
+                        await self._touch_those_showing(connection, kind, key)
                 joined: set[Any] = set()
                 left: set[Any] = set()
                 if members:
@@ -589,6 +592,30 @@ class SqlConnector:
             await connection.execute(
                 sa.update(mapped.table).where(mapped.key.in_(list(keys))).values(stamps)
             )
+
+    async def _touch_those_showing(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
+        """The records that show this one's display value get a new version, since what
+        they show changed (RFC 7644 §3.14: an ETag changes with the representation): a
+        group's members (their `groups`), a user's groups (their `members`) and the
+        users it manages (their `manager.displayName`)."""
+        members = self._reflected.members
+        users, groups = self._reflected.users, self._reflected.groups
+        if members is not None and users is not None and groups is not None:
+            if kind is Kind.GROUPS:
+                shown_by, showing = users, sa.select(members.member).where(members.group == key)
+            else:
+                shown_by, showing = groups, sa.select(members.group).where(members.member == key)
+            await self._touch_where(connection, shown_by, shown_by.key.in_(showing))
+        for mapped, column in self._references_to(kind):
+            await self._touch_where(connection, mapped, column == key)
+
+    @staticmethod
+    async def _touch_where(
+        connection: AsyncConnection, mapped: Mapped, condition: sa.ColumnElement[bool]
+    ) -> None:
+        stamps = _stamps(mapped, created=False)
+        if stamps:
+            await connection.execute(sa.update(mapped.table).where(condition).values(stamps))
 
     async def _change_members(
         self, connection: AsyncConnection, group: Any, changes: MemberChanges

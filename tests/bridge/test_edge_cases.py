@@ -408,3 +408,22 @@ async def test_comparisons_with_the_empty_string_agree_on_every_backend(
     answer = await scim.get(f"/Users?filter={q(filter_)}")
     assert answer.status == 200, answer.body
     assert {user["userName"] for user in answer.body["Resources"]} == expected
+
+
+async def test_renaming_a_group_gives_its_members_new_etags(scim: Scim) -> None:
+    # A member shows the group's name in `groups[].display`: its representation changed,
+    # so must its version (RFC 7644 §3.14), or If-None-Match would answer 304 for it.
+    alice = await scim.create_user("alice")
+    gid = await _group_with(scim, alice["id"])
+    before = await scim.get(f"/Users/{alice['id']}")
+    renamed = await scim.patch(
+        f"/Groups/{gid}", {"op": "replace", "path": "displayName", "value": "Renamed"}
+    )
+    assert renamed.status in (200, 204), renamed.body
+    after = await scim.get(f"/Users/{alice['id']}")
+    assert [group["display"] for group in after.body["groups"]] == ["Renamed"]
+    assert after.body["meta"]["version"] != before.body["meta"]["version"]
+    unchanged = await scim.get(
+        f"/Users/{alice['id']}", headers={"If-None-Match": before.body["meta"]["version"]}
+    )
+    assert unchanged.status == 200

@@ -214,3 +214,35 @@ async def test_concurrent_additions_all_land(connector: SqlConnector) -> None:
     )
     assert await member_ids(connector, group.id) == set(ids)
     assert (await connector.get(Kind.GROUPS, group.id)).version == str(1 + len(ids))
+
+
+async def test_a_new_display_name_gives_those_who_show_it_new_versions(
+    connector: SqlConnector,
+) -> None:
+    # A group's members show its name, a user's groups and reports show the user's: each
+    # of those representations changed, so must each version (RFC 7644 §3.14).
+    boss, alice, bob = await users(connector, "boss", "alice", "bob")
+    await connector.update(Kind.USERS, alice, {"manager_id": boss})
+    staff = await connector.create(Kind.GROUPS, {"display_name": "Staff"}, members=[boss, alice])
+
+    async def versions() -> dict[str, str]:
+        return {
+            "boss": (await connector.get(Kind.USERS, boss)).version,
+            "alice": (await connector.get(Kind.USERS, alice)).version,
+            "bob": (await connector.get(Kind.USERS, bob)).version,
+            "staff": (await connector.get(Kind.GROUPS, staff.id)).version,
+        }
+
+    before = await versions()
+    await connector.update(Kind.GROUPS, staff.id, {"display_name": "Everyone"})
+    after_group = await versions()
+    changed = {name for name in before if before[name] != after_group[name]}
+    assert changed == {"staff", "boss", "alice"}
+
+    await connector.update(Kind.USERS, boss, {"display_name": "The Boss"})
+    after_boss = await versions()
+    changed = {name for name in before if after_group[name] != after_boss[name]}
+    assert changed == {"boss", "alice", "staff"}  # alice shows her manager's name
+
+    await connector.update(Kind.USERS, bob, {"external_id": "b-1"})
+    assert {name for name, v in (await versions()).items() if v != after_boss[name]} == {"bob"}
