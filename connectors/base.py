@@ -201,6 +201,19 @@ class BackendSchema:
         return spec
 
 
+def mapping_origin(schema: BackendSchema, key: str) -> str:
+    """Where in the mapping a start-up problem lies: `<file>: <key>` when the schema was
+    loaded from a file (mappings.model.MappedBackend names it), else `<key>`."""
+    source = getattr(schema, "source", "")
+    return f"{source}: {key}" if source else key
+
+
+def rule_key(spec: ObjectSpec, field: Field) -> str:
+    """The mapping key of the rule that writes `field` (mappings.model.MappedField names
+    it), or a description of the field when it was built by hand."""
+    return str(getattr(field, "key", "") or f"{spec.kind.value}.attributes ({field.name})")
+
+
 # --- Records -----------------------------------------------------------------------
 
 

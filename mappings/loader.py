@@ -17,7 +17,6 @@ from scim2_models import EnterpriseUser, Group, Resource, User
 
 from connectors.base import (
     ENABLED_BY_LOCATION,
-    BackendSchema,
     DirectoryObject,
     Field,
     Kind,
@@ -27,7 +26,7 @@ from connectors.base import (
 
 from .errors import MappingError
 from .extensions import DeclaredExtension, declared_extensions
-from .model import Mapping, ResourceMapping
+from .model import MappedBackend, MappedField, Mapping, ResourceMapping
 from .paths import PathProblem, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
 from .templates import Template, is_template
@@ -148,14 +147,17 @@ class _Loader:
             groups = self.resource(Kind.GROUPS, data["groups"])
             if isinstance(data["groups"], dict):
                 memberships = self.members(data["groups"].get("members"))
+        if users is not None and groups is not None:
+            self.check_apart(users.spec, groups.spec, memberships)
         if self.problems or users is None:
             return None
         return Mapping(
             source=self.label,
-            backend=BackendSchema(
+            backend=MappedBackend(
                 users=users.spec,
                 groups=groups.spec if groups else None,
                 memberships=memberships,
+                source=self.label,
             ),
             users=users,
             groups=groups,
@@ -190,7 +192,7 @@ class _Loader:
         self.walk(self.models[kind], f"{name}.attributes", attributes or {}, [], rules)
         self.check_together(rules, found)
         self.check_constants(name, constants, rules, found)
-        directory = self.directory(name, table, rules)
+        directory = self.directory(name, table, rules, constants)
         if found["object"] is None or found["key"] is None:
             return None
         spec = ObjectSpec(
@@ -209,7 +211,7 @@ class _Loader:
         return ResourceMapping(kind, spec, self.models[kind], tuple(rules))
 
     def directory(
-        self, name: str, table: dict[str, Any], rules: list[Rule]
+        self, name: str, table: dict[str, Any], rules: list[Rule], constants: dict[str, Any]
     ) -> DirectoryObject | None:
         """The LDAP keys of an object table: classes, rdn and disabled_object go together."""
         if not any(key in table for key in ("classes", "rdn", "disabled_object")):
@@ -242,6 +244,24 @@ class _Loader:
                 f"{name}.rdn", f"'{path}' must be a single-valued attribute mapped to a field"
             )
             return None
+        # The entry's name holds the rdn's value: another writer of the attribute would
+        # change it behind the name (LDAP attribute names are case-insensitive).
+        other = next(
+            (
+                each.key
+                for each in rules
+                if each is not rule and (each.field or "").lower() == attribute.lower()
+            ),
+            None,
+        )
+        if other is None and attribute.lower() in (field.lower() for field in constants):
+            other = f"{name}.constants"
+        if other is not None and attribute.lower() != rule.field.lower():
+            self.problem(
+                f"{name}.rdn",
+                f"{attribute!r} names the entry after '{path}', but {other} writes it too",
+            )
+            return None
         return DirectoryObject(
             classes=tuple(classes),
             naming_attribute=attribute,
@@ -265,6 +285,10 @@ class _Loader:
             if name not in _MEMBER_KEYS:
                 self.problem(f"{key}.{name}", f"unknown key (valid: {', '.join(_MEMBER_KEYS)})")
         values = {name: self.typed(table, name, key, str, "a string") for name in _MEMBER_KEYS}
+        for name, value in values.items():
+            if value == "":
+                self.problem(f"{key}.{name}", "must not be empty")
+                values[name] = None
         if "field" in table:
             if any(name in table for name in ("object", "group", "member")):
                 self.problem(key, "give either object, group and member, or field, not both")
@@ -280,6 +304,12 @@ class _Loader:
         for name in ("object", "group", "member"):
             if name not in table:
                 self.problem(f"{key}.{name}", "missing")
+        group, member = values["group"], values["member"]
+        if group and member and group.lower() == member.lower():
+            self.problem(
+                f"{key}.member",
+                f"{member!r} is also the group column: a membership row needs two columns",
+            )
         return MembershipSpec(
             object=values["object"], group=values["group"], member=values["member"]
         )
@@ -300,7 +330,10 @@ class _Loader:
             key = f"{prefix}.{'.'.join(here)}"
             if isinstance(value, str):
                 rule = self.rule(model, key, here, {"field": value})
-            elif isinstance(value, dict) and any(name in value for name in RULE_KEYS):
+            elif isinstance(value, dict) and (
+                any(name in value for name in RULE_KEYS) or _names_leaf(model, here)
+            ):
+                # A table under a simple attribute is a rule table, even with a typo.
                 rule = self.rule(model, key, here, value)
             elif isinstance(value, dict) and value:
                 self.walk(model, prefix, value, here, rules)
@@ -325,6 +358,8 @@ class _Loader:
         except PathProblem as exc:
             self.problem(key, str(exc))
         field = self.typed(table, "field", key, str, "a string")
+        if field == "":
+            self.problem(key, "the field name must not be empty")
         unique = self.typed(table, "unique", key, bool, "true or false")
         display = self.typed(table, "display", key, bool, "true or false")
         constant = self.typed(table, "constant", key, _SCALAR, "a string, number or boolean")
@@ -511,7 +546,12 @@ class _Loader:
         return Kind(reference)
 
     def check_together(self, rules: list[Rule], found: dict[str, str | None]) -> None:
-        """Problems between rules: fields written twice, attributes mapped twice."""
+        """Problems between rules: fields written twice, attributes mapped twice.
+
+        Field names compare case-insensitively whatever the backend: LDAP attribute
+        names, MySQL's and SQLite's column names are, and two names that differ only in
+        case are a mistake on PostgreSQL too.
+        """
         by_field: dict[str, Rule] = {}
         by_target: dict[tuple[str, Any], Rule] = {}
         whole: dict[tuple[str, str], Rule] = {}
@@ -525,12 +565,13 @@ class _Loader:
                         rule.key,
                         f"field {rule.field!r} is the {role} field, which the connector writes",
                     )
-                elif rule.field in by_field:
+                elif rule.field.lower() in by_field:
                     self.problem(
                         rule.key,
-                        f"field {rule.field!r} is also written by {by_field[rule.field].key}",
+                        f"field {rule.field!r} is also written by "
+                        f"{by_field[rule.field.lower()].key}",
                     )
-                by_field.setdefault(rule.field, rule)
+                by_field.setdefault(rule.field.lower(), rule)
             identity = (target.urn.lower(), target.slot)
             if identity in by_target:
                 self.problem(
@@ -551,6 +592,42 @@ class _Loader:
                     self.problem(f"{rule.key}.display", f"already set by {display.key}")
                 display = display or rule
 
+    def check_apart(
+        self, users: ObjectSpec, groups: ObjectSpec, memberships: MembershipSpec | None
+    ) -> None:
+        """Users and groups must not be read from the same records."""
+        user_dir, group_dir = users.directory, groups.directory
+        if user_dir is None or group_dir is None:
+            if users.object.lower() == groups.object.lower():
+                self.problem(
+                    "groups.object",
+                    f"{groups.object!r} is also the users' table: each needs its own",
+                )
+            table = memberships.object if memberships is not None else None
+            if table is not None and table.lower() in (
+                users.object.lower(),
+                groups.object.lower(),
+            ):
+                self.problem(
+                    "groups.members.object",
+                    f"{table!r} is the users' or the groups' table: memberships need their own",
+                )
+            return
+        # A type's entries are those of its classes under its containers (subtree).
+        user_bases = [users.object, *filter(None, [user_dir.disabled_object])]
+        group_bases = [groups.object, *filter(None, [group_dir.disabled_object])]
+        if not any(_overlap(u, g) for u in user_bases for g in group_bases):
+            return
+        user_classes = {each.lower() for each in user_dir.classes} - {"top"}
+        group_classes = {each.lower() for each in group_dir.classes} - {"top"}
+        if user_classes <= group_classes or group_classes <= user_classes:
+            self.problem(
+                "groups.object",
+                f"{groups.object!r} shares entries with the users' {users.object!r} and the "
+                "classes do not tell them apart: give each type a class the other lacks, "
+                "or its own container",
+            )
+
     def check_constants(
         self,
         name: str,
@@ -563,7 +640,9 @@ class _Loader:
         the version, the timestamps) are not the mapping's to set."""
         for field in constants:
             role = _connector_role(found, field)
-            writer = next((rule for rule in rules if rule.field == field), None)
+            writer = next(
+                (rule for rule in rules if (rule.field or "").lower() == field.lower()), None
+            )
             if role is not None:
                 self.problem(
                     f"{name}.constants.{field}",
@@ -579,7 +658,14 @@ class _Loader:
 def _connector_role(found: dict[str, str | None], field: str) -> str | None:
     """Which of the fields the connector writes itself `field` is (key, timestamps,
     version), if any."""
-    return next((r for r in ("key", "created", "modified", "version") if found[r] == field), None)
+    return next(
+        (
+            role
+            for role in ("key", "created", "modified", "version")
+            if (found[role] or "").lower() == field.lower()
+        ),
+        None,
+    )
 
 
 def _fields(rules: list[Rule]) -> list[Field]:
@@ -587,8 +673,57 @@ def _fields(rules: list[Rule]) -> list[Field]:
     for rule in rules:
         if rule.field is not None and rule.field not in fields:
             several = rule.several and rule.split is None
-            fields[rule.field] = Field(rule.field, reference=rule.reference, multi_valued=several)
+            writes, stored = _written(rule)
+            fields[rule.field] = MappedField(
+                rule.field,
+                reference=rule.reference,
+                multi_valued=several,
+                key=rule.key,
+                writes=writes,
+                stored=stored,
+            )
     return list(fields.values())
+
+
+def _written(rule: Rule) -> tuple[str | None, tuple[Any, ...]]:
+    """What a rule writes to its field: the SCIM type of free values, and fixed values."""
+    fixed = (rule.empty,) if rule.empty is not None else ()
+    if rule.constant is not None:
+        return None, (rule.encode(rule.constant),)
+    if rule.value_map is not None:
+        return None, (*rule.value_map.values(), *fixed)
+    if rule.reference is not None or rule.field == ENABLED_BY_LOCATION:
+        return None, fixed
+    if rule.bit is not None:
+        return ValueKind.NUMBER.value, fixed
+    if rule.template is not None or rule.date_format is not None or rule.split is not None:
+        return ValueKind.STRING.value, fixed
+    return rule.target.kind.value, fixed
+
+
+def _names_leaf(model: type[Resource[Any]], pieces: list[str]) -> bool:
+    """Whether nested keys name an attribute without sub-attributes (`title`), under
+    which a table can only be a rule table."""
+    text = _scim_path(pieces)
+    try:
+        target = resolve_target(model, text)
+    except PathProblem:
+        return False
+    last = re.split(r"[.:]", text)[-1].lower()
+    return (target.sub_attr or target.attr).lower() == last
+
+
+def _container(dn: str) -> str:
+    """A relative DN compared loosely: case and spaces around separators ignored."""
+    return ",".join(
+        "=".join(part.strip() for part in rdn.split("=", 1)) for rdn in dn.lower().split(",")
+    )
+
+
+def _overlap(first: str, second: str) -> bool:
+    """Whether one container is, or lies beneath, the other (searches are subtree)."""
+    a, b = _container(first), _container(second)
+    return a == b or a.endswith("," + b) or b.endswith("," + a)
 
 
 def load_mapping(source: str | pathlib.Path) -> Mapping:

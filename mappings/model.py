@@ -9,13 +9,52 @@ from typing import Any
 from scim2_models import Resource
 from scim2_models.path import FilterNode
 
-from connectors.base import BackendSchema, Condition, Kind, ObjectSpec, Sort
+from connectors.base import BackendSchema, Condition, Field, Kind, ObjectSpec, Sort
 
 from .announce import AnnouncedAttribute, announced
 from .conditions import ConditionTranslator
 from .rules import Rule, RuleSet
 from .sort import sort_by
 from .translate import changes, to_backend, to_scim
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MappedField(Field):
+    """A field as a rule writes it, for the start-up check against the backend.
+
+    The connectors read these attributes when present (a hand-built Field has none), to
+    name the mapping key in a message and to compare what is written with the column
+    or attribute type.
+    """
+
+    key: str = ""
+    """The mapping key of the rule (`users.attributes.title`)."""
+    writes: str | None = None
+    """The SCIM type (a ValueKind) of the values written as the client sends them; None
+    when only `stored` values are written (a map) or the connector converts them (a
+    reference)."""
+    stored: tuple[Any, ...] = ()
+    """Fixed values the rule writes: a map's values, a constant, the `empty` value."""
+
+    # Equal to the Field it describes: what the check reads is no part of the field.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Field):
+            return NotImplemented
+        return (self.name, self.reference, self.multi_valued) == (
+            other.name,
+            other.reference,
+            other.multi_valued,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.reference, self.multi_valued))
+
+
+@dataclass(frozen=True, slots=True)
+class MappedBackend(BackendSchema):
+    """The BackendSchema of a mapping file, which it names for start-up messages."""
+
+    source: str = ""
 
 
 class ResourceMapping:

@@ -61,6 +61,7 @@ from connectors.ldap.schema import (
     ASSERTION,
     POST_READ,
     DirectorySchema,
+    mapping_problems,
     read_schema,
     supported_controls,
 )
@@ -185,8 +186,9 @@ class LdapConnector:
             await pool.close()
 
     async def verify(self) -> list[str]:
-        """Every container the mapping names exists, and the directory's schema knows
-        every object class and attribute type it names."""
+        """Every container the mapping names exists; the directory's schema knows every
+        object class and attribute type it names, and allows what the mapping writes
+        (connectors.ldap.schema.mapping_problems)."""
 
         def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
             problems: list[str] = []
@@ -214,7 +216,7 @@ class LdapConnector:
                 for name in self._attribute_types(location)
                 if not schema.knows_attribute(name)
             )
-        return problems
+        return problems + mapping_problems(schema, self.schema)
 
     def _attribute_types(self, location: Location) -> list[str]:
         """Every attribute type the mapping names for a resource type."""

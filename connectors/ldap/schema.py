@@ -3,7 +3,10 @@
 Read once when the connector opens, from the subschema subentry. Two uses:
 
 - `scim-bridge check` reports an attribute type or object class the directory does not
-  know, instead of the first write failing with an object-class violation;
+  know, an attribute the mapping's object classes do not allow, several values for a
+  SINGLE-VALUE type, a reference in an attribute that does not hold DNs, and two names
+  of one attribute type (`sn` and `surname`), instead of the first write failing with
+  an object-class violation (`mapping_problems`);
 - a filter asks only what the directory can evaluate: `uid` has no ORDERING rule in
   OpenLDAP's core schema, so `(uid>=b)` is Undefined and silently matches nothing
   (RFC 4511 §4.5.1.7). Such a comparison is refused, as a filter on an unmapped
@@ -15,11 +18,26 @@ syntaxes only) is taken to support every comparison: nothing is refused on a gue
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ldap3
 from ldap3.protocol.rfc4512 import SchemaInfo
+
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    BackendSchema,
+    DirectoryObject,
+    ObjectSpec,
+    mapping_origin,
+    rule_key,
+)
+
+_OPERATIONAL = frozenset({"DIRECTORY_OPERATION", "DISTRIBUTED_OPERATION", "DSA_OPERATION"})
+"""ldap3's names of the usages of RFC 4512 §4.1.2 other than userApplications."""
+
+DN_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.12"
+"""RFC 4517 §3.3.9 DN: the syntax of an attribute holding references to entries."""
 
 
 @dataclass(frozen=True)
@@ -37,17 +55,34 @@ class AttributeRules:
 
 
 @dataclass(frozen=True)
+class AttributeType:
+    """What a check needs of one attribute type."""
+
+    name: str
+    """Its first name, as the schema spells it: every alias stands for it."""
+    single_value: bool
+    syntax: str | None
+    """The syntax OID, a superior's when it has none of its own; None: unpublished."""
+    operational: bool
+    """A type the directory keeps outside the object classes (pwdAccountLockedTime)."""
+
+
+@dataclass(frozen=True)
 class DirectorySchema:
     """Attribute types (by every name, lower case) and object class names."""
 
     attributes: dict[str, AttributeRules]
     classes: frozenset[str]
+    types: dict[str, AttributeType] = field(default_factory=dict)
+    """Attribute types by every name and OID, lower case."""
+    allowed: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Object class (lower case) -> the first names (lower case) of the attribute types
+    its entries may hold (MUST and MAY, the superior classes' included)."""
 
     @classmethod
     def from_ldap3(cls, schema: Any) -> DirectorySchema:
         """From ldap3's parsed SchemaInfo (`Server(get_info=SCHEMA).schema`)."""
-        types = schema.attribute_types or {}
-        infos = {name.lower(): info for name, info in types.items()}
+        infos = _by_every_name(schema.attribute_types)
         by_oid = {info.oid: info for info in infos.values() if getattr(info, "oid", None)}
 
         def rules(info: Any, seen: frozenset[str] = frozenset()) -> AttributeRules:
@@ -69,9 +104,55 @@ class DirectorySchema:
                 )
             return own
 
+        def syntax(info: Any, seen: frozenset[str] = frozenset()) -> str | None:
+            if info.syntax:
+                return str(info.syntax)
+            for superior in info.superior or ():
+                parent = infos.get(str(superior).lower())
+                if parent is not None and str(superior).lower() not in seen:
+                    return syntax(parent, seen | {str(superior).lower()})
+            return None
+
+        def described(info: Any) -> AttributeType:
+            return AttributeType(
+                name=str((info.name or [info.oid])[0]),
+                single_value=bool(info.single_value),
+                syntax=syntax(info),
+                operational=str(info.usage) in _OPERATIONAL,
+            )
+
         attributes = {name: rules(info) for name, info in infos.items()}
-        classes = frozenset(name.lower() for name in (schema.object_classes or {}))
-        return cls(attributes, classes)
+        by_class = _by_every_name(schema.object_classes)
+
+        def allowed(info: Any, seen: frozenset[str] = frozenset()) -> frozenset[str]:
+            own = [*(info.must_contain or ()), *(info.may_contain or ())]
+            found = {
+                str(infos[name.lower()].name[0]).lower() if name.lower() in infos else name.lower()
+                for name in map(str, own)
+            }
+            for superior in info.superior or ():
+                parent = by_class.get(str(superior).lower())
+                if parent is not None and str(superior).lower() not in seen:
+                    found |= allowed(parent, seen | {str(superior).lower()})
+            return frozenset(found)
+
+        return cls(
+            attributes,
+            frozenset(by_class),
+            types={name: described(info) for name, info in infos.items()},
+            allowed={name: allowed(info) for name, info in by_class.items()},
+        )
+
+    def type_of(self, name: str) -> AttributeType | None:
+        """The attribute type of any of its names or its OID."""
+        return self.types.get(name.lower())
+
+    def same_type(self, first: str, second: str) -> bool:
+        """Whether two names are one attribute type (`cn` and `commonName`)."""
+        a, b = self.type_of(first), self.type_of(second)
+        if a is None or b is None:
+            return first.lower() == second.lower()
+        return a.name.lower() == b.name.lower()
 
     def knows_attribute(self, name: str) -> bool:
         return name.lower() in self.attributes
@@ -121,8 +202,119 @@ POST_READ = "1.3.6.1.1.13.2"
 """RFC 4527 Post-Read control: a write answers with the entry as it now is."""
 
 
+def _by_every_name(described: Any) -> dict[str, Any]:
+    """ldap3's schema definitions by each of their names and their OID, lower case: ldap3
+    keys them by the first name only, an alias (surname, commonName) would be unknown."""
+    found: dict[str, Any] = {}
+    for info in {id(each): each for each in (described or {}).values()}.values():
+        for name in [*(info.name or ()), info.oid]:
+            if name:
+                found[str(name).lower()] = info
+    return found
+
+
 def supported_controls(connection: Any) -> frozenset[str]:
     """The controls the root DSE announces (RFC 4512 §5.1); empty when it hides them."""
     connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["supportedControl"])
     root = (connection.response or [{}])[0].get("attributes") or {}
     return frozenset(str(each) for each in root.get("supportedControl") or [])
+
+
+def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[str]:
+    """What the directory's schema says the mapping cannot write, one line each.
+
+    Names the schema does not know are reported elsewhere (and skipped here): each
+    line names the mapping key of the rule that would fail.
+    """
+    problems: list[str] = []
+    members = schema.memberships
+    for spec in (schema.users, schema.groups):
+        if spec is None or spec.directory is None:
+            continue
+        entries = spec.directory
+        kind = spec.kind.value
+        # (mapping key, attribute name) of everything written to an entry of the type.
+        written = [
+            (rule_key(spec, each), each.name)
+            for each in spec.fields
+            if each.name != ENABLED_BY_LOCATION
+        ]
+        written += [(f"{kind}.constants.{name}", name) for name in spec.constants]
+        if spec is schema.groups and members is not None and members.field:
+            written.append(("groups.members.field", members.field))
+        problems += _not_allowed(directory, schema, spec, entries, written)
+        problems += _written_twice(directory, schema, spec, entries, written)
+        for each in spec.fields:
+            found = directory.type_of(each.name)
+            if found is None:
+                continue
+            where = mapping_origin(schema, rule_key(spec, each))
+            if each.multi_valued and found.single_value:
+                problems.append(
+                    f"{where}: the attribute holds several values, but {each.name!r} is "
+                    "SINGLE-VALUE in the directory's schema: map one entry "
+                    '(emails[type eq "work"].value)'
+                )
+            if each.reference is not None and found.syntax not in (None, DN_SYNTAX):
+                problems.append(
+                    f"{where}: a reference is stored as a DN, but {each.name!r} has syntax "
+                    f"{found.syntax}, not DN ({DN_SYNTAX})"
+                )
+    return problems
+
+
+def _not_allowed(
+    directory: DirectorySchema,
+    schema: BackendSchema,
+    spec: ObjectSpec,
+    entries: DirectoryObject,
+    written: list[tuple[str, str]],
+) -> list[str]:
+    """Attributes that none of the entry's object classes allows (an objectClassViolation)."""
+    classes = [name.lower() for name in entries.classes]
+    if "extensibleobject" in classes or any(name not in directory.allowed for name in classes):
+        return []  # any attribute goes, or an unknown class is reported already
+    allowed = frozenset().union(*(directory.allowed[name] for name in classes))
+    problems = []
+    for key, name in written:
+        found = directory.type_of(name)
+        if found is None or found.operational or found.name.lower() in allowed:
+            continue
+        problems.append(
+            f"{mapping_origin(schema, key)}: {name!r} is allowed by none of the object classes "
+            f"{', '.join(entries.classes)}"
+        )
+    return problems
+
+
+def _written_twice(
+    directory: DirectorySchema,
+    schema: BackendSchema,
+    spec: ObjectSpec,
+    entries: DirectoryObject,
+    written: list[tuple[str, str]],
+) -> list[str]:
+    """Two names of one attribute type (`sn` and `surname`): each write undoes the other.
+
+    The naming attribute counts too: another writer would change it behind the RDN.
+    """
+    problems = []
+    first: dict[str, tuple[str, str]] = {}
+    for key, name in written:
+        found = directory.type_of(name)
+        canonical = found.name.lower() if found is not None else name.lower()
+        if canonical in first and first[canonical][1].lower() != name.lower():
+            other_key, other = first[canonical]
+            problems.append(
+                f"{mapping_origin(schema, key)}: {name!r} and {other!r} name one attribute "
+                f"type, also written by {other_key}"
+            )
+        first.setdefault(canonical, (key, name))
+    naming = entries.naming_attribute
+    for key, name in written:
+        if directory.same_type(name, naming) and not directory.same_type(
+            entries.naming_field, name
+        ):
+            where = mapping_origin(schema, f"{spec.kind.value}.rdn")
+            problems.append(f"{where}: {naming!r} names the entry, but {key} writes it too")
+    return problems

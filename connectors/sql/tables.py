@@ -1,7 +1,9 @@
 """The existing tables a BackendSchema names, as reflected from the database.
 
 scim-bridge never migrates a table: it reflects what is there, and verify() lists every
-table or column the mapping names that the database lacks.
+table or column the mapping names that the database lacks, and every column that could
+not hold what the mapping writes (or that every create would leave empty while the table
+requires a value), so that the service does not start to answer each write with an error.
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.base import BackendSchema, Kind, MembershipSpec, NotFound, ObjectSpec
+from connectors.base import (
+    ENABLED_BY_LOCATION,
+    BackendSchema,
+    InvalidValue,
+    Kind,
+    NotFound,
+    ObjectSpec,
+    mapping_origin,
+    rule_key,
+)
 from connectors.sql.caseless import BUILT_IN_LOWER
-from connectors.sql.values import INTEGER_RANGE
+from connectors.sql.values import INTEGER_RANGE, to_column
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,13 @@ class Tables:
 
 def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
     """Reflect the tables of `schema` that exist; describe what is missing."""
+    if schema.users.directory is not None:
+        # Its objects are containers (ou=people), not tables: naming them helps nobody.
+        problem = (
+            f"{mapping_origin(schema, 'users')}: names classes and rdn: this is a directory "
+            'mapping, for a connector of type "ldap"'
+        )
+        return Tables(connection.dialect.name, None, None, None, (problem,))
     names = [schema.users.object]
     if schema.groups is not None:
         names.append(schema.groups.object)
@@ -112,7 +130,10 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         if spec is None or spec.object not in metadata.tables:
             return None
         table = metadata.tables[spec.object]
-        problems.extend(_missing(table, _object_columns(spec)))
+        missing = _missing(table, _object_columns(spec))
+        problems.extend(missing)
+        if not missing:
+            problems.extend(_unfit(schema, spec, table))
         version = table.c.get(spec.version) if spec.version is not None else None
         if version is not None and not isinstance(version.type, sa.Integer):
             problems.append(f'column "{version.name}" of table "{table.name}" is not an integer')
@@ -122,7 +143,7 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         return Mapped(spec, table, caseless)
 
     users, groups = mapped(schema.users), mapped(schema.groups)
-    members = _members(metadata, membership, problems)
+    members = _members(metadata, schema, problems)
     if schema.groups is not None and membership is None:
         problems.append("groups are mapped but no membership table is")
     return Tables(
@@ -193,9 +214,8 @@ def _object_columns(spec: ObjectSpec) -> list[str]:
     return list(dict.fromkeys(name for name in names if name is not None))
 
 
-def _members(
-    metadata: sa.MetaData, membership: MembershipSpec | None, problems: list[str]
-) -> Members | None:
+def _members(metadata: sa.MetaData, schema: BackendSchema, problems: list[str]) -> Members | None:
+    membership = schema.memberships
     if membership is None:
         return None
     if membership.object is None or membership.group is None or membership.member is None:
@@ -208,8 +228,90 @@ def _members(
     problems.extend(missing)
     if missing:
         return None
+    problems.extend(
+        f"{mapping_origin(schema, 'groups.members')}: {line}"
+        for line in _required(table, {membership.group, membership.member})
+    )
     return Members(table, table.c[membership.group], table.c[membership.member])
 
 
 def _missing(table: sa.Table, names: list[str]) -> list[str]:
     return [f'table "{table.name}" has no column "{name}"' for name in names if name not in table.c]
+
+
+_CANNOT_HOLD = {
+    # The SCIM types (mappings' ValueKind) that to_column() refuses for a column type.
+    "string": (sa.Integer, sa.Numeric, sa.Boolean),
+    "boolean": (sa.String, sa.Numeric, sa.DateTime, sa.Date, sa.Uuid),
+    "dateTime": (sa.Integer, sa.Numeric, sa.Boolean, sa.Uuid),
+    "number": (sa.Boolean, sa.DateTime, sa.Date, sa.Uuid),
+}
+
+
+def _unfit(schema: BackendSchema, spec: ObjectSpec, table: sa.Table) -> list[str]:
+    """Columns that cannot hold what the mapping writes, and required ones it never writes."""
+    problems: list[str] = []
+    for each in spec.fields:
+        if each.name == ENABLED_BY_LOCATION:
+            continue
+        column = table.c[each.name]
+        where = (
+            f'{mapping_origin(schema, rule_key(spec, each))}: column "{column.name}" '
+            f'of table "{table.name}"'
+        )
+        if each.multi_valued:
+            problems.append(
+                f"{where} holds one value and the attribute several: give split, or map "
+                'one entry (emails[type eq "work"].value)'
+            )
+            continue
+        writes: str | None = getattr(each, "writes", None)
+        if writes in _CANNOT_HOLD and isinstance(column.type, _CANNOT_HOLD[writes]):
+            problems.append(f"{where} is of type {column.type}, which cannot hold a SCIM {writes}")
+        refused = _refused(column, getattr(each, "stored", ()))
+        if refused:
+            problems.append(f"{where} cannot hold {refused}")
+    for name, value in spec.constants.items():
+        refused = _refused(table.c[name], (value,))
+        if refused:
+            where = mapping_origin(schema, f"{spec.kind.value}.constants.{name}")
+            problems.append(
+                f'{where}: column "{name}" of table "{table.name}" cannot hold {refused}'
+            )
+    written = {spec.key, spec.created, spec.modified, spec.version, *spec.constants}
+    written |= {each.name for each in spec.fields}
+    where = mapping_origin(schema, spec.kind.value)
+    problems.extend(f"{where}: {line}" for line in _required(table, written))
+    return problems
+
+
+def _refused(column: sa.Column[Any], values: Collection[Any]) -> str:
+    """The values the column refuses and why (`'A', 'T': the value is not a whole
+    number`), empty when it takes them all."""
+    refused: list[str] = []
+    reason = ""
+    for value in values:
+        try:
+            to_column(column, value, field=column.name)
+        except InvalidValue as error:
+            refused.append(repr(value))
+            reason = error.message
+    return f"{', '.join(refused)}: {reason}" if refused else ""
+
+
+def _required(table: sa.Table, written: Collection[str | None]) -> list[str]:
+    """The columns a new row needs a value for that nothing writes: every insert fails."""
+    keys = list(table.primary_key.columns)
+    # A lone integer key is generated by the database (an alias of SQLite's rowid).
+    generated = keys[0].name if len(keys) == 1 and isinstance(keys[0].type, sa.Integer) else None
+    return [
+        f'column "{column.name}" of table "{table.name}" is NOT NULL without a default and '
+        "the mapping writes no value to it: every create would fail"
+        for column in table.columns
+        if column.name not in written
+        and column.name != generated
+        and not column.nullable
+        and column.server_default is None
+        and column.computed is None
+        and column.identity is None
+    ]

@@ -1,0 +1,96 @@
+"""The OpenLDAP preset changed, checked against the directory's own schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.ldap import LdapConnector, LdapSettings
+from mappings import load_mapping
+
+PRESET = (Path(__file__).parents[3] / "mappings" / "ldap-openldap.toml").read_text()
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+@pytest.fixture
+def problems(ldap_settings: Callable[..., LdapSettings], tmp_path: Path) -> Callable[..., Any]:
+    async def found(replace: dict[str, str]) -> list[str]:
+        text = PRESET
+        for old, new in replace.items():
+            assert old in text
+            text = text.replace(old, new)
+        path = tmp_path / "my.toml"
+        path.write_text(text)
+        connector = LdapConnector(ldap_settings(), load_mapping(path).backend)
+        await connector.open()
+        try:
+            return [line.replace(str(path), "my.toml") for line in await connector.verify()]
+        finally:
+            await connector.close()
+
+    return found
+
+
+async def test_the_preset_passes(problems: Callable[..., Any]) -> None:
+    assert await problems({}) == []
+
+
+async def test_aliases_are_attribute_types(problems: Callable[..., Any]) -> None:
+    replace = {
+        '{ field = "sn",': '{ field = "surname",',
+        '"name.formatted" = { field = "cn",': '"name.formatted" = { field = "commonName",',
+        '= "mail"': '= "rfc822Mailbox"',
+    }
+    assert await problems(replace) == []
+
+
+async def test_two_names_of_one_attribute_type(problems: Callable[..., Any]) -> None:
+    assert await problems({'title = "title"': 'title = "title"\nnickName = "surname"'}) == [
+        "my.toml: users.attributes.nickName: 'surname' and 'sn' name one attribute type, "
+        "also written by users.attributes.name.familyName"
+    ]
+
+
+async def test_rdn_alias_written_by_another_rule(problems: Callable[..., Any]) -> None:
+    found = await problems({'rdn = "uid={userName}"': 'rdn = "commonName={userName}"'})
+    assert found == [
+        "my.toml: users.rdn: 'commonName' names the entry, but users.attributes.name.formatted "
+        "writes it too"
+    ]
+
+
+async def test_attribute_the_classes_do_not_allow(problems: Callable[..., Any]) -> None:
+    replace = {
+        'title = "title"': 'title = "title"\nnickName = "uidNumber"',
+        'field = "member"': 'field = "uniqueMember"',
+    }
+    assert await problems(replace) == [
+        "my.toml: users.attributes.nickName: 'uidNumber' is allowed by none of the object "
+        "classes top, person, organizationalPerson, inetOrgPerson",
+        "my.toml: groups.members.field: 'uniqueMember' is allowed by none of the object "
+        "classes top, groupOfNames",
+    ]
+
+
+async def test_several_values_for_a_single_value_type(problems: Callable[..., Any]) -> None:
+    replace = {
+        'preferredLanguage = "preferredLanguage"\n': "",
+        '\'emails[type eq "work"].value\' = "mail"': 'emails = "preferredLanguage"',
+    }
+    assert await problems(replace) == [
+        "my.toml: users.attributes.emails: the attribute holds several values, but "
+        "'preferredLanguage' is SINGLE-VALUE in the directory's schema: map one entry "
+        '(emails[type eq "work"].value)'
+    ]
+
+
+async def test_reference_in_an_attribute_without_dn_syntax(problems: Callable[..., Any]) -> None:
+    found = await problems({'{ field = "manager",': '{ field = "carLicense",'})
+    assert found == [
+        f"my.toml: users.attributes.{ENTERPRISE}.manager.value: a reference is stored "
+        "as a DN, but 'carLicense' has syntax 1.3.6.1.4.1.1466.115.121.1.15, not DN "
+        "(1.3.6.1.4.1.1466.115.121.1.12)"
+    ]

@@ -1,0 +1,133 @@
+"""A mapping checked against existing tables: columns that cannot hold what it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connectors.sql import SqlConnector, SqlSettings
+from connectors.sql.caseless import on_sqlite
+from mappings import load_mapping
+
+MAPPING = """
+[users]
+object = "people"
+key = "id"
+[users.attributes]
+userName = "login"
+{attributes}
+{rest}
+"""
+
+
+def people() -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Table(
+        "people",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("login", sa.String(64), nullable=False),
+        sa.Column("email", sa.String(200)),
+        sa.Column("badge_count", sa.Integer),
+        sa.Column("status", sa.CHAR(1)),
+        sa.Column("since", sa.DateTime),
+        sa.Column("note", sa.String(100), nullable=False, server_default="-"),
+    )
+    return metadata
+
+
+async def problems(
+    url: str, tmp_path: Path, attributes: str, rest: str = "", metadata: sa.MetaData | None = None
+) -> list[str]:
+    engine = on_sqlite(create_async_engine(url))
+    async with engine.begin() as connection:
+        await connection.run_sync((metadata or people()).create_all)
+    await engine.dispose()
+    path = tmp_path / "my.toml"
+    path.write_text(MAPPING.format(attributes=attributes, rest=rest))
+    connector = SqlConnector(SqlSettings(type="sql", url=url), load_mapping(path).backend)
+    await connector.open()
+    try:
+        return [line.replace(str(path), "my.toml") for line in await connector.verify()]
+    finally:
+        await connector.close()
+
+
+async def test_fitting_columns(sql_url: str, tmp_path: Path) -> None:
+    attributes = (
+        '"emails.value" = { field = "email", split = "," }\n'
+        'active = { field = "status", map = { true = "A", false = "T" } }\n'
+        'externalId = "since"\n'  # text into a dateTime column: ISO 8601 is parsed
+        '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"."manager.value" = '
+        '{ field = "badge_count", reference = "users" }'
+    )
+    assert await problems(sql_url, tmp_path, attributes) == []
+
+
+async def test_several_values_in_one_column(sql_url: str, tmp_path: Path) -> None:
+    assert await problems(sql_url, tmp_path, 'emails = "email"') == [
+        'my.toml: users.attributes.emails: column "email" of table "people" holds one value '
+        'and the attribute several: give split, or map one entry (emails[type eq "work"].value)'
+    ]
+
+
+async def test_text_into_an_integer_column(sql_url: str, tmp_path: Path) -> None:
+    found = await problems(sql_url, tmp_path, 'title = "badge_count"\nactive = "email"')
+    assert [line.split(" of table ")[0] for line in found] == [
+        'my.toml: users.attributes.title: column "badge_count"',
+        'my.toml: users.attributes.active: column "email"',
+    ]
+    assert found[0].endswith("which cannot hold a SCIM string")
+    assert found[1].endswith("which cannot hold a SCIM boolean")
+
+
+async def test_map_values_the_column_cannot_hold(sql_url: str, tmp_path: Path) -> None:
+    attributes = 'active = { field = "badge_count", map = { true = "A", false = "T" } }'
+    rest = '[users.constants]\nstatus = "XY"'
+    assert await problems(sql_url, tmp_path, attributes, rest) == [
+        'my.toml: users.attributes.active: column "badge_count" of table "people" cannot hold '
+        "'A', 'T': the value is not a whole number",
+        'my.toml: users.constants.status: column "status" of table "people" cannot hold '
+        "'XY': the value is too long (at most 1 characters)",
+    ]
+
+
+async def test_required_column_nothing_writes(sql_url: str, tmp_path: Path) -> None:
+    metadata = people()
+    sa.Table(
+        "extra",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("login", sa.String(64)),
+        sa.Column("cost_center", sa.String(10), nullable=False),
+    )
+    rest = '[users]\nobject = "extra"\nkey = "id"\n[users.attributes]\nuserName = "login"'
+    text = MAPPING.format(attributes="", rest="").split("[users]")[0] + rest
+    found = await problems(sql_url, tmp_path, "", metadata=metadata)
+    assert found == []  # people's NOT NULL columns are written (login) or have a default
+    path = tmp_path / "extra.toml"
+    path.write_text(text)
+    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), load_mapping(path).backend)
+    await connector.open()
+    try:
+        assert await connector.verify() == [
+            f'{path}: users: column "cost_center" of table "extra" is NOT NULL without a default '
+            "and the mapping writes no value to it: every create would fail"
+        ]
+    finally:
+        await connector.close()
+
+
+async def test_directory_mapping_on_a_database(sql_url: str) -> None:
+    mapping = load_mapping("ldap-openldap")
+    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), mapping.backend)
+    await connector.open()
+    try:
+        assert await connector.verify() == [
+            f"{mapping.source}: users: names classes and rdn: this is a directory mapping, "
+            'for a connector of type "ldap"'
+        ]
+    finally:
+        await connector.close()
