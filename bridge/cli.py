@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,12 +29,14 @@ from bridge.access_log import LOGGER as ACCESS_LOGGER
 from bridge.access_log import MALFORMED_REQUESTS, AccessLog
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
-from bridge.config import ConfigError, Settings, load_config, parse_listen
+from bridge.config import MIN_TOKEN_LENGTH, ConfigError, Settings, load_config, parse_listen
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
 from bridge.workers import Copies, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
+from connectors.ldap import LdapSettings
+from connectors.sql import SqlSettings
 from connectors.webhook import Status
 from mappings import Mapping as AttributeMapping
 from mappings import MappingError, load_mapping
@@ -63,22 +67,23 @@ class _Service:
     events: Events | None
 
 
-async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
+async def _checked(config: Path, environ: Mapping[str, str], listen: str | None = None) -> _Service:
     """Run the start-up checks; ConfigError lists every problem found.
 
     The backend is checked only when the mapping loads, since the mapping says what the
     backend must hold. The connector is closed again afterwards: the application opens
-    it for its own lifetime.
+    it for its own lifetime. `listen` is the `--listen` that replaces `server.listen`.
     """
     settings = load_config(config)
     source = str(settings.source)
-    problems: list[str] = []
+    problems = await _listen_problems(settings, listen)
     verifier: TokenVerifier | None = None
     mapping: AttributeMapping | None = None
     try:
         verifier = TokenVerifier.from_settings(settings.auth, environ, source)
     except ConfigError as exc:
         problems += exc.problems
+    problems += _short_tokens(settings, environ)
     try:
         mapping = load_mapping(settings.mapping_source())
     except MappingError as exc:
@@ -95,18 +100,121 @@ async def _checked(config: Path, environ: Mapping[str, str]) -> _Service:
     connector = build_connector(
         settings.connector, mapping.backend, events.journal if events else None
     )
-    try:
-        await connector.open()
-        problems += (f"{source}: connector: {line}" for line in await connector.verify())
-    except ConnectorError as exc:
-        problems.append(f"{source}: connector: {exc.message}")
-    finally:
-        await connector.close()
+    unusable = _password_problem(settings) or _database_file_problem(settings)
+    if unusable is not None:
+        problems.append(unusable)  # connecting would only fail on it again
+    else:
+        try:
+            await connector.open()
+            problems += (f"{source}: connector: {line}" for line in await connector.verify())
+        except Exception as exc:
+            problem = _backend_problem(settings, exc)
+            if problem is None:
+                raise
+            problems.append(problem)
+        finally:
+            await connector.close()
     if events is not None:
-        problems += await _store_problems(events, source)
+        problems += (
+            line for line in await _store_problems(events, settings) if line not in problems
+        )
     if problems or verifier is None:
         raise ConfigError(problems)
     return _Service(settings, verifier, mapping, connector, events)
+
+
+async def _listen_problems(settings: Settings, listen: str | None) -> list[str]:
+    """The host to listen on is an address, or a name that resolves (checked, not bound:
+    `check` runs beside the service it checks)."""
+    key = "--listen" if listen is not None else f"{settings.source}: server.listen"
+    host, port = parse_listen(listen or settings.server.listen)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        except (socket.gaierror, UnicodeError):
+            return [f"{key}: host name {host!r} not found"]
+    return []
+
+
+def _short_tokens(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Each token from the environment too short to resist guessing (a digest's token
+    cannot be measured)."""
+    problems = []
+    for index, token in enumerate(settings.auth.tokens):
+        value = environ.get(token.env, "").strip() if token.env is not None else ""
+        if 0 < len(value) < MIN_TOKEN_LENGTH:
+            problems.append(
+                f"{settings.source}: auth.tokens[{index}].env: the token in {token.env} is "
+                f"shorter than {MIN_TOKEN_LENGTH} characters (scim-bridge token new makes one)"
+            )
+    return problems
+
+
+def _password_problem(settings: Settings) -> str | None:
+    """The bind password is read from the process's environment, as the connector reads it."""
+    if not isinstance(settings.connector, LdapSettings):
+        return None
+    problem = settings.connector.password_problem()
+    return None if problem is None else f"{settings.source}: connector.password_env: {problem}"
+
+
+def _database_file_problem(settings: Settings) -> str | None:
+    connector = settings.connector
+    if not isinstance(connector, SqlSettings):
+        return None
+    from connectors.sql.errors import missing_directory
+    from connectors.sql.settings import parse_url
+
+    missing = missing_directory(parse_url(connector.url))
+    return (
+        None
+        if missing is None
+        else _database_line(settings, "connector.url", connector.url, missing)
+    )
+
+
+def _backend_problem(settings: Settings, error: Exception) -> str | None:
+    """One line for a backend that cannot be used, or None for an error nobody foresaw."""
+    connector = settings.connector
+    if isinstance(connector, SqlSettings):
+        cause = _database_problem(connector.url, connector.connect_timeout, error)
+        if cause is not None:
+            return _database_line(settings, "connector.url", connector.url, cause)
+    if isinstance(error, ConnectorError):
+        return f"{settings.source}: connector: {error.message}"
+    return None
+
+
+def _database_problem(url: str, connect_timeout: float, error: BaseException) -> str | None:
+    """Why a database could not be used, when `error` says."""
+    from connectors.sql.errors import connection_problem
+    from connectors.sql.settings import parse_url
+
+    return connection_problem(error, parse_url(url), connect_timeout)
+
+
+def _database_line(settings: Settings, key: str, url: str, cause: str) -> str:
+    """`file: key: URL: cause`, the URL without its password (nor its query, where
+    drivers take one too)."""
+    from connectors.sql.settings import parse_url
+
+    parsed = parse_url(url)
+    shown = (
+        type(parsed)
+        .create(
+            parsed.drivername,
+            username=parsed.username,
+            host=parsed.host,
+            port=parsed.port,
+            database=parsed.database,
+        )
+        .render_as_string()
+    )
+    return f"{settings.source}: {key}: {shown}: {cause}"
 
 
 def _secret_problems(settings: Settings, environ: Mapping[str, str]) -> list[str]:
@@ -121,7 +229,7 @@ def _secret_problems(settings: Settings, environ: Mapping[str, str]) -> list[str
     return problems
 
 
-async def _store_problems(events: Events, source: str) -> list[str]:
+async def _store_problems(events: Events, settings: Settings) -> list[str]:
     """Whether the events' database answers (nothing is written to it here)."""
     import sqlalchemy as sa
 
@@ -129,10 +237,18 @@ async def _store_problems(events: Events, source: str) -> list[str]:
         async with events.engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
     except (OSError, sa.exc.SQLAlchemyError) as error:
-        return [f"{source}: events.store: cannot connect ({type(error).__name__})"]
+        return [_store_problem(settings, events.store, error)]
     finally:
         await events.engine.dispose()
     return []
+
+
+def _store_problem(settings: Settings, store: str, error: Exception) -> str:
+    """The events' database cannot be used: the key that names it, and why."""
+    key = "events.store" if settings.events.store is not None else "connector.url"
+    timeout = getattr(settings.connector, "connect_timeout", 10.0)
+    cause = _database_problem(store, timeout, error)
+    return _database_line(settings, key, store, cause or f"cannot connect ({type(error).__name__})")
 
 
 async def _check(config: Path, environ: Mapping[str, str]) -> int:
@@ -153,7 +269,7 @@ async def application(
 
     `listen` overrides `server.listen`. ConfigError lists the problems found.
     """
-    service = await _checked(config, environ)
+    service = await _checked(config, environ, listen)
     settings = service.settings
     if listen is not None:
         server = settings.server.model_copy(update={"listen": listen})
@@ -164,6 +280,7 @@ async def application(
 
 async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
     app, settings = await application(config, environ, listen=listen)
+    listen_key = "--listen" if listen is not None else f"{settings.source}: server.listen"
     # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
     # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
     logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
@@ -188,7 +305,11 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
         try:
             await web.TCPSite(runner, host, port, reuse_port=workers > 1).start()
         except OSError as exc:
-            print(f"cannot listen on {settings.server.listen}: {exc.strerror}", file=sys.stderr)
+            reason = exc.strerror or type(exc).__name__
+            print(
+                f"{listen_key}: cannot listen on {settings.server.listen}: {reason}",
+                file=sys.stderr,
+            )
             return _EXIT_PROBLEMS
         if parent is not None:  # a copy: the first worker logged where the service is
             await _until_stopped(orphaned=until_orphaned(parent))
@@ -262,9 +383,7 @@ async def _events(args: argparse.Namespace) -> int:
             if held:
                 counts = await outbox.counts(connection)
     except (OSError, sa.exc.SQLAlchemyError) as error:
-        raise ConfigError(
-            [f"{settings.source}: events.store: cannot connect ({type(error).__name__})"]
-        ) from None
+        raise ConfigError([_store_problem(settings, store, error)]) from None
     finally:
         await engine.dispose()
     print("  ".join(f"{status.value}: {counts[status]}" for status in Status))

@@ -7,6 +7,7 @@ broken file in one pass. The service refuses to start (exit status 2) while any 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import pathlib
 import re
@@ -15,11 +16,20 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from connectors import ConnectorSettings
 from connectors.webhook import EventStoreSettings, WebhookSettings
+from connectors.webhook.settings import parse_http_url
 from mappings import preset_names
 
 
@@ -32,6 +42,11 @@ class ConfigError(Exception):
 
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+MIN_TOKEN_LENGTH = 16
+"""Characters of a bearer token at the least: `scim-bridge token new` makes 43."""
+
+_EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -55,7 +70,12 @@ def parse_listen(listen: str) -> tuple[str, int]:
             raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port}")
         if not _HOSTNAME.fullmatch(host):
             raise ValueError(f"{host!r} is not a host name or address")
-    if not port.isdigit() or int(port) > 65535:
+        if re.fullmatch(r"[0-9.]+", host):  # a name is never all digits: an IPv4 address
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IPv4 address") from None
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"{port!r} is not a port number (0-65535)")
     return host, int(port)
 
@@ -83,8 +103,9 @@ class ServerSettings(_Section):
     hold user names), status, size and duration."""
     public_url: str | None = None
     """The URL clients reach the service at through a proxy, e.g. `https://idm.example.com`;
-    Location headers and `$ref` values are built from it followed by `base_path`. Empty or
-    absent: from the request's own scheme and host."""
+    Location headers and `$ref` values are built from it followed by `base_path`. Its path,
+    if any, is the proxy's own prefix (`https://example.com/idm` for a proxy that strips
+    `/idm`). Empty or absent: from the request's own scheme and host."""
 
     @field_validator("listen")
     @classmethod
@@ -103,13 +124,23 @@ class ServerSettings(_Section):
 
     @field_validator("public_url")
     @classmethod
-    def _check_public_url(cls, value: str | None) -> str | None:
+    def _check_public_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
+        # Not echoed: a URL may carry credentials (user:password@, a token).
         url = urllib.parse.urlsplit(value)
         if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
-            # Not echoed: a URL may carry credentials (user:password@, a token).
             raise ValueError("must be an http:// or https:// URL without a query or fragment")
+        parse_http_url(value)  # a host name or address, a port in range
+        if url.username is not None or url.password is not None:
+            raise ValueError("must not hold user:password@: every Location header would publish it")
+        base_path = info.data.get("base_path")
+        path = url.path.rstrip("/")
+        if base_path and path and (path + "/").endswith(base_path + "/"):
+            raise ValueError(
+                f"ends with base_path {base_path!r}, which is appended to it; give the URL "
+                "without it (its path is only a proxy's own prefix)"
+            )
         return value.rstrip("/")
 
     @property
@@ -146,6 +177,9 @@ class TokenSettings(_Section):
             return None
         if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
             raise ValueError("must be the 64 hex digits of a SHA-256 digest")
+        if value.lower() == _EMPTY_DIGEST:
+            # "Authorization: Bearer " with nothing after it would match.
+            raise ValueError("is the digest of the empty string, not of a token")
         return value.lower()
 
     @model_validator(mode="after")
@@ -258,6 +292,20 @@ class Settings(_Section):
         return getattr(self.connector, "url", None)
 
     @model_validator(mode="after")
+    def _tokens_are_distinct(self) -> Settings:
+        """A token named twice is a copy-and-paste slip: the second was meant to be another."""
+        seen: dict[tuple[str, str], int] = {}
+        for index, token in enumerate(self.auth.tokens):
+            key = ("env", token.env) if token.env is not None else ("sha256", token.sha256 or "")
+            if key in seen:
+                what = token.env if token.env is not None else "this digest"
+                raise ValueError(
+                    f"auth.tokens[{index}].{key[0]}: {what} is already auth.tokens[{seen[key]}]"
+                )
+            seen[key] = index
+        return self
+
+    @model_validator(mode="after")
     def _events_have_somewhere_to_go(self) -> Settings:
         used = {name for names in self.destinations().values() for name in names}
         for table, names in (
@@ -292,6 +340,17 @@ class Settings(_Section):
                 "written in the same transaction as its event: a sql or webhook connector, "
                 "without [events] store"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_are_used(self) -> Settings:
+        used = {name for names in self.destinations().values() for name in names}
+        for name in self.webhooks:
+            if name not in used:
+                raise ValueError(
+                    f"webhooks.{name}: no connector.webhooks, users.notify or groups.notify "
+                    "names it, so it would receive nothing"
+                )
         return self
 
     @model_validator(mode="after")

@@ -5,10 +5,26 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import ssl
 import urllib.parse
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
+
+from connectors.ldap.dn import _parsed as parsed_dn
+
+MAX_TIMEOUT = 86_400.0
+"""A day: the longest wait a timeout may ask for (`inf` is a mistake, not "forever")."""
+
+MAX_RETRY_AFTER = 3600
+"""An hour: a longer Retry-After makes a client give up rather than come back."""
+
+_ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)*")
+"""An RDN's attribute type: a name or an OID (RFC 4514 §3)."""
+
+
+def _seconds(default: float) -> Any:
+    return pydantic.Field(default=default, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
 
 
 class LdapSettings(pydantic.BaseModel):
@@ -36,11 +52,11 @@ class LdapSettings(pydantic.BaseModel):
     """PEM file of the certificate authorities to trust; default: the system's."""
     verify_certificates: bool = True
     """Check the server's certificate and host name. Switch off only for a lab."""
-    connect_timeout: float = pydantic.Field(default=5.0, gt=0)
-    operation_timeout: float = pydantic.Field(default=30.0, gt=0)
+    connect_timeout: float = _seconds(5.0)
+    operation_timeout: float = _seconds(30.0)
     pool_size: int = pydantic.Field(default=8, gt=0, le=64)
     """Bound connections kept open, each used by one worker thread at a time."""
-    retry_after: int = pydantic.Field(default=5, gt=0)
+    retry_after: int = pydantic.Field(default=5, gt=0, le=MAX_RETRY_AFTER)
     """Seconds a client is told to wait (Retry-After) when the directory is unreachable."""
 
     @pydantic.field_validator("urls")
@@ -58,11 +74,48 @@ class LdapSettings(pydantic.BaseModel):
                 raise ValueError(f"{url!r} has an invalid port") from None
         return urls
 
+    @pydantic.field_validator("base_dn", "bind_dn")
+    @classmethod
+    def _check_dn(cls, value: str) -> str:
+        try:
+            rdns = parsed_dn(value)
+        except ValueError:
+            rdns = [[("", "")]]
+        if not all(_ATTRIBUTE_TYPE.fullmatch(attribute) for rdn in rdns for attribute, _ in rdn):
+            # Not echoed: a DN is no secret, but the file holds it for the admin to read.
+            raise ValueError("is not a DN such as dc=example,dc=org (RFC 4514)")
+        return value
+
     @pydantic.field_validator("password_env")
     @classmethod
-    def _check_env(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+    def _check_env(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError(f"{value!r} is not an environment variable name")
+        if info.data.get("bind_dn") == "":
+            raise ValueError("has no effect without bind_dn: an anonymous bind sends no password")
+        return value
+
+    @pydantic.field_validator("ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        _needs_tls(info)
+        if not pathlib.Path(value).is_file():
+            raise ValueError(f"{value!r} is not a readable file")
+        try:
+            ssl.create_default_context(cafile=value)
+        except (ssl.SSLError, OSError):
+            raise ValueError(f"{value!r} holds no PEM certificate") from None
+        return value
+
+    @pydantic.field_validator("verify_certificates")
+    @classmethod
+    def _check_verify(cls, value: bool, info: pydantic.ValidationInfo) -> bool:
+        if not value:
+            _needs_tls(info)
         return value
 
     @pydantic.model_validator(mode="after")
@@ -71,15 +124,39 @@ class LdapSettings(pydantic.BaseModel):
             raise ValueError("bind_dn needs password_env, the variable holding its password")
         if self.start_tls and any(url.startswith("ldaps://") for url in self.urls):
             raise ValueError("start_tls applies to ldap:// URLs; ldaps:// is already TLS")
-        if self.ca_file is not None and not pathlib.Path(self.ca_file).is_file():
-            raise ValueError(f"ca_file {self.ca_file!r} is not a readable file")
         return self
 
+    def password_problem(self) -> str | None:
+        """Why the bind password cannot be read from the environment, if it cannot."""
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            return f"environment variable {self.password_env} is not set"
+        if not value.strip():
+            return f"environment variable {self.password_env} is empty"
+        return None
+
     def password(self) -> str:
-        """The bind password from the environment; KeyError names the missing variable."""
+        """The bind password from the environment; KeyError names the missing variable.
+
+        As a token is: surrounding white space (a file's trailing newline) is no part of it.
+        """
         if self.password_env is None:
             return ""
         value = os.environ.get(self.password_env)
         if value is None:
             raise KeyError(self.password_env)
-        return value
+        return value.strip()
+
+
+def _needs_tls(info: pydantic.ValidationInfo) -> None:
+    """Refuse a TLS option when no connection uses TLS: the admin believes it protected."""
+    urls = info.data.get("urls")
+    if urls is None or info.data.get("start_tls"):
+        return
+    if not any(url.startswith("ldaps://") for url in urls):
+        raise ValueError(
+            "has no effect: every URL is ldap:// without start_tls, so nothing is "
+            "encrypted; use ldaps:// or start_tls = true"
+        )

@@ -4,13 +4,17 @@ Each of the three drivers reports the same trouble its own way: asyncpg by SQLST
 PyMySQL by MySQL error number, sqlite3 by extended result code name. The messages raised
 here are fixed, short and safe for a client: never SQL, never driver text. Anything not
 recognised propagates unchanged, for the bridge to log and answer with a 500.
+`connection_problem` is the operator's side: why the first connection failed, in words.
 """
 
 from __future__ import annotations
 
+import pathlib
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connectors.base import Conflict, ConnectorError, InvalidValue, Unavailable
@@ -119,3 +123,78 @@ def _from_class(error: sa_exc.DBAPIError) -> ConnectorError | None:
     if isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
         return InvalidValue(_UNFIT)
     return None
+
+
+def connection_problem(error: BaseException, url: sa.URL, connect_timeout: float) -> str | None:
+    """Why a connection to `url` failed, in words for the operator at start-up.
+
+    Never for a client (it names the database, the user, the host), and never the
+    password: a driver's message is taken from a server's answer, or the socket layer's
+    error, neither of which holds it. None when nothing in `error` is a connection failure.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, sa_exc.DBAPIError):
+            return _refused(cause, url)
+        if isinstance(cause, TimeoutError | sa_exc.TimeoutError):
+            return f"no answer within connect_timeout ({connect_timeout:g} seconds)"
+        if isinstance(cause, socket.gaierror):
+            return f"host name {url.host!r} not found"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (is the server running, on this port?)"
+        if isinstance(cause, OSError):
+            return _sentence(cause.strerror or str(cause))
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _refused(error: sa_exc.DBAPIError, url: sa.URL) -> str:
+    original = error.orig
+    args = getattr(original, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (number, message)
+        number = args[0]
+        if number == 1045:
+            return f"access denied for user {url.username!r} (wrong password?)"
+        if number == 1044:
+            return f"user {url.username!r} may not use database {url.database!r}"
+        if number == 1049:
+            return f"database {url.database!r} does not exist"
+        if number == 2003:
+            for cause in _causes(error):
+                if isinstance(cause, socket.gaierror):
+                    return f"host name {url.host!r} not found"
+                if isinstance(cause, ConnectionRefusedError):
+                    return "connection refused (is the server running, on this port?)"
+        message = str(args[1]) if len(args) > 1 else type(original).__name__
+        return _sentence(message)
+    missing = missing_directory(url)
+    if missing is not None:
+        return missing
+    # asyncpg and sqlite3 carry the server's or the library's own words.
+    text = str(original).strip().splitlines()
+    return _sentence(text[0]) if text else type(original).__name__
+
+
+def _sentence(message: str) -> str:
+    return message[:1].lower() + message[1:]
+
+
+def missing_directory(url: sa.URL) -> str | None:
+    """A SQLite file whose directory does not exist, said before connecting: sqlite3 would
+    only say "unable to open database file" (and aiosqlite's thread outlive the failure)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a SQLite URI (uri=true)
+        return None
+    parent = pathlib.Path(database).parent
+    if parent.is_dir():
+        return None
+    return f"directory {str(parent)!r} of the database file does not exist"

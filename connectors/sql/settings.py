@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import inspect
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import URL
 
 ACCEPTED_SCHEMES = (
@@ -15,6 +18,24 @@ ACCEPTED_SCHEMES = (
     "mysql+aiomysql",
     "mariadb+aiomysql",
 )
+
+MAX_POOL_SIZE = 256
+"""Connections one process keeps open; PostgreSQL and MariaDB allow some 100 to 150 in all by
+default, and every worker holds its own pool."""
+
+MAX_TIMEOUT = 86_400.0
+"""A day: the longest wait any timeout of the file may ask for (`inf` is a mistake)."""
+
+_SQLITE_OPTIONS = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+)
+"""What SQLAlchemy's sqlite driver reads from a URL's query; with `uri=true`, the others are
+SQLite's own URI parameters (`mode=ro`), which SQLite reads itself."""
+
+_ASYNCPG_ADAPTER_OPTIONS = frozenset(
+    {"prepared_statement_cache_size", "prepared_statement_name_func"}
+)
+"""Options SQLAlchemy's asyncpg adapter takes before calling asyncpg.connect."""
 
 
 def parse_url(url: str) -> URL:
@@ -35,14 +56,64 @@ def parse_url(url: str) -> URL:
             f"unsupported database scheme {parsed.drivername!r}: use one of "
             + ", ".join(f"{scheme}://" for scheme in ACCEPTED_SCHEMES)
         )
+    _check_options(parsed)
     return parsed
+
+
+def _check_options(url: URL) -> None:
+    """Each option of the URL's query is one its driver takes, with a value it reads.
+
+    The driver would otherwise refuse it only when connecting, with a TypeError.
+    """
+    if not url.query:
+        return
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.query.get("uri") == "true":
+            return
+        unknown = sorted(set(url.query) - _SQLITE_OPTIONS)
+    else:
+        try:
+            _, options = url.get_dialect()().create_connect_args(url)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"an option of the query has a value {url.drivername} cannot read"
+            ) from None
+        known = _parameters(_driver_connect(backend))
+        if backend == "postgresql":
+            known |= _ASYNCPG_ADAPTER_OPTIONS
+        unknown = sorted(name for name in options if name not in known)
+    if unknown:
+        hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
+        raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
+
+
+def _driver_connect(backend: str) -> Callable[..., Any]:
+    if backend == "postgresql":
+        import asyncpg
+
+        return asyncpg.connect  # type: ignore[no-any-return]
+    import aiomysql
+
+    return aiomysql.connect  # type: ignore[no-any-return]
+
+
+def _parameters(function: Callable[..., Any]) -> set[str]:
+    return {
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    }
 
 
 class SqlSettings(pydantic.BaseModel):
     """A connection to existing tables (or to the embedded SQLite default)."""
 
     # The URL may hold a password: never echo it back in a validation message or a repr.
-    model_config = pydantic.ConfigDict(extra="forbid", hide_input_in_errors=True)
+    # strict: a TOML value already has its type; "10" where 10 is meant is a mistake.
+    model_config = pydantic.ConfigDict(
+        extra="forbid", strict=True, frozen=True, hide_input_in_errors=True
+    )
 
     type: Literal["sql"]
     url: str = pydantic.Field(repr=False)
@@ -51,8 +122,8 @@ class SqlSettings(pydantic.BaseModel):
     create_tables: bool = False
     """Create the embedded default tables when missing (SQLite only; existing tables are
     never altered)."""
-    pool_size: int = pydantic.Field(default=10, gt=0)
-    connect_timeout: float = pydantic.Field(default=10.0, gt=0)
+    pool_size: int = pydantic.Field(default=10, gt=0, le=MAX_POOL_SIZE)
+    connect_timeout: float = pydantic.Field(default=10.0, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
 
     @pydantic.field_validator("url")
     @classmethod

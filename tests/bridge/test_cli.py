@@ -87,7 +87,7 @@ def test_token_new_prints_a_fresh_token_each_time(capsys: pytest.CaptureFixture[
 def test_check_passes_on_the_embedded_default(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     path = write_config(tmp_path)
     status, out, err = run(capsys, "check", "--config", str(path))
     assert (status, err) == (0, "")
@@ -102,7 +102,7 @@ def test_check_passes_on_the_embedded_default(
 def test_check_reports_a_column_the_mapping_names_but_the_table_lacks(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     with sqlite3.connect(tmp_path / "bridge.db") as database:
         database.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, login TEXT NOT NULL)")
     (tmp_path / "people.toml").write_text(
@@ -134,7 +134,7 @@ def test_check_reports_token_and_mapping_problems_together(
 def test_check_reports_an_unreachable_backend(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     path = write_config(tmp_path, create_tables=False)
     # Port 9 (discard) on loopback: nothing listens there.
     path.write_text(
@@ -145,10 +145,11 @@ def test_check_reports_an_unreachable_backend(
     )
     status, out, err = run(capsys, "check", "--config", str(path))
     assert (status, out) == (2, "")
-    (line,) = err.splitlines()
-    assert line.startswith(f"{path}: connector: ")
-    assert "pw-not-shown" not in line
-    assert "asyncpg" not in line
+    assert err.splitlines() == [
+        f"{path}: connector.url: postgresql+asyncpg://postgres@127.0.0.1:9/scim: "
+        "connection refused (is the server running, on this port?)"
+    ]
+    assert "pw-not-shown" not in err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,8 +235,8 @@ async def test_serve_answers_with_the_token_then_stops_on_sigterm(
     tmp_path: pathlib.Path,
 ) -> None:
     path = write_config(tmp_path)
-    stderr = await serve_until_sigterm(path, "serve-token", [("/Users", 200)])
-    assert "serve-token" not in stderr
+    stderr = await serve_until_sigterm(path, "serve-token-0123456789", [("/Users", 200)])
+    assert "serve-token-0123456789" not in stderr
 
 
 async def test_the_access_log_names_each_request_without_its_query(
@@ -243,17 +244,19 @@ async def test_the_access_log_names_each_request_without_its_query(
 ) -> None:
     path = write_config(tmp_path)
     query = '/Users?filter=userName eq "private.person@example.com"'
-    stderr = await serve_until_sigterm(path, "serve-token", [(query, 200), ("/Users/404", 404)])
+    stderr = await serve_until_sigterm(
+        path, "serve-token-0123456789", [(query, 200), ("/Users/404", 404)]
+    )
     assert re.search(r'127\.0\.0\.1 "GET /scim/v2/Users" 200 \d+ [\d.]+ms$', stderr, re.M)
     assert re.search(r'"GET /scim/v2/Users/404" 404 \d+ [\d.]+ms$', stderr, re.M)
     assert re.search(r'"GET /scim/v2/Users" 401 ', stderr)
     assert "private.person" not in stderr
-    assert "serve-token" not in stderr
+    assert "serve-token-0123456789" not in stderr
 
 
 async def test_the_access_log_can_be_turned_off(tmp_path: pathlib.Path) -> None:
     path = write_config(tmp_path, server="access_log = false\n")
-    stderr = await serve_until_sigterm(path, "serve-token", [("/Users", 200)])
+    stderr = await serve_until_sigterm(path, "serve-token-0123456789", [("/Users", 200)])
     assert "serving SCIM 2.0 at" in stderr
     assert '"GET /scim/v2/Users"' not in stderr
 
@@ -264,7 +267,9 @@ async def test_a_long_request_line_is_served_and_an_overlong_one_is_not_logged(
     path = write_config(tmp_path)
     long = '/Users?filter=externalId eq "private' + "x" * 20_000 + '"'
     overlong = '/Users?filter=externalId eq "private' + "x" * 100_000 + '"'
-    stderr = await serve_until_sigterm(path, "serve-token", [(long, 200), (overlong, 400)])
+    stderr = await serve_until_sigterm(
+        path, "serve-token-0123456789", [(long, 200), (overlong, 400)]
+    )
     assert "private" not in stderr
     assert "Traceback" not in stderr
     assert "LineTooLong; the request is not logged" in stderr
@@ -298,7 +303,10 @@ def test_events_commands_name_an_unreachable_store_in_one_line(
     )
     status, out, err = run(capsys, "events", "list", "--config", str(path))
     assert status == 2
-    assert err.splitlines() == [f"{path}: events.store: cannot connect (ConnectionRefusedError)"]
+    assert err.splitlines() == [
+        f"{path}: events.store: postgresql+asyncpg://postgres@127.0.0.1:{port}/none: "
+        "connection refused (is the server running, on this port?)"
+    ]
     assert "Traceback" not in out + err
 
 

@@ -171,7 +171,7 @@ def test_policy_mistakes_are_named(
     policy: str,
     expected: str,
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     config = tmp_path / "config.toml"
     config.write_text(
         'mapping = "sql-default"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
@@ -186,7 +186,7 @@ def test_policy_mistakes_are_named(
 def test_disable_without_an_active_rule_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     (tmp_path / "no-active.toml").write_text(NO_ACTIVE)
     config = tmp_path / "config.toml"
     config.write_text(

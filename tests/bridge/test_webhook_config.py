@@ -100,7 +100,7 @@ def test_check_names_a_secret_that_cannot_be_used(
     secret: str | None,
     expected: str,
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     if secret is None:
         monkeypatch.delenv("HR_SECRET", raising=False)
     else:
@@ -116,7 +116,7 @@ def test_check_names_a_secret_that_cannot_be_used(
 def test_check_passes_with_a_usable_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "t")
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
     monkeypatch.setenv("HR_SECRET", SECRET)
     path = tmp_path / "config.toml"
     path.write_text(SQL.replace("{tmp}", str(tmp_path)) + HOOK + '[users]\nnotify = ["hr"]\n')

@@ -19,7 +19,7 @@ import pytest
 from backends import create_database, create_default_tables, drop_database
 from test_cli import environment, start_serve
 
-TOKEN = "workers-token"
+TOKEN = "workers-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
