@@ -106,7 +106,15 @@ async def _checked(config: Path, environ: Mapping[str, str], listen: str | None 
     else:
         try:
             await connector.open()
-            problems += (f"{source}: connector: {line}" for line in await connector.verify())
+            archives = {
+                f"{kind}.archive": policy.archive
+                for kind, policy in (("users", settings.users), ("groups", settings.groups))
+                if policy.on_delete == "move" and policy.archive
+            }
+            problems += (
+                _attributed(line, source, mapping, archives)
+                for line in await connector.verify(archives=archives)
+            )
         except Exception as exc:
             problem = _backend_problem(settings, exc)
             if problem is None:
@@ -121,6 +129,19 @@ async def _checked(config: Path, environ: Mapping[str, str], listen: str | None 
     if problems or verifier is None:
         raise ConfigError(problems)
     return _Service(settings, verifier, mapping, connector, events)
+
+
+def _attributed(
+    line: str, source: str, mapping: AttributeMapping, archives: Mapping[str, str]
+) -> str:
+    """A backend problem, said where it can be mended: in the mapping file when the
+    connector names its key there, at a key of the configuration, or under `connector`."""
+    mapping_file = getattr(mapping.backend, "source", "")
+    if mapping_file and line.startswith(f"{mapping_file}: "):
+        return line
+    if any(line.startswith(f"{key}: ") for key in archives):
+        return f"{source}: {line}"
+    return f"{source}: connector: {line}"
 
 
 async def _listen_problems(settings: Settings, listen: str | None) -> list[str]:

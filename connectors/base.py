@@ -420,11 +420,13 @@ class Connector(Protocol):
     async def close(self) -> None:
         """Release every connection."""
 
-    async def verify(self) -> list[str]:
+    async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
         """Compare the backend with the schema.
 
         Returns one line per problem (`table "users" has no column "title"`), empty when
-        every object and field the mapping names exists.
+        every object and field the mapping names exists. `archives`: the containers
+        records are moved into when deleted (on_delete = "move"), by the configuration
+        key that names each; a problem with one begins with its key.
         """
 
     async def create(

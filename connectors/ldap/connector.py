@@ -185,19 +185,24 @@ class LdapConnector:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def verify(self) -> list[str]:
-        """Every container the mapping names exists; the directory's schema knows every
-        object class and attribute type it names, and allows what the mapping writes
+    async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
+        """Every container the mapping names exists, and so does every archive (a
+        deletion would otherwise disable the user, fail to move it, and answer 404 as
+        if it were gone); the directory's schema knows every object class and attribute
+        type it names, and allows what the mapping writes
         (connectors.ldap.schema.mapping_problems)."""
 
         def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
             problems: list[str] = []
             for location in self._locations():
-                for base in location.bases:
-                    try:
-                        connection.search(base, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
-                    except ldap_errors.LDAPNoSuchObjectResult:
-                        problems.append(f"{location.kind.value}: the entry {base!r} does not exist")
+                problems += (
+                    f"{location.kind.value}: the entry {base!r} does not exist"
+                    for base in location.bases
+                    if not _exists(connection, base)
+                )
+            for key, container in (archives or {}).items():
+                if not _exists(connection, self._dn(container)):
+                    problems.append(f"{key}: the entry {self._dn(container)!r} does not exist")
             return problems
 
         problems = await self._run(check)

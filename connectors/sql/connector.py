@@ -110,8 +110,9 @@ class SqlConnector:
             await self._engine.dispose()
             self._engine = self._writer = self._reader = self._single_writer = None
 
-    async def verify(self) -> list[str]:
-        """Reflect again, so that a table fixed since open() no longer counts."""
+    async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
+        """Reflect again, so that a table fixed since open() no longer counts. No record
+        is ever moved in a database (the configuration refuses `archives` here)."""
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)

@@ -222,3 +222,33 @@ async def test_a_name_too_long_for_the_directory_is_400_not_a_busy_server(
     group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g" * 300})
     assert (group.status, group.body["scimType"]) == (400, "invalidValue"), group.body
     assert group.body["detail"].startswith("displayName: ")
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_names_an_archive_that_does_not_exist(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Else a DELETE disables the user, fails to move it, and answers 404 as if it were gone.
+    tree = slapd.make_tree("check-archive")
+    moved = '[users]\non_delete = "move"\narchive = "{}"\n'
+    config = write_ldap_config(tmp_path, slapd, tree, extra=moved.format("ou=archiv"))
+    assert main(["check", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: users.archive: the entry 'ou=archiv,{tree}' does not exist"
+    ]
+    config = write_ldap_config(tmp_path, slapd, tree, extra=moved.format("ou=archive"))
+    assert main(["check", "--config", str(config)]) == 0
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_mapping_problem_found_in_the_directory_names_the_mapping_file(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preset = pathlib.Path(__file__).parents[2] / "mappings" / "ldap-openldap.toml"
+    mapping = tmp_path / "people.toml"
+    mapping.write_text(preset.read_text().replace('title = "title"', 'title = "uidNumber"'))
+    tree = slapd.make_tree("check-attribution")
+    config = write_ldap_config(tmp_path, slapd, tree, mapping="people.toml")
+    assert main(["check", "--config", str(config)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{mapping}: users.attributes.title: 'uidNumber' "), line
