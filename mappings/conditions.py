@@ -262,7 +262,15 @@ class ConditionTranslator:
                     *(Compare(field, Op.CO, f"{each}{encoded}{sep}", case_exact) for each in after),
                 ]
             )
-        return Compare(rule.field, Op(op.value), encoded, case_exact)
+        compared = Compare(rule.field, Op(op.value), encoded, case_exact)
+        if rule.empty is None:
+            return compared
+        # The stand-in written for no value (`sn: -`) reads as no value: it matches what
+        # a missing value matches (ne, the two-valued rule) and nothing else.
+        stand_in = Compare(rule.field, Op.EQ, rule.empty, case_exact=True)
+        if op is CompareOperator.ne:
+            return any_of([compared, stand_in])
+        return all_of([compared, negate(stand_in)])
 
     # --- presence ---------------------------------------------------------------------
 
@@ -314,6 +322,9 @@ class ConditionTranslator:
             return Constant(rule.constant != "")
         if rule.field is None:
             raise UntranslatableFilter(f"'{written}' is computed and cannot be filtered on")
+        if rule.empty is not None:  # the stand-in for no value is not one (RFC 7644 §3.4.2.2)
+            stand_in = Compare(rule.field, Op.EQ, rule.empty, case_exact=True)
+            return all_of([backend.Present(rule.field), negate(stand_in)])
         return backend.Present(rule.field)
 
     # --- multi-valued attributes: value selections and slots ----------------------------

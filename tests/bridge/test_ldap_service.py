@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import ldap3
 import pytest
@@ -252,3 +253,29 @@ def test_a_mapping_problem_found_in_the_directory_names_the_mapping_file(
     assert main(["check", "--config", str(config)]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"{mapping}: users.attributes.title: 'uidNumber' "), line
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ("name.familyName pr", {"alice"}),
+        ("name pr", {"alice"}),
+        ("not (name.familyName pr)", {"bob"}),
+        ('name.familyName eq "-"', set()),
+        ('name.familyName co "-"', set()),
+        ('name.familyName ne "Smith"', {"bob"}),
+        ('name.familyName ne "-"', {"alice", "bob"}),
+        ('name.familyName sw "S"', {"alice"}),
+    ],
+)
+async def test_the_stand_in_for_no_family_name_is_no_value_in_filters(
+    ldap_scim: Scim, filter_: str, expected: set[str]
+) -> None:
+    # The preset writes `sn: -` for a user without a family name (sn is required) and
+    # reads it back as none: filters see none too, as they do on every other backend.
+    scim = ldap_scim
+    await scim.create_user("alice", name={"givenName": "Alice", "familyName": "Smith"})
+    await scim.create_user("bob")
+    answer = await scim.get(f"/Users?filter={quote(filter_, safe='')}")
+    assert answer.status == 200, answer.body
+    assert {user["userName"] for user in answer.body["Resources"]} == expected
