@@ -278,14 +278,16 @@ class SqlConnector:
                         raise InvalidValue("a value is required", field=name)
                 if row or members:
                     row.update(_stamps(mapped, created=False))
+                renamed = False
                 if row:
                     with _unique_violations(mapped):
                         await connection.execute(
                             sa.update(mapped.table).where(mapped.key == key).values(row)
                         )
                     display = mapped.spec.display
-                    if display in row and row[display] != before.values.get(display):
-                        await self._touch_those_showing(connection, kind, key)
+                    renamed = display in row and row[display] != before.values.get(display)
+                    if renamed and kind is Kind.GROUPS:
+                        await self._touch_members(connection, key)
                 joined: set[Any] = set()
                 left: set[Any] = set()
                 if members:
@@ -303,7 +305,9 @@ class SqlConnector:
                             frozenset(id_from_key(Kind.USERS, each) for each in left),
                         ),
                     )
-                return after
+            if renamed and kind is Kind.USERS:
+                await self._touch_those_showing(key)
+            return after
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the record, its memberships and every reference to it, atomically."""
@@ -594,21 +598,27 @@ class SqlConnector:
                 sa.update(mapped.table).where(mapped.key.in_(list(keys))).values(stamps)
             )
 
-    async def _touch_those_showing(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
-        """The records that show this one's display value get a new version, since what
-        they show changed (RFC 7644 §3.14: an ETag changes with the representation): a
-        group's members (their `groups`), a user's groups (their `members`) and the
-        users it manages (their `manager.displayName`)."""
-        members = self._reflected.members
-        users, groups = self._reflected.users, self._reflected.groups
-        if members is not None and users is not None and groups is not None:
-            if kind is Kind.GROUPS:
-                shown_by, showing = users, sa.select(members.member).where(members.group == key)
-            else:
-                shown_by, showing = groups, sa.select(members.group).where(members.member == key)
-            await self._touch_where(connection, shown_by, shown_by.key.in_(showing))
-        for mapped, column in self._references_to(kind):
-            await self._touch_where(connection, mapped, column == key)
+    async def _touch_members(self, connection: AsyncConnection, group: Any) -> None:
+        """A renamed group's members get new versions: each shows the group's name in its
+        `groups`, so its representation changed (RFC 7644 §3.14). In the rename's own
+        transaction, after the group's row, as a member change locks them."""
+        users, members = self._reflected.users, self._reflected.members
+        if users is not None and members is not None:
+            showing = sa.select(members.member).where(members.group == group)
+            await self._touch_where(connection, users, users.key.in_(showing))
+
+    async def _touch_those_showing(self, user: Any) -> None:
+        """A renamed user's groups (their `members`) and the users it manages (their
+        `manager.displayName`) get new versions, in a transaction of their own once the
+        rename has committed: holding the user's row while locking its groups' would
+        deadlock with a member change, which locks the group first, then the user."""
+        members, groups = self._reflected.members, self._reflected.groups
+        async with self._connected(write=True) as connection:
+            if members is not None and groups is not None:
+                showing = sa.select(members.group).where(members.member == user)
+                await self._touch_where(connection, groups, groups.key.in_(showing))
+            for mapped, column in self._references_to(Kind.USERS):
+                await self._touch_where(connection, mapped, column == user)
 
     @staticmethod
     async def _touch_where(

@@ -246,3 +246,31 @@ async def test_a_new_display_name_gives_those_who_show_it_new_versions(
 
     await connector.update(Kind.USERS, bob, {"external_id": "b-1"})
     assert {name for name, v in (await versions()).items() if v != after_boss[name]} == {"bob"}
+
+
+async def test_renames_and_member_changes_in_parallel_never_deadlock(
+    connector: SqlConnector,
+) -> None:
+    # A user's rename gives its groups new versions, a member change locks the group and
+    # then its users: were the rename to lock its groups while holding its own row, the
+    # two would deadlock (PostgreSQL 40P01, MariaDB 1213), answered 503.
+    names = [f"user{n}" for n in range(6)]
+    ids = await users(connector, *names)
+    group = (await connector.create(Kind.GROUPS, {"display_name": "All"}, members=ids)).id
+
+    async def rename_user(n: int) -> None:
+        await connector.update(Kind.USERS, ids[n % 6], {"display_name": f"User {n}"})
+
+    async def toggle_member(n: int) -> None:
+        change = (
+            {"removed": frozenset({ids[n % 6]})} if n % 2 else {"added": frozenset({ids[n % 6]})}
+        )
+        await connector.update(Kind.GROUPS, group, {}, members=MemberChanges(**change))
+
+    async def rename_group(n: int) -> None:
+        await connector.update(Kind.GROUPS, group, {"display_name": f"All {n}"})
+
+    for _ in range(3):
+        await asyncio.gather(
+            *(work(n) for n in range(8) for work in (rename_user, toggle_member, rename_group))
+        )
