@@ -55,7 +55,7 @@ def normalized(dn: str) -> str:
     attributes in use (uid, cn, ou, dc) do. A DN that does not parse compares as itself.
     """
     try:
-        rdns = _parsed(dn)
+        rdns = parsed(dn)
     except ValueError:
         return dn.strip().lower()
     return ",".join(
@@ -64,7 +64,7 @@ def normalized(dn: str) -> str:
     )
 
 
-def _parsed(dn: str) -> list[list[tuple[str, str]]]:
+def parsed(dn: str) -> list[list[tuple[str, str]]]:
     """The RDNs of a DN, each a list of (attribute type, unescaped value) (RFC 4514 §3).
 
     Lenient where RFC 4514 §2.4 lets writers differ: `#` or `=` inside a value may come
@@ -138,7 +138,7 @@ def is_under(dn: str, container: str) -> bool:
 
 def first_value(dn: str) -> str:
     """The value of the first RDN, unescaped (`uid=a\\,b,ou=x` gives `a,b`)."""
-    rdns = _parsed(dn)
+    rdns = parsed(dn)
     if not rdns:
         raise ValueError("an empty DN has no first value")
     return rdns[0][0][1]

@@ -124,23 +124,40 @@ class DirectorySchema:
         attributes = {name: rules(info) for name, info in infos.items()}
         by_class = _by_every_name(schema.object_classes)
 
-        def allowed(info: Any, seen: frozenset[str] = frozenset()) -> frozenset[str]:
-            own = [*(info.must_contain or ()), *(info.may_contain or ())]
-            found = {
+        def first_names(described: Any) -> set[str]:
+            """The attribute types a class or rule lists (MUST, MAY), by their first name."""
+            own = [*(described.must_contain or ()), *(described.may_contain or ())]
+            return {
                 str(infos[name.lower()].name[0]).lower() if name.lower() in infos else name.lower()
                 for name in map(str, own)
             }
+
+        def allowed(info: Any, seen: frozenset[str] = frozenset()) -> frozenset[str]:
+            found = first_names(info)
             for superior in info.superior or ():
                 parent = by_class.get(str(superior).lower())
                 if parent is not None and str(superior).lower() not in seen:
                     found |= allowed(parent, seen | {str(superior).lower()})
             return frozenset(found)
 
+        permitted = {name: allowed(info) for name, info in by_class.items()}
+        # DIT content rules (RFC 4512 §4.1.6) let a structural class's entries hold
+        # auxiliary classes and more attributes: Active Directory's `user` gets
+        # sAMAccountName from securityPrincipal that way, not from its class definition.
+        rules_by_id = {id(each): each for each in (schema.dit_content_rules or {}).values()}
+        for rule in rules_by_id.values():
+            auxiliaries = [str(aux).lower() for aux in rule.auxiliary_classes or ()]
+            extra = frozenset(first_names(rule)).union(
+                *(permitted.get(aux, frozenset()) for aux in auxiliaries)
+            )
+            structural = by_class.get(str(rule.oid).lower())
+            for name in [*(structural.name or ()), structural.oid] if structural else ():
+                permitted[str(name).lower()] = permitted.get(str(name).lower(), frozenset()) | extra
         return cls(
             attributes,
             frozenset(by_class),
             types={name: described(info) for name, info in infos.items()},
-            allowed={name: allowed(info) for name, info in by_class.items()},
+            allowed=permitted,
         )
 
     def type_of(self, name: str) -> AttributeType | None:

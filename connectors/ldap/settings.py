@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from connectors.ldap.dn import _parsed as parsed_dn
+from connectors.ldap.dn import parsed as parsed_dn
 
 MAX_TIMEOUT = 86_400.0
 """A day: the longest wait a timeout may ask for (`inf` is a mistake, not "forever")."""
@@ -25,6 +25,20 @@ _ATTRIBUTE_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)*")
 
 def _seconds(default: float) -> Any:
     return pydantic.Field(default=default, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
+
+
+_AD_LOGON_NAME = re.compile(r"[^\s@\\]+@[^\s@\\]+\.[^\s@\\]+|[^\s@\\]+\\[^\s@\\]+")
+"""A user principal name (`svc@corp.example.com`) or a down-level logon name (`CORP\\svc`):
+what Active Directory takes in a simple bind besides a DN."""
+
+
+def _is_dn(value: str) -> bool:
+    """A DN of RFC 4514 (empty included), read leniently as the directory writes them."""
+    try:
+        rdns = parsed_dn(value)
+    except ValueError:
+        return False
+    return all(_ATTRIBUTE_TYPE.fullmatch(attribute) for rdn in rdns for attribute, _ in rdn)
 
 
 class LdapSettings(pydantic.BaseModel):
@@ -43,7 +57,9 @@ class LdapSettings(pydantic.BaseModel):
     """Appended to each mapping `object` (`ou=people` becomes `ou=people,<base_dn>`), so a
     preset fits any tree. Empty: the mapping's objects are full DNs."""
     bind_dn: str = ""
-    """The DN to bind as; empty binds anonymously."""
+    """The DN to bind as; empty binds anonymously. Active Directory also takes a user
+    principal name (`svc-scim@corp.example.com`) or a down-level logon name
+    (`CORP\\svc-scim`) in a simple bind (MS-ADTS 5.1.1.1.1)."""
     password_env: str | None = None
     """The environment variable holding the bind password."""
     start_tls: bool = False
@@ -74,14 +90,20 @@ class LdapSettings(pydantic.BaseModel):
                 raise ValueError(f"{url!r} has an invalid port") from None
         return urls
 
-    @pydantic.field_validator("base_dn", "bind_dn")
+    @pydantic.field_validator("bind_dn")
+    @classmethod
+    def _check_bind_name(cls, value: str) -> str:
+        if not _is_dn(value) and not ("=" not in value and _AD_LOGON_NAME.fullmatch(value)):
+            raise ValueError(
+                "is not a DN such as cn=scim,dc=example,dc=org (RFC 4514), nor an Active "
+                "Directory logon name (svc-scim@corp.example.com, CORP\\svc-scim)"
+            )
+        return value
+
+    @pydantic.field_validator("base_dn")
     @classmethod
     def _check_dn(cls, value: str) -> str:
-        try:
-            rdns = parsed_dn(value)
-        except ValueError:
-            rdns = [[("", "")]]
-        if not all(_ATTRIBUTE_TYPE.fullmatch(attribute) for rdn in rdns for attribute, _ in rdn):
+        if not _is_dn(value):
             # Not echoed: a DN is no secret, but the file holds it for the admin to read.
             raise ValueError("is not a DN such as dc=example,dc=org (RFC 4514)")
         return value

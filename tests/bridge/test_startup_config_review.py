@@ -313,9 +313,22 @@ def test_a_ca_file_that_is_not_pem_is_named(write, tmp_path: pathlib.Path) -> No
     ],
 )
 def test_a_dn_that_does_not_parse_is_named(write, connector: str, key: str) -> None:
+    expected = {
+        "base_dn": "is not a DN such as dc=example,dc=org (RFC 4514)",
+        "bind_dn": "is not a DN such as cn=scim,dc=example,dc=org (RFC 4514), nor an Active "
+        "Directory logon name (svc-scim@corp.example.com, CORP\\svc-scim)",
+    }
     assert load_problems(write(ldap_config(connector))) == [
-        f"config.toml: connector.{key}: is not a DN such as dc=example,dc=org (RFC 4514)"
+        f"config.toml: connector.{key}: {expected[key]}"
     ]
+
+
+@pytest.mark.parametrize("name", ["svc-scim@corp.example.com", "CORP\\\\svc-scim"])
+def test_active_directory_logon_names_bind_as_they_do_in_ad(write, name: str) -> None:
+    # Active Directory takes a user principal name or a down-level logon name in a simple
+    # bind (MS-ADTS 5.1.1.1.1); admins configure them as often as a DN.
+    text = ldap_config(f'bind_dn = "{name}"\npassword_env = "P"')
+    assert load_config(write(text)).connector.bind_dn == name.replace("\\\\", "\\")
 
 
 def test_lenient_dns_still_load(write) -> None:

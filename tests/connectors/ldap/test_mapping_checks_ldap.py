@@ -6,9 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ldap3
 import pytest
 
 from connectors.ldap import LdapConnector, LdapSettings
+from connectors.ldap.schema import DirectorySchema, mapping_problems
 from mappings import load_mapping
 
 PRESET = (Path(__file__).parents[3] / "mappings" / "ldap-openldap.toml").read_text()
@@ -94,3 +96,20 @@ async def test_reference_in_an_attribute_without_dn_syntax(problems: Callable[..
         "as a DN, but 'carLicense' has syntax 1.3.6.1.4.1.1466.115.121.1.15, not DN "
         "(1.3.6.1.4.1.1466.115.121.1.12)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("preset", "dump"),
+    [
+        ("ldap-active-directory", "OFFLINE_AD_2012_R2"),
+        ("ldap-389ds", "OFFLINE_DS389_1_3_3"),
+        ("ldap-openldap", "OFFLINE_SLAPD_2_4"),
+    ],
+)
+def test_each_shipped_preset_passes_its_servers_real_schema(preset: str, dump: str) -> None:
+    # The schemas ldap3 ships are dumps of real servers. Active Directory's `user` holds
+    # sAMAccountName through a DIT content rule (auxiliary securityPrincipal), not through
+    # its class definition: the preset must pass all the same.
+    server = ldap3.Server("offline", get_info=getattr(ldap3, dump))
+    directory = DirectorySchema.from_ldap3(server.schema)
+    assert mapping_problems(directory, load_mapping(preset).backend) == []
