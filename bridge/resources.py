@@ -268,7 +268,7 @@ class ResourceService:
         of another process came between the read and the write, the resource is read and
         `write` made again: a request without If-Match set no condition, and a failed
         precondition there would be the service's race, not the client's (RFC 7644
-        §3.14). With If-Match, the client's condition has failed: 412.
+        §3.14). With If-Match naming versions, the client's condition has failed: 412.
         """
         async with self._turns.taken(id):
             for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -277,8 +277,8 @@ class ResourceService:
                 try:
                     return await write(current)
                 except PreconditionFailed:
-                    if if_match is not None:
-                        raise
+                    if if_match is not None and "*" not in if_match:
+                        raise  # the client's version is gone; `*` (it exists) still holds
                 await asyncio.sleep(random.uniform(0, RETRY_PAUSE * attempt))  # noqa: S311
         raise Unavailable("the resource kept changing under concurrent writes; retry")
 

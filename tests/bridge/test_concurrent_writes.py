@@ -159,3 +159,11 @@ async def test_a_record_that_never_stops_changing_is_503_not_412(tmp_path: pathl
             "1", {"schemas": [USER_SCHEMA], "userName": "ada", "title": "after"}, None, READ
         )
     assert backend.record.values["title"] == "before"
+
+
+async def test_if_match_any_still_holds_after_another_write(tmp_path: pathlib.Path) -> None:
+    # `If-Match: *` asks only that the resource exist (RFC 7232 §3.1), which another
+    # process's write does not change: read again and written, not 412.
+    backend = WrittenMeanwhile(interlopers=1)
+    record = await users_on(backend, tmp_path).patch("1", TITLE, {"*"}, READ)
+    assert record.values["title"] == "after"
