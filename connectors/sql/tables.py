@@ -27,7 +27,7 @@ from connectors.base import (
     rule_key,
 )
 from connectors.sql.caseless import BUILT_IN_LOWER
-from connectors.sql.values import INTEGER_RANGE, to_column
+from connectors.sql.values import INTEGER_RANGE, now, to_column
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,14 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         version = table.c.get(spec.version) if spec.version is not None else None
         if version is not None and not isinstance(version.type, sa.Integer):
             problems.append(f'column "{version.name}" of table "{table.name}" is not an integer')
+        for stamp in ("created", "modified"):
+            column = table.c.get(getattr(spec, stamp) or "")
+            if column is not None and _refused(column, (now(),)):
+                problems.append(
+                    f'{mapping_origin(schema, f"{spec.kind.value}.{stamp}")}: column '
+                    f'"{column.name}" of table "{table.name}" is of type {column.type}, which '
+                    "cannot hold the time of a write: give it a date-time type (TIMESTAMP)"
+                )
         caseless: dict[str, str] = {}
         if connection.dialect.name == "postgresql":
             caseless = _caseless_unique_indexes(connection, table, spec.unique)

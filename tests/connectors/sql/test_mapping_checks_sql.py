@@ -206,3 +206,32 @@ async def test_directory_mapping_on_a_database(sql_url: str) -> None:
         ]
     finally:
         await connector.close()
+
+
+async def test_timestamps_in_a_text_column_are_refused(sql_url: str, tmp_path: Path) -> None:
+    # Every create would fail with "meta.created: the value is not text" otherwise.
+    metadata = people()
+    metadata.tables["people"].append_column(sa.Column("created_at", sa.Text))
+    metadata.tables["people"].append_column(sa.Column("modified_at", sa.DateTime))
+    engine = on_sqlite(create_async_engine(sql_url))
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    await engine.dispose()
+    path = tmp_path / "my.toml"
+    path.write_text(
+        MAPPING.format(attributes="", rest="").replace(
+            'key = "id"', 'key = "id"\ncreated = "created_at"\nmodified = "modified_at"'
+        )
+    )
+    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), load_mapping(path).backend)
+    await connector.open()
+    try:
+        found = [line.replace(str(path), "my.toml") for line in await connector.verify()]
+    finally:
+        await connector.close()
+    assert [line.split(" is of type ")[0] for line in found] == [
+        'my.toml: users.created: column "created_at" of table "people"'
+    ]
+    assert found[0].endswith(
+        "cannot hold the time of a write: give it a date-time type (TIMESTAMP)"
+    )
