@@ -330,11 +330,16 @@ class ResourceService:
         return current
 
     def _cannot_disable(self) -> ScimError:
+        kind = self.kind.value
+        if self.maps_active:  # the operator chose it: the mapping could have stored it
+            reason = f'{kind}.on_deactivate is "refuse" on this service'
+        else:
+            reason = (
+                f"the mapping stores no account state (set {kind}.on_deactivate to delete "
+                "them instead)"
+            )
         return ScimError(
-            400,
-            f"active: this service cannot disable {self.kind.value}: the mapping stores no "
-            f"account state (set {self.kind.value}.on_deactivate to delete them instead)",
-            "invalidValue",
+            400, f"active: this service does not disable {kind}: {reason}", "invalidValue"
         )
 
     # --- reads --------------------------------------------------------------------

@@ -199,3 +199,29 @@ def test_disable_without_an_active_rule_is_named(
         f'{config}: users.on_delete: "disable" needs an active rule in the mapping '
         f"{tmp_path / 'no-active.toml'}"
     ]
+
+
+async def test_a_refusal_the_operator_chose_says_so(
+    sqlite_direct: SqlDirect,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # sql-default stores the account state: a refusal is the configuration's choice, and
+    # must not blame a mapping that stores none.
+    scim = await serve(
+        sqlite_direct,
+        tmp_path,
+        aiohttp_client,
+        monkeypatch,
+        extra='[users]\non_deactivate = "refuse"\n',
+    )
+    user = await scim.create_user("kept", active=True)
+    refused = await scim.patch(
+        f"/Users/{user['id']}", {"op": "replace", "path": "active", "value": False}
+    )
+    assert (refused.status, refused.body["scimType"]) == (400, "invalidValue")
+    assert refused.body["detail"] == (
+        'active: this service does not disable users: users.on_deactivate is "refuse" on this '
+        "service"
+    )
