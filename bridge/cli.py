@@ -499,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "events":
             return asyncio.run(_events(args))
         if args.command == "check":
+            # Every problem is one line of the report: the connectors' log records of the
+            # same failures would print it twice (through logging's last-resort handler).
+            logging.getLogger("scim_bridge").addHandler(logging.NullHandler())
             return asyncio.run(_check(args.config, os.environ))
         logging.basicConfig(
             level=logging.INFO,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -279,3 +280,21 @@ async def test_the_stand_in_for_no_family_name_is_no_value_in_filters(
     answer = await scim.get(f"/Users?filter={quote(filter_, safe='')}")
     assert answer.status == 200, answer.body
     assert {user["userName"] for user in answer.body["Resources"]} == expected
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_on_an_unreachable_directory_prints_one_line(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        port = closed.getsockname()[1]
+        config = write_ldap_config(tmp_path, slapd, slapd.base_dn)
+        config.write_text(config.read_text().replace(slapd.url, f"ldap://127.0.0.1:{port}"))
+        assert main(["check", "--config", str(config)]) == 2
+    finally:
+        closed.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{config}: connector: "), lines
