@@ -143,7 +143,7 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
             column = table.c.get(getattr(spec, stamp) or "")
             if column is not None and _refused(column, (now(),)):
                 problems.append(
-                    f'{mapping_origin(schema, f"{spec.kind.value}.{stamp}")}: column '
+                    f"{mapping_origin(schema, f'{spec.kind.value}.{stamp}')}: column "
                     f'"{column.name}" of table "{table.name}" is of type {column.type}, which '
                     "cannot hold the time of a write: give it a date-time type (TIMESTAMP)"
                 )
