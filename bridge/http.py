@@ -54,8 +54,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BodyError(f"the body is not valid JSON: {_position(error)}") from None
+    except RecursionError:
+        raise BodyError(f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise BodyError("the body holds a number too long to read") from None
     if not isinstance(payload, dict):
         raise BodyError("the body must be a JSON object")
+    if _depth(payload) > MAX_DEPTH:
+        raise BodyError(f"the body nests deeper than {MAX_DEPTH} levels")
     # JSON escapes can spell lone surrogates (\\ud800), which no backend can store; a
     # body without a surrogate escape cannot hold one, and is not encoded again to know.
     if _SURROGATE_ESCAPE.search(raw):
@@ -68,6 +74,23 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if b"\\u0000" in raw and _holds_nul(payload):
         raise UnstorableText("the body holds a NUL character (\\u0000), which is not stored")
     return payload
+
+
+MAX_DEPTH = 32
+"""JSON levels a body may nest: a SCIM resource or PATCH needs five or so. Deeper ones
+are refused before anything walks them (validation, the NUL check) recursively."""
+
+
+def _depth(value: dict[str, Any]) -> int:
+    """How deep `value` nests, found without recursion (stopping past MAX_DEPTH)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending and deepest <= MAX_DEPTH:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _holds_nul(value: Any) -> bool:

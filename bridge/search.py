@@ -75,6 +75,14 @@ MAX_FILTER_COMPARISONS = 200
 into a backend query of unbounded size."""
 
 
+MAX_FILTER_LENGTH = 32_768
+"""Characters of a filter: room for MAX_FILTER_COMPARISONS comparisons of long values. A
+longer one is refused before it is parsed, which takes time in proportion (and holds the
+event loop) even when the result would be refused."""
+
+MAX_FILTER_NESTING = 32
+"""Parentheses and brackets a filter may nest, checked before parsing as well."""
+
 MAX_START_INDEX = 2**62
 """Past any backend's row count, and within every backend's integer range."""
 
@@ -147,7 +155,11 @@ def _comparisons(node: FilterNode) -> int:
 # the filter does, is parsed whole, every time, so that its errors name what was sent.
 
 _STRING = re.compile(r'"[^"\\]*"')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+"""A string of a filter, escapes included (JSON's, RFC 7644 §3.4.2.2)."""
 _SHAPES_KEPT = 512
+_SHAPE_KEPT_LENGTH = 1024
+"""Longer shapes are parsed each time: 512 parses of long filters would hold gigabytes."""
 _UNSHAPED = object()
 """A shape whose parse cannot stand for the filters of that shape."""
 _shapes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -167,6 +179,7 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
     if not isinstance(text, str):
         return _whole(models, payload)
     _refuse_unstorable(text)
+    _refuse_oversized(text)
     if "\\" in text:
         # Escapes (RFC 7644 §3.4.2.2 takes JSON's strings) can spell what the text cannot.
         request, ast = _whole(models, payload)
@@ -182,6 +195,8 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
     shape = _STRING.sub(placeholder, text)
     others = tuple(sorted((key, repr(value)) for key, value in payload.items() if key != "filter"))
     key = (models, shape, others)
+    if len(shape) > _SHAPE_KEPT_LENGTH:
+        return _whole(models, payload)  # rare: not worth the memory its parse takes
     cached = _shapes.get(key)
     if cached is None:
         cached = _shape_of(models, {**payload, "filter": shape}, len(values))
@@ -207,6 +222,24 @@ def _refuse_unstorable(text: str) -> None:
     except UnicodeEncodeError:
         message = "the filter holds text that is not valid Unicode"
         raise ScimError(400, message, "invalidFilter") from None
+
+
+def _refuse_oversized(text: str) -> None:
+    """A filter too long or too deeply nested is refused before it is parsed."""
+    if len(text) > MAX_FILTER_LENGTH:
+        message = f"the filter is longer than {MAX_FILTER_LENGTH} characters"
+        raise ScimError(400, message, "tooMany")
+    depth = deepest = 0
+    for part in _QUOTED.split(text):  # outside the quoted strings only
+        for char in part:
+            if char in "([":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif char in ")]":
+                depth -= 1
+    if deepest > MAX_FILTER_NESTING:
+        message = f"the filter nests deeper than {MAX_FILTER_NESTING} levels"
+        raise ScimError(400, message, "invalidFilter")
 
 
 def _strings_of(node: FilterNode | None) -> Iterator[str]:

@@ -427,3 +427,55 @@ async def test_renaming_a_group_gives_its_members_new_etags(scim: Scim) -> None:
         f"/Users/{alice['id']}", headers={"If-None-Match": before.body["meta"]["version"]}
     )
     assert unchanged.status == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"[" * 1000 + b"]" * 1000, "nests deeper than 32 levels"),
+        (b'{"a":' * 900 + b'"\\u0000"' + b"}" * 900, "nests deeper than 32 levels"),
+        (b'{"schemas": [], "userName": "a", "x": ' + b"9" * 5000 + b"}", "a number too long"),
+    ],
+)
+async def test_bodies_that_would_exhaust_the_parser_are_400(
+    scim: Scim, raw: bytes, detail: str
+) -> None:
+    # A 2 KB body nested 1,000 deep overflowed json's recursion, an integer of more than
+    # 4,300 digits is refused by int(): both answered 500 with a logged traceback.
+    for method, path in (("POST", "/Users"), ("POST", "/Users/.search")):
+        answer = await scim.request(method, path, raw=raw)
+        assert (answer.status, answer.body["scimType"]) == (400, "invalidSyntax"), answer.body
+        assert detail in answer.body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("filter_", "status", "scim_type"),
+    [
+        (" or ".join(['title eq "x"'] * 3000), 400, "tooMany"),  # 45 KB
+        ("not (" * 40 + 'title eq "x"' + ")" * 40, 400, "invalidFilter"),
+        ("(" * 33 + 'title eq "x"' + ")" * 33, 400, "invalidFilter"),
+        ('title eq "' + "(" * 40 + '"', 200, None),  # parentheses inside a value
+    ],
+)
+async def test_filters_too_long_or_too_deep_are_refused_before_parsing(
+    scim: Scim, filter_: str, status: int, scim_type: str | None
+) -> None:
+    # Parsing takes time in proportion to the text and holds the service meanwhile (a
+    # 700 KB filter took seconds before its 200 comparisons were counted).
+    searched = await scim.post("/Users/.search", {"schemas": [SEARCH_REQUEST], "filter": filter_})
+    assert searched.status == status, searched.body
+    assert searched.body.get("scimType") == scim_type
+
+
+def test_long_filters_leave_no_parse_in_the_shape_cache() -> None:
+    from scim2_models import User
+
+    from bridge import search
+
+    before = len(search._shapes)
+    for n in range(5):
+        filter_ = " or ".join([f'title eq "{n}"'] * (100 + n))
+        search._parsed((User,), {"filter": filter_})
+    assert len(search._shapes) == before
+    search._parsed((User,), {"filter": 'nickName eq "a" and locale sw "b" and title pr'})
+    assert len(search._shapes) == before + 1  # a short one is kept
