@@ -479,3 +479,15 @@ def test_long_filters_leave_no_parse_in_the_shape_cache() -> None:
     assert len(search._shapes) == before
     search._parsed((User,), {"filter": 'nickName eq "a" and locale sw "b" and title pr'})
     assert len(search._shapes) == before + 1  # a short one is kept
+
+
+async def test_a_patch_of_too_many_operations_is_413_and_writes_nothing(scim: Scim) -> None:
+    # Each operation is validated and applied while the service serves nothing else.
+    user = await scim.create_user("busy", title="before")
+    operation = {"op": "replace", "path": "title", "value": "after"}
+    refused = await scim.patch(f"/Users/{user['id']}", *[operation] * 1001)
+    assert refused.status == 413, refused.body
+    assert "at most 1000 operations" in refused.body["detail"]
+    assert (await scim.get(f"/Users/{user['id']}")).body["title"] == "before"
+    accepted = await scim.patch(f"/Users/{user['id']}", *[operation] * 1000)
+    assert accepted.status == 200, accepted.body
