@@ -25,7 +25,9 @@ class AccessLog(AbstractAccessLogger):
             '%s "%s %s" %d %d %.1fms',
             request.remote,
             request.method,
-            request.path,
+            # As sent, still percent-encoded: decoded, `%0a` would end the line and let a
+            # client (without a token) write a line of its own into the log.
+            request.rel_url.raw_path,
             response.status,
             response.body_length,
             time * 1000,

@@ -254,6 +254,17 @@ async def test_the_access_log_names_each_request_without_its_query(
     assert "serve-token-0123456789" not in stderr
 
 
+async def test_a_path_cannot_write_a_line_of_its_own_into_the_access_log(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    forged = "/x%0d%0a2026-12-01 INFO scim_bridge.access: forged%00"
+    stderr = await serve_until_sigterm(path, "serve-token-0123456789", [(forged, 404)])
+    assert not any(line.startswith("2026-12-01 INFO") for line in stderr.splitlines())
+    assert "\x00" not in stderr
+    assert re.search(r'"GET /scim/v2/x%0[dD]%0[aA]2026-12-01', stderr)
+
+
 async def test_the_access_log_can_be_turned_off(tmp_path: pathlib.Path) -> None:
     path = write_config(tmp_path, server="access_log = false\n")
     stderr = await serve_until_sigterm(path, "serve-token-0123456789", [("/Users", 200)])
