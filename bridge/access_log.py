@@ -56,3 +56,31 @@ class _MalformedRequests(logging.Filter):
 
 
 MALFORMED_REQUESTS = _MalformedRequests()
+
+
+class _Throttled(logging.Filter):
+    """asyncio logs every accept() that fails for want of file descriptors, with a
+    traceback, as fast as the loop retries (hundreds of megabytes a minute while
+    connections are held): one such record a minute is enough to know."""
+
+    def __init__(self, message: str, interval: float = 60.0) -> None:
+        super().__init__()
+        self._message = message
+        self._interval = interval
+        self._last: float | None = None
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self._message):
+            return True
+        if self._last is not None and record.created - self._last < self._interval:
+            self._dropped += 1
+            return False
+        if self._dropped:
+            record.msg = f"{record.msg} ({self._dropped} more since the last one not logged)"
+        self._last, self._dropped = record.created, 0
+        record.exc_info = record.exc_text = None
+        return True
+
+
+ACCEPT_FAILURES = _Throttled("socket.accept() out of system resource")

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bridge.access_log import ACCEPT_FAILURES, MALFORMED_REQUESTS, AccessLog
 from bridge.access_log import LOGGER as ACCESS_LOGGER
-from bridge.access_log import MALFORMED_REQUESTS, AccessLog
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import MIN_TOKEN_LENGTH, ConfigError, Settings, load_config, parse_listen
@@ -305,15 +305,20 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
     # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
     # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
     logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
+    logging.getLogger("asyncio").addFilter(ACCEPT_FAILURES)
+    # The idle timeout runs from the connection's start and again after each answer: a
+    # request whose headers never end is closed too (aiohttp's own default is an hour).
+    idle, line = settings.server.idle_timeout, MAX_REQUEST_LINE
     if settings.server.access_log:
         runner = web.AppRunner(
             app,
             access_log_class=AccessLog,
             access_log=ACCESS_LOGGER,
-            max_line_size=MAX_REQUEST_LINE,
+            max_line_size=line,
+            keepalive_timeout=idle,
         )
     else:
-        runner = web.AppRunner(app, access_log=None, max_line_size=MAX_REQUEST_LINE)
+        runner = web.AppRunner(app, access_log=None, max_line_size=line, keepalive_timeout=idle)
     await runner.setup()  # opens the connector; runner.cleanup() closes it
     # Everything built so far (models, mappings, pools) lives as long as the process:
     # out of the collector's sight, it no longer makes each full collection long.

@@ -98,6 +98,10 @@ class ServerSettings(_Section):
     workers: int = Field(default=1, ge=1, le=64)
     """Serving processes, all accepting on `listen` (SO_REUSEPORT); one per core uses the
     machine. Each holds its own backend connections (`pool_size` each)."""
+    idle_timeout: float = Field(default=75.0, gt=0, le=3600, allow_inf_nan=False)
+    """Seconds a connection may stay without a complete request (idle between requests,
+    or sending one too slowly) before it is closed: connections that never finish their
+    headers would otherwise be held until the process runs out of file descriptors."""
     access_log: bool = True
     """One line per request on stderr: client, method, path (never the query, whose filters
     hold user names), status, size and duration."""

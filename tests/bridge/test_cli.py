@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pathlib
 import re
@@ -326,3 +327,63 @@ def test_events_list_limit_must_be_positive(capsys: pytest.CaptureFixture[str]) 
         main(["events", "list", "--config", "c.toml", "--limit", "-1"])
     assert raised.value.code == 2
     assert "expected a positive whole number, got '-1'" in capsys.readouterr().err
+
+
+async def test_a_connection_that_never_finishes_its_request_is_closed(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Without it, connections sending their headers a line at a time (or nothing) were
+    # held until the process ran out of file descriptors, no token needed.
+    path = write_config(tmp_path, server="idle_timeout = 1\n")
+    process = await start_serve(
+        path,
+        environment(SCIM_BRIDGE_TEST_TOKEN="serve-token-0123456789"),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert process.stderr is not None
+    try:
+        port = None
+        while port is None:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
+            assert line, "serve exited before serving"
+            found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
+            port = found and int(found[1])
+        started = asyncio.get_running_loop().time()
+        half = await asyncio.open_connection("127.0.0.1", port)
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        half[1].write(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")
+        for reader, _ in (half, silent):
+            assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # closed
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+
+
+def test_accept_failures_are_logged_once_a_minute() -> None:
+    from bridge.access_log import _Throttled
+
+    throttled = _Throttled("socket.accept() out of system resource")
+
+    def record(at: float) -> logging.LogRecord:
+        made = logging.LogRecord(
+            "asyncio",
+            logging.ERROR,
+            "",
+            0,
+            "socket.accept() out of system resource",
+            None,
+            (OSError, OSError(24, "Too many open files"), None),
+        )
+        made.created = at
+        return made
+
+    first, flood, later = record(100.0), [record(100.0 + n / 10) for n in range(500)], record(161)
+    assert throttled.filter(first)
+    assert first.exc_info is None  # the traceback, identical each time, goes
+    assert not any(throttled.filter(each) for each in flood)
+    assert throttled.filter(later)
+    assert "500 more since the last one" in str(later.msg)
+    other = logging.LogRecord("asyncio", logging.ERROR, "", 0, "something else", None, None)
+    assert throttled.filter(other)
