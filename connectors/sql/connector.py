@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -24,6 +25,7 @@ from connectors.base import (
     BackendSchema,
     Change,
     Conflict,
+    ConnectorError,
     InvalidValue,
     Journal,
     Kind,
@@ -52,6 +54,8 @@ from connectors.sql.positions import Positions
 from connectors.sql.settings import SqlSettings
 from connectors.sql.tables import Mapped, Members, Tables, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
+
+log = logging.getLogger("scim_bridge.sql")
 
 _TOTAL = "scim_bridge_total"
 """The window count of a page query: a label no mapped column can have."""
@@ -305,9 +309,15 @@ class SqlConnector:
                             frozenset(id_from_key(Kind.USERS, each) for each in left),
                         ),
                     )
-            if renamed and kind is Kind.USERS:
+        if renamed and kind is Kind.USERS:
+            try:
                 await self._touch_those_showing(key)
-            return after
+            except (ConnectorError, sa_exc.SQLAlchemyError, OSError) as error:
+                # The rename has committed and is answered; only the versions of the
+                # records showing the old name lag, until their next write.
+                kind_of_error = type(error).__name__  # SQLAlchemy's text quotes the values
+                log.warning("renamed user: versions of its groups not renewed (%s)", kind_of_error)
+        return after
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the record, its memberships and every reference to it, atomically."""

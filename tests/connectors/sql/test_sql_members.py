@@ -274,3 +274,17 @@ async def test_renames_and_member_changes_in_parallel_never_deadlock(
         await asyncio.gather(
             *(work(n) for n in range(8) for work in (rename_user, toggle_member, rename_group))
         )
+
+
+async def test_a_rename_that_committed_is_answered_even_if_renewing_versions_fails(
+    connector: SqlConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [alice] = await users(connector, "alice")
+
+    async def unavailable(user: Any) -> None:
+        raise OSError("the database went away after the commit")
+
+    monkeypatch.setattr(connector, "_touch_those_showing", unavailable)
+    renamed = await connector.update(Kind.USERS, alice, {"display_name": "Alice B."})
+    assert renamed.values["display_name"] == "Alice B."
+    assert (await connector.get(Kind.USERS, alice)).values["display_name"] == "Alice B."
