@@ -246,18 +246,21 @@ def _members(metadata: sa.MetaData, schema: BackendSchema, problems: list[str]) 
 
 
 FILLED_BY_TRIGGER = "scim_bridge_filled_by_trigger"
-"""Set in a table's `info` when a trigger runs on its inserts (it may set any column)."""
+"""Set in a table's `info` when a trigger runs before each insert (it may set any column)."""
 
 _INSERT_TRIGGERS = {
     "postgresql": "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-    "WHERE NOT t.tgisinternal AND t.tgtype & 4 <> 0 AND pg_table_is_visible(c.oid)",
+    "WHERE NOT t.tgisinternal AND t.tgtype & 7 = 7 AND pg_table_is_visible(c.oid)",
     "mysql": "SELECT event_object_table FROM information_schema.triggers "
-    "WHERE event_object_schema = DATABASE() AND event_manipulation = 'INSERT'",
+    "WHERE event_object_schema = DATABASE() AND event_manipulation = 'INSERT' "
+    "AND action_timing = 'BEFORE'",
     "mariadb": "SELECT event_object_table FROM information_schema.triggers "
-    "WHERE event_object_schema = DATABASE() AND event_manipulation = 'INSERT'",
+    "WHERE event_object_schema = DATABASE() AND event_manipulation = 'INSERT' "
+    "AND action_timing = 'BEFORE'",
 }
-"""The tables with an insert trigger, by dialect (PostgreSQL's tgtype bit 2: INSERT).
-SQLite's triggers cannot set NOT NULL columns of the row being inserted."""
+"""The tables with a trigger that runs before each row is inserted, the only kind that can
+set its columns, by dialect (PostgreSQL's tgtype bits: ROW 1, BEFORE 2, INSERT 4; MariaDB's
+are all per row). SQLite's triggers cannot set the row being inserted."""
 
 
 def _filled_by_triggers(connection: sa.Connection, names: list[str]) -> set[str]:
@@ -292,7 +295,7 @@ def _unfit(schema: BackendSchema, spec: ObjectSpec, table: sa.Table) -> list[str
             f'{mapping_origin(schema, rule_key(spec, each))}: column "{column.name}" '
             f'of table "{table.name}"'
         )
-        if each.multi_valued and not isinstance(column.type, sa.ARRAY):
+        if each.multi_valued:  # an ARRAY too: filters compare it as one value (500)
             problems.append(
                 f"{where} holds one value and the attribute several: give split, or map "
                 'one entry (emails[type eq "work"].value)'
