@@ -197,14 +197,15 @@ class ResourceService:
         only the fields whose values differ afterwards are written. The read and the
         write are tied by the version, and retried when another writer came between.
         """
-        operations_sent = payload.get("Operations")
+        normalized = quirks.normalize_patch(payload, resource_id=id)
+        operations_sent = normalized.get("Operations")  # as spelt by any client
         if isinstance(operations_sent, list) and len(operations_sent) > MAX_PATCH_OPERATIONS:
             raise ScimError(
                 413,
                 f"a PATCH holds at most {MAX_PATCH_OPERATIONS} operations; send the rest in "
                 "another",
             )
-        normalized = self._resolved_paths(quirks.normalize_patch(payload, resource_id=id))
+        normalized = self._resolved_paths(normalized)
         patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )

@@ -155,8 +155,6 @@ def _comparisons(node: FilterNode) -> int:
 # the filter does, is parsed whole, every time, so that its errors name what was sent.
 
 _STRING = re.compile(r'"[^"\\]*"')
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-"""A string of a filter, escapes included (JSON's, RFC 7644 §3.4.2.2)."""
 _SHAPES_KEPT = 512
 _SHAPE_KEPT_LENGTH = 1024
 """Longer shapes are parsed each time: 512 parses of long filters would hold gigabytes."""
@@ -229,17 +227,32 @@ def _refuse_oversized(text: str) -> None:
     if len(text) > MAX_FILTER_LENGTH:
         message = f"the filter is longer than {MAX_FILTER_LENGTH} characters"
         raise ScimError(400, message, "tooMany")
-    depth = deepest = 0
-    for part in _QUOTED.split(text):  # outside the quoted strings only
-        for char in part:
-            if char in "([":
-                depth += 1
-                deepest = max(deepest, depth)
-            elif char in ")]":
-                depth -= 1
-    if deepest > MAX_FILTER_NESTING:
+    if _nesting(text) > MAX_FILTER_NESTING:
         message = f"the filter nests deeper than {MAX_FILTER_NESTING} levels"
         raise ScimError(400, message, "invalidFilter")
+
+
+def _nesting(text: str) -> int:
+    """How deep the filter's parentheses and brackets nest outside its strings (whose
+    JSON escapes may hide a quote), in one pass over the text."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    return deepest
 
 
 def _strings_of(node: FilterNode | None) -> Iterator[str]:

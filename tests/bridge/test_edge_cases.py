@@ -455,6 +455,8 @@ async def test_bodies_that_would_exhaust_the_parser_are_400(
         ("not (" * 40 + 'title eq "x"' + ")" * 40, 400, "invalidFilter"),
         ("(" * 33 + 'title eq "x"' + ")" * 33, 400, "invalidFilter"),
         ('title eq "' + "(" * 40 + '"', 200, None),  # parentheses inside a value
+        ('title eq "\\"' + "(" * 40 + '"', 200, None),  # after an escaped quote too
+        ('"' + '\\"' * 1000, 400, "invalidFilter"),  # a string that never ends
     ],
 )
 async def test_filters_too_long_or_too_deep_are_refused_before_parsing(
@@ -485,6 +487,9 @@ async def test_a_patch_of_too_many_operations_is_413_and_writes_nothing(scim: Sc
     # Each operation is validated and applied while the service serves nothing else.
     user = await scim.create_user("busy", title="before")
     operation = {"op": "replace", "path": "title", "value": "after"}
+    lower_case = {"schemas": [PATCH_SCHEMA], "operations": [operation] * 1001}
+    refused = await scim.request("PATCH", f"/Users/{user['id']}", lower_case)
+    assert refused.status == 413, refused.body  # however the client spells Operations
     refused = await scim.patch(f"/Users/{user['id']}", *[operation] * 1001)
     assert refused.status == 413, refused.body
     assert "at most 1000 operations" in refused.body["detail"]
