@@ -27,7 +27,7 @@ class AccessLog(AbstractAccessLogger):
             request.method,
             # As sent, still percent-encoded: decoded, `%0a` would end the line and let a
             # client (without a token) write a line of its own into the log.
-            request.rel_url.raw_path,
+            request.rel_url.raw_path.replace('"', "%22"),
             response.status,
             response.body_length,
             time * 1000,

@@ -27,7 +27,7 @@ def _seconds(default: float) -> Any:
     return pydantic.Field(default=default, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
 
 
-_AD_LOGON_NAME = re.compile(r"[^\s@\\]+@[^\s@\\]+\.[^\s@\\]+|[^\s@\\]+\\[^\s@\\]+")
+_AD_LOGON_NAME = re.compile(r"[^\s@\\]+@[^\s@\\.][^\s@\\]*|[^\s@\\]+\\[^@\\]*[^\s@\\]")
 """A user principal name (`svc@corp.example.com`) or a down-level logon name (`CORP\\svc`):
 what Active Directory takes in a simple bind besides a DN."""
 

@@ -387,3 +387,31 @@ def test_accept_failures_are_logged_once_a_minute() -> None:
     assert "500 more since the last one" in str(later.msg)
     other = logging.LogRecord("asyncio", logging.ERROR, "", 0, "something else", None, None)
     assert throttled.filter(other)
+
+
+async def test_a_quote_in_a_path_cannot_blur_the_access_log_fields(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    process = await start_serve(
+        path,
+        environment(SCIM_BRIDGE_TEST_TOKEN="serve-token-0123456789"),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert process.stderr is not None
+    try:
+        port = None
+        while port is None:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
+            assert line, "serve exited before serving"
+            found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
+            port = found and int(found[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b'GET /scim/v2/Users/a"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert '"GET /scim/v2/Users/a%22b" 401 ' in rest.decode()

@@ -323,7 +323,16 @@ def test_a_dn_that_does_not_parse_is_named(write, connector: str, key: str) -> N
     ]
 
 
-@pytest.mark.parametrize("name", ["svc-scim@corp.example.com", "CORP\\\\svc-scim"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "svc-scim@corp.example.com",
+        "svc.scim@corp",
+        "CORP\\\\svc-scim",
+        "CORP\\\\John Smith",
+        "CORP\\\\svc$",
+    ],
+)
 def test_active_directory_logon_names_bind_as_they_do_in_ad(write, name: str) -> None:
     # Active Directory takes a user principal name or a down-level logon name in a simple
     # bind (MS-ADTS 5.1.1.1.1); admins configure them as often as a DN.
