@@ -335,20 +335,8 @@ async def test_a_connection_that_never_finishes_its_request_is_closed(
     # Without it, connections sending their headers a line at a time (or nothing) were
     # held until the process ran out of file descriptors, no token needed.
     path = write_config(tmp_path, server="idle_timeout = 1\n")
-    process = await start_serve(
-        path,
-        environment(SCIM_BRIDGE_TEST_TOKEN="serve-token-0123456789"),
-        "--listen",
-        "127.0.0.1:0",
-    )
-    assert process.stderr is not None
+    process, port = await serving(path)
     try:
-        port = None
-        while port is None:
-            line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
-            assert line, "serve exited before serving"
-            found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
-            port = found and int(found[1])
         started = asyncio.get_running_loop().time()
         half = await asyncio.open_connection("127.0.0.1", port)
         silent = await asyncio.open_connection("127.0.0.1", port)
@@ -393,20 +381,8 @@ async def test_a_quote_in_a_path_cannot_blur_the_access_log_fields(
     tmp_path: pathlib.Path,
 ) -> None:
     path = write_config(tmp_path)
-    process = await start_serve(
-        path,
-        environment(SCIM_BRIDGE_TEST_TOKEN="serve-token-0123456789"),
-        "--listen",
-        "127.0.0.1:0",
-    )
-    assert process.stderr is not None
+    process, port = await serving(path)
     try:
-        port = None
-        while port is None:
-            line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
-            assert line, "serve exited before serving"
-            found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
-            port = found and int(found[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b'GET /scim/v2/Users/a"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
         await asyncio.wait_for(reader.read(), timeout=10)
@@ -415,3 +391,20 @@ async def test_a_quote_in_a_path_cannot_blur_the_access_log_fields(
         process.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
     assert '"GET /scim/v2/Users/a%22b" 401 ' in rest.decode()
+
+
+async def serving(path: pathlib.Path) -> tuple[asyncio.subprocess.Process, int]:
+    """`serve` started on a free port, and that port once it serves."""
+    process = await start_serve(
+        path,
+        environment(SCIM_BRIDGE_TEST_TOKEN="serve-token-0123456789"),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert process.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
+        assert line, "serve exited before serving"
+        found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            return process, int(found[1])
