@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import select
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 import ldap3
 import tenacity
+from ldap3.core import exceptions as ldap_errors
 
 from connectors.ldap.errors import UNREACHABLE, DirectoryUnavailable
 from connectors.ldap.settings import LdapSettings
@@ -207,6 +209,8 @@ class ConnectionPool:
         )
         try:
             connection.open()
+            if _connected_to_itself(connection.socket):
+                raise ldap_errors.LDAPSocketOpenError("connection refused (it met itself)")
             if settings.start_tls:
                 connection.start_tls()
             connection.bind()
@@ -269,3 +273,15 @@ def _reason(error: Exception) -> str:
     if "timed out" in text.lower():
         return "connection timed out"
     return type(error).__name__
+
+
+def _connected_to_itself(connection_socket: socket.socket | None) -> bool:
+    """Whether a TCP connection met itself: connecting to a local port nobody listens on,
+    within the ephemeral range, the kernel may pick that very port as the source, and the
+    socket then reads back what it sends (its own bind request, taken for an answer)."""
+    if connection_socket is None:
+        return False
+    try:
+        return bool(connection_socket.getsockname() == connection_socket.getpeername())
+    except OSError:
+        return False

@@ -169,3 +169,26 @@ async def test_the_connector_recovers_by_itself_when_the_directory_comes_back(
             await connector.close()
     finally:
         own.stop()
+
+
+def test_a_connection_that_met_itself_is_no_server() -> None:
+    # Reconnecting to a stopped local server whose port is in the ephemeral range, the
+    # kernel may choose that port as the source: the socket then reads back its own bind
+    # request (an ldap3 KeyError). Such a connection counts as refused.
+    from connectors.ldap.pool import _connected_to_itself
+
+    met = socket.socket()
+    met.bind(("127.0.0.1", 0))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    normal = socket.socket()
+    try:
+        met.connect(met.getsockname())  # TCP simultaneous open with itself
+        normal.connect(listener.getsockname())
+        assert _connected_to_itself(met)
+        assert not _connected_to_itself(normal)
+        assert not _connected_to_itself(None)
+    finally:
+        for each in (met, normal, listener):
+            each.close()
