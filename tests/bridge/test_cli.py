@@ -341,8 +341,10 @@ async def test_a_connection_that_never_finishes_its_request_is_closed(
         half = await asyncio.open_connection("127.0.0.1", port)
         silent = await asyncio.open_connection("127.0.0.1", port)
         half[1].write(b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n")
-        for reader, _ in (half, silent):
+        for reader, writer in (half, silent):
             assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # closed
+            writer.close()
+            await writer.wait_closed()
         assert asyncio.get_running_loop().time() - started < 5
     finally:
         process.send_signal(signal.SIGTERM)
@@ -387,6 +389,7 @@ async def test_a_quote_in_a_path_cannot_blur_the_access_log_fields(
         writer.write(b'GET /scim/v2/Users/a"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
         await asyncio.wait_for(reader.read(), timeout=10)
         writer.close()
+        await writer.wait_closed()
     finally:
         process.send_signal(signal.SIGTERM)
         _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
