@@ -336,6 +336,8 @@ class Sort:
     field: str
     descending: bool = False
     case_exact: bool = False
+    empty: str | None = None
+    """The value stored for none (a rule's `empty` stand-in), sorted as none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,4 +58,5 @@ def sort_by(
     candidates.sort(key=lambda each: not (each[1].target.slot and each[1].target.slot.primary))
     if not candidates or candidates[0][1].several:
         raise unsortable
-    return Sort(candidates[0][0], descending, case_exact=binding.case_exact)
+    field, rule = candidates[0]
+    return Sort(field, descending, case_exact=binding.case_exact, empty=rule.empty)

@@ -1220,6 +1220,8 @@ def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ..
         if sort.field == ENABLED_BY_LOCATION:
             return location.is_enabled(entry.dn)
         found = entry.first(sort.field)
+        if sort.empty is not None and found == sort.empty:
+            return None  # the stand-in written for no value
         if isinstance(found, str) and not sort.case_exact:
             return found.lower()
         return found

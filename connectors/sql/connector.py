@@ -476,7 +476,11 @@ class SqlConnector:
                 value = folding(column)(column)
             elif mapped.is_text(sort.field) and self._reflected.is_mysql:
                 value = as_bytes(column)
-            absent = sa.case((column.is_(None), 1), else_=0)
+            missing: sa.ColumnElement[bool] = column.is_(None)
+            if sort.empty is not None:  # the stand-in written for no value, ordered as none
+                missing = sa.or_(missing, column == sort.empty)
+                value = sa.case((missing, sa.null()), else_=value)
+            absent = sa.case((missing, 1), else_=0)
             if sort.descending:
                 order = [absent.desc(), value.desc()]
             else:

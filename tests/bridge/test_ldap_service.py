@@ -306,3 +306,21 @@ def test_check_on_an_unreachable_directory_prints_one_line(
     lines = checked.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{config}: connector: "), lines
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("ascending", ["carol", "alice", "bob"]), ("descending", ["bob", "alice", "carol"])],
+)
+async def test_the_stand_in_for_no_family_name_sorts_as_no_value(
+    ldap_scim: Scim, order: str, expected: list[str]
+) -> None:
+    # Users without a value come last ascending, first descending (RFC 7644 §3.4.2.3);
+    # the stored `sn: -` sorted first, before "Adams".
+    scim = ldap_scim
+    await scim.create_user("alice", name={"givenName": "Alice", "familyName": "Smith"})
+    await scim.create_user("bob")
+    await scim.create_user("carol", name={"givenName": "Carol", "familyName": "Adams"})
+    answer = await scim.get(f"/Users?sortBy=name.familyName&sortOrder={order}")
+    assert answer.status == 200, answer.body
+    assert [user["userName"] for user in answer.body["Resources"]] == expected

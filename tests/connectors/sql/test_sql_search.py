@@ -271,3 +271,21 @@ async def test_sorting(
 ) -> None:
     page = await connector.search(Kind.USERS, Query(sort=sort))
     assert [record.values["user_name"] for record in page.records] == expected
+
+
+@pytest.mark.parametrize(
+    ("descending", "expected"),
+    [
+        (False, ["alice", "Bob", "Eve", "carol", "dave"]),
+        (True, ["carol", "dave", "Eve", "alice", "Bob"]),
+    ],
+)
+async def test_a_stand_in_for_no_value_sorts_as_none(
+    connector: SqlConnector, people: dict[str, str], descending: bool, expected: list[str]
+) -> None:
+    # A rule's `empty` value is written for none; records holding it (carol's "") sort
+    # with the records holding nothing (RFC 7644 §3.4.2.3): last ascending, first descending.
+    sort = Sort("title", descending=descending, empty="")
+    page = await connector.search(Kind.USERS, Query(sort=sort))
+    titles = {record.values["user_name"]: record.values.get("title") for record in page.records}
+    assert user_names(page) == expected, titles
