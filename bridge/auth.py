@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 
-from bridge.config import AuthSettings, ConfigError
+from bridge.config import MIN_TOKEN_LENGTH, AuthSettings, ConfigError
 
 
 def new_token() -> str:
@@ -46,6 +46,11 @@ class TokenVerifier:
                     problems.append(f"{key}: environment variable {token.env} is not set")
                 elif not value.strip():
                     problems.append(f"{key}: environment variable {token.env} is empty")
+                elif len(value.strip()) < MIN_TOKEN_LENGTH:  # too short to resist guessing
+                    problems.append(
+                        f"{key}: the token in {token.env} is shorter than {MIN_TOKEN_LENGTH} "
+                        "characters (scim-bridge token new makes one)"
+                    )
                 else:
                     # As a presented token is (a file's trailing newline is no part of it).
                     digests.append(token_digest(value.strip()))

@@ -29,7 +29,7 @@ from bridge.access_log import ACCEPT_FAILURES, MALFORMED_REQUESTS, AccessLog
 from bridge.access_log import LOGGER as ACCESS_LOGGER
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
-from bridge.config import MIN_TOKEN_LENGTH, ConfigError, Settings, load_config, parse_listen
+from bridge.config import ConfigError, Settings, load_config, parse_listen
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
 from bridge.workers import Copies, parent_of_this_worker, until_orphaned
@@ -83,7 +83,6 @@ async def _checked(config: Path, environ: Mapping[str, str], listen: str | None 
         verifier = TokenVerifier.from_settings(settings.auth, environ, source)
     except ConfigError as exc:
         problems += exc.problems
-    problems += _short_tokens(settings, environ)
     try:
         mapping = load_mapping(settings.mapping_source())
     except MappingError as exc:
@@ -159,20 +158,6 @@ async def _listen_problems(settings: Settings, listen: str | None) -> list[str]:
         except (socket.gaierror, UnicodeError):
             return [f"{key}: host name {host!r} not found"]
     return []
-
-
-def _short_tokens(settings: Settings, environ: Mapping[str, str]) -> list[str]:
-    """Each token from the environment too short to resist guessing (a digest's token
-    cannot be measured)."""
-    problems = []
-    for index, token in enumerate(settings.auth.tokens):
-        value = environ.get(token.env, "").strip() if token.env is not None else ""
-        if 0 < len(value) < MIN_TOKEN_LENGTH:
-            problems.append(
-                f"{settings.source}: auth.tokens[{index}].env: the token in {token.env} is "
-                f"shorter than {MIN_TOKEN_LENGTH} characters (scim-bridge token new makes one)"
-            )
-    return problems
 
 
 def _password_problem(settings: Settings) -> str | None:

@@ -20,21 +20,21 @@ def settings(*tokens: TokenSettings) -> AuthSettings:
 def test_env_token() -> None:
     verifier = TokenVerifier.from_settings(
         settings(TokenSettings(env="SCIM_BRIDGE_TOKEN")),
-        {"SCIM_BRIDGE_TOKEN": "s3cret-token"},
+        {"SCIM_BRIDGE_TOKEN": "s3cret-token-0123"},
         "config.toml",
     )
-    assert verifier.verify("s3cret-token")
-    assert not verifier.verify("s3cret-token ")
-    assert not verifier.verify("S3CRET-TOKEN")
+    assert verifier.verify("s3cret-token-0123")
+    assert not verifier.verify("s3cret-token-0123 ")
+    assert not verifier.verify("S3CRET-TOKEN-0123")
     assert not verifier.verify("")
     assert not verifier.verify("\udcff\udcfe")  # header bytes that are not UTF-8
 
 
 def test_an_env_token_with_a_trailing_newline_is_the_token() -> None:
     verifier = TokenVerifier.from_settings(
-        settings(TokenSettings(env="T")), {"T": "s3cret-token\n"}, "config.toml"
+        settings(TokenSettings(env="T")), {"T": "s3cret-token-0123\n"}, "config.toml"
     )
-    assert verifier.verify("s3cret-token")
+    assert verifier.verify("s3cret-token-0123")
 
 
 def test_sha256_token() -> None:
@@ -53,10 +53,13 @@ def test_several_tokens_each_accepted() -> None:
             TokenSettings(sha256=token_digest("second")),
             TokenSettings(env="THIRD"),
         ),
-        {"FIRST": "first", "THIRD": "third"},
+        {"FIRST": "first-token-0123456", "THIRD": "third-token-0123456"},
         "config.toml",
     )
-    assert [verifier.verify(each) for each in ("first", "second", "third", "fourth")] == [
+    assert [
+        verifier.verify(each)
+        for each in ("first-token-0123456", "second", "third-token-0123456", "fourth")
+    ] == [
         True,
         True,
         True,
