@@ -143,10 +143,15 @@ def _attributed(
     return f"{source}: connector: {line}"
 
 
+def _listen_key(settings: Settings, listen: str | None) -> str:
+    """Where the address to listen on was given: `--listen`, or the file's key."""
+    return "--listen" if listen is not None else f"{settings.source}: server.listen"
+
+
 async def _listen_problems(settings: Settings, listen: str | None) -> list[str]:
     """The host to listen on is an address, or a name that resolves (checked, not bound:
     `check` runs beside the service it checks)."""
-    key = "--listen" if listen is not None else f"{settings.source}: server.listen"
+    key = _listen_key(settings, listen)
     host, port = parse_listen(listen or settings.server.listen)
     try:
         ipaddress.ip_address(host)
@@ -286,7 +291,6 @@ async def application(
 
 async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
     app, settings = await application(config, environ, listen=listen)
-    listen_key = "--listen" if listen is not None else f"{settings.source}: server.listen"
     # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
     # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
     logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
@@ -318,7 +322,8 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             print(
-                f"{listen_key}: cannot listen on {settings.server.listen}: {reason}",
+                f"{_listen_key(settings, listen)}: cannot listen on {settings.server.listen}: "
+                f"{reason}",
                 file=sys.stderr,
             )
             return _EXIT_PROBLEMS
