@@ -577,7 +577,7 @@ class SqlConnector:
             if found:
                 rows = [{members.group.name: group, members.member.name: key} for key in found]
                 await connection.execute(sa.insert(members.table), rows)
-                await self._touch(connection, users, found)
+                await self._touch(connection, users, users.key.in_(list(found)))
                 joined |= found
         return joined
 
@@ -599,18 +599,19 @@ class SqlConnector:
                         members.group == group, members.member.in_(removed)
                     )
                 )
-                await self._touch(connection, users, removed)
+                await self._touch(connection, users, users.key.in_(list(removed)))
                 left |= removed
         return left
 
     @staticmethod
-    async def _touch(connection: AsyncConnection, mapped: Mapped, keys: Iterable[Any]) -> None:
-        """A record whose computed attributes changed (a user's groups) gets a new version."""
+    async def _touch(
+        connection: AsyncConnection, mapped: Mapped, condition: sa.ColumnElement[bool]
+    ) -> None:
+        """The records `condition` selects get a new version: what they show changed
+        without a write of their own (a user's groups, a group's name)."""
         stamps = _stamps(mapped, created=False)
         if stamps:
-            await connection.execute(
-                sa.update(mapped.table).where(mapped.key.in_(list(keys))).values(stamps)
-            )
+            await connection.execute(sa.update(mapped.table).where(condition).values(stamps))
 
     async def _touch_members(self, connection: AsyncConnection, group: Any) -> None:
         """A renamed group's members get new versions: each shows the group's name in its
@@ -619,7 +620,7 @@ class SqlConnector:
         users, members = self._reflected.users, self._reflected.members
         if users is not None and members is not None:
             showing = sa.select(members.member).where(members.group == group)
-            await self._touch_where(connection, users, users.key.in_(showing))
+            await self._touch(connection, users, users.key.in_(showing))
 
     async def _touch_those_showing(self, user: Any) -> None:
         """A renamed user's groups (their `members`) and the users it manages (their
@@ -630,17 +631,9 @@ class SqlConnector:
         async with self._connected(write=True) as connection:
             if members is not None and groups is not None:
                 showing = sa.select(members.group).where(members.member == user)
-                await self._touch_where(connection, groups, groups.key.in_(showing))
+                await self._touch(connection, groups, groups.key.in_(showing))
             for mapped, column in self._references_to(Kind.USERS):
-                await self._touch_where(connection, mapped, column == user)
-
-    @staticmethod
-    async def _touch_where(
-        connection: AsyncConnection, mapped: Mapped, condition: sa.ColumnElement[bool]
-    ) -> None:
-        stamps = _stamps(mapped, created=False)
-        if stamps:
-            await connection.execute(sa.update(mapped.table).where(condition).values(stamps))
+                await self._touch(connection, mapped, column == user)
 
     async def _change_members(
         self, connection: AsyncConnection, group: Any, changes: MemberChanges
