@@ -201,8 +201,9 @@ class LdapConnector:
                     if not _exists(connection, base)
                 )
             for key, container in (archives or {}).items():
-                if not _exists(connection, self._dn(container)):
-                    problems.append(f"{key}: the entry {self._dn(container)!r} does not exist")
+                archive = self._dn(container)
+                if not _exists(connection, archive):
+                    problems.append(f"{key}: the entry {archive!r} does not exist")
             return problems
 
         problems = await self._run(check)

@@ -259,7 +259,7 @@ def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[
         written += [(f"{kind}.constants.{name}", name) for name in spec.constants]
         if spec is schema.groups and members is not None and members.field:
             written.append(("groups.members.field", members.field))
-        problems += _not_allowed(directory, schema, spec, entries, written)
+        problems += _not_allowed(directory, schema, entries, written)
         problems += _written_twice(directory, schema, spec, entries, written)
         for each in spec.fields:
             found = directory.type_of(each.name)
@@ -283,7 +283,6 @@ def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[
 def _not_allowed(
     directory: DirectorySchema,
     schema: BackendSchema,
-    spec: ObjectSpec,
     entries: DirectoryObject,
     written: list[tuple[str, str]],
 ) -> list[str]:
