@@ -191,10 +191,10 @@ def _parsed(models: tuple[type[Any], ...], payload: dict[str, Any]) -> Parsed:
         return f'"{_PLACEHOLDER}{len(values) - 1}"'
 
     shape = _STRING.sub(placeholder, text)
-    others = tuple(sorted((key, repr(value)) for key, value in payload.items() if key != "filter"))
-    key = (models, shape, others)
     if len(shape) > _SHAPE_KEPT_LENGTH:
         return _whole(models, payload)  # rare: not worth the memory its parse takes
+    others = tuple(sorted((key, repr(value)) for key, value in payload.items() if key != "filter"))
+    key = (models, shape, others)
     cached = _shapes.get(key)
     if cached is None:
         cached = _shape_of(models, {**payload, "filter": shape}, len(values))
