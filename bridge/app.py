@@ -21,6 +21,7 @@ from bridge.http import read_json_object, scim_json_response
 from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
 from bridge.resources import ReadOptions, ResourceService
+from bridge.runner import name_the_server
 from bridge.search import build_search, from_query_string, projection_for, read_options
 from connectors.base import Connector, Kind, Record
 from mappings import Mapping
@@ -66,6 +67,7 @@ def build_app(
     app[VERIFIER] = verifier
     app[CONNECTOR] = connector
     app[DISCOVERY] = Discovery(services, server.max_page_size, server.max_body_bytes)
+    app.on_response_prepare.append(name_the_server)
     app.cleanup_ctx.append(_connector_lifetime)
     if events is not None:
         app[EVENTS] = events

@@ -32,6 +32,7 @@ from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
+from bridge.runner import Runner
 from bridge.workers import Copies, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
@@ -299,7 +300,7 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
     # request whose headers never end is closed too (aiohttp's own default is an hour).
     idle, line = settings.server.idle_timeout, MAX_REQUEST_LINE
     if settings.server.access_log:
-        runner = web.AppRunner(
+        runner = Runner(
             app,
             access_log_class=AccessLog,
             access_log=ACCESS_LOGGER,
@@ -307,7 +308,7 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
             keepalive_timeout=idle,
         )
     else:
-        runner = web.AppRunner(app, access_log=None, max_line_size=line, keepalive_timeout=idle)
+        runner = Runner(app, access_log=None, max_line_size=line, keepalive_timeout=idle)
     await runner.setup()  # opens the connector; runner.cleanup() closes it
     # Everything built so far (models, mappings, pools) lives as long as the process:
     # out of the collector's sight, it no longer makes each full collection long.

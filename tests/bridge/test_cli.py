@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import pathlib
@@ -195,6 +196,20 @@ async def test_serve_without_its_token_does_not_start(tmp_path: pathlib.Path) ->
     ]
 
 
+async def _served_url(process: asyncio.subprocess.Process) -> tuple[str, bytes]:
+    """The base URL `serve` logs once it serves, and what it wrote on stderr until then."""
+    assert process.stderr is not None
+    before = b""
+    while True:
+        line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+        assert line, "serve exited before serving"
+        before += line
+        pattern = r"serving SCIM 2.0 at (http://127\.0\.0\.1:(\d+)/scim/v2)$"
+        found = re.search(pattern, line.decode().rstrip())
+        if found:
+            return found[1], before
+
+
 async def serve_until_sigterm(
     path: pathlib.Path, token: str, requests: list[tuple[str, int]]
 ) -> str:
@@ -203,18 +218,8 @@ async def serve_until_sigterm(
     process = await start_serve(
         path, environment(SCIM_BRIDGE_TEST_TOKEN=token), "--listen", "127.0.0.1:0"
     )
-    assert process.stderr is not None
     try:
-        url = None
-        before = b""
-        while url is None:
-            line = await asyncio.wait_for(process.stderr.readline(), timeout=30)
-            assert line, "serve exited before serving"
-            before += line
-            found = re.search(
-                r"serving SCIM 2.0 at (http://127\.0\.0\.1:\d+/scim/v2)$", line.decode().rstrip()
-            )
-            url = found and found[1]
+        url, before = await _served_url(process)
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{url}/Users") as response:
                 assert response.status == 401
@@ -285,6 +290,51 @@ async def test_a_long_request_line_is_served_and_an_overlong_one_is_not_logged(
     assert "private" not in stderr
     assert "Traceback" not in stderr
     assert "LineTooLong; the request is not logged" in stderr
+
+
+async def test_a_request_aiohttp_cannot_parse_gets_a_scim_error_that_quotes_nothing(
+    tmp_path: pathlib.Path,
+) -> None:
+    """aiohttp's own answer quotes the line it could not parse: here, the token."""
+    token = "serve-token-0123456789"
+    process = await start_serve(
+        write_config(tmp_path), environment(SCIM_BRIDGE_TEST_TOKEN=token), "--listen", "127.0.0.1:0"
+    )
+    malformed = [
+        f"Authorization: Bearer {token}\x01",  # a control character in a value
+        f"Authorization Bearer {token}",  # no colon
+        f"X-A: 1\r\n Authorization: Bearer {token}",  # an obsolete line folding
+    ]
+    try:
+        url, _ = await _served_url(process)
+        port = int(url.split(":")[2].split("/")[0])
+        for header in malformed:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n".encode())
+            answer = await asyncio.wait_for(reader.read(), timeout=10)  # it closes
+            writer.close()
+            head, _, body = answer.decode().partition("\r\n\r\n")
+            assert head.startswith("HTTP/1.0 400 ") or head.startswith("HTTP/1.1 400 ")
+            assert "Content-Type: application/scim+json" in head
+            assert "Server: scim-bridge\r\n" in head
+            assert json.loads(body) == {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "400",
+                "detail": "the request is not valid HTTP/1.1",
+            }
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"{url}/Users", headers=headers) as response:
+                assert response.status == 200
+                assert response.headers["Server"] == "scim-bridge"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert token not in stderr.decode()
+        assert stderr.decode().count("BadHttpMessage; the request is not logged") == 3
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def test_events_list_reads_a_database_without_events_and_leaves_it_so(
