@@ -7,7 +7,7 @@ rewrite is one that cannot change the meaning of a well-formed payload.
   `urn:scim:schemas:extension:enterprise:2.0`, and sends `emails` as one object.
 - Entra sends booleans as strings (`"active": "False"`), the manager as a bare string, as
   `[{"$ref": null, "value": ...}]` and under the unqualified path `manager`, and `""` to
-  remove it; it adds schemas of its own (`http://schemas.microsoft.com/...`).
+  remove it (as some clients remove `manager.value`); it adds schemas of its own (`http://schemas.microsoft.com/...`).
 - OneLogin's legacy template sends the manager as `{"managerId": ...}`.
 - Okta echoes `id` in path-less PATCH values and PUT bodies.
 """
@@ -40,6 +40,7 @@ _MULTI_VALUED_COMPLEX = {
 }
 _BOOLEAN_ATTRIBUTES = {"active", "primary"}
 _MANAGER_PATHS = {"manager", f"{ENTERPRISE_SCHEMA.lower()}:manager"}
+_MANAGER_VALUE_PATHS = {f"{path}.value" for path in _MANAGER_PATHS}
 
 
 def normalize_resource(
@@ -102,6 +103,10 @@ def _normalize_operation(operation: dict[str, Any], resource_id: str) -> dict[st
         path = path.strip()
         if path.lower() == "manager":
             path = f"{ENTERPRISE_SCHEMA}:manager"
+        if path.lower() in _MANAGER_VALUE_PATHS and _clears(operation):
+            # The value is the manager's only writable sub-attribute (RFC 7643 §4.3, the
+            # others are read-only): without it there is no manager, not one with no id.
+            return {"op": "remove", "path": f"{ENTERPRISE_SCHEMA}:manager"}
         operation["path"] = path
         if "value" in operation:
             leaf = path.rsplit(":", 1)[-1].split(".")[-1].split("]")[-1].lower()
@@ -117,6 +122,13 @@ def _normalize_operation(operation: dict[str, Any], resource_id: str) -> dict[st
     elif isinstance(value, dict):
         operation["value"] = _normalize_pathless_value(value, resource_id)
     return operation
+
+
+def _clears(operation: dict[str, Any]) -> bool:
+    """A remove, or an add or replace of nothing (Entra's `""`)."""
+    if str(operation.get("op", "")).lower() == "remove":
+        return True
+    return operation.get("value") in (None, "")
 
 
 def _normalize_pathless_value(value: dict[str, Any], resource_id: str) -> dict[str, Any]:

@@ -496,3 +496,31 @@ async def test_a_patch_of_too_many_operations_is_413_and_writes_nothing(scim: Sc
     assert (await scim.get(f"/Users/{user['id']}")).body["title"] == "before"
     accepted = await scim.patch(f"/Users/{user['id']}", *[operation] * 1000)
     assert accepted.status == 200, accepted.body
+
+
+@pytest.mark.parametrize("path", ["manager.value", f"{ENTERPRISE}:manager.value"])
+async def test_removing_the_managers_value_removes_the_manager(scim: Scim, path: str) -> None:
+    """The manager's only writable sub-attribute is its value (RFC 7643 §4.3): removing it
+    leaves no manager, as removing `manager` does."""
+    boss = await scim.create_user("boss")
+    user = await scim.create_user("alice")
+    where = f"/Users/{user['id']}"
+    answer = await scim.patch(where, {"op": "replace", "path": "manager", "value": boss["id"]})
+    assert answer.status == 200, answer.body
+    answer = await scim.patch(where, {"op": "remove", "path": path})
+    assert answer.status == 200, answer.body
+    assert "manager" not in answer.body.get(ENTERPRISE, {})
+    assert "manager" not in (await scim.get(where)).body.get(ENTERPRISE, {})
+
+
+async def test_replacing_the_managers_value_with_nothing_removes_the_manager(scim: Scim) -> None:
+    boss = await scim.create_user("boss")
+    user = await scim.create_user("alice")
+    where = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        where, {"op": "replace", "path": "manager.value", "value": boss["id"]}
+    )
+    assert answer.body[ENTERPRISE]["manager"]["value"] == boss["id"]
+    answer = await scim.patch(where, {"op": "replace", "path": "manager.value", "value": ""})
+    assert answer.status == 200, answer.body
+    assert "manager" not in (await scim.get(where)).body.get(ENTERPRISE, {})
