@@ -280,7 +280,7 @@ class SqlConnector:
                 for name, value in row.items():
                     if value is None and not mapped.table.c[name].nullable:
                         raise InvalidValue("a value is required", field=name)
-                if row or members:
+                if row:
                     row.update(_stamps(mapped, created=False))
                 renamed = False
                 if row:
@@ -296,6 +296,13 @@ class SqlConnector:
                 left: set[Any] = set()
                 if members:
                     joined, left = await self._change_members(connection, key, members)
+                if (joined or left) and not row:
+                    # Only members changed: a new version, but none when the request
+                    # added members already there and removed ones that were not.
+                    stamps = _stamps(mapped, created=False)
+                    await connection.execute(
+                        sa.update(mapped.table).where(mapped.key == key).values(stamps)
+                    )
                 after = await self._fetch(connection, mapped, key, with_members, with_groups)
                 if row or joined or left:
                     await self._tell(

@@ -576,3 +576,29 @@ async def test_a_derived_display_name_changes_only_when_the_client_sends_one(sci
         f"/Users/{user['id']}", {"op": "replace", "path": "displayName", "value": "Countess"}
     )
     assert chosen.body["displayName"] == "Countess"
+
+
+async def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(scim: Scim) -> None:
+    """Adding a member already there and removing one who is not leave the group as it
+    was: its ETag, which a client's If-Match holds, stays valid."""
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    created = await scim.post(
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "members": [{"value": alice["id"]}]},
+    )
+    path = f"/Groups/{created.body['id']}"
+    version = created.headers["ETag"]
+    again = await scim.patch(
+        path, {"op": "add", "path": "members", "value": [{"value": alice["id"]}]}
+    )
+    assert again.status == 204, again.body
+    assert again.headers["ETag"] == version
+    absent = await scim.patch(path, {"op": "remove", "path": f'members[value eq "{bob["id"]}"]'})
+    assert absent.status == 204, absent.body
+    assert absent.headers["ETag"] == version
+    assert (await scim.get(path)).headers["ETag"] == version
+    added = await scim.patch(
+        path, {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
+    )
+    assert added.headers["ETag"] != version
