@@ -275,12 +275,16 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=True) as connection:
                 key = _key(mapped, id)
-                before = await self._lock(connection, mapped, key, if_version)
+                locked = await self._locked_row(connection, mapped, key, if_version)
+                before = _record(mapped, locked)
                 row = await self._columns(connection, mapped, changes, current_key=key)
                 for name, value in row.items():
                     if value is None and not mapped.table.c[name].nullable:
                         raise InvalidValue("a value is required", field=name)
-                if row:
+                columns_changed = bool(row)
+                if row or members:
+                    # The stamps go first: on PostgreSQL, updating the group's row after
+                    # inserting memberships that refer to it holds its lock twice as long.
                     row.update(_stamps(mapped, created=False))
                 renamed = False
                 if row:
@@ -296,15 +300,17 @@ class SqlConnector:
                 left: set[Any] = set()
                 if members:
                     joined, left = await self._change_members(connection, key, members)
-                if (joined or left) and not row:
-                    # Only members changed: a new version, but none when the request
-                    # added members already there and removed ones that were not.
-                    stamps = _stamps(mapped, created=False)
+                if members and not (columns_changed or joined or left):
+                    # Members already there added, absent ones removed: nothing changed,
+                    # and the version a client holds stays valid.
+                    stamped = _stamps(mapped, created=False)
                     await connection.execute(
-                        sa.update(mapped.table).where(mapped.key == key).values(stamps)
+                        sa.update(mapped.table)
+                        .where(mapped.key == key)
+                        .values({name: locked[name] for name in stamped})
                     )
                 after = await self._fetch(connection, mapped, key, with_members, with_groups)
-                if row or joined or left:
+                if columns_changed or joined or left:
                     await self._tell(
                         connection,
                         Change(
@@ -501,13 +507,19 @@ class SqlConnector:
         self, connection: AsyncConnection, mapped: Mapped, key: Any, if_version: str | None
     ) -> Record:
         """Read the row for update; NotFound, or PreconditionFailed on a stale version."""
+        return _record(mapped, await self._locked_row(connection, mapped, key, if_version))
+
+    async def _locked_row(
+        self, connection: AsyncConnection, mapped: Mapped, key: Any, if_version: str | None
+    ) -> sa.RowMapping:
+        """`_lock`, with the row's columns as stored."""
         found = await connection.execute(_by_key(mapped, lock=True), {"key": key})
-        row = found.mappings().first()
+        row: sa.RowMapping | None = found.mappings().first()
         if row is None:
             raise NotFound(f"no {mapped.spec.kind.value} record has this id")
         if if_version is not None and _version(mapped, row) != if_version:
             raise PreconditionFailed("the record has changed since it was read")
-        return _record(mapped, row)
+        return row
 
     async def _tell(self, connection: AsyncConnection, change: Change) -> None:
         """Record a write in the journal, in its transaction: both commit, or neither (or,
