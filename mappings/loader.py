@@ -13,7 +13,7 @@ import tomllib
 from datetime import datetime
 from typing import Any, Union
 
-from scim2_models import EnterpriseUser, Group, Resource, User
+from scim2_models import EnterpriseUser, Group, Resource
 
 from connectors.base import (
     ENABLED_BY_LOCATION,
@@ -30,6 +30,7 @@ from .model import MappedBackend, MappedField, Mapping, ResourceMapping
 from .paths import PathProblem, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
 from .templates import Template, is_template
+from .user import User
 
 PRESETS = pathlib.Path(__file__).parent
 
@@ -71,7 +72,8 @@ _SCALAR = (str, bool, int, float)
 
 
 def resource_models(extensions: list[DeclaredExtension]) -> dict[Kind, type[Resource[Any]]]:
-    """User with the enterprise extension and the declared ones; Group as RFC 7643 has it."""
+    """User (mappings.user's) with the enterprise extension and the declared ones; Group as
+    RFC 7643 has it."""
     declared = tuple(extension.model for extension in extensions)
     users: Any = User[Union[(EnterpriseUser, *declared)]]  # type: ignore[valid-type]
     return {Kind.USERS: users, Kind.GROUPS: Group}

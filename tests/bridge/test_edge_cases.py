@@ -524,3 +524,33 @@ async def test_replacing_the_managers_value_with_nothing_removes_the_manager(sci
     answer = await scim.patch(where, {"op": "replace", "path": "manager.value", "value": ""})
     assert answer.status == 200, answer.body
     assert "manager" not in (await scim.get(where)).body.get(ENTERPRISE, {})
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jane@corp.local", "jane@intranet", "Jane.Doe@Contoso.COM", "user@xn--bcher-kva.example"],
+)
+async def test_an_email_address_is_stored_as_sent(scim: Scim, address: str) -> None:
+    """RFC 5321 addresses that a strict validator refuses (a `.local` Active Directory
+    domain) or rewrites (domain case, IDNA) are kept as the identity provider sent them,
+    and found by the same value."""
+    answer = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "jane",
+            "emails": [{"value": address, "type": "work"}],
+        },
+    )
+    assert answer.status == 201, answer.body
+    assert answer.body["emails"][0]["value"] == address
+    by_address = q(f'emails.value eq "{address}"')
+    found = await scim.get(f"/Users?filter={by_address}")
+    assert [each["id"] for each in found.body["Resources"]] == [answer.body["id"]]
+    path = f"/Users/{answer.body['id']}"
+    other = address.replace("jane", "joan").replace("user@", "joan@")
+    patched = await scim.patch(
+        path, {"op": "replace", "path": 'emails[type eq "work"].value', "value": other}
+    )
+    assert patched.status == 200, patched.body
+    assert (await scim.get(path)).body["emails"][0]["value"] == other
