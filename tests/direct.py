@@ -193,7 +193,11 @@ def ldap_group_members(direct: LdapDirect, display_name: str) -> set[str] | None
     for member in found[0].get("member", []):
         if member.lower().startswith("cn=nobody,"):
             continue  # the placeholder an empty groupOfNames holds
-        [user] = direct.search(member, "(objectClass=*)", "uid")
+        try:
+            [user] = direct.search(member, "(objectClass=*)", "uid")
+        except ldap3.core.exceptions.LDAPNoSuchObjectResult:
+            names.add(f"(no entry) {member}")  # a member value naming nothing
+            continue
         names.add(_first(user, "uid"))
     return names
 

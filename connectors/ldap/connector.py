@@ -37,6 +37,7 @@ from connectors.base import (
     MemberRef,
     Membership,
     Not,
+    NotFound,
     Op,
     Or,
     Page,
@@ -371,9 +372,23 @@ class LdapConnector:
         location = self._location(kind)
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
-            entry = location.find(connection, id, location.attributes())
-            if if_version is not None and location.version_of(entry) != if_version:
-                raise PreconditionFailed("the record has changed since it was read")
+            for _ in range(MOVED_ATTEMPTS):
+                entry = location.find(connection, id, location.attributes())
+                if if_version is not None and location.version_of(entry) != if_version:
+                    raise PreconditionFailed("the record has changed since it was read")
+                try:
+                    return write_on(connection, entry)
+                except ldap_errors.LDAPNoSuchObjectResult:
+                    if not _moved_or_gone(connection, location, id, entry.dn):
+                        raise
+                    # Renamed (or deleted) by another writer since it was found: the
+                    # version the caller read is gone; unconditionally, the write is made
+                    # again on the entry where it is now (or answered 404).
+                    if if_version is not None:
+                        raise PreconditionFailed("the entry was renamed meanwhile") from None
+            raise Unavailable("the entry kept moving under concurrent writes; retry")
+
+        def write_on(connection: ldap3.Connection, entry: Entry) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
                 before = self._records(connection, location, [entry], False, False)[0]
@@ -415,7 +430,10 @@ class LdapConnector:
             dependents = self._dependents(connection, kind, entry)
             connection.delete(entry.dn)
             location.refs.forget(entry.dn)
-            return before, self._forget_user(connection, entry, before.id, dependents)
+            followers = self._forget_user(connection, entry, before.id, dependents)
+            return before, followers + self._forget_late(
+                connection, kind, entry, before.id, dependents
+            )
 
         removed, followers = await self._run(remove)
         await self._tell(Change(kind, removed.id, removed, None))
@@ -451,7 +469,9 @@ class LdapConnector:
                     "an archived entry with this name exists already; remove it first"
                 ) from None
             location.refs.forget(entry.dn)
-            return before, followers
+            return before, followers + self._forget_late(
+                connection, kind, entry, before.id, dependents
+            )
 
         moved, followers = await self._run(move)
         await self._tell(Change(kind, moved.id, moved, None))
@@ -890,6 +910,26 @@ class LdapConnector:
                 )
         return changes
 
+    def _forget_late(
+        self,
+        connection: ldap3.Connection,
+        kind: Kind,
+        user: Entry,
+        user_id: str,
+        dependents: list[_Dependent],
+    ) -> list[Change]:
+        """`_forget_user` for the references to `user` written after `dependents` were
+        found, while it was being removed (a member added in parallel): looked for again
+        once it is gone. One written later still is put right by its own writer
+        (`_settle_members`), which then finds no user."""
+        seen = {(dns.normalized(each.dn), each.field) for each in dependents}
+        late = [
+            each
+            for each in self._dependents(connection, kind, user)
+            if (dns.normalized(each.dn), each.field) not in seen
+        ]
+        return self._forget_user(connection, user, user_id, late) if late else []
+
     # --- Members ----------------------------------------------------------------------
 
     def _member_attribute(self) -> str:
@@ -983,7 +1023,8 @@ class LdapConnector:
             added, removed = self._modify_members(
                 connection, group_dn, added=added, removed=removed, read_back=read_back
             )
-            return {wanted[v] for v in added}, self._ids_of(connection, removed)
+            gone = self._settle_members(connection, group_dn, {v: wanted[v] for v in added})
+            return {wanted[v] for v in added}, self._ids_of(connection, removed) | gone
         added, removed = self._modify_members(
             connection,
             group_dn,
@@ -991,7 +1032,40 @@ class LdapConnector:
             removed=list(targets.leaving),
             read_back=read_back,
         )
-        return {targets.joining[v] for v in added}, {targets.leaving[v] for v in removed}
+        written = {value: targets.joining[value] for value in added}
+        gone = self._settle_members(connection, group_dn, written)
+        return set(written.values()), {targets.leaving[v] for v in removed} | gone
+
+    def _settle_members(
+        self, connection: ldap3.Connection, group_dn: str, written: dict[str, str]
+    ) -> set[str]:
+        """Put right the member values just written (value -> user id) whose user was
+        renamed or deleted after it was looked up and before the modify: a directory has
+        no transactions, and the rename or the deletion, which follows or removes the
+        values a group holds, came too early to see this one. A renamed user's value
+        becomes its new one; a deleted user's goes, as the deletion would have taken it
+        had it come after. Returns the ids of the deleted users (they joined, then left).
+        """
+        if not written:
+            return set()
+        now = self._member_entries(connection, written.values(), required=False)
+        current = {id.lower(): value for value, id in now.items()}
+        stale: list[str] = []
+        renamed: list[str] = []
+        gone: set[str] = set()
+        for value, id in written.items():
+            present = current.get(id.lower())
+            if present is not None and self._comparable(present) == self._comparable(value):
+                continue
+            stale.append(value)
+            if present is None:
+                gone.add(id)
+            else:
+                renamed.append(present)
+        if stale:
+            log.info("member values of users renamed or deleted meanwhile put right")
+            self._modify_members(connection, group_dn, added=renamed, removed=stale)
+        return gone
 
     def _ids_of(self, connection: ldap3.Connection, values: list[str]) -> set[str]:
         """The SCIM ids of the users member values name (DNs, or the member_value field)."""
@@ -1070,7 +1144,16 @@ class LdapConnector:
                 raise
             # The last member left a group that must have one: the placeholder stays.
             changes = [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, removed)]
-            connection.modify(group_dn, {attribute: changes})
+            try:
+                connection.modify(group_dn, {attribute: changes})
+            except (
+                ldap_errors.LDAPAttributeOrValueExistsResult,
+                ldap_errors.LDAPNoSuchAttributeResult,
+            ):
+                # Another writer emptied the group first (a deletion's cleanup and the
+                # settling of a member added meanwhile): what it left is removed now.
+                still = [v for v in removed if self._holds(connection, group_dn, v)]
+                return self._modify_members(connection, group_dn, added=[], removed=still)
             return added, removed
         raise Unavailable("the group kept changing under concurrent writes; retry")
 
@@ -1113,6 +1196,15 @@ class LdapConnector:
 # --- Helpers ----------------------------------------------------------------------------
 
 
+def _moved_or_gone(connection: ldap3.Connection, location: Location, id: str, dn: str) -> bool:
+    """Whether the entry `id`, found at `dn`, is no longer there."""
+    try:
+        now = location.find(connection, id, ["1.1"])
+    except NotFound:
+        return True
+    return dns.normalized(now.dn) != dns.normalized(dn)
+
+
 LONGEST_SURE_NAME = 240
 """Bytes of an entry's name (`uid=...`) that OpenLDAP's back-mdb surely stores: it keeps
 the name twice in a key of at most 511 bytes, and refuses a longer one with a bare
@@ -1134,6 +1226,9 @@ def _storable_name(dn: str, field: str) -> Iterator[None]:
 MEMBER_WRITE_ATTEMPTS = 4
 """Member modifies sent for one change, each after another writer's change refused the
 last (a value it added or removed first, the placeholder put back or taken away)."""
+
+MOVED_ATTEMPTS = 8
+"""Finds and writes of one entry that another writer renamed between the two."""
 
 
 def _asserting(term: str) -> Control:

@@ -8,14 +8,25 @@ member to a group of 50,000 inserts one row and reads none of the others.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
 import hashlib
 import logging
+import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -37,6 +48,7 @@ from connectors.base import (
     Query,
     Record,
     Sort,
+    Unavailable,
 )
 from connectors.sql.caseless import folding
 from connectors.sql.conditions import (
@@ -49,13 +61,43 @@ from connectors.sql.conditions import (
 )
 from connectors.sql.embedded import create_default_tables
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
-from connectors.sql.errors import translated_errors
+from connectors.sql.errors import RolledBack, translated_errors
 from connectors.sql.positions import Positions
 from connectors.sql.settings import SqlSettings
 from connectors.sql.tables import Mapped, Members, Tables, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
 
 log = logging.getLogger("scim_bridge.sql")
+
+_Parameters = ParamSpec("_Parameters")
+_Result = TypeVar("_Result")
+
+REDO_ATTEMPTS = 5
+"""Times a write is made when the database rolls it back as a deadlock's victim (two
+transactions that lock the same rows in opposite orders: a member added while the user
+is deleted, on MariaDB); each time after a random pause of up to `attempt` x REDO_PAUSE."""
+
+REDO_PAUSE = 0.01
+
+
+def _redone_when_rolled_back(
+    write: Callable[_Parameters, Coroutine[Any, Any, _Result]],
+) -> Callable[_Parameters, Coroutine[Any, Any, _Result]]:
+    """`write` made again, from the start, when the database rolled its transaction back
+    (RolledBack): nothing of it was kept. The last attempt's error is the caller's (503)."""
+
+    @functools.wraps(write)
+    async def redone(*args: _Parameters.args, **kwargs: _Parameters.kwargs) -> _Result:
+        for attempt in range(1, REDO_ATTEMPTS):
+            try:
+                return await write(*args, **kwargs)
+            except RolledBack:
+                log.info("a write was rolled back by the database (deadlock); redoing it")
+                await asyncio.sleep(random.uniform(0, REDO_PAUSE * attempt))  # noqa: S311
+        return await write(*args, **kwargs)
+
+    return redone
+
 
 _TOTAL = "scim_bridge_total"
 """The window count of a page query: a label no mapped column can have."""
@@ -208,6 +250,7 @@ class SqlConnector:
 
     # --- Writing ----------------------------------------------------------------------
 
+    @_redone_when_rolled_back
     async def create(
         self, kind: Kind, values: Mapping[str, Any], *, members: Collection[str] = ()
     ) -> Record:
@@ -258,6 +301,7 @@ class SqlConnector:
                 await self._tell(connection, Change(kind, created.id, None, created, joined))
                 return created
 
+    @_redone_when_rolled_back
     async def update(
         self,
         kind: Kind,
@@ -332,6 +376,7 @@ class SqlConnector:
                 log.warning("renamed user: versions of its groups not renewed (%s)", kind_of_error)
         return after
 
+    @_redone_when_rolled_back
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the record, its memberships and every reference to it, atomically."""
         mapped = self._mapped(kind)
@@ -393,7 +438,10 @@ class SqlConnector:
         finally:
             _TOLD_AFTER_COMMIT.reset(token)
         if told and self._journal is not None:
-            await self._journal.record(told, None)
+            try:
+                await self._journal.record(told, None)
+            except RolledBack as error:  # the change has committed: it must not be redone
+                raise Unavailable(str(error), retry_after=error.retry_after) from error
 
     @property
     def _reflected(self) -> Tables:

@@ -30,8 +30,21 @@ _UNFIT = "a value does not fit its field"
 
 # MySQL/MariaDB error numbers (PyMySQL puts them first in the exception's args).
 _MYSQL_UNAVAILABLE = frozenset(
-    {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013}
-)  # too many connections, shutdown, lock wait timeout, deadlock, cannot connect, gone, lost
+    {1040, 1053, 1205, 2002, 2003, 2006, 2013}
+)  # too many connections, shutdown, lock wait timeout, cannot connect, gone, lost
+_MYSQL_DEADLOCK = 1213
+_SQLSTATE_ROLLED_BACK = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+class RolledBack(Unavailable):
+    """The database chose this transaction as a deadlock's (or a serialization
+    failure's) victim and rolled it back whole: made again from the start, it succeeds
+    once the other is through (connectors.sql.connector redoes it; 503 if it never does)."""
+
+    def __init__(self) -> None:
+        super().__init__(_UNAVAILABLE, retry_after=RETRY_AFTER)
+
+
 _MYSQL_TAKEN = frozenset({1062, 1169})
 _MYSQL_REFERENCE = frozenset({1216, 1217, 1451, 1452})
 _MYSQL_REQUIRED = frozenset({1048, 1364})
@@ -77,7 +90,9 @@ def _translate(error: sa_exc.DBAPIError) -> ConnectorError | None:
 
 def _from_sqlstate(sqlstate: str) -> ConnectorError | None:
     """PostgreSQL, Appendix A of its manual."""
-    if sqlstate.startswith(("08", "53", "57P")) or sqlstate in {"40001", "40P01", "55P03"}:
+    if sqlstate in _SQLSTATE_ROLLED_BACK:
+        return RolledBack()
+    if sqlstate.startswith(("08", "53", "57P")) or sqlstate == "55P03":
         return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
     if sqlstate == "23505":
         return Conflict(_TAKEN)
@@ -105,6 +120,8 @@ def _from_sqlite(name: str) -> ConnectorError | None:
 
 
 def _from_mysql(number: int) -> ConnectorError | None:
+    if number == _MYSQL_DEADLOCK:
+        return RolledBack()
     if number in _MYSQL_UNAVAILABLE:
         return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
     if number in _MYSQL_TAKEN:

@@ -14,6 +14,7 @@ import pathlib
 from typing import Any
 
 import pytest
+from direct import group_members
 from scim_client import GROUP_SCHEMA, USER_SCHEMA, Scim
 from test_patch_paths import MAPPING
 
@@ -167,3 +168,77 @@ async def test_if_match_any_still_holds_after_another_write(tmp_path: pathlib.Pa
     backend = WrittenMeanwhile(interlopers=1)
     record = await users_on(backend, tmp_path).patch("1", TITLE, {"*"}, READ)
     assert record.values["title"] == "after"
+
+
+async def test_a_member_added_while_the_user_is_deleted_is_added_or_refused(scim: Scim) -> None:
+    """The two writes lock the user and the group in opposite orders: on MariaDB one is a
+    deadlock's victim, made again rather than answered 503. Either way the group does not
+    keep the deleted user (nor, in a directory, a member value naming no entry)."""
+    created = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})
+    group = f"/Groups/{created.body['id']}"
+    for round in range(12):
+        user = await scim.create_user(f"leaving{round}")
+        deleted, added = await asyncio.gather(
+            scim.delete(f"/Users/{user['id']}"),
+            scim.patch(group, {"op": "add", "path": "members", "value": [{"value": user["id"]}]}),
+        )
+        assert deleted.status == 204, deleted.body
+        assert added.status in (204, 400), added.body
+        members = (await scim.get(group)).body.get("members", [])
+        assert user["id"] not in {member["value"] for member in members}
+        assert await group_members(scim.backend, "Ops") == set()
+
+
+async def test_members_added_while_the_user_is_renamed_follow_the_new_name(scim: Scim) -> None:
+    """In a directory the member values are the user's DN, which a rename changes: one
+    written with the old DN after the rename has moved the others is put right."""
+    names = [f"Team{n}" for n in range(6)]
+    groups = []
+    for name in names:
+        created = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": name})
+        groups.append(f"/Groups/{created.body['id']}")
+    for round in range(4):
+        user = await scim.create_user(f"mover{round}")
+        renamed = f"mover{round}-renamed"
+        answers = await asyncio.gather(
+            scim.patch(
+                f"/Users/{user['id']}", {"op": "replace", "path": "userName", "value": renamed}
+            ),
+            *(
+                scim.patch(
+                    group, {"op": "add", "path": "members", "value": [{"value": user["id"]}]}
+                )
+                for group in groups
+            ),
+        )
+        assert [answer.status for answer in answers] == [200] + [204] * len(groups), [
+            answer.body for answer in answers
+        ]
+        for name in names:
+            assert renamed in (await group_members(scim.backend, name) or set()), name
+        shown = (await scim.get(f"/Users/{user['id']}")).body.get("groups", [])
+        assert sorted(group["display"] for group in shown) == names
+
+
+async def test_members_added_while_the_group_is_renamed_all_land(scim: Scim) -> None:
+    """A directory renames a group by moving its entry: a member write that found it at
+    its old DN is made again at the new one, not answered 404."""
+    users = [await scim.create_user(f"joiner{n}") for n in range(8)]
+    for round in range(4):
+        created = await scim.post(
+            "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": f"Before{round}"}
+        )
+        group = f"/Groups/{created.body['id']}"
+        answers = await asyncio.gather(
+            scim.patch(group, {"op": "replace", "path": "displayName", "value": f"After{round}"}),
+            *(
+                scim.patch(group, {"op": "add", "path": "members", "value": [{"value": u["id"]}]})
+                for u in users
+            ),
+        )
+        assert [answer.status for answer in answers] == [204] * (1 + len(users)), [
+            answer.body for answer in answers
+        ]
+        stored = (await scim.get(group)).body
+        assert stored["displayName"] == f"After{round}"
+        assert {member["value"] for member in stored["members"]} == {u["id"] for u in users}
