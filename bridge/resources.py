@@ -168,8 +168,15 @@ class ResourceService:
         async def replace(current: Record) -> Record:
             if self._deactivates(current, scim.get("active")):
                 return await self._deactivate(current)
-            before = self.mapping.to_backend(self._as_request(current), current=current.values)
-            after = self.mapping.to_backend(scim, current=current.values)
+            stored = self._as_request(current)
+            body = scim
+            if body.get("active") is None and stored.get("active") is not None:
+                # A body without `active` does not assert it (RFC 7644 §3.5.1 lets the
+                # service keep the value): a disabled account is not enabled by a PUT
+                # from a client that does not manage the account state.
+                body = {**scim, "active": stored["active"]}
+            before = self.mapping.to_backend(stored, current=current.values)
+            after = self.mapping.to_backend(body, current=current.values)
             changes = self.mapping.changes(before, after)
             members = None
             if self.kind is Kind.GROUPS:

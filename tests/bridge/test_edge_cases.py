@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+from direct import user_state
 from scim_client import ENTERPRISE, GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, Scim
 
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -554,3 +555,16 @@ async def test_an_email_address_is_stored_as_sent(scim: Scim, address: str) -> N
     )
     assert patched.status == 200, patched.body
     assert (await scim.get(path)).body["emails"][0]["value"] == other
+
+
+async def test_a_put_without_active_keeps_a_disabled_account_disabled(scim: Scim) -> None:
+    """RFC 7644 §3.5.1: an attribute left out of a PUT is not asserted; the account state
+    stays as it is instead of reading as enabled."""
+    user = await scim.create_user("parked", active=False)
+    path = f"/Users/{user['id']}"
+    answer = await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "parked", "title": "X"})
+    assert answer.status == 200, answer.body
+    assert answer.body["active"] is False
+    assert (await user_state(scim.backend, "parked") or {})["active"] is False
+    enabled = await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "parked", "active": True})
+    assert enabled.body["active"] is True
