@@ -11,6 +11,7 @@ reaches a client.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -89,8 +90,14 @@ def _described(error: ValidationError) -> str:
         for part in first["loc"]
         if isinstance(part, str) and part[:1].islower() and part.isidentifier()
     ]
-    message = str(first["msg"])
+    # "Value error, " is pydantic's prefix for a validator's own words; a field it names
+    # in quotes is named as SCIM names it ('excluded_attributes': 'excludedAttributes').
+    message = str(first["msg"]).removeprefix("Value error, ")
+    message = _QUOTED_FIELD.sub(lambda found: f"'{to_camel(found[1])}'", message)
     return f"{'.'.join(names)}: {message}" if names else message
+
+
+_QUOTED_FIELD = re.compile(r"'([a-z]+(?:_[a-z]+)+)'")
 
 
 def _safe_detail(detail: str) -> str:

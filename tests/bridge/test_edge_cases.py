@@ -568,3 +568,11 @@ async def test_a_put_without_active_keeps_a_disabled_account_disabled(scim: Scim
     assert (await user_state(scim.backend, "parked") or {})["active"] is False
     enabled = await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "parked", "active": True})
     assert enabled.body["active"] is True
+
+
+async def test_attributes_with_excluded_attributes_is_refused_in_scim_names(scim: Scim) -> None:
+    answer = await scim.get("/Users?attributes=userName&excludedAttributes=title")
+    assert answer.status == 400, answer.body
+    assert answer.body["detail"] == (
+        "'attributes' and 'excludedAttributes' are mutually exclusive"
+    ), answer.body
