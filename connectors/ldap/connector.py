@@ -9,6 +9,7 @@ and nothing of the other 49,999 is read. Entries are found by their stable key
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import logging
@@ -311,8 +312,10 @@ class LdapConnector:
                 if written:
                     attributes[name] = written
             attributes.setdefault(directory.naming_attribute, [to_directory(naming)])
+            joining: dict[str, str] = {}
             if kind is Kind.GROUPS and self._groups is not None:
-                member_values = list(self._member_entries(connection, members, required=True))
+                joining = self._member_entries(connection, members, required=True)
+                member_values = list(joining)
                 placeholder = self._placeholder()
                 if not member_values and placeholder:
                     member_values = [placeholder]
@@ -325,7 +328,10 @@ class LdapConnector:
             with _storable_name(entry_dn, directory.naming_field):
                 add_entry(connection, entry_dn, attributes, controls)
             entry = _post_read_entry(connection, entry_dn)
-            if entry is None:
+            settled = self._settle_references(connection, location, entry_dn, given)
+            if joining:
+                settled |= bool(self._settle_members(connection, entry_dn, joining))
+            if entry is None or settled:
                 entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
             return self._records(connection, location, [entry], kind is Kind.GROUPS, False)[0]
 
@@ -397,6 +403,7 @@ class LdapConnector:
             targets = self._member_targets(connection, members) if members else None
             unchanged = self._still_at(location, entry) if if_version is not None else None
             entry_dn = self._apply(connection, location, entry, dict(changes), unchanged)
+            self._settle_references(connection, location, entry_dn, changes)
             self._follow_member_value(connection, location, entry, changes)
             joined: set[str] = set()
             left: set[str] = set()
@@ -781,6 +788,43 @@ class LdapConnector:
             # without case); following it would remove and add one same member.
             self._follow_rename(connection, location, old_dn, new_dn, entry)
         return new_dn
+
+    def _settle_references(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        entry_dn: str,
+        values: Mapping[str, Any],
+    ) -> bool:
+        """Put right the references just written (a manager's DN) whose target was renamed
+        or deleted after it was looked up and before the write, as `_settle_members` does
+        for members: a value naming no entry goes, and the target, when it still exists,
+        is named by its new DN. A value another writer put there since is left alone.
+        Whether anything was written again."""
+        settled = False
+        for name, value in values.items():
+            described = location.spec.field_named(name)
+            if described is None or described.reference is None or value in (None, "", []):
+                continue
+            connection.search(entry_dn, "(objectClass=*)", ldap3.BASE, attributes=[name])
+            held = [str(each) for each in entries_of(connection)[0].values(name)]
+            dangling = [dn for dn in held if not _exists(connection, dn)]
+            if not dangling:
+                continue
+            kept = {dns.normalized(dn) for dn in held} - set(map(dns.normalized, dangling))
+            reference = described.reference
+            targets = (self._dn_of(connection, reference, str(each)) for each in _listed(value))
+            renamed = [dn for dn in targets if dn is not None and dns.normalized(dn) not in kept]
+            changes = [(ldap3.MODIFY_DELETE, dangling)]
+            if renamed:
+                changes.append((ldap3.MODIFY_ADD, renamed))
+            log.info("references to entries renamed or deleted meanwhile put right")
+            with contextlib.suppress(
+                ldap_errors.LDAPNoSuchAttributeResult, ldap_errors.LDAPAttributeOrValueExistsResult
+            ):  # another writer put it right, or wrote another value, first
+                connection.modify(entry_dn, {name: changes})
+                settled = True
+        return settled
 
     def _undo(
         self,

@@ -14,7 +14,7 @@ import pathlib
 from typing import Any
 
 import pytest
-from direct import group_members
+from direct import group_members, user_state
 from scim_client import GROUP_SCHEMA, USER_SCHEMA, Scim
 from test_patch_paths import MAPPING
 
@@ -242,3 +242,46 @@ async def test_members_added_while_the_group_is_renamed_all_land(scim: Scim) -> 
         stored = (await scim.get(group)).body
         assert stored["displayName"] == f"After{round}"
         assert {member["value"] for member in stored["members"]} == {u["id"] for u in users}
+
+
+@pytest.mark.parametrize("meanwhile", ["deleted", "renamed"])
+async def test_a_manager_set_while_the_manager_goes_names_no_stale_entry(
+    scim: Scim, meanwhile: str
+) -> None:
+    """The manager's DN, looked up then written, may name an entry a parallel deletion or
+    rename has just removed: it is put right (emptied, or the new DN), never left."""
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    for round in range(4):
+        boss = await scim.create_user(f"boss{round}")
+        reports = [await scim.create_user(f"report{round}x{n}") for n in range(4)]
+        boss_path = f"/Users/{boss['id']}"
+        going = (
+            scim.delete(boss_path)
+            if meanwhile == "deleted"
+            else scim.patch(
+                boss_path, {"op": "replace", "path": "userName", "value": f"chief{round}"}
+            )
+        )
+        answers = await asyncio.gather(
+            going,
+            *(
+                scim.patch(
+                    f"/Users/{report['id']}",
+                    {"op": "replace", "path": f"{enterprise}:manager", "value": boss["id"]},
+                )
+                for report in reports
+            ),
+        )
+        assert answers[0].status in (200, 204), answers[0].body
+        assert all(answer.status in (200, 400) for answer in answers[1:]), [
+            answer.body for answer in answers
+        ]
+        for report in reports:
+            state = await user_state(scim.backend, report["userName"]) or {}
+            stored = (await scim.get(f"/Users/{report['id']}")).body.get(enterprise, {})
+            if meanwhile == "deleted":
+                assert state["manager"] is None
+                assert "manager" not in stored
+            else:
+                assert state["manager"] == f"chief{round}"
+                assert stored["manager"]["value"] == boss["id"]
