@@ -927,15 +927,18 @@ def _insert(mapped: Mapped, *, returning: bool) -> sa.Insert:
 
 @contextmanager
 def _unique_violations(mapped: Mapped) -> Iterator[None]:
-    """A write refused by a unique index on lower(column) is a 409 on that field
-    (RFC 7644 §3.3), as the check it replaces would have reported it."""
+    """A write refused by a unique index on lower(column), or by a plain one on the same
+    column, is a 409 on that field (RFC 7644 §3.3), as the check it replaces would have
+    reported it."""
     try:
         yield
     except sa_exc.IntegrityError as error:
         # SQLAlchemy's asyncpg adapter raises its own error from asyncpg's, which names
         # the index that refused the row.
         index = getattr(error.orig.__cause__, "constraint_name", None) if error.orig else None
-        field = mapped.caseless_unique.get(index) if isinstance(index, str) else None
+        field = None
+        if isinstance(index, str):
+            field = mapped.caseless_unique.get(index) or mapped.exact_unique.get(index)
         if field is None:
             raise
         raise Conflict("the value is already taken by another record", field=field) from None

@@ -40,6 +40,10 @@ class Mapped:
     """Columns whose case-insensitive uniqueness the database enforces itself, by the
     name of the unique index on lower(column) that does it (PostgreSQL only: its errors
     name the index, so a violation can be reported on the right attribute)."""
+    exact_unique: Mapping[str, str] = field(default_factory=dict)
+    """The mapping's unique columns by the name of a plain unique constraint or index on
+    one of them (PostgreSQL only): a value taken in exactly the same case trips it before
+    the index on lower(column), and is reported on the attribute all the same."""
 
     @property
     def key(self) -> sa.Column[Any]:
@@ -148,9 +152,11 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
                     "cannot hold the time of a write: give it a date-time type (TIMESTAMP)"
                 )
         caseless: dict[str, str] = {}
+        exact: dict[str, str] = {}
         if connection.dialect.name == "postgresql":
             caseless = _caseless_unique_indexes(connection, table, spec.unique)
-        return Mapped(spec, table, caseless)
+            exact = _exact_unique_constraints(connection, table, spec.unique)
+        return Mapped(spec, table, caseless, exact)
 
     users, groups = mapped(schema.users), mapped(schema.groups)
     members = _members(metadata, schema, problems)
@@ -215,6 +221,29 @@ def _caseless_unique_indexes(
         matched = _LOWER.match(expressions[0])
         if matched is not None and matched["column"] in unique:
             found[index["name"]] = matched["column"]
+    return found
+
+
+def _exact_unique_constraints(
+    connection: sa.Connection, table: sa.Table, unique: Collection[str]
+) -> dict[str, str]:
+    """The unique constraints and indexes on exactly one of the mapping's unique columns:
+    column by name."""
+    inspector = sa.inspect(connection)
+    named: list[tuple[str | None, list[str | None]]] = [
+        (each["name"], list(each["column_names"]))
+        for each in inspector.get_unique_constraints(table.name, schema=table.schema)
+    ]
+    named += [
+        (each["name"], list(each["column_names"]))
+        for each in inspector.get_indexes(table.name, schema=table.schema)
+        if each["unique"]
+    ]
+    found: dict[str, str] = {}
+    for name, columns in named:
+        column = columns[0] if len(columns) == 1 else None
+        if name is not None and column is not None and column in unique:
+            found[name] = column
     return found
 
 

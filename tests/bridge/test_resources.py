@@ -46,13 +46,19 @@ async def test_create_answers_201_with_location_etag_and_the_full_resource(scim:
     assert again.body == body
 
 
-async def test_duplicate_user_name_is_409_uniqueness_whatever_its_case(scim: Scim) -> None:
+@pytest.mark.parametrize("again", ["dup@example.com", "Dup@Example.com"])
+async def test_duplicate_user_name_is_409_uniqueness_whatever_its_case(
+    scim: Scim, again: str
+) -> None:
     await scim.create_user("Dup@Example.com")
-    answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "dup@example.com"})
+    answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": again})
     assert answer.status == 409
     assert answer.body["scimType"] == "uniqueness"
     assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
-    assert "userName" in answer.body["detail"]
+    assert answer.body["detail"].startswith("userName: "), answer.body
+    other = await scim.create_user("other")
+    renamed = await scim.put(f"/Users/{other['id']}", {"schemas": [USER_SCHEMA], "userName": again})
+    assert (renamed.status, renamed.body["detail"][:10]) == (409, "userName: "), renamed.body
 
 
 async def test_unknown_ids_are_404(scim: Scim) -> None:
