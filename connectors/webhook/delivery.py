@@ -31,6 +31,10 @@ from connectors.webhook.status import Status
 log = logging.getLogger("scim_bridge.webhook")
 
 USER_AGENT = "scim-bridge-webhooks/1"
+ANSWER_READ = 64 * 1024
+"""Bytes of a receiver's answer read, so that its connection can serve the next event;
+the status decides, so a longer answer is not read at all: the connection is closed
+(a receiver, or whatever answers at its URL, could otherwise send gigabytes to memory)."""
 _RETRIED = frozenset({408, 429})
 
 
@@ -79,7 +83,7 @@ class Receiver:
             async with self._session.post(
                 self.settings.url, data=payload, headers=headers, allow_redirects=False
             ) as response:
-                await response.read()
+                await _discard_answer(response)
                 return classify(response.status, response.headers.get("Retry-After"))
         except TimeoutError:
             return Outcome(False, True, error="no answer in time")
@@ -93,6 +97,18 @@ class Receiver:
         state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
         state.attempt_number = max(attempts, 1)
         return float(self._wait(state))
+
+
+async def _discard_answer(response: aiohttp.ClientResponse) -> None:
+    """Read and drop up to ANSWER_READ bytes of the body; close the connection on more."""
+    left = ANSWER_READ
+    while left > 0:
+        chunk = await response.content.read(left)
+        if not chunk:
+            return
+        left -= len(chunk)
+    if not response.content.at_eof():
+        response.close()
 
 
 def classify(status: int, retry_after: str | None) -> Outcome:
@@ -233,7 +249,7 @@ class DeliveryWorker:
             if self._lock:
                 await self._deliver_locked(event)
             else:
-                outcome = await self._receiver.send(event.id, event.body)
+                outcome = await self._sent(event)
                 async with live_connection(self._engine) as connection, connection.begin():
                     await self._record(connection, event, outcome)
         except asyncio.CancelledError:
@@ -250,8 +266,15 @@ class DeliveryWorker:
             claimed = await self._outbox.claim_one(connection, seen.webhook, seen.sequence)
             if claimed is None:
                 return
-            outcome = await self._receiver.send(claimed.id, claimed.body)
+            outcome = await self._sent(claimed)
             await self._record(connection, claimed, outcome)
+
+    async def _sent(self, event: StoredEvent) -> Outcome:
+        """The event sent to the receiver, unless it is older than `max_age` already (it
+        waited behind a slow delivery, or the service was down): then it fails unsent."""
+        if time.time() - event.created > self._receiver.settings.max_age:
+            return Outcome(False, False, error="older than max_age; not sent")
+        return await self._receiver.send(event.id, event.body)
 
     async def _record(
         self, connection: AsyncConnection, event: StoredEvent, outcome: Outcome

@@ -5,6 +5,7 @@ process must die or share the work."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from backends import create_database, drop_database
 from direct import LdapDirect, SqlDirect, ldap_user_state
 from receiver import SECRET, Arrival, Receiver
@@ -361,19 +363,74 @@ async def test_a_refusal_fails_at_once_and_an_operator_retries_it(
 
 async def test_an_event_too_old_to_retry_is_failed(tmp_path: Path, aiohttp_client: Any) -> None:
     receiver = Receiver()  # never started
-    config = webhook_config(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/store.db",
-        receiver,
-        webhook=FAST_RETRIES + "max_age = 0.5\n",
-    )
-    scim = await serve_config(config, aiohttp_client, None, ENV)
+    scim = await on_sqlite_store(tmp_path, receiver, "max_age = 0.5\n", aiohttp_client)
     await user(scim, "lost-cause")
     await until_status(tmp_path / "store.db", "failed")
     with sqlite3.connect(tmp_path / "store.db") as connection:
         [(status, error)] = connection.execute("SELECT status, last_error FROM scim_bridge_events")
     assert status == "failed"
     assert error == "connection refused; too old to retry"
+
+
+async def test_an_event_that_waited_past_max_age_fails_unsent(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """The update waits for the slow answer to its resource's first event; by the time
+    it could go it is older than max_age, so it fails without being sent."""
+    receiver.delay_for = lambda arrival: 1.5 if arrival.type == "user.created" else 0.0
+    scim = await on_sqlite_store(tmp_path, receiver, "max_age = 1\ntimeout = 5\n", aiohttp_client)
+    late = await user(scim, "late")
+    await scim.patch(f"/Users/{late}", {"op": "replace", "path": "title", "value": "T"})
+    await until_status(tmp_path / "store.db", "failed")
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        [(error,)] = connection.execute(
+            "SELECT last_error FROM scim_bridge_events WHERE status = 'failed'"
+        )
+    assert error == "older than max_age; not sent"
+    assert receiver.of(late) == ["user.created"]
+
+
+async def test_a_receiver_answer_is_not_read_past_64_kib(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """The status decides: an answer whose body never ends still delivers the event
+    (read whole, it would fill the memory of the service, or never end)."""
+    arrived = asyncio.Event()
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        arrived.set()
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await response.write(b"x" * 65536)
+                await asyncio.sleep(0.001)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/events", endless)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    receiver = Receiver()
+    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
+    try:
+        scim = await on_sqlite_store(tmp_path, receiver, "timeout = 3\n", aiohttp_client)
+        await user(scim, "answered")
+        await until_status(tmp_path / "store.db", "delivered", within=2.5)
+        assert arrived.is_set()
+    finally:
+        await runner.cleanup()
+
+
+async def on_sqlite_store(
+    tmp_path: Path, receiver: Receiver, webhook: str, aiohttp_client: Any
+) -> Scim:
+    """The service on a `webhook` connector whose store is tmp_path/store.db, retrying
+    fast, with `webhook` added to [webhooks.hr]."""
+    store = f"sqlite+aiosqlite:///{tmp_path}/store.db"
+    config = webhook_config(tmp_path, store, receiver, webhook=FAST_RETRIES + webhook)
+    return await serve_config(config, aiohttp_client, None, ENV)
 
 
 async def cli(*argv: str) -> int:
