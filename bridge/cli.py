@@ -380,6 +380,7 @@ async def _events(args: argparse.Namespace) -> int:
     outbox = Outbox()
     engine = store_engine(store, settings)
     counts = dict.fromkeys(Status, 0)
+    skipped: list[str] = []  # ids `retry` was given that name no failed event
     try:
         async with engine.begin() as connection:
             # Read, never created here: a database without the table holds no events.
@@ -387,12 +388,15 @@ async def _events(args: argparse.Namespace) -> int:
                 lambda sync: sa.inspect(sync).has_table(outbox.table.name)
             )
             if args.events_command == "retry":
-                retried = 0
+                retried: list[str] = []
                 if held:
                     retried = await outbox.retry(
                         connection, ids=args.ids, all_failed=args.all_failed
                     )
-                print(f"retried: {retried}")
+                print(f"retried: {len(retried)}")
+                skipped = [id for id in dict.fromkeys(args.ids or []) if id not in retried]
+                for id in skipped:
+                    print(f"not retried: {id}: no failed event has this id", file=sys.stderr)
             elif held:
                 status = Status(args.status) if args.status else None
                 for event in await outbox.listed(connection, status, args.limit):
@@ -404,7 +408,7 @@ async def _events(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     print("  ".join(f"{status.value}: {counts[status]}" for status in Status))
-    return 0
+    return _EXIT_PROBLEMS if skipped else 0
 
 
 def _event_line(event: StoredEvent) -> str:

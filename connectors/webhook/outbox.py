@@ -215,8 +215,9 @@ class Outbox:
 
     async def retry(
         self, connection: AsyncConnection, *, ids: Iterable[str] = (), all_failed: bool = False
-    ) -> int:
-        """Make failed events pending again, due now, with a fresh count of attempts.
+    ) -> list[str]:
+        """Make failed events pending again, due now, with a fresh count of attempts; the
+        ids of those it did (an id of no failed event is not among them).
 
         Their age counts from now too: a dead letter retried by hand gets the whole
         `max_age` again.
@@ -225,19 +226,24 @@ class Outbox:
         where = self.table.c.status == Status.FAILED
         if not all_failed:
             where = sa.and_(where, self.table.c.id.in_(list(ids)))
-        result = await connection.execute(
-            sa.update(self.table)
-            .where(where)
-            .values(
-                status=Status.PENDING,
-                due=now,
-                created=now,
-                attempts=0,
-                finished=None,
-                last_error=None,
-            )
+        found = await connection.execute(
+            sa.select(self.table.c.sequence, self.table.c.id).where(where).with_for_update()
         )
-        return int(result.rowcount or 0)
+        rows = found.all()
+        if rows:
+            await connection.execute(
+                sa.update(self.table)
+                .where(self.table.c.sequence.in_([row.sequence for row in rows]))
+                .values(
+                    status=Status.PENDING,
+                    due=now,
+                    created=now,
+                    attempts=0,
+                    finished=None,
+                    last_error=None,
+                )
+            )
+        return [row.id for row in rows]
 
 
 def _stored(row: sa.RowMapping) -> StoredEvent:

@@ -359,6 +359,15 @@ async def test_a_refusal_fails_at_once_and_an_operator_retries_it(
     assert capsys.readouterr().out.splitlines()[0] == "retried: 1"
     await receiver.wait_for(2)
     assert receiver.of(second) == ["user.created"]
+    # A delivered event and an unknown id are named, not silently skipped.
+    await until_status(tmp_path / "store.db", "delivered", count=2)
+    assert await cli("events", "retry", "--config", str(config), event_id, "msg_nothing") == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "retried: 0"
+    assert err.splitlines() == [
+        f"not retried: {event_id}: no failed event has this id",
+        "not retried: msg_nothing: no failed event has this id",
+    ]
 
 
 async def test_an_event_too_old_to_retry_is_failed(tmp_path: Path, aiohttp_client: Any) -> None:
