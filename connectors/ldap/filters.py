@@ -113,6 +113,14 @@ def _compare(context: FilterContext, condition: Compare) -> str:
         text = _timestamp(value, field)
     if text == "":
         return _against_empty(field, op)
+    if isinstance(value, str) and not value.strip(" "):
+        # The directory's string rules drop the spaces around a value (RFC 4518 §2.6.1):
+        # of spaces alone nothing is left to compare, and slapd answers each operator its
+        # own way (`ew " "` matched every user, `sw " "` none).
+        raise InvalidValue(
+            "the directory ignores the spaces around a value: spaces alone cannot be compared",
+            field=field,
+        )
     escaped = escape(text)
     if op is Op.EQ:
         return f"({field}={escaped})"

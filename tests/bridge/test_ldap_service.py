@@ -324,3 +324,15 @@ async def test_the_stand_in_for_no_family_name_sorts_as_no_value(
     answer = await scim.get(f"/Users?sortBy=name.familyName&sortOrder={order}")
     assert answer.status == 200, answer.body
     assert [user["userName"] for user in answer.body["Resources"]] == expected
+
+
+@pytest.mark.parametrize("op", ["eq", "ne", "co", "sw", "ew"])
+async def test_a_value_of_spaces_alone_is_refused_not_misread(ldap_scim: Scim, op: str) -> None:
+    """slapd drops the spaces around a value: `ew " "` matched every user and `sw " "`
+    none, where SQL compares the spaces. Refused, as what the directory cannot evaluate is."""
+    scim = ldap_scim
+    await scim.create_user("trail ")
+    await scim.create_user("plain")
+    spaces = quote(f'userName {op} "  "')
+    answer = await scim.get(f"/Users?filter={spaces}")
+    assert (answer.status, answer.body.get("scimType")) == (400, "invalidFilter"), answer.body
