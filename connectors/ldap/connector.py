@@ -330,7 +330,7 @@ class LdapConnector:
             entry = _post_read_entry(connection, entry_dn)
             settled = self._settle_references(connection, location, entry_dn, given)
             if joining:
-                settled |= bool(self._settle_members(connection, entry_dn, joining))
+                settled |= self._settle_members(connection, entry_dn, joining)[1]
             if entry is None or settled:
                 entry = self._read_dn(connection, location, entry_dn, kind is Kind.GROUPS)
             return self._records(connection, location, [entry], kind is Kind.GROUPS, False)[0]
@@ -382,10 +382,13 @@ class LdapConnector:
                 entry = location.find(connection, id, location.attributes())
                 if if_version is not None and location.version_of(entry) != if_version:
                     raise PreconditionFailed("the record has changed since it was read")
+                wrote: list[bool] = []
                 try:
-                    return write_on(connection, entry)
+                    return write_on(connection, entry, wrote)
                 except ldap_errors.LDAPNoSuchObjectResult:
-                    if not _moved_or_gone(connection, location, id, entry.dn):
+                    # Made again only when nothing of it was written: a second attempt
+                    # would find its changes made and tell the journal of none.
+                    if wrote or not _moved_or_gone(connection, location, id, entry.dn):
                         raise
                     # Renamed (or deleted) by another writer since it was found: the
                     # version the caller read is gone; unconditionally, the write is made
@@ -394,7 +397,9 @@ class LdapConnector:
                         raise PreconditionFailed("the entry was renamed meanwhile") from None
             raise Unavailable("the entry kept moving under concurrent writes; retry")
 
-        def write_on(connection: ldap3.Connection, entry: Entry) -> tuple[Record, Change]:
+        def write_on(
+            connection: ldap3.Connection, entry: Entry, wrote: list[bool]
+        ) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
                 before = self._records(connection, location, [entry], False, False)[0]
@@ -403,6 +408,8 @@ class LdapConnector:
             targets = self._member_targets(connection, members) if members else None
             unchanged = self._still_at(location, entry) if if_version is not None else None
             entry_dn = self._apply(connection, location, entry, dict(changes), unchanged)
+            if changes:
+                wrote.append(True)
             self._settle_references(connection, location, entry_dn, changes)
             self._follow_member_value(connection, location, entry, changes)
             joined: set[str] = set()
@@ -412,11 +419,16 @@ class LdapConnector:
             read_back = None
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
+            fresh = None
             if targets is not None:
-                joined, left = self._change_members(connection, entry_dn, targets, read_back)
-            fresh = _post_read_entry(connection, entry_dn) if read_back else None
+                joined, left, fresh = self._change_members(connection, entry_dn, targets, read_back)
+                wrote.append(True)
             if fresh is None:
-                fresh = self._read_dn(connection, location, entry_dn, with_members)
+                try:
+                    fresh = self._read_dn(connection, location, entry_dn, with_members)
+                except ldap_errors.LDAPNoSuchObjectResult:  # renamed by another meanwhile
+                    attributes = location.attributes(members=with_members)
+                    fresh = location.find(connection, id, attributes)
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
             return after, Change(kind, after.id, before, after, frozenset(joined), frozenset(left))
 
@@ -1048,11 +1060,10 @@ class LdapConnector:
         group_dn: str,
         targets: _MemberTargets,
         read_back: Control | None = None,
-    ) -> tuple[set[str], set[str]]:
-        """Apply member changes; the ids of the users that joined, and of those that left.
-
-        `read_back` (a Post-Read control) goes with the modify that writes the members.
-        """
+    ) -> tuple[set[str], set[str], Entry | None]:
+        """Apply member changes; the ids of the users that joined, and of those that left,
+        and the group as the modify left it when `read_back` (a Post-Read control) went
+        with it and nothing was written after (None otherwise)."""
         attribute = self._member_attribute()
         wanted = targets.replace
         if wanted is not None:
@@ -1067,8 +1078,11 @@ class LdapConnector:
             added, removed = self._modify_members(
                 connection, group_dn, added=added, removed=removed, read_back=read_back
             )
-            gone = self._settle_members(connection, group_dn, {v: wanted[v] for v in added})
-            return {wanted[v] for v in added}, self._ids_of(connection, removed) | gone
+            fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
+            written = {value: wanted[value] for value in added}
+            gone, settled = self._settle_members(connection, group_dn, written)
+            left = self._ids_of(connection, removed) | gone
+            return set(written.values()), left, None if settled else fresh
         added, removed = self._modify_members(
             connection,
             group_dn,
@@ -1076,22 +1090,25 @@ class LdapConnector:
             removed=list(targets.leaving),
             read_back=read_back,
         )
+        fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
         written = {value: targets.joining[value] for value in added}
-        gone = self._settle_members(connection, group_dn, written)
-        return set(written.values()), {targets.leaving[v] for v in removed} | gone
+        gone, settled = self._settle_members(connection, group_dn, written)
+        left = {targets.leaving[v] for v in removed} | gone
+        return set(written.values()), left, None if settled else fresh
 
     def _settle_members(
         self, connection: ldap3.Connection, group_dn: str, written: dict[str, str]
-    ) -> set[str]:
+    ) -> tuple[set[str], bool]:
         """Put right the member values just written (value -> user id) whose user was
         renamed or deleted after it was looked up and before the modify: a directory has
         no transactions, and the rename or the deletion, which follows or removes the
         values a group holds, came too early to see this one. A renamed user's value
         becomes its new one; a deleted user's goes, as the deletion would have taken it
-        had it come after. Returns the ids of the deleted users (they joined, then left).
+        had it come after. Returns the ids of the deleted users (they joined, then left),
+        and whether anything was written.
         """
         if not written:
-            return set()
+            return set(), False
         now = self._member_entries(connection, written.values(), required=False)
         current = {id.lower(): value for value, id in now.items()}
         stale: list[str] = []
@@ -1109,7 +1126,7 @@ class LdapConnector:
         if stale:
             log.info("member values of users renamed or deleted meanwhile put right")
             self._modify_members(connection, group_dn, added=renamed, removed=stale)
-        return gone
+        return gone, bool(stale)
 
     def _ids_of(self, connection: ldap3.Connection, values: list[str]) -> set[str]:
         """The SCIM ids of the users member values name (DNs, or the member_value field)."""

@@ -344,10 +344,10 @@ class SqlConnector:
                 left: set[Any] = set()
                 if members:
                     joined, left = await self._change_members(connection, key, members)
-                if members and not (columns_changed or joined or left):
+                stamped = _stamps(mapped, created=False)
+                if stamped and members and not (columns_changed or joined or left):
                     # Members already there added, absent ones removed: nothing changed,
                     # and the version a client holds stays valid.
-                    stamped = _stamps(mapped, created=False)
                     await connection.execute(
                         sa.update(mapped.table)
                         .where(mapped.key == key)
@@ -439,7 +439,8 @@ class SqlConnector:
             _TOLD_AFTER_COMMIT.reset(token)
         if told and self._journal is not None:
             try:
-                await self._journal.record(told, None)
+                with translated_errors():
+                    await self._journal.record(told, None)
             except RolledBack as error:  # the change has committed: it must not be redone
                 raise Unavailable(str(error), retry_after=error.retry_after) from error
 

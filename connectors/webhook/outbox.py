@@ -231,9 +231,12 @@ class Outbox:
         )
         rows = found.all()
         if rows:
+            # The same condition, not a list of the rows: tens of thousands of dead letters
+            # would exceed a driver's bound parameters (asyncpg: 32,767). The rows read are
+            # locked: these are the rows it updates.
             await connection.execute(
                 sa.update(self.table)
-                .where(self.table.c.sequence.in_([row.sequence for row in rows]))
+                .where(where)
                 .values(
                     status=Status.PENDING,
                     due=now,

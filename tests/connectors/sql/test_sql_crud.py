@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from backends import create_database, create_default_tables, drop_database
 from recording_journal import RecordingJournal, assert_deletion_told
-from sql_specs import SCHEMA, USERS
+from sql_specs import GROUPS, SCHEMA, USERS
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
@@ -20,10 +20,12 @@ from connectors.base import (
     Conflict,
     InvalidValue,
     Kind,
+    MemberChanges,
     NotFound,
     Op,
     PreconditionFailed,
     Query,
+    Unavailable,
 )
 from connectors.sql import SqlConnector, SqlSettings
 from connectors.sql.caseless import on_sqlite
@@ -347,3 +349,58 @@ async def test_a_journal_with_its_own_database_is_told_after_the_commit(tables: 
     assert [change.kind for change in journal.changes] == [Kind.USERS] * 3  # not the conflict
     assert journal.visible == [True, True, True]  # each write committed when told
     assert journal.transactions == [None, None, None]
+
+
+class DeadlockedOnce(RecordingJournal):
+    """A journal of its own whose first write is a deadlock's victim, as its database
+    (MariaDB here) would refuse it, untranslated."""
+
+    in_transaction = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def record(self, changes: list[Change], transaction: object) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            deadlock = Exception(1213, "Deadlock found when trying to get lock")
+            raise sa.exc.OperationalError("INSERT INTO scim_bridge_events", {}, deadlock)
+        await super().record(changes, transaction)
+
+
+async def test_a_write_that_committed_is_not_redone_when_its_event_deadlocks(
+    tables: str,
+) -> None:
+    """The change has committed when a journal of its own is told: a deadlock there is a
+    503, never a reason to make the write again (a second group, a 409 on a user)."""
+    journal = DeadlockedOnce()
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA, journal)
+    await connector.open()
+    try:
+        with pytest.raises(Unavailable):
+            await connector.create(Kind.GROUPS, {"display_name": "once"})
+        page = await connector.search(Kind.GROUPS, Query())
+    finally:
+        await connector.close()
+    assert [record.values["display_name"] for record in page.records] == ["once"]
+    assert journal.calls == 1
+
+
+async def test_a_member_write_that_changes_nothing_on_a_table_without_stamps(
+    tables: str,
+) -> None:
+    """Groups mapped without created, modified and version columns: adding a member
+    already there writes nothing (there is no version to keep), and is no error."""
+    groups = dataclasses.replace(GROUPS, created=None, modified=None, version=None)
+    schema = dataclasses.replace(SCHEMA, groups=groups)
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), schema)
+    await connector.open()
+    try:
+        alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+        group = await connector.create(Kind.GROUPS, {"display_name": "g"}, members=[alice.id])
+        again = MemberChanges(added=frozenset({alice.id}))
+        after = await connector.update(Kind.GROUPS, group.id, {}, members=again)
+    finally:
+        await connector.close()
+    assert after.version == group.version

@@ -65,3 +65,23 @@ async def test_claimed_events_are_skipped_by_another_claimer(sql_url: str) -> No
                 assert [each.id for each in other] == ["msg_3"]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)
+async def test_every_failed_event_is_retried_however_many(sql_url: str) -> None:
+    """40,000 dead letters after a long outage: more than asyncpg's 32,767 parameters of
+    one statement, so they are not named one by one."""
+    outbox = Outbox()
+    engine = create_async_engine(sql_url)
+    try:
+        async with engine.begin() as connection:
+            await outbox.create(connection)
+            await outbox.append(connection, [event(n, f"r{n}") for n in range(40_000)])
+            await connection.execute(outbox.table.update().values(status=Status.FAILED))
+        async with engine.begin() as connection:
+            retried = await outbox.retry(connection, all_failed=True)
+            assert len(retried) == 40_000
+            assert (await outbox.counts(connection))[Status.PENDING] == 40_000
+            assert await outbox.retry(connection, ids=["msg_7", "msg_nothing"]) == []
+    finally:
+        await engine.dispose()
