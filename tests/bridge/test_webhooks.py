@@ -378,7 +378,9 @@ async def test_an_event_too_old_to_retry_is_failed(tmp_path: Path, aiohttp_clien
     with sqlite3.connect(tmp_path / "store.db") as connection:
         [(status, error)] = connection.execute("SELECT status, last_error FROM scim_bridge_events")
     assert status == "failed"
-    assert error == "connection refused; too old to retry"
+    # Refused, then either refused again when its last attempt still fitted in max_age,
+    # or not sent at all when the attempt came due (or was claimed) just after it.
+    assert error in ("connection refused; too old to retry", "older than max_age; not sent")
 
 
 async def test_an_event_that_waited_past_max_age_fails_unsent(
