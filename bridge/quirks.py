@@ -7,7 +7,8 @@ rewrite is one that cannot change the meaning of a well-formed payload.
   `urn:scim:schemas:extension:enterprise:2.0`, and sends `emails` as one object.
 - Entra sends booleans as strings (`"active": "False"`), the manager as a bare string, as
   `[{"$ref": null, "value": ...}]` and under the unqualified path `manager`, and `""` to
-  remove it (as some clients remove `manager.value`); it adds schemas of its own (`http://schemas.microsoft.com/...`).
+  remove it (as some clients remove `manager.value`); it adds schemas of its own
+  (`http://schemas.microsoft.com/...`).
 - OneLogin's legacy template sends the manager as `{"managerId": ...}`.
 - Okta echoes `id` in path-less PATCH values and PUT bodies.
 """

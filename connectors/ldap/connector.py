@@ -38,7 +38,6 @@ from connectors.base import (
     MemberRef,
     Membership,
     Not,
-    NotFound,
     Op,
     Or,
     Page,
@@ -388,7 +387,7 @@ class LdapConnector:
                 except ldap_errors.LDAPNoSuchObjectResult:
                     # Made again only when nothing of it was written: a second attempt
                     # would find its changes made and tell the journal of none.
-                    if wrote or not _moved_or_gone(connection, location, id, entry.dn):
+                    if wrote or not self._moved_or_gone(connection, kind, id, entry.dn):
                         raise
                     # Renamed (or deleted) by another writer since it was found: the
                     # version the caller read is gone; unconditionally, the write is made
@@ -685,6 +684,11 @@ class LdapConnector:
             return location.find(connection, id, ["1.1"]).dn
         except ConnectorError:
             return None
+
+    def _moved_or_gone(self, connection: ldap3.Connection, kind: Kind, id: str, dn: str) -> bool:
+        """Whether the entry `id`, found at `dn`, is no longer there."""
+        now = self._dn_of(connection, kind, id)
+        return now is None or dns.normalized(now) != dns.normalized(dn)
 
     def _find_user(self, connection: ldap3.Connection, id: str) -> Entry | None:
         users = self._users
@@ -1075,26 +1079,20 @@ class LdapConnector:
             wanted_norm = {self._comparable(v): v for v in wanted}
             added = [wanted_norm[k] for k in wanted_norm.keys() - current_norm.keys()]
             removed = [current_norm[k] for k in current_norm.keys() - wanted_norm.keys()]
-            added, removed = self._modify_members(
-                connection, group_dn, added=added, removed=removed, read_back=read_back
-            )
-            fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
-            written = {value: wanted[value] for value in added}
-            gone, settled = self._settle_members(connection, group_dn, written)
-            left = self._ids_of(connection, removed) | gone
-            return set(written.values()), left, None if settled else fresh
+            joining = wanted
+        else:
+            added, removed, joining = list(targets.joining), list(targets.leaving), targets.joining
         added, removed = self._modify_members(
-            connection,
-            group_dn,
-            added=list(targets.joining),
-            removed=list(targets.leaving),
-            read_back=read_back,
+            connection, group_dn, added=added, removed=removed, read_back=read_back
         )
         fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
-        written = {value: targets.joining[value] for value in added}
+        written = {value: joining[value] for value in added}
         gone, settled = self._settle_members(connection, group_dn, written)
-        left = {targets.leaving[v] for v in removed} | gone
-        return set(written.values()), left, None if settled else fresh
+        if wanted is not None:
+            left = self._ids_of(connection, removed)
+        else:
+            left = {targets.leaving[value] for value in removed}
+        return set(written.values()), left | gone, None if settled else fresh
 
     def _settle_members(
         self, connection: ldap3.Connection, group_dn: str, written: dict[str, str]
@@ -1255,15 +1253,6 @@ class LdapConnector:
 
 
 # --- Helpers ----------------------------------------------------------------------------
-
-
-def _moved_or_gone(connection: ldap3.Connection, location: Location, id: str, dn: str) -> bool:
-    """Whether the entry `id`, found at `dn`, is no longer there."""
-    try:
-        now = location.find(connection, id, ["1.1"])
-    except NotFound:
-        return True
-    return dns.normalized(now.dn) != dns.normalized(dn)
 
 
 LONGEST_SURE_NAME = 240

@@ -326,10 +326,11 @@ class SqlConnector:
                     if value is None and not mapped.table.c[name].nullable:
                         raise InvalidValue("a value is required", field=name)
                 columns_changed = bool(row)
+                stamped = _stamps(mapped, created=False)
                 if row or members:
                     # The stamps go first: on PostgreSQL, updating the group's row after
                     # inserting memberships that refer to it holds its lock twice as long.
-                    row.update(_stamps(mapped, created=False))
+                    row.update(stamped)
                 renamed = False
                 if row:
                     with _unique_violations(mapped):
@@ -344,7 +345,6 @@ class SqlConnector:
                 left: set[Any] = set()
                 if members:
                     joined, left = await self._change_members(connection, key, members)
-                stamped = _stamps(mapped, created=False)
                 if stamped and members and not (columns_changed or joined or left):
                     # Members already there added, absent ones removed: nothing changed,
                     # and the version a client holds stays valid.
