@@ -17,30 +17,38 @@ def _missing(value: Any) -> bool:
 def assign_slots(entries: Any, slots: list[Slot]) -> dict[Slot, Mapping[str, Any]]:
     """Which entry of a multi-valued attribute fills which slot.
 
-    An entry goes to the slot of its type (primary entries first, so the primary work
-    email wins a single work slot); entries without a type fill the slots left, in
-    mapping order; the rest is ignored because the backend has nowhere to keep it.
+    Primary entries are placed first (RFC 7643 §2.4: the preferred value), so the
+    primary work email wins a single work slot. A typed entry goes to a slot of its
+    type; an entry without a type goes to the first slot left, in mapping order. An
+    untyped primary entry comes before the typed entries that are not primary: it is
+    what `replace emails[primary eq true].value` creates on a user whose stored email
+    is not marked primary, and it must replace that email, not be dropped beside it.
+    The rest is ignored, because the backend has nowhere to keep it.
     """
     if not isinstance(entries, list):
         return {}
     valid = [entry for entry in entries if isinstance(entry, Mapping)]
-    valid.sort(key=lambda entry: get_ci(entry, "primary") is not True)
+    valid.sort(key=lambda entry: (get_ci(entry, "primary") is not True, not _typed(entry)))
     filled: dict[Slot, Mapping[str, Any]] = {}
-    untyped: list[Mapping[str, Any]] = []
     for entry in valid:
-        entry_type = get_ci(entry, "type")
-        if not isinstance(entry_type, str) or not entry_type:
-            untyped.append(entry)
-            continue
-        free = [s for s in slots if s.type.lower() == entry_type.lower() and s not in filled]
+        entry_type = get_ci(entry, "type") if _typed(entry) else None
+        free = [
+            s
+            for s in slots
+            if s not in filled and (entry_type is None or s.type.lower() == entry_type.lower())
+        ]
         is_primary = get_ci(entry, "primary") is True
         chosen = next((s for s in free if s.primary == is_primary), free[0] if free else None)
+        if entry_type is None:
+            chosen = free[0] if free else None  # in mapping order
         if chosen is not None:
             filled[chosen] = entry
-    free_slots = iter([s for s in slots if s not in filled])
-    for entry, slot in zip(untyped, free_slots, strict=False):
-        filled[slot] = entry
     return filled
+
+
+def _typed(entry: Mapping[str, Any]) -> bool:
+    entry_type = get_ci(entry, "type")
+    return isinstance(entry_type, str) and bool(entry_type)
 
 
 def to_backend(

@@ -324,6 +324,20 @@ async def test_patch_add_replace_remove_with_value_paths(scim: Scim) -> None:
     assert (await scim.get(path)).body == removed.body
 
 
+async def test_patch_replace_through_primary_filter_changes_the_stored_email(scim: Scim) -> None:
+    # The stored work email is not marked primary: the filter matches nothing, so the
+    # replace creates a primary entry (RFC 7644 §3.5.2.3, tolerated as Entra needs),
+    # which must take the email's place rather than be dropped while the answer says 200.
+    user = await scim.create_user("mary", emails=[{"type": "work", "value": "old@example.com"}])
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path, {"op": "replace", "path": "emails[primary eq true].value", "value": "new@example.com"}
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"] == [{"type": "work", "value": "new@example.com"}]
+    assert (await scim.get(path)).body == answer.body
+
+
 async def test_patch_errors_carry_their_scim_type(scim: Scim) -> None:
     user = await scim.create_user("alice")
     path = f"/Users/{user['id']}"

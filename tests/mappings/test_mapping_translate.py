@@ -251,3 +251,33 @@ def test_multi_valued_field_holds_a_list(tmp_path: pathlib.Path) -> None:
         "emails": [{"value": "a@example.com"}],
         "preferredLanguage": "en",
     }
+
+
+def test_untyped_primary_entry_wins_the_first_slot_over_typed_entries_not_primary(
+    users: ResourceMapping,
+) -> None:
+    # What `replace emails[primary eq true].value` leaves on a user whose stored work
+    # email is not marked primary: the new value, untyped, beside the old one.
+    values = users.to_backend(
+        {
+            "emails": [
+                {"value": "old@example.com", "type": "work"},
+                {"value": "new@example.com", "primary": True},
+            ]
+        }
+    )
+    assert values["work_mail"] == "new@example.com"
+
+
+def test_typed_primary_entry_keeps_its_slot_before_an_untyped_primary(
+    users: ResourceMapping,
+) -> None:
+    values = users.to_backend(
+        {
+            "emails": [
+                {"value": "loose@example.com", "primary": True},
+                {"value": "work@example.com", "type": "work", "primary": True},
+            ]
+        }
+    )
+    assert (values["work_mail"], values["home_mail"]) == ("work@example.com", "loose@example.com")
