@@ -175,8 +175,8 @@ class ResourceService:
                 # service keep the value): a disabled account is not enabled by a PUT
                 # from a client that does not manage the account state.
                 body = {**scim, "active": stored["active"]}
-            before = self.mapping.to_backend(stored, current=current.values)
-            after = self.mapping.to_backend(body, current=current.values)
+            before = self.mapping.to_backend(stored, current=current.values, previous=stored)
+            after = self.mapping.to_backend(body, current=current.values, previous=stored)
             changes = self.mapping.changes(before, after)
             members = None
             if self.kind is Kind.GROUPS:

@@ -73,15 +73,21 @@ class ResourceMapping:
         resource: dict[str, Any],
         *,
         current: ReadOnlyDict[str, Any] | None = None,
+        previous: ReadOnlyDict[str, Any] | None = None,
         defaults: bool = True,
     ) -> dict[str, Any]:
         """Every stored field's value for a SCIM resource (absent attributes clear fields).
 
         A rule's default applies on create (no `current`), and on replace only when the
-        current record holds no value, which it otherwise keeps. `defaults=False` leaves
-        defaults out entirely: a PATCH that removes an attribute means to clear it.
+        current record holds no value, which it otherwise keeps (RFC 7644 §3.5.1: an
+        omitted attribute may be taken as not asserted). A templated default is the
+        exception when the current value is what the template made of `previous` (the
+        record as SCIM before the replace): derived, never set by a client, it is derived
+        again from the new values, so a PUT that renames a user does not leave the old
+        name in its displayName. `defaults=False` leaves defaults out entirely: a PATCH
+        that removes an attribute means to clear it.
         """
-        return to_backend(self.rules, resource, current, defaults=defaults)
+        return to_backend(self.rules, resource, current, previous=previous, defaults=defaults)
 
     def to_scim(self, values: ReadOnlyDict[str, Any]) -> dict[str, Any]:
         """The SCIM attributes (no id, meta, schemas, members, groups) of stored values."""

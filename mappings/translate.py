@@ -56,6 +56,7 @@ def to_backend(
     resource: Mapping[str, Any],
     current: Mapping[str, Any] | None,
     *,
+    previous: Mapping[str, Any] | None = None,
     defaults: bool = True,
 ) -> dict[str, Any]:
     """Every stored field's value for a SCIM resource; see ResourceMapping.to_backend."""
@@ -84,8 +85,8 @@ def to_backend(
             values[rule.field] = rule.encode_flags(value, stored)
             continue
         if _missing(value) and defaults and rule.default is not None:
-            if current is not None and current.get(rule.field) is not None:
-                values[rule.field] = current[rule.field]
+            if stored is not None and not _derived(rule, stored, previous):
+                values[rule.field] = stored
                 continue
             value = (
                 rule.default.render(resource)
@@ -94,6 +95,14 @@ def to_backend(
             )
         values[rule.field] = rule.empty if _missing(value) else rule.encode(value)
     return values
+
+
+def _derived(rule: Rule, stored: Any, previous: Mapping[str, Any] | None) -> bool:
+    """Whether `stored` is what the rule's templated default made of `previous`."""
+    if previous is None or not isinstance(rule.default, Template):
+        return False
+    rendered = rule.default.render(previous)
+    return not _missing(rendered) and rule.encode(rendered) == stored
 
 
 def _scim_value(

@@ -263,7 +263,9 @@ async def test_post_search(scim: Scim) -> None:
     assert set(answer.body["Resources"][0]) == {"schemas", "id", "userName"}
 
 
-async def test_put_replaces_mapped_attributes_and_keeps_the_display_name(scim: Scim) -> None:
+async def test_put_replaces_mapped_attributes_and_derives_the_display_name_again(
+    scim: Scim,
+) -> None:
     user = await scim.create_user(
         "alice", title="Engineer", name={"givenName": "Alice", "familyName": "Liddell"}
     )
@@ -280,8 +282,9 @@ async def test_put_replaces_mapped_attributes_and_keeps_the_display_name(scim: S
     )
     assert answer.status == 200, answer.body
     assert "title" not in answer.body
-    assert answer.body["name"] == {"givenName": "Alicia", "formatted": "Alice Liddell"}
-    assert answer.body["displayName"] == "Alice Liddell"  # not overwritten: the client sent none
+    # Derived from the name, never set by the client: derived again from the new name.
+    assert answer.body["name"] == {"givenName": "Alicia", "formatted": "Alicia"}
+    assert answer.body["displayName"] == "Alicia"
     assert answer.body["meta"]["version"] != user["meta"]["version"]
 
 
@@ -336,6 +339,22 @@ async def test_patch_replace_through_primary_filter_changes_the_stored_email(sci
     assert answer.status == 200, answer.body
     assert answer.body["emails"] == [{"type": "work", "value": "new@example.com"}]
     assert (await scim.get(path)).body == answer.body
+
+
+async def test_put_renaming_a_user_derives_the_display_name_again(scim: Scim) -> None:
+    # displayName and name.formatted default to "{givenName} {familyName}": values the
+    # client never set follow a PUT's new name; one it set is kept (not asserted).
+    user = await scim.create_user("mary", name={"givenName": "Mary", "familyName": "Major"})
+    assert user["displayName"] == "Mary Major"
+    path = f"/Users/{user['id']}"
+    renamed = {"givenName": "Maria", "familyName": "Minor"}
+    answer = await scim.put(path, {"schemas": user["schemas"], "userName": "mary", "name": renamed})
+    assert answer.status == 200, answer.body
+    assert answer.body["displayName"] == "Maria Minor"
+    assert answer.body["name"].get("formatted") in (None, "Maria Minor")
+    await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Boss"})
+    answer = await scim.put(path, {"schemas": user["schemas"], "userName": "mary", "name": renamed})
+    assert answer.body["displayName"] == "Boss"
 
 
 async def test_patch_errors_carry_their_scim_type(scim: Scim) -> None:

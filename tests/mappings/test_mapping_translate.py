@@ -145,6 +145,23 @@ def test_replace_applies_the_default_when_current_is_empty(users: ResourceMappin
     assert (values["display"], values["status"]) == ("B", "A")
 
 
+def test_replace_derives_a_templated_default_again_when_it_was_derived(
+    users: ResourceMapping,
+) -> None:
+    previous = {"name": {"givenName": "Barbara", "familyName": "Jensen"}}
+    current = {"display": "Barbara Jensen", "first": "Barbara", "last": "Jensen"}
+    renamed = {"name": {"givenName": "Babs", "familyName": "Smith"}}
+    values = users.to_backend(renamed, current=current, previous=previous)
+    assert values["display"] == "Babs Smith"
+
+
+def test_replace_keeps_a_defaulted_value_a_client_set(users: ResourceMapping) -> None:
+    previous = {"name": {"givenName": "Barbara"}, "displayName": "Babs"}
+    current = {"display": "Babs", "first": "Barbara"}
+    values = users.to_backend({"name": {"givenName": "B"}}, current=current, previous=previous)
+    assert values["display"] == "Babs"
+
+
 def test_names_match_case_insensitively(users: ResourceMapping) -> None:
     values = users.to_backend(
         {
