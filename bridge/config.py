@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from connectors import ConnectorSettings
+from connectors.base import NOT_A_VARIABLE_NAME
 from connectors.webhook import EventStoreSettings, WebhookSettings
 from connectors.webhook.settings import parse_http_url
 from mappings import preset_names
@@ -171,7 +172,7 @@ class TokenSettings(_Section):
     @classmethod
     def _check_env(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            raise ValueError(NOT_A_VARIABLE_NAME)
         return value
 
     @field_validator("sha256")

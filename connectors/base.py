@@ -476,3 +476,12 @@ class Connector(Protocol):
 
         InvalidValue from a backend that has no containers.
         """
+
+
+NOT_A_VARIABLE_NAME = (
+    "not the name of an environment variable; give the name of the variable that holds "
+    "the secret, never the secret itself"
+)
+"""The message for an `*_env` setting that is not a variable's name. It never quotes the
+value: what an admin pastes there by mistake is often the secret itself, and the message
+is printed and logged."""

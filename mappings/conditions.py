@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scim2_models import Resource, ScimFilter
+from scim2_models import Resource, Returned, ScimFilter
 from scim2_models.exceptions import InvalidFilterException
 from scim2_models.path import (
     AttributeBinding,
@@ -119,6 +119,14 @@ def not_mapped(written: str) -> UntranslatableFilter:
     return UntranslatableFilter(f"'{written}' is not mapped to the backend")
 
 
+def _refuse_never_returned(binding: AttributeBinding, written: str) -> None:
+    """A `returned: never` attribute (the password) matches nothing a client may learn
+    of: a filter on it would tell its value, one guess at a time (RFC 7643 §7)."""
+    model: Any = binding.model
+    if model.get_field_annotation(binding.field_name, Returned) is Returned.never:
+        raise UntranslatableFilter(f"'{written}' is never returned and cannot be filtered on")
+
+
 def bad_operator(written: str, op: CompareOperator) -> UntranslatableFilter:
     return UntranslatableFilter(f"'{written}' cannot be compared with '{op.value}' by the backend")
 
@@ -198,6 +206,7 @@ class ConditionTranslator:
         written = str(node.attr_path)
         if binding is None:
             raise not_mapped(written)
+        _refuse_never_returned(binding, written)
         op, value = node.op, node.value
         managed = self._bridge_attribute(binding)
         if managed == "id":
@@ -278,6 +287,7 @@ class ConditionTranslator:
         written = str(attr_path)
         if binding is None:
             raise not_mapped(written)
+        _refuse_never_returned(binding, written)
         managed = self._bridge_attribute(binding)
         schema, attr, sub = split_urn(binding)
         if managed == "id" or (managed == "meta" and sub is None):

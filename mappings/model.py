@@ -6,7 +6,7 @@ from collections.abc import Mapping as ReadOnlyDict
 from dataclasses import dataclass
 from typing import Any
 
-from scim2_models import Resource
+from scim2_models import Resource, Returned
 from scim2_models.path import FilterNode
 
 from connectors.base import BackendSchema, Condition, Field, Kind, ObjectSpec, Sort
@@ -67,6 +67,11 @@ class ResourceMapping:
         self.spec = spec
         self.model = model
         self.rules = RuleSet(rules)
+        self._readable = RuleSet(tuple(rule for rule in rules if returned(model, rule)))
+        """The rules of attributes a response may hold: a `returned: never` attribute
+        (RFC 7643 §7: the User's password) is written, never read back, filtered or
+        sorted on (a filter on it would tell a client the password, one guess at a
+        time)."""
 
     def to_backend(
         self,
@@ -91,7 +96,7 @@ class ResourceMapping:
 
     def to_scim(self, values: ReadOnlyDict[str, Any]) -> dict[str, Any]:
         """The SCIM attributes (no id, meta, schemas, members, groups) of stored values."""
-        return to_scim(self.rules, values)
+        return to_scim(self._readable, values)
 
     def changes(
         self, before: ReadOnlyDict[str, Any], after: ReadOnlyDict[str, Any]
@@ -107,13 +112,13 @@ class ResourceMapping:
         An attribute the type declares but the mapping does not store is always an error.
         """
         translator = ConditionTranslator(
-            self.model, self.spec, self.rules, node, undeclared_is_false=undeclared_is_false
+            self.model, self.spec, self._readable, node, undeclared_is_false=undeclared_is_false
         )
         return translator.translate()
 
     def sort(self, attribute_path: str, *, descending: bool) -> Sort:
         """The backend ordering for `sortBy`; TranslationError when there is none."""
-        return sort_by(self.model, self.spec, self.rules, attribute_path, descending)
+        return sort_by(self.model, self.spec, self._readable, attribute_path, descending)
 
     def maps(self, attribute: str) -> bool:
         """Whether the mapping stores a top-level attribute of the core schema (`active`)."""
@@ -134,6 +139,21 @@ class ResourceMapping:
     def announced(self) -> dict[str, dict[str, AnnouncedAttribute]]:
         """Schema URN -> top-level attribute -> what discovery may announce."""
         return announced(self.rules)
+
+
+def returned(model: type[Resource[Any]], rule: Rule) -> bool:
+    """Whether the attribute a rule maps may appear in a response (RFC 7643 §7)."""
+    if rule.target.extension:
+        return True  # declared extension attributes are all `returned: default`
+    field = next(
+        (
+            name
+            for name, info in model.model_fields.items()
+            if (info.serialization_alias or name).lower() == rule.target.attr.lower()
+        ),
+        None,
+    )
+    return field is None or model.get_field_annotation(field, Returned) is not Returned.never
 
 
 @dataclass(frozen=True)

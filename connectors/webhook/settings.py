@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from connectors.base import NOT_A_VARIABLE_NAME
 from connectors.sql.settings import MAX_TIMEOUT, SqlSettings, parse_url
 from connectors.webhook.signing import secret_key
 
@@ -105,7 +106,7 @@ class WebhookSettings(_Strict):
     @classmethod
     def _env_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            raise ValueError(NOT_A_VARIABLE_NAME)
         return value
 
     def key(self, environ: Mapping[str, str]) -> bytes:

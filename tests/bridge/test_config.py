@@ -170,7 +170,8 @@ def edited(old: str, new: str) -> str:
         ),
         pytest.param(
             edited(f'sha256 = "{DIGEST}"', 'env = "SCIM BRIDGE"'),
-            "config.toml: auth.tokens[0].env: 'SCIM BRIDGE' is not an environment variable name",
+            "config.toml: auth.tokens[0].env: not the name of an environment variable; give the "
+            "name of the variable that holds the secret, never the secret itself",
             id="token-bad-env-name",
         ),
         pytest.param(

@@ -64,6 +64,12 @@ HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_S
             "webhooks.hr.url: is not an http:// or https:// URL with a host",
         ),
         (
+            # The secret itself pasted where its variable's name goes: never quoted.
+            SQL + HOOK.replace('"HR_SECRET"', '"whsec_o8xZbQLK+50="'),
+            "webhooks.hr.secret_env: not the name of an environment variable; give the name of "
+            "the variable that holds the secret, never the secret itself",
+        ),
+        (
             SQL.replace('type = "sql"', 'type = "webhook"').replace(
                 "create_tables = true\n", "webhooks = []\n"
             ),
@@ -76,6 +82,7 @@ def test_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> None:
     path.write_text(text.replace("{tmp}", str(tmp_path)))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
+    assert "o8xZbQLK" not in str(caught.value.problems)
     assert any(line.startswith(f"{path}: {expected}") for line in caught.value.problems), (
         caught.value.problems
     )

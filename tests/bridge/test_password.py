@@ -1,0 +1,59 @@
+"""The password (RFC 7643 §4.1.1, `returned: never`): written when a mapping stores it,
+never sent back, filtered or sorted on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from direct import SqlDirect
+from scim_client import USER_SCHEMA
+from served import serve
+
+WITH_PASSWORD = """
+[users]
+object = "users"
+key = "id"
+version = "version"
+[users.attributes]
+userName = { field = "user_name", unique = true }
+password = "title"
+"""
+
+
+async def test_a_mapped_password_is_written_and_never_returned_filtered_or_sorted_on(
+    sqlite_direct: SqlDirect,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "with-password.toml").write_text(WITH_PASSWORD)
+    scim = await serve(
+        sqlite_direct, tmp_path, aiohttp_client, monkeypatch, mapping="with-password.toml"
+    )
+    created = await scim.post(
+        "/Users", {"schemas": [USER_SCHEMA], "userName": "pw", "password": "Secr3t!"}
+    )
+    assert created.status == 201, created.body
+    assert "password" not in created.body
+    assert (await sqlite_direct.user("pw") or {})["title"] == "Secr3t!"
+    path = f"/Users/{created.body['id']}"
+    assert "password" not in (await scim.get(path)).body
+    listed = await scim.get("/Users")
+    assert all("password" not in user for user in listed.body["Resources"])
+    assert "Secr3t" not in str((await scim.get("/Users?attributes=password")).body)
+    for query in ('filter=password eq "Secr3t!"', "filter=password pr", "sortBy=password"):
+        refused = await scim.get(f"/Users?{query}")
+        assert refused.status == 400, (query, refused.body)
+        assert "Secr3t" not in str(refused.body)
+        if query.startswith("filter"):
+            assert refused.body["detail"].endswith("is never returned and cannot be filtered on")
+    # A PUT without the password keeps it (not asserted); a PATCH replaces it.
+    kept = await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "pw"})
+    assert kept.status == 200, kept.body
+    assert (await sqlite_direct.user("pw") or {})["title"] == "Secr3t!"
+    changed = await scim.patch(path, {"op": "replace", "path": "password", "value": "N3w!"})
+    assert changed.status == 200, changed.body
+    assert "password" not in changed.body
+    assert (await sqlite_direct.user("pw") or {})["title"] == "N3w!"
