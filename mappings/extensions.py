@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from scim2_models import Attribute, Extension, Mutability, Required, Schema
+from scim2_models import Attribute, EnterpriseUser, Extension, Mutability, Required, Schema
+
+from .user import User
 
 TYPES = {
     "string": Attribute.Type.string,
@@ -44,6 +46,9 @@ RESERVED = frozenset(
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 """RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar)."""
 _URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+", re.IGNORECASE)
+_TAKEN_NAMES = frozenset({*User.model_fields, EnterpriseUser.__name__})
+"""Names an extension cannot take: its name becomes a field of the User model beside
+these, and one of them would hide the other."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class DeclaredExtension:
 
     urn: str
     model: type[Extension]
+    canonical: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The allowed values of its attributes that declare some, by lower-case name: the
+    model only announces them (scim2-models takes them as suggestions, RFC 7643 §7),
+    so the mapping enforces them on writes."""
 
 
 Problem = Callable[[str, str], None]
@@ -64,11 +73,56 @@ def declared_extensions(table: Any, problem: Problem) -> list[DeclaredExtension]
         problem("extensions", "must be a table of schema URNs")
         return []
     declared: list[DeclaredExtension] = []
+    urns: dict[str, str] = {}
+    names: dict[str, str] = {}
     for urn, body in table.items():
-        found = _declaration(urn, body, f'extensions."{urn}"', problem)
-        if found is not None:
+        key = f'extensions."{urn}"'
+        if urn.lower() in urns:
+            # scim2-models reads a schema URN in any case (RFC 7643 §2.1), so two
+            # spellings would be one key of every payload.
+            problem(
+                key,
+                f"names the same schema as {urns[urn.lower()]}: schema URNs compare "
+                "case-insensitively, declare it once",
+            )
+            continue
+        urns[urn.lower()] = key
+        found = _declaration(urn, body, key, problem)
+        if found is not None and _own_name(found, body, key, names, problem):
             declared.append(found)
     return declared
+
+
+def _own_name(
+    found: DeclaredExtension, body: Any, key: str, names: dict[str, str], problem: Problem
+) -> bool:
+    """Whether the extension's name is free: it becomes the name of a field of the User
+    model, and a second field of that name hides the first (the extension's attributes,
+    or `title`, are then silently unknown)."""
+    name = found.model.__name__
+    given = "" if "name" in body else " (derived from the URN: give it a name)"
+    if name in names:
+        problem(
+            f"{key}.name",
+            f"{name!r} is also the name of {names[name]}{given}: "
+            "each extension needs a name of its own",
+        )
+        return False
+    if name in _TAKEN_NAMES:
+        problem(
+            f"{key}.name",
+            f"{name!r} is the name of an attribute or schema of User{given}: choose another",
+        )
+        return False
+    names[name] = key
+    return True
+
+
+def _default_name(urn: str) -> str:
+    """The name of an extension that gives none: the part before the version
+    (`hr` of `urn:example:params:scim:schemas:extension:hr:2.0:User`)."""
+    parts = urn.split(":")
+    return parts[-3] if len(parts) >= 5 else parts[-1]
 
 
 def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExtension | None:
@@ -84,7 +138,7 @@ def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExt
     for name in body:
         if name not in EXTENSION_KEYS:
             report(f"{key}.{name}", f"unknown key (valid: {', '.join(EXTENSION_KEYS)})")
-    name = body.get("name", urn.rsplit(":", 2)[-2] if urn.count(":") >= 2 else urn)
+    name = body.get("name", _default_name(urn))
     if not isinstance(name, str) or not name.strip():
         report(f"{key}.name", "must be a non-empty string")
     description = body.get("description")
@@ -94,16 +148,30 @@ def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExt
     if not isinstance(declared, dict) or not declared:
         report(f"{key}.attributes", "must be a table declaring at least one attribute")
         declared = {}
-    attributes = [
-        attribute
-        for attr_name, spec in declared.items()
-        if (attribute := _attribute(attr_name, spec, f"{key}.attributes.{attr_name}", report))
-        is not None
-    ]
+    attributes: list[Attribute] = []
+    spelled: dict[str, str] = {}
+    for attr_name, spec in declared.items():
+        attr_key = f"{key}.attributes.{attr_name}"
+        if attr_name.lower() in spelled:
+            report(
+                attr_key,
+                f"names the same attribute as {spelled[attr_name.lower()]}: "
+                "attribute names compare case-insensitively (RFC 7643 §2.1)",
+            )
+            continue
+        spelled[attr_name.lower()] = attr_key
+        attribute = _attribute(attr_name, spec, attr_key, report)
+        if attribute is not None:
+            attributes.append(attribute)
     if problems_before.count:
         return None
     schema = Schema(id=urn, name=str(name), description=description, attributes=attributes)
-    return DeclaredExtension(urn, Extension.from_schema(schema))
+    canonical = {
+        attribute.name.lower(): tuple(attribute.canonical_values)
+        for attribute in attributes
+        if attribute.name and attribute.canonical_values
+    }
+    return DeclaredExtension(urn, Extension.from_schema(schema), canonical)
 
 
 def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | None:
@@ -128,12 +196,7 @@ def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | N
         if not isinstance(value, bool):
             report(f"{key}.{flag}", "must be true or false")
         flags[flag] = value is True
-    canonical = spec.get("canonical")
-    if canonical is not None and not (
-        isinstance(canonical, list) and all(isinstance(each, str) for each in canonical)
-    ):
-        report(f"{key}.canonical", "must be a list of strings")
-        canonical = None
+    canonical = _canonical(spec.get("canonical"), type_name, f"{key}.canonical", report)
     description = spec.get("description")
     if description is not None and not isinstance(description, str):
         report(f"{key}.description", "must be a string")
@@ -148,6 +211,23 @@ def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | N
         canonical_values=canonical,
         mutability=Mutability.read_write,
     )
+
+
+def _canonical(values: Any, type_name: str, key: str, report: Problem) -> list[str] | None:
+    """The allowed values, strings of a string attribute: RFC 7643 §2.3.1 gives canonical
+    values to strings only, and scim2-models holds them as strings."""
+    if values is None:
+        return None
+    if type_name != "string":
+        report(key, f"canonical values belong to string attributes, not {type_name}")
+        return None
+    if not isinstance(values, list) or not all(isinstance(each, str) for each in values):
+        report(key, "must be a list of strings")
+        return None
+    if not values:
+        report(key, "must list at least one value (or leave canonical out)")
+        return None
+    return values
 
 
 class _Counter:

@@ -6,10 +6,12 @@ reported at once so an operator fixes a file in one pass.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import pathlib
 import re
 import tomllib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Union
 
@@ -24,12 +26,12 @@ from connectors.base import (
     ObjectSpec,
 )
 
-from .errors import MappingError
+from .errors import MappingError, TranslationError
 from .extensions import DeclaredExtension, declared_extensions
 from .model import MappedBackend, MappedField, Mapping, ResourceMapping
-from .paths import PathProblem, Target, ValueKind, resolve_target
+from .paths import PathProblem, Slot, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
-from .templates import Template, is_template
+from .templates import Template, TemplateProblem, is_template
 from .user import User
 
 PRESETS = pathlib.Path(__file__).parent
@@ -69,6 +71,7 @@ _MEMBER_KEYS = ("object", "group", "member", "field", "member_value", "placehold
 _DIRECTORY_MEMBER_KEYS = ("member_value", "placeholder", "member_of")
 _RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*=\s*\{([^{}]+)\}\s*")
 _SCALAR = (str, bool, int, float)
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def resource_models(extensions: list[DeclaredExtension]) -> dict[Kind, type[Resource[Any]]]:
@@ -92,6 +95,15 @@ def _scim_path(pieces: list[str]) -> str:
     return text
 
 
+def _toml_key(piece: str) -> str:
+    """One key as TOML writes it: bare when it can be, else quoted."""
+    if _BARE_KEY.fullmatch(piece):
+        return piece
+    if '"' in piece and "'" not in piece:
+        return f"'{piece}'"
+    return '"' + piece.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _valid_strftime(fmt: str) -> bool:
     """Whether a format writes a date that it can read back (strptime rejects bad codes)."""
     if "%" not in fmt:
@@ -111,6 +123,7 @@ class _Loader:
         self.has_groups = False
         self.disabled_object: str | None = None
         self.models = resource_models([])
+        self.declared: dict[str, DeclaredExtension] = {}
 
     def problem(self, key: str, text: str) -> None:
         self.problems.append(f"{self.label}: {key}: {text}")
@@ -139,6 +152,7 @@ class _Loader:
             declared_extensions(data["extensions"], self.problem) if "extensions" in data else []
         )
         self.models = resource_models(extensions)
+        self.declared = {extension.urn.lower(): extension for extension in extensions}
         self.has_groups = isinstance(data.get("groups"), dict)
         users_table = data.get("users")
         if users_table is None:
@@ -344,7 +358,7 @@ class _Loader:
                 self.problem(key, "must be a field name or a rule table")
                 continue
             if rule is not None:
-                rules.append(rule)
+                rules.append(replace(rule, spelling=f"{prefix}.{'.'.join(map(_toml_key, here))}"))
 
     def rule(
         self, model: type[Resource[Any]], key: str, pieces: list[str], table: dict[str, Any]
@@ -375,8 +389,12 @@ class _Loader:
         if date_format is not None:
             if not _valid_strftime(date_format):
                 self.problem(f"{key}.format", f"{date_format!r} is not a valid strftime format")
-            elif target and target.kind not in (ValueKind.STRING, ValueKind.DATETIME):
-                self.problem(f"{key}.format", f"'{scim_path}' is not a dateTime or a string")
+            elif target and not self.holds_dates(target):
+                self.problem(
+                    f"{key}.format",
+                    f"'{scim_path}' holds no date: format applies to a dateTime attribute, "
+                    "or to a string attribute of an extension this file declares",
+                )
         split = self.typed(table, "split", key, str, "a string")
         if split == "":
             self.problem(f"{key}.split", "must not be empty")
@@ -406,7 +424,7 @@ class _Loader:
         self.default_storable(key, default, value_map, strategy.get("absent"))
         if len(self.problems) > before or target is None:
             return None
-        return Rule(
+        rule = Rule(
             key=key,
             scim_path=scim_path,
             target=target,
@@ -421,8 +439,10 @@ class _Loader:
             display=bool(display),
             template=template,
             constant=constant,
+            canonical=self.canonical(target),
             **strategy,
         )
+        return rule if self.fixed_values_allowed(rule) else None
 
     def account_state(
         self, table: dict[str, Any], key: str, target: Target | None
@@ -476,7 +496,7 @@ class _Loader:
             return None
         try:
             return Template.parse(model, text)
-        except PathProblem as exc:
+        except (PathProblem, TemplateProblem) as exc:
             self.problem(f"{key}.{name}", str(exc))
             return None
 
@@ -535,6 +555,38 @@ class _Loader:
                 "so it could never be stored",
             )
 
+    def holds_dates(self, target: Target) -> bool:
+        """Whether `format` can apply: the README has it convert a date held as text, so
+        the SCIM side must be a date. A dateTime is one; so may be a string of an
+        extension this file declares (a date as Okta and OneLogin send it, "2026-03-01").
+        RFC 7643's own strings (title, nickName...) never are: every write would fail."""
+        if target.kind is ValueKind.DATETIME:
+            return True
+        return target.kind is ValueKind.STRING and target.schema.lower() in self.declared
+
+    def canonical(self, target: Target) -> tuple[str, ...] | None:
+        """The allowed values the file declares for a target, if any."""
+        extension = self.declared.get(target.schema.lower())
+        if extension is None:
+            return None
+        return extension.canonical.get(target.attr.lower())
+
+    def fixed_values_allowed(self, rule: Rule) -> bool:
+        """A constant or literal default outside the allowed values would make every
+        create fail, blaming the client."""
+        for name, value in (("constant", rule.constant), ("default", rule.default)):
+            if value is None or isinstance(value, Template):
+                continue
+            try:
+                rule.allowed(value)
+            except TranslationError:
+                allowed = ", ".join(map(repr, rule.canonical or ()))
+                self.problem(
+                    f"{rule.key}.{name}", f"{value!r} is not one of the allowed values ({allowed})"
+                )
+                return False
+        return True
+
     def reference(self, table: dict[str, Any], key: str) -> Kind | None:
         reference = self.typed(table, "reference", key, str, "a string")
         if reference is None:
@@ -556,6 +608,7 @@ class _Loader:
         """
         by_field: dict[str, Rule] = {}
         by_target: dict[tuple[str, Any], Rule] = {}
+        slots: dict[tuple[str, str, str], Rule] = {}
         whole: dict[tuple[str, str], Rule] = {}
         display: Rule | None = None
         for rule in rules:
@@ -574,11 +627,11 @@ class _Loader:
                         f"{by_field[rule.field.lower()].key}",
                     )
                 by_field.setdefault(rule.field.lower(), rule)
-            identity = (target.urn.lower(), target.slot)
+            identity = (target.urn.lower(), _folded(target.slot))
             if identity in by_target:
-                self.problem(
-                    rule.key, f"'{rule.scim_path}' is already mapped by {by_target[identity].key}"
-                )
+                self.mapped_twice(rule, by_target[identity])
+            elif target.slot is not None:
+                self.check_slot_spelling(rule, slots)
             by_target.setdefault(identity, rule)
             attribute = (target.schema.lower(), target.attr.lower())
             first = whole.setdefault(attribute, rule)
@@ -593,6 +646,36 @@ class _Loader:
                 if display is not None:
                     self.problem(f"{rule.key}.display", f"already set by {display.key}")
                 display = display or rule
+
+    def mapped_twice(self, rule: Rule, first: Rule) -> None:
+        """Name both keys of one attribute mapped twice, as the file spells them when the
+        dotted key paths read alike (`"name.givenName"` and `[...name] givenName`)."""
+        here, there = (
+            (rule.spelling, first.spelling) if rule.key == first.key else (rule.key, first.key)
+        )
+        why = ""
+        if rule.target.slot and first.target.slot and rule.target.slot != first.target.slot:
+            why = " (entry types compare case-insensitively)"
+        self.problem(here, f"'{rule.scim_path}' is already mapped by {there}{why}")
+
+    def check_slot_spelling(self, rule: Rule, slots: dict[tuple[str, str, str], Rule]) -> None:
+        """One entry type spelled two ways would make two entries of one: RFC 7643 §2.4
+        compares the `type` of an entry case-insensitively, and translate places an entry
+        in the first slot of its type."""
+        slot = rule.target.slot
+        if slot is None:
+            return
+        target = rule.target
+        first = slots.setdefault(
+            (target.schema.lower(), target.attr.lower(), slot.type.lower()), rule
+        )
+        spelled = first.target.slot.type if first.target.slot else slot.type
+        if spelled != slot.type:
+            self.problem(
+                rule.key,
+                f'type "{slot.type}" is spelled "{spelled}" by {first.key}: entry types '
+                "compare case-insensitively, spell them alike",
+            )
 
     def check_apart(
         self, users: ObjectSpec, groups: ObjectSpec, memberships: MembershipSpec | None
@@ -655,6 +738,11 @@ class _Loader:
                     f"{name}.constants.{field}",
                     f"field {field!r} is also written by {writer.key}: give it one of the two",
                 )
+
+
+def _folded(slot: Slot | None) -> Slot | None:
+    """A slot as it selects entries: `type eq "Work"` and `type eq "work"` are one."""
+    return None if slot is None else Slot(slot.type.lower(), slot.primary)
 
 
 def _connector_role(found: dict[str, str | None], field: str) -> str | None:
@@ -728,18 +816,38 @@ def _overlap(first: str, second: str) -> bool:
     return a == b or a.endswith("," + b) or b.endswith("," + a)
 
 
+def _text(raw: bytes, label: str) -> str:
+    """A file's bytes as text, or MappingError with the line to fix: TOML is UTF-8, and a
+    decoder's byte offset means nothing in an editor."""
+    if raw.startswith(codecs.BOM_UTF8):
+        # tomllib would say "invalid statement at line 1, column 1", pointing at nothing
+        # an editor shows; the config file is refused alike, so it is named, not skipped.
+        raise MappingError(
+            [f"{label}: starts with a byte order mark; save it as UTF-8 without BOM"]
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start]
+        raise MappingError(
+            [f"{label}: line {line}: not UTF-8 text (byte 0x{byte:02x}); save it as UTF-8"]
+        ) from None
+
+
 def load_mapping(source: str | pathlib.Path) -> Mapping:
     """Load a preset by name (`sql-default`) or a TOML file; MappingError lists all problems."""
     path = PRESETS / f"{source}.toml" if source in preset_names() else pathlib.Path(source)
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise MappingError(
             [f"{label}: no such file or preset (presets: {', '.join(preset_names())})"]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise MappingError([f"{label}: cannot be read ({exc})"]) from None
+    text = _text(raw, label)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

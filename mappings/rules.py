@@ -50,6 +50,9 @@ class Rule:
     scim_path: str
     """The SCIM path as the mapping wrote it, for client messages."""
     target: Target
+    spelling: str = ""
+    """The key path as the file spells it (`users.attributes."name.givenName"`), to tell
+    apart two spellings that `key` writes alike; empty: `key`."""
     field: str | None = None
     default: Any = None
     """A literal SCIM value or a Template used when the client sends none; None: no default."""
@@ -76,6 +79,10 @@ class Rule:
     empty: str | None = None
     """Stored when the attribute has no value, for a field the backend requires (sn of an
     inetOrgPerson); read back as no value."""
+    canonical: tuple[str, ...] | None = None
+    """The values a declared extension attribute allows (its `canonical` list). The
+    README promises admins a closed list, and RFC 7643 §2.3.1 lets a service provider
+    restrict a string to its canonical values, so a write of another value is refused."""
 
     @property
     def always_present(self) -> bool:
@@ -148,12 +155,32 @@ class Rule:
             return iso(value)
         return value
 
+    def allowed(self, value: Any) -> Any:
+        """A value written as one of the canonical values, in their spelling (compared
+        case-insensitively unless the attribute is caseExact, as scim2-models does).
+
+        Checked on writes only, not in `encode_one`: a filter operand (`grade sw "a"`) is
+        no value of the attribute and must still translate.
+        """
+        if self.canonical is None or value is None or value == "":
+            return value
+        if value in self.canonical:
+            return value
+        if isinstance(value, str) and not self.target.case_exact:
+            folded = {each.lower(): each for each in self.canonical}
+            if value.lower() in folded:
+                return folded[value.lower()]
+        allowed = ", ".join(repr(each) for each in self.canonical)
+        raise self._translation_error(value, f"is not one of the allowed values ({allowed})")
+
     def encode(self, value: Any) -> Any:
         """A SCIM value (a list when `several`) to the field's value."""
         if not self.several:
-            return self.encode_one(value)
+            return self.encode_one(self.allowed(value))
         items = value if isinstance(value, list) else [value]
-        encoded = [self.encode_one(item) for item in items if item is not None and item != ""]
+        encoded = [
+            self.encode_one(self.allowed(item)) for item in items if item is not None and item != ""
+        ]
         if not encoded:
             return None
         if self.split is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +16,36 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SPACES = re.compile(r"\s+")
 
 
+class TemplateProblem(ValueError):
+    """A template whose braces do not pair up, or that has no placeholder."""
+
+
 def is_template(text: str) -> bool:
-    return _PLACEHOLDER.search(text) is not None
+    """Whether a value is written in template syntax: any brace makes it one, so that a
+    default with a typo (`"{userName"`) is refused rather than stored as it stands."""
+    return "{" in text or "}" in text
+
+
+def _check_braces(text: str) -> None:
+    """Refuse braces that do not pair up: the placeholder pattern would skip them, and
+    the value would silently be missing or carry a stray brace."""
+    opened: int | None = None
+    for position, char in enumerate(text):
+        if char == "{":
+            if opened is not None:
+                raise TemplateProblem(
+                    f"{text!r}: the '{{' at character {opened + 1} is not closed "
+                    f"before the next one"
+                )
+            opened = position
+        elif char == "}":
+            if opened is None:
+                raise TemplateProblem(
+                    f"{text!r}: the '}}' at character {position + 1} closes no '{{'"
+                )
+            opened = None
+    if opened is not None:
+        raise TemplateProblem(f"{text!r}: the '{{' at character {opened + 1} is never closed")
 
 
 def read_single(resource: Mapping[str, Any], target: Target) -> Any:
@@ -48,7 +77,14 @@ class Template:
 
     @classmethod
     def parse(cls, model: type[Resource[Any]], text: str) -> Template:
-        """Resolve every placeholder; PathProblem names the first one that is no attribute."""
+        """Resolve every placeholder; PathProblem names the first one that is no attribute,
+        TemplateProblem a brace out of place or a text without placeholder."""
+        _check_braces(text)
+        if _PLACEHOLDER.search(text) is None:
+            raise TemplateProblem(
+                f"{text!r} has no {{placeholder}}: a value the same for every record "
+                f"is a constant (constant = {json.dumps(text, ensure_ascii=False)})"
+            )
         parts: list[str | Target] = []
         position = 0
         for match in _PLACEHOLDER.finditer(text):

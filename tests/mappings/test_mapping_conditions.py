@@ -21,6 +21,7 @@ from connectors.base import (
 from mappings import Mapping, UntranslatableFilter, load_mapping
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+HR = "urn:example:params:scim:schemas:extension:hr:2.0:User"
 
 MAPPING = f"""
 [users]
@@ -36,7 +37,6 @@ displayName = {{ template = "{{name.givenName}}" }}
 userType = {{ constant = "Employee" }}
 active = {{ field = "status", map = {{ true = "A", false = "T" }} }}
 title = {{ field = "title_code", map = {{ Engineer = "ENG", Manager = "MGR" }} }}
-nickName = {{ field = "since", format = "%d.%m.%Y" }}
 'emails[type eq "work" and primary eq true].value' = "work_mail"
 'emails[type eq "home"].value' = "home_mail"
 'addresses[type eq "work"].locality' = "city"
@@ -46,6 +46,14 @@ phoneNumbers = {{ field = "phones", split = "," }}
 
 [users.attributes."{ENTERPRISE}"]
 "manager.value" = {{ field = "boss", reference = "users" }}
+
+# A string attribute of an extension of our own, holding an ISO 8601 date, stored as
+# text in the backend's format.
+[users.attributes."{HR}"]
+since = {{ field = "since", format = "%d.%m.%Y" }}
+
+[extensions."{HR}".attributes]
+since = "string"
 
 [groups]
 object = "teams"
@@ -163,9 +171,9 @@ def test_unmapped_attribute_is_named_as_written(mapping: Mapping) -> None:
 
 
 def test_format_translates_dates(mapping: Mapping) -> None:
-    assert users(mapping, 'nickName eq "2021-03-15"') == Compare("since", Op.EQ, "15.03.2021")
-    assert refused(mapping, 'nickName gt "2021-03-15"') == (
-        "'nickName' cannot be compared with 'gt' by the backend"
+    assert users(mapping, f'{HR}:since eq "2021-03-15"') == Compare("since", Op.EQ, "15.03.2021")
+    assert refused(mapping, f'{HR}:since gt "2021-03-15"') == (
+        f"'{HR}:since' cannot be compared with 'gt' by the backend"
     )
 
 

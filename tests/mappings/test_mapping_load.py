@@ -287,7 +287,8 @@ def test_bad_format(problems: Callable[[str], list[str]]) -> None:
 
 def test_format_on_a_boolean(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('active = { field = "a", format = "%Y" }')) == [
-        "my.toml: users.attributes.active.format: 'active' is not a dateTime or a string"
+        "my.toml: users.attributes.active.format: 'active' holds no date: format applies to "
+        "a dateTime attribute, or to a string attribute of an extension this file declares"
     ]
 
 

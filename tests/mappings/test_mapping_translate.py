@@ -11,6 +11,7 @@ import pytest
 from mappings import ResourceMapping, TranslationError, load_mapping
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+HR = "urn:example:params:scim:schemas:extension:hr:2.0:User"
 
 MAPPING = f"""
 [users]
@@ -25,8 +26,6 @@ displayName = {{ field = "display", default = "{{name.givenName}} {{name.familyN
 "name.formatted" = {{ template = "{{name.givenName}}  {{name.familyName}}" }}
 userType = {{ constant = "Employee" }}
 active = {{ field = "status", map = {{ true = "A", false = "T" }}, default = true }}
-# A string attribute holding an ISO 8601 date, stored as text in the backend's format.
-nickName = {{ field = "since", format = "%d.%m.%Y" }}
 'emails[type eq "work" and primary eq true].value' = "work_mail"
 'emails[type eq "home"].value' = "home_mail"
 'addresses[type eq "work"].locality' = "city"
@@ -35,6 +34,14 @@ phoneNumbers = {{ field = "phones", split = "," }}
 
 [users.attributes."{ENTERPRISE}"]
 "manager.value" = {{ field = "boss", reference = "users" }}
+
+# A string attribute of an extension of our own, holding an ISO 8601 date, stored as
+# text in the backend's format.
+[users.attributes."{HR}"]
+since = {{ field = "since", format = "%d.%m.%Y" }}
+
+[extensions."{HR}".attributes]
+since = "string"
 """
 
 EMPTY = {
@@ -65,7 +72,6 @@ FULL: dict[str, Any] = {
     "name": {"givenName": "Barbara", "familyName": "Jensen"},
     "displayName": "Babs",
     "active": False,
-    "nickName": "2021-03-15T00:00:00+00:00",
     "emails": [
         {"value": "bj@home.example.com", "type": "home"},
         {"value": "bj@example.com", "type": "work", "primary": True},
@@ -73,6 +79,7 @@ FULL: dict[str, Any] = {
     "addresses": [{"type": "work", "locality": "Paris", "postalCode": "75001"}],
     "phoneNumbers": [{"value": "+1 555"}, {"value": "+1 556"}],
     ENTERPRISE: {"manager": {"value": "42"}},
+    HR: {"since": "2021-03-15T00:00:00+00:00"},
 }
 
 STORED = {
@@ -101,7 +108,6 @@ def test_to_scim_reverses_every_transform(users: ResourceMapping) -> None:
         "name": {"givenName": "Barbara", "familyName": "Jensen", "formatted": "Barbara Jensen"},
         "displayName": "Babs",
         "active": False,
-        "nickName": "2021-03-15T00:00:00+00:00",
         "emails": [
             {"type": "work", "primary": True, "value": "bj@example.com"},
             {"type": "home", "value": "bj@home.example.com"},
@@ -109,6 +115,7 @@ def test_to_scim_reverses_every_transform(users: ResourceMapping) -> None:
         "addresses": [{"type": "work", "locality": "Paris", "postalCode": "75001"}],
         "phoneNumbers": [{"value": "+1 555"}, {"value": "+1 556"}],
         ENTERPRISE: {"manager": {"value": "42"}},
+        HR: {"since": "2021-03-15T00:00:00+00:00"},
         "userType": "Employee",
     }
 
@@ -218,12 +225,12 @@ def test_backend_value_outside_the_map_is_omitted(users: ResourceMapping) -> Non
 
 def test_bad_date_is_refused(users: ResourceMapping) -> None:
     with pytest.raises(TranslationError) as caught:
-        users.to_backend({"nickName": "15 March"})
-    assert caught.value.attribute == "nickName"
+        users.to_backend({HR: {"since": "15 March"}})
+    assert caught.value.attribute == f"{HR}:since"
 
 
 def test_unreadable_backend_date_is_omitted(users: ResourceMapping) -> None:
-    assert "nickName" not in users.to_scim({"since": "someday"})
+    assert HR not in users.to_scim({"since": "someday"})
 
 
 def test_split_ignores_empty_parts(users: ResourceMapping) -> None:
@@ -247,8 +254,8 @@ def test_to_scim_renders_backend_types(tmp_path: pathlib.Path) -> None:
 
 def test_format_renders_backend_dates(users: ResourceMapping) -> None:
     moment = datetime(2021, 3, 15, 8, 30, tzinfo=UTC)
-    assert users.to_backend({"nickName": moment.isoformat()})["since"] == "15.03.2021"
-    assert users.to_scim({"since": moment})["nickName"] == "2021-03-15T08:30:00+00:00"
+    assert users.to_backend({HR: {"since": moment.isoformat()}})["since"] == "15.03.2021"
+    assert users.to_scim({"since": moment})[HR] == {"since": "2021-03-15T08:30:00+00:00"}
 
 
 def test_multi_valued_field_holds_a_list(tmp_path: pathlib.Path) -> None:
