@@ -43,6 +43,15 @@ from .rules import Rule, RuleSet
 _EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
 _META_FIELDS = {"created": "created", "lastmodified": "modified"}
 
+_RESOURCE_TYPES = {backend.Kind.USERS: "User", backend.Kind.GROUPS: "Group"}
+"""`meta.resourceType` of each kind (RFC 7643 §3.1): known without the backend, so a
+filter on it (how a search at the root keeps one type, RFC 7644 §3.4.3) is a constant."""
+
+
+def _is_resource_type(binding: AttributeBinding) -> bool:
+    _, _, sub = split_urn(binding)
+    return (sub or "").lower() == "resourcetype"
+
 
 def all_of(terms: list[Condition]) -> Condition:
     """A conjunction with constants folded away (folding a `true` term drops nothing)."""
@@ -211,6 +220,9 @@ class ConditionTranslator:
         managed = self._bridge_attribute(binding)
         if managed == "id":
             return Compare(self.spec.key, Op(op.value), value, case_exact=True)
+        if managed == "meta" and _is_resource_type(binding):
+            name = _RESOURCE_TYPES[self.spec.kind]
+            return Constant(compare_values(name, op, value, binding.case_exact))
         if managed == "meta":
             return Compare(self._meta_field(binding, written), Op(op.value), value)
         schema, attr, sub = split_urn(binding)
@@ -290,7 +302,7 @@ class ConditionTranslator:
         _refuse_never_returned(binding, written)
         managed = self._bridge_attribute(binding)
         schema, attr, sub = split_urn(binding)
-        if managed == "id" or (managed == "meta" and sub is None):
+        if managed == "id" or (managed == "meta" and (sub is None or _is_resource_type(binding))):
             return Constant(True)
         if managed == "meta":
             return backend.Present(self._meta_field(binding, written))

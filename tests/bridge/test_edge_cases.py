@@ -143,6 +143,25 @@ async def test_root_search_keeps_users_matching_the_other_side_of_an_or(scim: Sc
     assert user["id"] in {r["id"] for r in answer.body["Resources"]}
 
 
+async def test_root_search_keeps_one_type_by_meta_resource_type(scim: Scim) -> None:
+    # meta.resourceType is known without the backend (RFC 7643 §3.1): the way to narrow a
+    # search at the root (RFC 7644 §3.4.3) to one type.
+    user = await scim.create_user("alice")
+    group = await _group_with(scim, user["id"])
+    for written, expected in [
+        ('meta.resourceType eq "User"', [user["id"]]),
+        ('meta.resourceType eq "Group"', [group]),
+        ('meta.resourceType ne "User"', [group]),
+        ("meta.resourceType pr", [user["id"], group]),
+    ]:
+        answer = await scim.post("/.search", {"schemas": [SEARCH_REQUEST], "filter": written})
+        assert answer.status == 200, (written, answer.body)
+        assert [r["id"] for r in answer.body["Resources"]] == expected, written
+    only_groups = q('meta.resourceType eq "Group"')
+    listed = await scim.get(f"/Users?filter={only_groups}")
+    assert (listed.status, listed.body["totalResults"]) == (200, 0)
+
+
 async def test_root_search_sorted_by_a_user_attribute_still_counts_groups(scim: Scim) -> None:
     # sortBy names an attribute Groups lack; groups sort as unassigned (RFC 7644 §3.4.2.3), they
     # are not removed.
