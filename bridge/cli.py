@@ -266,6 +266,10 @@ def _store_problem(settings: Settings, store: str, error: Exception) -> str:
 async def _check(config: Path, environ: Mapping[str, str]) -> int:
     service = await _checked(config, environ)
     settings, mapping = service.settings, service.mapping
+    # What the backend check found worth saying that does not stop the service (a
+    # failover server down): `check` silences the connectors' log, so it is printed here.
+    for line in getattr(service.connector, "warnings", ()):
+        print(f"warning: {settings.source}: connector: {line}")
     print(f"ok: {settings.source}: configuration is valid")
     print(f"ok: {len(settings.auth.tokens)} bearer token(s) configured")
     served = "users and groups" if mapping.groups else "users"

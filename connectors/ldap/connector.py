@@ -186,12 +186,20 @@ class LdapConnector:
             pool, self._pool = self._pool, None
             await pool.close()
 
+    warnings: tuple[str, ...] = ()
+    """What the last verify() found worth saying that does not stop the service (a
+    failover server down, an anonymous connection), one line each; also logged."""
+
     async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
         """Every container the mapping names exists, and so does every archive (a
         deletion would otherwise disable the user, fail to move it, and answer 404 as
         if it were gone); the directory's schema knows every object class and attribute
-        type it names, and allows what the mapping writes
-        (connectors.ldap.schema.mapping_problems)."""
+        type it names, and allows and fills what the mapping writes
+        (connectors.ldap.schema.mapping_problems); an anonymous connection may write
+        (a problem when the directory says it may not, a warning when it cannot tell).
+        Each configured server is tried: one that does not answer is a warning, since
+        another one does (`warnings`)."""
+        warnings: list[str] = []
 
         def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
             problems: list[str] = []
@@ -205,9 +213,32 @@ class LdapConnector:
                 archive = self._dn(container)
                 if not _exists(connection, archive):
                     problems.append(f"{key}: the entry {archive!r} does not exist")
+            if not self._settings.bind_dn:
+                container = self._users.container
+                refused = _anonymous_write_refused(connection, container)
+                if refused is not None:
+                    problems.append(
+                        f"bind_dn: none is set, and the directory refuses writes from an "
+                        f"anonymous connection ({refused}): set bind_dn and password_env to "
+                        "an account that may write"
+                    )
+                else:
+                    warnings.append(
+                        "bind_dn: none is set, so the service connects anonymously: every "
+                        f"write fails unless the directory lets anonymous connections write "
+                        f"under {container!r}"
+                    )
             return problems
 
         problems = await self._run(check)
+        if self._pool is not None and len(self._settings.urls) > 1:
+            warnings += (
+                f"urls: {failed}; another server answers, and is used while this one is down"
+                for failed in await self._pool.unreachable()
+            )
+        self.warnings = tuple(warnings)
+        for line in warnings:
+            log.warning("connector: %s", line)
         schema = self._schema_read
         if schema is None:
             return problems
@@ -1293,6 +1324,33 @@ def _holds_no_value(attribute: str, value: str) -> Control:
     inherit the assertion (OpenLDAP's memberof modifies the member's entry under it),
     which this filter lets through: users hold no members."""
     return _asserting(f"(!({attribute}={escape(value)}))")
+
+
+_REFUSED_TO_ANONYMOUS = (
+    ldap_errors.LDAPStrongerAuthRequiredResult,
+    ldap_errors.LDAPInsufficientAccessRightsResult,
+    ldap_errors.LDAPConfidentialityRequiredResult,
+    ldap_errors.LDAPInappropriateAuthenticationResult,
+    ldap_errors.LDAPUnwillingToPerformResult,
+)
+
+
+def _anonymous_write_refused(connection: ldap3.Connection, entry_dn: str) -> str | None:
+    """Why the directory refuses a write from this (anonymous) connection, or None when
+    it does not say. The write asserts that the entry holds no object class, which no
+    entry matches: it is never made. slapd refuses an anonymous write before it reads
+    the assertion (`modifications require authentication`, strongerAuthRequired)."""
+    try:
+        connection.modify(
+            entry_dn,
+            {"objectClass": [(ldap3.MODIFY_ADD, ["top"])]},  # harmless even if it were made
+            controls=[_asserting("(!(objectClass=*))")],
+        )
+    except _REFUSED_TO_ANONYMOUS as refused:
+        return str(refused.description)
+    except ldap_errors.LDAPOperationResult:  # assertionFailed: it got past authentication
+        return None
+    return None
 
 
 def schema_problems(schema: BackendSchema) -> list[str]:

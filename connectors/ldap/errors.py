@@ -104,6 +104,19 @@ def translated_errors(known_fields: Collection[str], retry_after: int) -> Iterat
     ):
         log.error("the directory refused the bind DN's credentials")
         raise ConnectorError("the directory refused the service account's credentials") from None
+    except ldap_errors.LDAPStrongerAuthRequiredResult:
+        log.error(
+            "the directory requires authentication for this operation (strongerAuthRequired): "
+            "set connector.bind_dn and password_env to an account that may write (an "
+            "anonymous connection may not)"
+        )
+        raise ConnectorError("the directory requires the service to authenticate") from None
+    except ldap_errors.LDAPConfidentialityRequiredResult:
+        log.error(
+            "the directory requires an encrypted connection (confidentialityRequired): "
+            "use ldaps:// URLs or connector.start_tls"
+        )
+        raise ConnectorError("the directory requires an encrypted connection") from None
     except ldap_errors.LDAPInsufficientAccessRightsResult:
         log.error("the bind DN may not do this; check the directory's access rules")
         raise ConnectorError("the directory refused access to the service account") from None

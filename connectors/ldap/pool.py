@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import select
 import socket
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,6 +89,10 @@ def _servers(settings: LdapSettings) -> list[ldap3.Server]:
         ldap3.Server(url, get_info=ldap3.NONE, tls=tls, connect_timeout=settings.connect_timeout)
         for url in settings.urls
     ]
+
+
+class _NoStartTls(ldap_errors.LDAPStartTLSError):  # type: ignore[misc]  # ldap3 is untyped
+    """The server answered the StartTLS request with a refusal (no TLS configured)."""
 
 
 class _NoServer(Exception):
@@ -189,8 +195,29 @@ class ConnectionPool:
             try:
                 return self._open_on(server)
             except UNREACHABLE as error:
-                reasons.append(f"{url}: {_reason(error)}")
+                reasons.append(f"{url}: {_reason(error, url)}")
         raise _NoServer("; ".join(reasons))
+
+    async def unreachable(self) -> list[str]:
+        """`url: why` for each configured server that cannot be connected to and bound
+        now, each tried once: a server down behind one that answers goes unnoticed else."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._try_each)
+
+    def _try_each(self) -> list[str]:
+        failed: list[str] = []
+        for url, server in zip(self._settings.urls, _servers(self._settings), strict=True):
+            try:
+                self._open_on(server).unbind()
+            except UNREACHABLE as error:
+                failed.append(f"{url}: {_reason(error, url)}")
+            except (
+                ldap_errors.LDAPInvalidCredentialsResult,
+                ldap_errors.LDAPInappropriateAuthenticationResult,
+            ):
+                failed.append(f"{url}: the server refused the bind DN's credentials")
+            except ldap_errors.LDAPOperationResult as error:
+                failed.append(f"{url}: the server refused the connection ({error.description})")
+        return failed
 
     def _open_on(self, server: ldap3.Server) -> ldap3.Connection:
         settings = self._settings
@@ -212,7 +239,10 @@ class ConnectionPool:
             if _connected_to_itself(connection.socket):
                 raise ldap_errors.LDAPSocketOpenError("connection refused (it met itself)")
             if settings.start_tls:
-                connection.start_tls()
+                try:
+                    connection.start_tls()
+                except ldap_errors.LDAPOperationResult as refused:  # protocolError, mostly
+                    raise _NoStartTls(str(refused.description)) from None
             connection.bind()
         except Exception:
             with contextlib.suppress(Exception):
@@ -261,17 +291,38 @@ def _still_open(connection: ldap3.Connection) -> bool:
     return not readable
 
 
-def _reason(error: Exception) -> str:
-    """What went wrong connecting, in the words of the socket or TLS layer."""
+_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+_NO_TLS_ANSWER = frozenset(
+    {"UNEXPECTED_EOF_WHILE_READING", "WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"}
+)
+"""What the TLS layer says when the other end does not speak TLS at all."""
+
+
+def _reason(error: Exception, url: str) -> str:
+    """What went wrong connecting to `url`, in the admin's words rather than ldap3's."""
     text = str(error)
     if "Hostname mismatch" in text or "IP address mismatch" in text:
         return "the server's certificate does not name the host of the URL"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         return "the server's certificate could not be verified (check ca_file)"
+    if isinstance(error, _NoStartTls):
+        return f"the server does not offer StartTLS (it answered {text}): it has no TLS set up"
+    if "invalid server address" in text:  # ldap3's words for a failed getaddrinfo
+        return f"host name {urllib.parse.urlsplit(url).hostname!r} not found"
     if "refused" in text.lower():
         return "connection refused"
     if "timed out" in text.lower():
         return "connection timed out"
+    ssl_reason = _SSL_REASON.search(text)
+    if ssl_reason is not None or "EOF occurred in violation of protocol" in text:
+        code = ssl_reason.group(1) if ssl_reason is not None else "UNEXPECTED_EOF_WHILE_READING"
+        if code in _NO_TLS_ANSWER and url.startswith("ldaps://"):
+            return f"TLS handshake failed ({code}): is this port plain ldap://, not ldaps://?"
+        return f"TLS handshake failed ({code})"
+    system = _ERRNO.search(text)
+    if system is not None:
+        return system.group(1).strip().lower()
     return type(error).__name__
 
 

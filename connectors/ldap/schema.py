@@ -3,10 +3,11 @@
 Read once when the connector opens, from the subschema subentry. Two uses:
 
 - `scim-bridge check` reports an attribute type or object class the directory does not
-  know, an attribute the mapping's object classes do not allow, several values for a
-  SINGLE-VALUE type, a reference in an attribute that does not hold DNs, and two names
-  of one attribute type (`sn` and `surname`), instead of the first write failing with
-  an object-class violation (`mapping_problems`);
+  know, an attribute the mapping's object classes do not allow, an attribute they
+  require that the mapping never writes, several values for a SINGLE-VALUE type, a
+  reference in an attribute that does not hold DNs, and two names of one attribute type
+  (`sn` and `surname`), instead of the first write failing with an object-class
+  violation (`mapping_problems`);
 - a filter asks only what the directory can evaluate: `uid` has no ORDERING rule in
   OpenLDAP's core schema, so `(uid>=b)` is Undefined and silently matches nothing
   (RFC 4511 §4.5.1.7). Such a comparison is refused, as a filter on an unmapped
@@ -78,9 +79,16 @@ class DirectorySchema:
     allowed: dict[str, frozenset[str]] = field(default_factory=dict)
     """Object class (lower case) -> the first names (lower case) of the attribute types
     its entries may hold (MUST and MAY, the superior classes' included)."""
+    required: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Object class (lower case) -> the first names (lower case) of the attribute types
+    its entries must hold (MUST, the superior classes' and DIT content rules' included)."""
+    fills_required: bool = False
+    """The directory fills required attributes of its own (Active Directory sets
+    instanceType, objectCategory, sAMAccountName, groupType...) and its schema does not
+    say which: a required attribute nothing writes is then no problem of the mapping."""
 
     @classmethod
-    def from_ldap3(cls, schema: Any) -> DirectorySchema:
+    def from_ldap3(cls, schema: Any, *, fills_required: bool = False) -> DirectorySchema:
         """From ldap3's parsed SchemaInfo (`Server(get_info=SCHEMA).schema`)."""
         infos = _by_every_name(schema.attribute_types)
         by_oid = {info.oid: info for info in infos.values() if getattr(info, "oid", None)}
@@ -124,23 +132,28 @@ class DirectorySchema:
         attributes = {name: rules(info) for name, info in infos.items()}
         by_class = _by_every_name(schema.object_classes)
 
-        def first_names(described: Any) -> set[str]:
-            """The attribute types a class or rule lists (MUST, MAY), by their first name."""
-            own = [*(described.must_contain or ()), *(described.may_contain or ())]
+        def first_names(described: Any, *, may: bool = True) -> set[str]:
+            """The attribute types a class or rule lists (MUST, and MAY unless `may` is
+            false), by their first name."""
+            own = [*(described.must_contain or ())]
+            own += [*(described.may_contain or ())] if may else []
             return {
                 str(infos[name.lower()].name[0]).lower() if name.lower() in infos else name.lower()
                 for name in map(str, own)
             }
 
-        def allowed(info: Any, seen: frozenset[str] = frozenset()) -> frozenset[str]:
-            found = first_names(info)
+        def allowed(
+            info: Any, seen: frozenset[str] = frozenset(), *, may: bool = True
+        ) -> frozenset[str]:
+            found = first_names(info, may=may)
             for superior in info.superior or ():
                 parent = by_class.get(str(superior).lower())
                 if parent is not None and str(superior).lower() not in seen:
-                    found |= allowed(parent, seen | {str(superior).lower()})
+                    found |= allowed(parent, seen | {str(superior).lower()}, may=may)
             return frozenset(found)
 
         permitted = {name: allowed(info) for name, info in by_class.items()}
+        required = {name: allowed(info, may=False) for name, info in by_class.items()}
         # DIT content rules (RFC 4512 §4.1.6) let a structural class's entries hold
         # auxiliary classes and more attributes: Active Directory's `user` gets
         # sAMAccountName from securityPrincipal that way, not from its class definition.
@@ -153,11 +166,16 @@ class DirectorySchema:
             structural = by_class.get(str(rule.oid).lower())
             for name in [*(structural.name or ()), structural.oid] if structural else ():
                 permitted[str(name).lower()] = permitted.get(str(name).lower(), frozenset()) | extra
+                required[str(name).lower()] = required.get(str(name).lower(), frozenset()) | (
+                    first_names(rule, may=False)
+                )
         return cls(
             attributes,
             frozenset(by_class),
             types={name: described(info) for name, info in infos.items()},
             allowed=permitted,
+            required=required,
+            fills_required=fills_required,
         )
 
     def type_of(self, name: str) -> AttributeType | None:
@@ -191,8 +209,11 @@ def read_schema(connection: Any) -> DirectorySchema | None:
 
     The subschema subentry is found through the root DSE (RFC 4512 §5.1).
     """
-    connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["subschemaSubentry"])
+    connection.search(
+        "", "(objectClass=*)", ldap3.BASE, attributes=["subschemaSubentry", "supportedCapabilities"]
+    )
     root = (connection.response or [{}])[0].get("attributes") or {}
+    capabilities = {str(each) for each in root.get("supportedCapabilities") or []}
     located = root.get("subschemaSubentry") or []
     entry = located[0] if isinstance(located, list) and located else located
     if not entry:
@@ -209,8 +230,12 @@ def read_schema(connection: Any) -> DirectorySchema | None:
     parsed = SchemaInfo(str(entry), dict(found[0]["attributes"]), found[0]["raw_attributes"])
     if not parsed.attribute_types:
         return None
-    return DirectorySchema.from_ldap3(parsed)
+    return DirectorySchema.from_ldap3(parsed, fills_required=ACTIVE_DIRECTORY in capabilities)
 
+
+ACTIVE_DIRECTORY = "1.2.840.113556.1.4.800"
+"""LDAP_CAP_ACTIVE_DIRECTORY_OID, in the root DSE's supportedCapabilities (MS-ADTS
+3.1.1.3.4.3): the server is Active Directory (or one that behaves as it does)."""
 
 ASSERTION = "1.3.6.1.1.12"
 """RFC 4528 Assertion control: a write made only if the entry matches a filter."""
@@ -260,6 +285,7 @@ def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[
         if spec is schema.groups and members is not None and members.field:
             written.append(("groups.members.field", members.field))
         problems += _not_allowed(directory, schema, entries, written)
+        problems += _not_written(directory, schema, spec, entries, written)
         problems += _written_twice(directory, schema, spec, entries, written)
         for each in spec.fields:
             found = directory.type_of(each.name)
@@ -301,6 +327,53 @@ def _not_allowed(
             f"{', '.join(entries.classes)}"
         )
     return problems
+
+
+def _not_written(
+    directory: DirectorySchema,
+    schema: BackendSchema,
+    spec: ObjectSpec,
+    entries: DirectoryObject,
+    written: list[tuple[str, str]],
+) -> list[str]:
+    """Attributes the entry's object classes require (MUST) that nothing of the mapping
+    writes: every create would fail with an objectClassViolation, which a client would
+    be told is its value's fault.
+
+    As for a SQL column NOT NULL (connectors.sql.tables), any rule that writes the
+    attribute counts, also one of an optional SCIM attribute: a create without it is
+    then refused naming that attribute (400 invalidValue), which the client can mend.
+    The naming attribute counts: the RDN's value is written with the entry.
+    """
+    classes = [name.lower() for name in entries.classes]
+    if directory.fills_required or any(name not in directory.required for name in classes):
+        return []  # the directory fills them itself, or an unknown class is reported already
+
+    def canonical(name: str) -> str:
+        found = directory.type_of(name)
+        return found.name.lower() if found is not None else name.lower()
+
+    given = {canonical(name) for _, name in written}
+    given |= {canonical(entries.naming_attribute), canonical("objectClass")}
+    missing: dict[str, list[str]] = {}  # the first class that requires each, in order
+    for listed, name in zip(entries.classes, classes, strict=True):
+        for attribute in sorted(directory.required[name] - given):
+            if not any(attribute in found for found in missing.values()):
+                missing.setdefault(listed, []).append(attribute)
+    where = mapping_origin(schema, f"{spec.kind.value}.classes")
+    return [
+        f"{where}: object class {listed!r} requires "
+        f"{' and '.join(repr(_spelt(directory, name)) for name in names)}, which the mapping "
+        "never writes: every create would fail (map a SCIM attribute to it, with `empty` "
+        f"or `default` for when that one is absent, or set it in [{spec.kind.value}.constants])"
+        for listed, names in missing.items()
+    ]
+
+
+def _spelt(directory: DirectorySchema, name: str) -> str:
+    """An attribute type's name as the schema spells it (`sn`, `telephoneNumber`)."""
+    found = directory.type_of(name)
+    return found.name if found is not None else name
 
 
 def _written_twice(

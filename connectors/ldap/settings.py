@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from connectors.base import NOT_A_VARIABLE_NAME
 from connectors.ldap.dn import parsed as parsed_dn
 
 MAX_TIMEOUT = 86_400.0
@@ -79,6 +80,16 @@ class LdapSettings(pydantic.BaseModel):
     @classmethod
     def _check_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
+            if "@" in url:
+                # Only what follows the last @ is echoed: the rest may hold a password.
+                scheme, separator, rest = url.partition("://")
+                host = (rest if separator else url).rpartition("@")[2]
+                server = f"{scheme}://{host}" if scheme in ("ldap", "ldaps") else host
+                raise ValueError(
+                    f"{server!r} is given with a user name or password (user:password@), "
+                    "which an LDAP URL cannot carry: give the account as bind_dn and its "
+                    "password in the variable password_env names"
+                )
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
                 raise ValueError(f"{url!r} is not an ldap:// or ldaps:// URL")
@@ -114,7 +125,7 @@ class LdapSettings(pydantic.BaseModel):
         if value is None:
             return None
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            raise ValueError(NOT_A_VARIABLE_NAME)  # never quoted: it may be the password
         if info.data.get("bind_dn") == "":
             raise ValueError("has no effect without bind_dn: an anonymous bind sends no password")
         return value

@@ -43,6 +43,26 @@ def test_check_passes_on_the_openldap_preset(
     assert "ok: mapping ldap-openldap: users and groups" in out
 
 
+@pytest.mark.usefixtures("environment")
+def test_check_warns_of_a_failover_server_that_does_not_answer(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"ldap://127.0.0.1:{probe.getsockname()[1]}"
+    config = write_ldap_config(tmp_path, slapd, slapd.make_tree("check-failover"))
+    config.write_text(
+        config.read_text().replace(f'urls = ["{slapd.url}"]', f'urls = ["{dead}", "{slapd.url}"]')
+    )
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"warning: {config}: connector: urls: {dead}: connection refused; another server "
+        "answers, and is used while this one is down"
+    )
+    assert "ok: the backend is reachable and holds everything the mapping names" in out
+
+
 MISSPELLED = """
 [users]
 object = "ou=people"

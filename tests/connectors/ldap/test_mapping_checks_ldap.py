@@ -10,7 +10,7 @@ import ldap3
 import pytest
 
 from connectors.ldap import LdapConnector, LdapSettings
-from connectors.ldap.schema import DirectorySchema, mapping_problems
+from connectors.ldap.schema import ACTIVE_DIRECTORY, DirectorySchema, mapping_problems
 from mappings import load_mapping
 
 PRESET = (Path(__file__).parents[3] / "mappings" / "ldap-openldap.toml").read_text()
@@ -74,6 +74,9 @@ async def test_attribute_the_classes_do_not_allow(problems: Callable[..., Any]) 
         "classes top, person, organizationalPerson, inetOrgPerson",
         "my.toml: groups.members.field: 'uniqueMember' is allowed by none of the object "
         "classes top, groupOfNames",
+        "my.toml: groups.classes: object class 'groupOfNames' requires 'member', which the "
+        "mapping never writes: every create would fail (map a SCIM attribute to it, with "
+        "`empty` or `default` for when that one is absent, or set it in [groups.constants])",
     ]
 
 
@@ -109,7 +112,11 @@ async def test_reference_in_an_attribute_without_dn_syntax(problems: Callable[..
 def test_each_shipped_preset_passes_its_servers_real_schema(preset: str, dump: str) -> None:
     # The schemas ldap3 ships are dumps of real servers. Active Directory's `user` holds
     # sAMAccountName through a DIT content rule (auxiliary securityPrincipal), not through
-    # its class definition: the preset must pass all the same.
+    # its class definition: the preset must pass all the same. Active Directory fills the
+    # attributes `top` requires (instanceType...) itself, as its root DSE's capability says.
     server = ldap3.Server("offline", get_info=getattr(ldap3, dump))
-    directory = DirectorySchema.from_ldap3(server.schema)
+    capabilities = server.info.raw.get("supportedCapabilities") or []
+    directory = DirectorySchema.from_ldap3(
+        server.schema, fills_required=ACTIVE_DIRECTORY in capabilities
+    )
     assert mapping_problems(directory, load_mapping(preset).backend) == []
