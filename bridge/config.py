@@ -31,7 +31,7 @@ from connectors import ConnectorSettings
 from connectors.base import NOT_A_VARIABLE_NAME
 from connectors.webhook import EventStoreSettings, WebhookSettings
 from connectors.webhook.settings import parse_http_url
-from mappings import preset_names
+from mappings import preset_names, toml_text
 
 
 class ConfigError(Exception):
@@ -404,13 +404,13 @@ def _is_path(mapping: str) -> bool:
 def load_config(path: pathlib.Path) -> Settings:
     """Read and validate the configuration file; ConfigError lists every problem found."""
     try:
-        text = path.read_bytes().decode()
+        text = toml_text(path.read_bytes())
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    except ValueError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -6,7 +6,7 @@ whole and returns the typed Mapping the bridge and the connectors work from.
 
 from .announce import AnnouncedAttribute
 from .errors import MappingError, TranslationError, UntranslatableFilter
-from .loader import load_mapping, preset_names
+from .loader import load_mapping, preset_names, toml_text
 from .model import Mapping, ResourceMapping
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "UntranslatableFilter",
     "load_mapping",
     "preset_names",
+    "toml_text",
 ]

@@ -816,23 +816,29 @@ def _overlap(first: str, second: str) -> bool:
     return a == b or a.endswith("," + b) or b.endswith("," + a)
 
 
-def _text(raw: bytes, label: str) -> str:
-    """A file's bytes as text, or MappingError with the line to fix: TOML is UTF-8, and a
-    decoder's byte offset means nothing in an editor."""
+def toml_text(raw: bytes) -> str:
+    """A TOML file's bytes as text, or ValueError saying what to fix: TOML is UTF-8, and
+    a decoder's byte offset means nothing in an editor. The configuration file is read
+    with it too, so both files are refused alike."""
     if raw.startswith(codecs.BOM_UTF8):
         # tomllib would say "invalid statement at line 1, column 1", pointing at nothing
-        # an editor shows; the config file is refused alike, so it is named, not skipped.
-        raise MappingError(
-            [f"{label}: starts with a byte order mark; save it as UTF-8 without BOM"]
-        )
+        # an editor shows: it is named, not skipped.
+        raise ValueError("starts with a byte order mark; save it as UTF-8 without BOM")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = raw[exc.start]
-        raise MappingError(
-            [f"{label}: line {line}: not UTF-8 text (byte 0x{byte:02x}); save it as UTF-8"]
+        raise ValueError(
+            f"line {line}: not UTF-8 text (byte 0x{byte:02x}); save it as UTF-8"
         ) from None
+
+
+def _text(raw: bytes, label: str) -> str:
+    try:
+        return toml_text(raw)
+    except ValueError as exc:
+        raise MappingError([f"{label}: {exc}"]) from None
 
 
 def load_mapping(source: str | pathlib.Path) -> Mapping:

@@ -271,8 +271,18 @@ def test_missing_file(write_config, capsys) -> None:
 
 def test_not_utf8(write_config, capsys) -> None:
     path = write_config("")
-    path.write_bytes(b'mapping = "\xff"\n')
-    assert check_problems(path, capsys) == ["config.toml: not UTF-8 text"]
+    path.write_bytes(b'# settings\nmapping = "\xff"\n')
+    assert check_problems(path, capsys) == [
+        "config.toml: line 2: not UTF-8 text (byte 0xff); save it as UTF-8"
+    ]
+
+
+def test_a_byte_order_mark_is_named(write_config, capsys) -> None:
+    path = write_config("")
+    path.write_bytes(b'\xef\xbb\xbfmapping = "sql-default"\n')
+    assert check_problems(path, capsys) == [
+        "config.toml: starts with a byte order mark; save it as UTF-8 without BOM"
+    ]
 
 
 def test_a_password_in_the_url_is_never_repeated(write_config, capsys) -> None:
