@@ -6,6 +6,7 @@ to_scim (`case` only folds on the way in: the original case is lost).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -39,6 +40,10 @@ def iso(value: datetime | date) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+_TIME_DIRECTIVE = re.compile(r"%[HIMSfpXcTRrz]")
+"""strftime directives of a time of day or zone: a format without them holds a date only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,12 @@ class Rule:
                 value = datetime.strptime(value.strip(), self.date_format)
             except ValueError:
                 return OMIT
+            if self.target.kind is ValueKind.STRING and not _TIME_DIRECTIVE.search(
+                self.date_format
+            ):
+                # A string attribute holding a date (`"2026-03-01"`) reads back as the
+                # date the client sent, not as a timestamp at midnight UTC.
+                return value.date().isoformat()
         if self.bit is not None:
             return self.decode_flags(value)
         if self.value_map is not None:

@@ -184,6 +184,11 @@ def test_format_on_a_declared_date(load: Callable[[str], Mapping]) -> None:
     ).users
     stored = users.to_backend({HR: {"hired": "2026-03-01T00:00:00Z", "since": "2026-03-02"}})
     assert (stored["h"], stored["s"]) == ("01.03.2026", "02.03.2026")
+    # Read back: the dateTime as a timestamp, the string as the date it was sent as.
+    assert users.to_scim(stored)[HR] == {
+        "hired": "2026-03-01T00:00:00+00:00",
+        "since": "2026-03-02",
+    }
 
 
 # --- canonical values -------------------------------------------------------------------
