@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import functools
 import hashlib
 import logging
@@ -59,11 +60,11 @@ from connectors.sql.conditions import (
     lookup_condition,
     lookup_shape,
 )
-from connectors.sql.embedded import create_default_tables
+from connectors.sql.embedded import create_default_tables, foreign_to_default
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
-from connectors.sql.errors import RolledBack, translated_errors
+from connectors.sql.errors import RETRY_AFTER, RolledBack, missing_database, translated_errors
 from connectors.sql.positions import Positions
-from connectors.sql.settings import SqlSettings
+from connectors.sql.settings import SqlSettings, parse_url
 from connectors.sql.tables import Mapped, Members, Tables, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
 
@@ -123,15 +124,32 @@ class SqlConnector:
         self._single_writer: AsyncEngine | None = None
         self._tables: Tables | None = None
         self._positions = Positions()
+        self._creation_refused: str | None = None
+        """Why create_tables would create no table the mapping uses, when it is set."""
+        if settings.create_tables:
+            foreign = foreign_to_default(schema)
+            if foreign is not None:
+                self._creation_refused = (
+                    "create_tables creates the tables of the sql-default mapping (users, "
+                    f"groups, memberships), and the mapping names {foreign}: create the "
+                    "mapping's tables yourself and set create_tables = false"
+                )
 
     # --- Lifetime ---------------------------------------------------------------------
 
     async def open(self) -> None:
+        create = self._settings.create_tables and self._creation_refused is None
+        missing = None if create else missing_database(parse_url(self._settings.url))
+        if missing is not None:  # connecting would create an empty file
+            if self._creation_refused is not None:
+                raise Unavailable(self._creation_refused, retry_after=RETRY_AFTER)
+            cause = FileNotFoundError(errno.ENOENT, missing)  # what the admin is told
+            raise Unavailable(missing, retry_after=RETRY_AFTER) from cause
         engine = make_engine(self._settings)
         try:
             with translated_errors():
                 async with engine.begin() as connection:
-                    if self._settings.create_tables:
+                    if create:
                         await connection.run_sync(create_default_tables)
                     self._tables = await connection.run_sync(reflect, self.schema)
         except BaseException:
@@ -162,7 +180,8 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)
-        return list(self._tables.problems)
+        refused = [self._creation_refused] if self._creation_refused is not None else []
+        return [*refused, *self._tables.problems]
 
     # --- Reading ----------------------------------------------------------------------
 
@@ -229,7 +248,7 @@ class SqlConnector:
         """
         shape = (kind, query.where)
         after = self._positions.after(shape, query.offset)
-        page = sa.select(mapped.table).where(where).order_by(mapped.key.asc()).limit(limit)
+        page = sa.select(*mapped.selected).where(where).order_by(mapped.key.asc()).limit(limit)
         if after is not None:
             page = page.where(mapped.key > after)
         elif query.offset:
@@ -245,7 +264,7 @@ class SqlConnector:
                     connection, mapped, rows, query.with_members, query.with_groups
                 )
         if rows:
-            self._positions.remember(shape, query.offset + len(rows), rows[-1][mapped.key.name])
+            self._positions.remember(shape, query.offset + len(rows), rows[-1][mapped.key.key])
         return Page(records=records, total=total)
 
     # --- Writing ----------------------------------------------------------------------
@@ -643,7 +662,7 @@ class SqlConnector:
                 )
                 found -= set((await connection.execute(statement)).scalars())
             if found:
-                rows = [{members.group.name: group, members.member.name: key} for key in found]
+                rows = [{members.group.key: group, members.member.key: key} for key in found]
                 await connection.execute(sa.insert(members.table), rows)
                 await self._touch(connection, users, users.key.in_(list(found)))
                 joined |= found
@@ -737,13 +756,13 @@ class SqlConnector:
             return []
         found: dict[tuple[Kind, Any], _Follower] = {}
         for mapped, column in self._references_to(kind):
-            rows = await connection.execute(sa.select(mapped.table).where(column == key))
+            rows = await connection.execute(sa.select(*mapped.selected).where(column == key))
             self._follow(found, mapped, rows.mappings())
         members, groups = self._reflected.members, self._reflected.groups
         if kind is Kind.USERS and members is not None and groups is not None:
             of_user = sa.select(members.group).where(members.member == key)
             rows = await connection.execute(
-                sa.select(groups.table).where(groups.key.in_(of_user.scalar_subquery()))
+                sa.select(*groups.selected).where(groups.key.in_(of_user.scalar_subquery()))
             )
             left = frozenset({id_from_key(Kind.USERS, key)})
             self._follow(found, groups, rows.mappings(), members_removed=left)
@@ -768,7 +787,7 @@ class SqlConnector:
     async def _clear_references(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
         """Fields of other records that refer to a deleted one (a manager) become empty."""
         for mapped, column in self._references_to(kind):
-            values = {column.name: None, **_stamps(mapped, created=False)}
+            values = {column.key: None, **_stamps(mapped, created=False)}
             await connection.execute(sa.update(mapped.table).where(column == key).values(values))
 
     def _references_to(self, kind: Kind) -> Iterator[tuple[Mapped, sa.Column[Any]]]:
@@ -855,7 +874,7 @@ def _count_and_page(
     """The count of the records matching `where`, and a page of them with that count
     beside each row (a window count: the total rides along with the page)."""
     page = (
-        sa.select(mapped.table, sa.func.count().over().label(_TOTAL))
+        sa.select(*mapped.selected, sa.func.count().over().label(_TOTAL))
         .where(where)
         .order_by(*order)
         .offset(offset)
@@ -893,7 +912,7 @@ def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any
 
 def _by_key(mapped: Mapped, *, lock: bool) -> sa.Select[Any]:
     def build() -> sa.Select[Any]:
-        statement = sa.select(mapped.table).where(mapped.key == sa.bindparam("key"))
+        statement = sa.select(*mapped.selected).where(mapped.key == sa.bindparam("key"))
         return statement.with_for_update() if lock else statement
 
     return _statement(mapped, ("by_key", lock), build)  # type: ignore[no-any-return]
@@ -918,7 +937,7 @@ def _taken(mapped: Mapped, name: str, *, text: bool, other: bool) -> sa.Select[A
 def _insert(mapped: Mapped, *, returning: bool) -> sa.Insert:
     def build() -> sa.Insert:
         statement = sa.insert(mapped.table)
-        return statement.returning(mapped.table) if returning else statement
+        return statement.returning(*mapped.selected) if returning else statement
 
     return _statement(mapped, ("insert", returning), build)  # type: ignore[no-any-return]
 
@@ -1014,7 +1033,7 @@ def _version(mapped: Mapped, row: Row) -> str:
     """The version column, or a short hash of the whole row when there is none."""
     if mapped.spec.version is not None:
         return str(row[mapped.spec.version] or 0)
-    stored = tuple(row[column.name] for column in mapped.table.c)  # not a query's extras
+    stored = tuple(row[column.key] for column in mapped.table.c)  # not a query's extras
     digest = hashlib.sha256(repr(stored).encode())
     return digest.hexdigest()[:16]
 

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from connectors.base import BackendSchema
 from connectors.sql.caseless import SQLITE_FUNCTION, caseless
 
 log = logging.getLogger("scim_bridge.sql")
@@ -105,6 +106,32 @@ def default_metadata() -> sa.MetaData:
         ),
     )
     return metadata
+
+
+def foreign_to_default(schema: BackendSchema) -> str | None:
+    """What the mapping names that the default tables lack (`table "people"`), or None
+    when creating them is creating the mapping's tables: create_tables must not write
+    three tables of no use into an admin's database, beside the tables the mapping wants.
+    Names compare as reflect() compares them, without case."""
+    default = {
+        name: {column.name.lower() for column in table.columns}
+        for name, table in default_metadata().tables.items()
+    }
+    wanted: list[tuple[str | None, list[str | None]]] = []
+    for spec in (schema.users, schema.groups):
+        if spec is not None:
+            names = [spec.key, spec.created, spec.modified, spec.version, *spec.constants]
+            wanted.append((spec.object, [*names, *(each.name for each in spec.fields)]))
+    membership = schema.memberships
+    if membership is not None:
+        wanted.append((membership.object, [membership.group, membership.member]))
+    for table, columns in wanted:
+        if table is None or table.lower() not in default:
+            return f'table "{table}"'
+        for column in columns:
+            if column is not None and column.lower() not in default[table.lower()]:
+                return f'column "{column}" of table "{table}"'
+    return None
 
 
 def create_default_tables(connection: sa.Connection) -> None:

@@ -215,3 +215,18 @@ def missing_directory(url: sa.URL) -> str | None:
     if parent.is_dir():
         return None
     return f"directory {str(parent)!r} of the database file does not exist"
+
+
+def missing_database(url: sa.URL) -> str | None:
+    """A SQLite file that does not exist, in a directory that does: connecting would
+    create it empty (and then report each table missing). Said only where nothing is to
+    create it (create_tables)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a SQLite URI (uri=true)
+        return None
+    path = pathlib.Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return None  # a missing directory is missing_directory's
+    return f"database file {database!r} does not exist (create_tables = true creates it)"

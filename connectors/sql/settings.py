@@ -23,6 +23,9 @@ MAX_POOL_SIZE = 256
 """Connections one process keeps open; PostgreSQL and MariaDB allow some 100 to 150 in all by
 default, and every worker holds its own pool."""
 
+MAX_PORT = 65_535
+"""The highest TCP port; 0 (any free port) means nothing to a client."""
+
 MAX_TIMEOUT = 86_400.0
 """A day: the longest wait any timeout of the file may ask for (`inf` is a mistake)."""
 
@@ -56,6 +59,10 @@ def parse_url(url: str) -> URL:
             f"unsupported database scheme {parsed.drivername!r}: use one of "
             + ", ".join(f"{scheme}://" for scheme in ACCEPTED_SCHEMES)
         )
+    # SQLAlchemy keeps any integer; the driver would refuse it only when connecting, with
+    # an OverflowError from the socket layer.
+    if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
+        raise ValueError(f"has an invalid port: {parsed.port} is not within 1 to {MAX_PORT}")
     _check_options(parsed)
     return parsed
 

@@ -61,6 +61,15 @@ class Mapped:
             raise ValueError(f"{name!r} is not a mapped field of {spec.kind.value}")
         return self.table.c[name]
 
+    @property
+    def selected(self) -> list[sa.ColumnElement[Any]]:
+        """Every column, read under the mapping's name for it (its key, see reflect): a
+        row is keyed by field names even where the mapping spells one in another case."""
+        return [
+            column if column.key == column.name else column.label(column.key)
+            for column in self.table.columns
+        ]
+
     def is_text(self, name: str) -> bool:
         return isinstance(self.table.c[name].type, sa.String)
 
@@ -113,6 +122,16 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         names.append(membership.object)
     existing = set(sa.inspect(connection).get_table_names())
     metadata = sa.MetaData()
+    renamed = _names_in_other_case(connection, schema, existing)
+
+    @sa.event.listens_for(metadata, "column_reflect")
+    def _mapping_name(_inspector: Any, table: sa.Table, column: dict[str, Any]) -> None:
+        # The column answers to the mapping's spelling in Python (its key): rows, values
+        # and table.c then take the mapping's field names, while SQL names it as it is.
+        key = renamed.get((table.name, column["name"]))
+        if key is not None:
+            column["key"] = key
+
     with warnings.catch_warnings():
         # An index on an expression (lower(user_name)) serves the database, not us.
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
@@ -140,6 +159,12 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         problems.extend(missing)
         if not missing:
             problems.extend(_unfit(schema, spec, table))
+            if not _identifies(connection, table, table.c[spec.key]):
+                problems.append(
+                    f"{mapping_origin(schema, f'{spec.kind.value}.key')}: column "
+                    f'"{table.c[spec.key].name}" of table "{table.name}" is neither its primary '
+                    "key nor a UNIQUE NOT NULL column: the SCIM id must name one row for good"
+                )
         version = table.c.get(spec.version) if spec.version is not None else None
         if version is not None and not isinstance(version.type, sa.Integer):
             problems.append(f'column "{version.name}" of table "{table.name}" is not an integer')
@@ -219,8 +244,9 @@ def _caseless_unique_indexes(
         if not index["unique"] or len(expressions) != 1 or index["name"] is None:
             continue
         matched = _LOWER.match(expressions[0])
-        if matched is not None and matched["column"] in unique:
-            found[index["name"]] = matched["column"]
+        column = _keys(table).get(matched["column"]) if matched is not None else None
+        if column is not None and column in unique:
+            found[index["name"]] = column
     return found
 
 
@@ -229,6 +255,20 @@ def _exact_unique_constraints(
 ) -> dict[str, str]:
     """The unique constraints and indexes on exactly one of the mapping's unique columns:
     column by name."""
+    found: dict[str, str] = {}
+    keys = _keys(table)
+    for name, columns in _unique_sets(connection, table):
+        column = keys.get(columns[0] or "") if len(columns) == 1 else None
+        if name is not None and column is not None and column in unique:
+            found[name] = column
+    return found
+
+
+def _unique_sets(
+    connection: sa.Connection, table: sa.Table
+) -> list[tuple[str | None, list[str | None]]]:
+    """The unique constraints and unique indexes of a table: name and column names (None
+    for an expression)."""
     inspector = sa.inspect(connection)
     named: list[tuple[str | None, list[str | None]]] = [
         (each["name"], list(each["column_names"]))
@@ -237,14 +277,56 @@ def _exact_unique_constraints(
     named += [
         (each["name"], list(each["column_names"]))
         for each in inspector.get_indexes(table.name, schema=table.schema)
-        if each["unique"]
+        if each["unique"] and not each.get("expressions")
     ]
-    found: dict[str, str] = {}
-    for name, columns in named:
-        column = columns[0] if len(columns) == 1 else None
-        if name is not None and column is not None and column in unique:
-            found[name] = column
-    return found
+    return named
+
+
+def _identifies(connection: sa.Connection, table: sa.Table, key: sa.Column[Any]) -> bool:
+    """Whether each row has its own value in `key`, for good: the SCIM id is made of it
+    (RFC 7643 §3.1), and pages continue after the last key they showed. Its primary key
+    alone, or a column UNIQUE and NOT NULL (a unique column may hold NULL many times)."""
+    if list(table.primary_key.columns) == [key]:
+        return True
+    return not key.nullable and any(
+        columns == [key.name] for _, columns in _unique_sets(connection, table)
+    )
+
+
+def _keys(table: sa.Table) -> dict[str, str]:
+    """The mapping's name of each column (its key), by the column's name in the database."""
+    return {column.name: column.key for column in table.columns}
+
+
+def _names_in_other_case(
+    connection: sa.Connection, schema: BackendSchema, existing: Collection[str]
+) -> dict[tuple[str, str], str]:
+    """The mapping's name of each column it spells in another case (`mixed` for "Mixed"),
+    by table and column name. Field names compare case-insensitively (MySQL and SQLite
+    ignore case in them; PostgreSQL does not, once quoted): a name matching one column
+    only in case means that column; one matching several means none (see _missing)."""
+    wanted: dict[str, list[str]] = {}
+    for spec in (schema.users, schema.groups):
+        if spec is not None:
+            wanted.setdefault(spec.object, []).extend(_object_columns(spec))
+    membership = schema.memberships
+    if membership is not None and membership.object is not None:
+        wanted.setdefault(membership.object, []).extend(
+            name for name in (membership.group, membership.member) if name is not None
+        )
+    renamed: dict[tuple[str, str], str] = {}
+    inspector = sa.inspect(connection)
+    for table, names in wanted.items():
+        if table not in existing:
+            continue
+        columns = [str(column["name"]) for column in inspector.get_columns(table)]
+        for name in dict.fromkeys(names):
+            if name in columns:
+                continue
+            matching = [column for column in columns if column.lower() == name.lower()]
+            if len(matching) == 1:
+                renamed[(table, matching[0])] = name
+    return renamed
 
 
 def _object_columns(spec: ObjectSpec) -> list[str]:
@@ -300,7 +382,21 @@ def _filled_by_triggers(connection: sa.Connection, names: list[str]) -> set[str]
 
 
 def _missing(table: sa.Table, names: list[str]) -> list[str]:
-    return [f'table "{table.name}" has no column "{name}"' for name in names if name not in table.c]
+    """The names of the mapping that name no column, or several differing only in case."""
+    problems = []
+    for name in names:
+        if name in table.c:
+            continue
+        matching = sorted(column.name for column in table.c if column.name.lower() == name.lower())
+        if matching:
+            spelled = " and ".join(f'"{column}"' for column in matching)
+            problems.append(
+                f'table "{table.name}" has columns {spelled}, which differ only in case: '
+                f'name one exactly instead of "{name}"'
+            )
+        else:
+            problems.append(f'table "{table.name}" has no column "{name}"')
+    return problems
 
 
 _CANNOT_HOLD = {
@@ -371,13 +467,13 @@ def _required(table: sa.Table, written: Collection[str | None]) -> list[str]:
         return []
     keys = list(table.primary_key.columns)
     # A lone integer key is generated by the database (an alias of SQLite's rowid).
-    generated = keys[0].name if len(keys) == 1 and isinstance(keys[0].type, sa.Integer) else None
+    generated = keys[0].key if len(keys) == 1 and isinstance(keys[0].type, sa.Integer) else None
     return [
         f'column "{column.name}" of table "{table.name}" is NOT NULL without a default and '
         "the mapping writes no value to it: every create would fail"
         for column in table.columns
-        if column.name not in written
-        and column.name != generated
+        if column.key not in written
+        and column.key != generated
         and not column.nullable
         and column.server_default is None
         and column.computed is None

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 
 import pytest
 from backends import create_default_tables
 from sql_specs import SCHEMA
+from sqlalchemy.engine import make_url
 
 from connectors.sql import SqlConnector, SqlSettings
+
+
+@pytest.fixture
+def empty_database(sql_url: str) -> str:
+    """The URL of a fresh database without tables that exists, a SQLite file included
+    (the connector refuses to open a file that does not exist, which it would create)."""
+    url = make_url(sql_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        sqlite3.connect(url.database).close()
+    return sql_url
 
 
 @pytest.fixture

@@ -105,6 +105,24 @@ async def test_an_employee_number_in_an_integer_column_is_written_and_found(
         await connector.close()
 
 
+async def test_an_integer_attribute_in_an_integer_column_is_written_and_found(
+    sql_url: str, tmp_path: Path
+) -> None:
+    urn = "urn:example:params:scim:schemas:extension:hr:2.0:User"
+    attributes = f'"{urn}".badges = "badge_count"'
+    rest = f'[extensions."{urn}"]\nname = "HR"\n[extensions."{urn}".attributes]\nbadges = "integer"'
+    assert await problems(sql_url, tmp_path, attributes, rest) == []
+    connector = SqlConnector(
+        SqlSettings(type="sql", url=sql_url), load_mapping(tmp_path / "my.toml").backend
+    )
+    await connector.open()
+    try:
+        created = await connector.create(Kind.USERS, {"login": "ada", "badge_count": 12345})
+        assert (await connector.get(Kind.USERS, created.id)).values["badge_count"] == 12345
+    finally:
+        await connector.close()
+
+
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
 async def test_a_required_column_an_insert_trigger_fills(backend: str, tmp_path: Path) -> None:
     # NOT NULL without a default, set by a BEFORE INSERT trigger (a number from a
@@ -217,9 +235,9 @@ async def test_required_column_nothing_writes(sql_url: str, tmp_path: Path) -> N
         await connector.close()
 
 
-async def test_directory_mapping_on_a_database(sql_url: str) -> None:
+async def test_directory_mapping_on_a_database(empty_database: str) -> None:
     mapping = load_mapping("ldap-openldap")
-    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), mapping.backend)
+    connector = SqlConnector(SqlSettings(type="sql", url=empty_database), mapping.backend)
     await connector.open()
     try:
         assert await connector.verify() == [

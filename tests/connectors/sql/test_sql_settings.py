@@ -80,3 +80,19 @@ def test_build_connector() -> None:
     connector = build_connector(settings, SCHEMA)
     assert isinstance(connector, SqlConnector)
     assert connector.schema is SCHEMA
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres:hunter2@127.0.0.1:99999/db",
+        "mysql+aiomysql://root:hunter2@127.0.0.1:99999/db",
+        "mariadb+aiomysql://root:hunter2@127.0.0.1:0/db",
+    ],
+)
+def test_a_port_out_of_range_is_refused(url: str) -> None:
+    # The driver would refuse it only when connecting, with a traceback (OverflowError).
+    message = refusal(url=url)
+    assert "has an invalid port: " in message
+    assert "is not within 1 to 65535" in message
+    assert "hunter2" not in message

@@ -53,8 +53,8 @@ async def test_verify_finds_nothing_wrong_with_the_default_tables(tables: str) -
     assert await problems(tables, SCHEMA) == []
 
 
-async def test_verify_names_missing_tables(sql_url: str) -> None:
-    assert await problems(sql_url, SCHEMA) == [
+async def test_verify_names_missing_tables(empty_database: str) -> None:
+    assert await problems(empty_database, SCHEMA) == [
         'table "users" does not exist',
         'table "groups" does not exist',
         'table "memberships" does not exist',
@@ -83,12 +83,12 @@ async def test_verify_wants_an_integer_version(tables: str) -> None:
     assert await problems(tables, schema) == ['column "title" of table "users" is not an integer']
 
 
-async def test_verify_sees_a_table_created_after_open(sql_url: str) -> None:
-    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), SCHEMA)
+async def test_verify_sees_a_table_created_after_open(empty_database: str) -> None:
+    connector = SqlConnector(SqlSettings(type="sql", url=empty_database), SCHEMA)
     await connector.open()
     try:
         assert len(await connector.verify()) == 3
-        await create_default_tables(sql_url)
+        await create_default_tables(empty_database)
         assert await connector.verify() == []
     finally:
         await connector.close()
