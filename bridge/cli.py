@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 _EXIT_PROBLEMS = 2
 """The configuration, the mapping or the backend is not usable (as for a usage error)."""
+_EXIT_INTERRUPTED = 130
+"""As a shell reports a command stopped by SIGINT (128 + 2)."""
 
 MAX_REQUEST_LINE = 65536
 """Bytes of a request line (method, path and query) the service reads."""
@@ -517,3 +519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return _EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        # Ctrl-C before serving began (during `check`, or while the backend is slow to
+        # answer at start): stopped as asked, without a traceback. Once serving, SIGINT
+        # is handled by _serve and stops the service cleanly.
+        print("interrupted", file=sys.stderr)
+        return _EXIT_INTERRUPTED

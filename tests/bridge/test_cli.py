@@ -461,3 +461,33 @@ async def serving(path: pathlib.Path) -> tuple[asyncio.subprocess.Process, int]:
         found = re.search(r"serving SCIM 2.0 at http://127\.0\.0\.1:(\d+)/", line)
         if found:
             return process, int(found[1])
+
+
+async def test_sigint_while_the_backend_is_slow_to_answer_stops_without_a_traceback(
+    tmp_path: pathlib.Path,
+) -> None:
+    # A database that accepts the connection and never greets: serve waits for it at start
+    # (connect_timeout 60 s), and Ctrl-C then stops it as asked, with no traceback.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        path = write_config(tmp_path)
+        port = silent.getsockname()[1]
+        path.write_text(
+            path.read_text()
+            .replace(
+                f'url = "sqlite+aiosqlite:///{tmp_path / "bridge.db"}"',
+                f'url = "mysql+aiomysql://root@127.0.0.1:{port}/db"\nconnect_timeout = 60',
+            )
+            .replace("create_tables = true\n", "")
+        )
+        process = await start_serve(path, environment(SCIM_BRIDGE_TEST_TOKEN="t" * 32))
+        await asyncio.sleep(3)  # past the imports: connecting
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 130, err
+        assert b"Traceback" not in err
+        assert err.decode().splitlines()[-1] == "interrupted"
+    finally:
+        silent.close()
