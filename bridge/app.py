@@ -6,18 +6,23 @@ the backend. The connector's lifetime is tied to the application's (`cleanup_ctx
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import MultiMapping
+from yarl import URL
 
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.discovery import Discovery
 from bridge.errors import ScimError, error_middleware, error_response
-from bridge.http import read_json_object, scim_json_response
+from bridge.http import SCIM_CONTENT_TYPE, read_json_object, scim_json_response
 from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
 from bridge.resources import ReadOptions, ResourceService
@@ -39,6 +44,8 @@ SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 CONNECTOR = web.AppKey("connector", Connector)
 EVENTS: web.AppKey[Events] = web.AppKey("events")
+ORIGIN = web.RequestKey("origin", str)
+"""`scheme://host[:port]` of the request, set when no `public_url` is configured."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,10 +60,21 @@ def build_app(
     """The SCIM application; opening and closing the connector is part of its lifetime,
     and so is delivering the events of `events` (whose journal the connector holds)."""
     server = settings.server
+    # Without `public_url`, each request's Host names the service in the URLs it is given.
+    origin = [] if server.public_url else [_origin_middleware]
     app = web.Application(
-        middlewares=[error_middleware, _auth_middleware, _size_middleware],
+        middlewares=[
+            error_middleware,
+            *origin,
+            _auth_middleware,
+            _accept_middleware,
+            _size_middleware,
+        ],
         client_max_size=server.max_body_bytes,
     )
+    # `web.Application(router=...)` is deprecated; the same layout lets aiohttp's router
+    # become one, as bridge.runner does for connections.
+    app.router.__class__ = _Router
     services = {Kind.USERS: ResourceService(Kind.USERS, mapping.users, connector, settings.users)}
     if mapping.groups is not None:
         services[Kind.GROUPS] = ResourceService(
@@ -114,6 +132,27 @@ async def _events_lifetime(app: web.Application) -> AsyncIterator[None]:
         await events.close()
 
 
+class _Router(web.UrlDispatcher):
+    """aiohttp's router, reading a run of slashes as one and ignoring a trailing slash.
+
+    An identity provider given a base URL that ends with `/` (OneLogin's "SCIM Base URL")
+    asks for `/scim/v2//Users`. RFC 3986 §6.2 does not make that `/scim/v2/Users`, but no
+    endpoint has an empty segment, so nothing else can be meant. It is answered directly:
+    identity providers do not follow a redirect on POST or PATCH. A path with neither pays
+    one substring test and one comparison.
+    """
+
+    async def resolve(self, request: web.Request) -> web.UrlMappingMatchInfo:
+        path = request.rel_url.raw_path
+        if "//" in path or (path[-1:] == "/" and path != "/"):
+            tidy = _SLASHES.sub("/", path).rstrip("/") or "/"
+            request = request.clone(rel_url=request.rel_url.with_path(tidy, encoded=True))
+        return await super().resolve(request)
+
+
+_SLASHES = re.compile("/{2,}")
+
+
 def _bind(
     kind: Kind, handler: Callable[[web.Request, Kind], Awaitable[web.StreamResponse]]
 ) -> Handler:
@@ -129,8 +168,20 @@ def _bind(
 
 @web.middleware
 async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer token authentication (RFC 6750 §2.1); every endpoint requires it."""
-    header = request.headers.get("Authorization", "")
+    """Bearer token authentication (RFC 6750 §2.1); every endpoint requires it.
+
+    Two Authorization headers are refused (RFC 6750 §3.1 `invalid_request`): which one
+    decided would depend on their order, which a proxy may change.
+    """
+    headers = request.headers.getall(hdrs.AUTHORIZATION, ())
+    if len(headers) > 1:
+        challenge = 'Bearer realm="scim-bridge", error="invalid_request"'
+        return error_response(
+            400,
+            "the request has more than one Authorization header",
+            headers={"WWW-Authenticate": challenge},
+        )
+    header = headers[0] if headers else ""
     scheme, _, token = header.partition(" ")
     if (
         scheme.lower() != "bearer"
@@ -144,6 +195,110 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
             401, "a valid bearer token is required", headers={"WWW-Authenticate": challenge}
         )
     return await handler(request)
+
+
+@web.middleware
+async def _accept_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """406 when the Accept header (RFC 9110 §12.5.1) excludes the only type answered."""
+    accept = ",".join(request.headers.getall(hdrs.ACCEPT, ()))
+    if accept and not _accepts_json(accept):
+        raise ScimError(406, f"this service answers {SCIM_CONTENT_TYPE} only")
+    return await handler(request)
+
+
+_JSON_RANGES = frozenset({SCIM_CONTENT_TYPE, "application/json", "application/*", "*/*"})
+
+
+@functools.lru_cache(maxsize=256)  # clients send the same Accept with every request
+def _accepts_json(accept: str) -> bool:
+    """Whether `accept` names a range holding SCIM's JSON with a weight above 0."""
+    for media_range in accept.split(","):
+        name, *parameters = media_range.split(";")
+        if name.strip().lower() in _JSON_RANGES and _weight(parameters) > 0:
+            return True
+    return False
+
+
+def _weight(parameters: list[str]) -> float:
+    """The `q` parameter (RFC 9110 §12.4.2); 1 when absent or unreadable."""
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+@web.middleware
+async def _origin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Without `public_url`, the URLs answered (`Location`, `meta.location`, `$ref`) are
+    built from the request's Host, so it is checked before anything is done."""
+    request[ORIGIN] = _origin(request)
+    return await handler(request)
+
+
+def _origin(request: web.Request) -> str:
+    """`scheme://host[:port]` of the request, from its Host header.
+
+    RFC 7230 §5.4: a server MUST answer 400 to a Host that is not valid (aiohttp already
+    refuses two of them, or none in HTTP/1.1). An HTTP/1.0 request without one names the
+    address it reached, with its port (RFC 7230 §5.5). A request target in absolute form
+    naming another host than Host is refused, not taken over it as aiohttp would.
+    """
+    host = request.headers.get(hdrs.HOST)
+    if host is None:
+        address = _listening_address(request)
+        if address is None:
+            raise ScimError(400, "the request has no Host header")
+        return f"{request.scheme}://{address}"
+    if not _valid_host(host):
+        raise ScimError(400, "the Host header is not a host name or address with a port")
+    if request.host != host and not _same_authority(request.url, request.scheme, host):
+        raise ScimError(400, "the request target names another host than the Host header")
+    return f"{request.scheme}://{host}"
+
+
+@functools.lru_cache(maxsize=256)  # clients send the same Host with every request
+def _valid_host(value: str) -> bool:
+    """`host [":" port]` of RFC 7230 §5.4: a reg-name or IPv4 address (RFC 3986 §3.2.2), or
+    an IPv6 address in brackets, and a port from 1 to 65535."""
+    if value.startswith("["):
+        address, bracket, rest = value[1:].partition("]")
+        if not bracket or "%" in address or (rest and not rest.startswith(":")):
+            return False
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            return False
+        port = rest[1:] if rest else None
+    else:
+        name, colon, port_text = value.partition(":")
+        if not _REG_NAME.fullmatch(name):
+            return False
+        port = port_text if colon else None
+    return port is None or (_PORT.fullmatch(port) is not None and 1 <= int(port) <= 65535)
+
+
+_REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_PORT = re.compile("[0-9]{1,5}")
+
+
+def _same_authority(target: URL, scheme: str, host: str) -> bool:
+    """Whether an absolute request target names the host and port Host names."""
+    named = URL.build(scheme=scheme, authority=host)
+    return (target.host, target.port) == (named.host, named.port)
+
+
+def _listening_address(request: web.Request) -> str | None:
+    """`address:port` of the socket the request arrived on; None off a TCP socket."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple):
+        return None
+    if len(sockname) == 4:  # IPv6: (address, port, flow, scope)
+        return f"[{sockname[0]}]:{sockname[1]}"
+    return f"{sockname[0]}:{sockname[1]}"
 
 
 @web.middleware
@@ -162,7 +317,24 @@ def _base_url(request: web.Request) -> str:
     server = request.app[SETTINGS].server
     if server.public_url:
         return server.public_url.rstrip("/") + server.base_path.rstrip("/")
-    return f"{request.scheme}://{request.host}{server.base_path.rstrip('/')}"
+    return request[ORIGIN] + server.base_path.rstrip("/")
+
+
+def _query(request: web.Request) -> MultiMapping[str]:
+    """The query parameters, refusing a SCIM parameter given twice (400 invalidValue).
+
+    RFC 7644 §3.4.2 gives each parameter once: `?count=1&count=5` is ambiguous, and
+    answering with either value would hide that. Names compare as `from_query_string`
+    reads them, without case.
+    """
+    query = request.query
+    if len(query) > 1:
+        names = [name.lower() for name, _ in query.items()]
+        repeated = {name for name in names if names.count(name) > 1}
+        for name in from_query_string(dict.fromkeys(repeated, "given")):
+            detail = f"the parameter {name} is given more than once"
+            raise ScimError(400, detail, "invalidValue")
+    return query
 
 
 def _service(request: web.Request, kind: Kind) -> ResourceService:
@@ -235,7 +407,7 @@ def _list_response(resources: list[dict[str, Any]], total: int, start_index: int
 
 
 async def list_resources(request: web.Request, kind: Kind) -> web.StreamResponse:
-    return await _search(request, kind, from_query_string(request.query))
+    return await _search(request, kind, from_query_string(_query(request)))
 
 
 async def search_resources(request: web.Request, kind: Kind) -> web.StreamResponse:
@@ -280,7 +452,7 @@ async def search_everything(request: web.Request) -> web.StreamResponse:
 
 async def create_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
     service = _service(request, kind)
-    projection = projection_for(service, request.query)
+    projection = projection_for(service, _query(request))
     payload = await read_json_object(request)
     record = await service.create(payload, read_options(service, projection))
     return await _resource_response(request, service, record, projection, status=201)
@@ -288,7 +460,7 @@ async def create_resource(request: web.Request, kind: Kind) -> web.StreamRespons
 
 async def get_resource(request: web.Request, kind: Kind) -> web.StreamResponse:
     service = _service(request, kind)
-    projection = projection_for(service, request.query)
+    projection = projection_for(service, _query(request))
     record = await service.get(request.match_info["id"], read_options(service, projection))
     if_match = _if_match(request)
     if if_match is not None and not if_match & {record.version, "*"}:
@@ -324,7 +496,7 @@ async def patch_resource(request: web.Request, kind: Kind) -> web.StreamResponse
 
 
 def _asks_for_attributes(request: web.Request) -> bool:
-    parameters = from_query_string(request.query)
+    parameters = from_query_string(_query(request))
     return "attributes" in parameters or "excludedAttributes" in parameters
 
 
@@ -333,7 +505,7 @@ Update = Callable[[str, dict[str, Any], set[str] | None, ReadOptions], Awaitable
 
 async def _update(request: web.Request, service: ResourceService, update: Update) -> web.Response:
     """PUT and PATCH: both answer 200 with the resource as stored (RFC 7644 §3.5)."""
-    projection = projection_for(service, request.query)
+    projection = projection_for(service, _query(request))
     payload = await read_json_object(request)
     condition = await _write_condition(request, service)
     record = await update(
@@ -351,7 +523,15 @@ async def delete_resource(request: web.Request, kind: Kind) -> web.StreamRespons
 # --- discovery ----------------------------------------------------------------------
 
 
+def _refuse_filter(request: web.Request) -> None:
+    """RFC 7644 §4: a filter on a discovery endpoint SHOULD be answered 403, so that a
+    client does not take what it is answered for what matches."""
+    if "filter" in from_query_string(_query(request)):
+        raise ScimError(403, "the discovery endpoints take no filter")
+
+
 async def service_provider_config(request: web.Request) -> web.StreamResponse:
+    _refuse_filter(request)
     return scim_json_response(request.app[DISCOVERY].service_provider_config(_base_url(request)))
 
 
@@ -367,19 +547,23 @@ def _one(documents: list[dict[str, Any]], id: str, what: str) -> web.Response:
 
 
 async def schemas(request: web.Request) -> web.StreamResponse:
+    _refuse_filter(request)
     return _listed(request.app[DISCOVERY].schemas(_base_url(request)))
 
 
 async def schema(request: web.Request) -> web.StreamResponse:
+    _refuse_filter(request)
     documents = request.app[DISCOVERY].schemas(_base_url(request))
     return _one(documents, request.match_info["id"], "schema")
 
 
 async def resource_types(request: web.Request) -> web.StreamResponse:
+    _refuse_filter(request)
     return _listed(request.app[DISCOVERY].resource_types(_base_url(request)))
 
 
 async def resource_type(request: web.Request) -> web.StreamResponse:
+    _refuse_filter(request)
     documents = request.app[DISCOVERY].resource_types(_base_url(request))
     return _one(documents, request.match_info["id"], "resource type")
 

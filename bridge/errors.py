@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from scim2_models import Error, SCIMException
 
-from bridge.http import BodyError, UnstorableText, scim_json_response
+from bridge.http import BodyError, UnstorableText, UnsupportedMediaType, scim_json_response
 from connectors.base import (
     Conflict,
     ConnectorError,
@@ -140,6 +140,8 @@ def _as_scim_error(error: BaseException) -> ScimError | None:
         return ScimError(400, str(error), "invalidValue")
     if isinstance(error, BodyError):
         return ScimError(400, str(error), "invalidSyntax")
+    if isinstance(error, UnsupportedMediaType):
+        return ScimError(415, str(error))
     if isinstance(error, UntranslatableFilter):
         return ScimError(400, str(error), "invalidFilter")
     if isinstance(error, TranslationError):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from aiohttp import web
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 _JSON_CONTENT_TYPES = {SCIM_CONTENT_TYPE, "application/json", "text/json"}
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """A JSON escape of a UTF-16 surrogate (\\ud800 to \\udfff); raw ones are not UTF-8."""
 
 
@@ -21,6 +23,11 @@ class BodyError(Exception):
 
 class UnstorableText(BodyError):
     """A JSON string no backend can store; answered 400 invalidValue."""
+
+
+class UnsupportedMediaType(Exception):
+    """A body in a media type or charset this service does not read; answered 415
+    (RFC 9110 §15.5.16), not 400: the body may be fine, only its declared form is not."""
 
 
 def scim_json_response(
@@ -43,16 +50,17 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object.
 
     Both `application/scim+json` and `application/json` are accepted (RFC 7644 §3.1), and so
-    is a missing Content-Type, which some clients omit. A body over the configured limit
-    raises aiohttp's 413 exception, turned into a SCIM error by the error middleware.
+    is a missing Content-Type, which some clients omit; another type is answered 415. A body
+    over the configured limit raises aiohttp's 413 exception, turned into a SCIM error by
+    the error middleware.
     """
     content_type = request.content_type
     if request.headers.get("Content-Type") and content_type not in _JSON_CONTENT_TYPES:
-        raise BodyError(f"the body must be {SCIM_CONTENT_TYPE}, not {content_type}")
-    raw = await request.read()
+        raise UnsupportedMediaType(f"the body must be {SCIM_CONTENT_TYPE}, not {content_type}")
+    text = _decoded(await request.read(), request.charset)
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        payload = _STRICT_JSON.decode(text)
+    except json.JSONDecodeError as error:
         raise BodyError(f"the body is not valid JSON: {_position(error)}") from None
     except RecursionError:
         raise BodyError(f"the body nests deeper than {MAX_DEPTH} levels") from None
@@ -64,16 +72,79 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise BodyError(f"the body nests deeper than {MAX_DEPTH} levels")
     # JSON escapes can spell lone surrogates (\\ud800), which no backend can store; a
     # body without a surrogate escape cannot hold one, and is not encoded again to know.
-    if _SURROGATE_ESCAPE.search(raw):
+    if _SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(payload, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             raise BodyError("the body holds a string that is not valid Unicode") from None
     # PostgreSQL's text cannot hold U+0000 and a directory would cut the value there: one
-    # answer for every backend. Only an escape can spell it (JSON refuses the raw byte).
-    if b"\\u0000" in raw and _holds_nul(payload):
+    # answer for every backend. Only an escape can spell it (JSON refuses the raw character).
+    if "\\u0000" in text and _holds_nul(payload):
         raise UnstorableText("the body holds a NUL character (\\u0000), which is not stored")
     return payload
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    """The body as text, in the charset its Content-Type declares.
+
+    RFC 8259 §8.1 asks for UTF-8, but a client that declares another charset (RFC 9110
+    §8.3.2) is read in it, whichever Python knows; one it does not know is 415. Without a
+    charset, or with `utf-16` or `utf-32` whose byte order the body does not mark, the
+    encoding is told from the first bytes as `json.loads` does (Python alone would take
+    the machine's byte order, RFC 2781 §4.3 says big-endian: a JSON text's first character
+    is ASCII, which tells). A byte order mark is ignored (RFC 8259 §8.1 allows that).
+    """
+    try:
+        if charset is None or codecs.lookup(charset).name in _UNMARKED_ORDER:
+            encoding: str = json.detect_encoding(raw)
+        else:
+            encoding = charset
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise BodyError(f"the body is not valid {charset or 'UTF-8'}") from None
+    except (LookupError, ValueError):  # an unknown name, or one holding a NUL
+        detail = f"the charset {charset!r} is not one this service reads"
+        raise UnsupportedMediaType(detail) from None
+    return text.removeprefix("\ufeff")
+
+
+_UNMARKED_ORDER = {"utf-16", "utf-32"}
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    """NaN, Infinity and -Infinity are no JSON (RFC 8259 §6), though Python's json reads them."""
+    raise BodyError(f"the body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    """A number too large for a float (`1e999999`) is refused rather than read as infinity,
+    which no JSON text can spell and no backend column stores (RFC 8259 §6, §9)."""
+    value = float(literal)
+    if math.isinf(value):
+        raise BodyError("the body holds a number too large to read")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are unique: RFC 8259 §4 says they SHOULD be, and a duplicate
+    makes a provisioning request ambiguous (which `userName` did the client mean?)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise BodyError(f"the body names {name[:64]!r} more than once in one object")
+            seen.add(name)
+    return result
+
+
+_STRICT_JSON = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
+"""Python's JSON decoder, refusing what RFC 8259 does not allow. The constant and float
+hooks are called only for NaN, Infinity and numbers with a fraction or exponent, which a
+SCIM body seldom holds: they cost nothing measurable. The pairs hook is called for every
+object: on a 1 KB user body (8 objects), 8.1 µs instead of 5.4 µs (timeit, best of 7)."""
 
 
 MAX_DEPTH = 32
@@ -103,7 +174,5 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _position(error: UnicodeDecodeError | json.JSONDecodeError) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} at line {error.lineno} column {error.colno}"
-    return "it is not UTF-8"
+def _position(error: json.JSONDecodeError) -> str:
+    return f"{error.msg} at line {error.lineno} column {error.colno}"
