@@ -27,7 +27,13 @@ from bridge.projection import Projection
 from bridge.render import ENDPOINTS, Renderer, etag, parse_etags
 from bridge.resources import ReadOptions, ResourceService
 from bridge.runner import name_the_server
-from bridge.search import build_search, from_query_string, projection_for, read_options
+from bridge.search import (
+    Search,
+    build_search,
+    from_query_string,
+    projection_for,
+    read_options,
+)
 from connectors.base import Connector, Kind, Record
 from mappings import Mapping
 
@@ -433,9 +439,9 @@ async def search_everything(request: web.Request) -> web.StreamResponse:
     max_page = request.app[SETTINGS].server.max_page_size
     services = list(request.app[SERVICES].values())
     models = tuple(service.model for service in services)
-    searches = [
-        (service, build_search(service, payload, max_page, across=models)) for service in services
-    ]
+    searches = _in_sort_order(
+        [(service, build_search(service, payload, max_page, across=models)) for service in services]
+    )
     start_index = searches[0][1].start_index
     skip, room = start_index - 1, searches[0][1].query.limit or 0
     resources: list[dict[str, Any]] = []
@@ -448,6 +454,31 @@ async def search_everything(request: web.Request) -> web.StreamResponse:
         room -= len(page.records)
         resources += await _rendered(request, service, page.records, search.projection)
     return _list_response(resources, total, start_index)
+
+
+def _in_sort_order(
+    searches: list[tuple[ResourceService, Search]],
+) -> list[tuple[ResourceService, Search]]:
+    """The searches of a root search in the order their results are listed.
+
+    Each type's results come sorted from its backend, and the types one after the other:
+    that is one sorted list only when `sortBy` names an attribute of one type. The
+    others' resources have no value for it, which sorts last ascending and first
+    descending (RFC 7644 §3.4.2.3): they go after or before. An attribute of several types
+    (`displayName`) would need the types' results merged, page by page; it is refused
+    rather than answered in an order that is not the one asked for.
+    """
+    sorted_types = [search.query.sort for _, search in searches if search.query.sort]
+    if len(sorted_types) > 1:
+        raise ScimError(
+            400,
+            "sortBy names an attribute of several resource types, whose results a search "
+            "at the root cannot sort together: search each type's endpoint",
+            "invalidValue",
+        )
+    if sorted_types and sorted_types[0].descending:
+        return sorted(searches, key=lambda each: each[1].query.sort is not None)
+    return sorted(searches, key=lambda each: each[1].query.sort is None)
 
 
 async def create_resource(request: web.Request, kind: Kind) -> web.StreamResponse:

@@ -172,6 +172,31 @@ async def test_root_search_sorted_by_a_user_attribute_still_counts_groups(scim: 
     assert answer.body["totalResults"] == 2
 
 
+async def test_root_search_sorts_unassigned_values_of_the_other_types_by_the_order(
+    scim: Scim,
+) -> None:
+    # RFC 7644 §3.4.2.3: resources without the value sort last ascending, first
+    # descending; groups have no userName.
+    alice, bob = await scim.create_user("alice"), await scim.create_user("bob")
+    group = await _group_with(scim, alice["id"])
+    for order, expected in [
+        ("ascending", [alice["id"], bob["id"], group]),
+        ("descending", [group, bob["id"], alice["id"]]),
+    ]:
+        body = {"schemas": [SEARCH_REQUEST], "sortBy": "userName", "sortOrder": order}
+        answer = await scim.post("/.search", body)
+        assert answer.status == 200, answer.body
+        assert [r["id"] for r in answer.body["Resources"]] == expected, order
+
+
+async def test_root_search_sorted_by_an_attribute_of_both_types_is_refused(scim: Scim) -> None:
+    # Users and groups both have displayName: listed one type after the other, they would
+    # not be in the order asked for.
+    body = {"schemas": [SEARCH_REQUEST], "sortBy": "displayName"}
+    answer = await scim.post("/.search", body)
+    assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
+
+
 async def test_a_bad_meta_filter_names_no_backend_column(scim: Scim) -> None:
     # 400 invalidFilter whose detail names the SCIM attribute, never the backend column.
     for written in ("meta.lastModified gt 5", 'meta.created co "2020"'):
