@@ -125,10 +125,25 @@ class Discovery:
                 if urn not in announced and not extra:
                     continue
                 schema = _pruned(model.to_schema(), announced.get(urn, {}), extra)
-                body = schema.model_dump(scim_ctx=_RESPONSE)
+                body = _unwrapped(schema.model_dump(scim_ctx=_RESPONSE))
                 body["meta"] = {"resourceType": "Schema", "location": f"/Schemas/{urn}"}
                 documents.append(body)
         return documents
+
+
+def _unwrapped(node: Any) -> Any:
+    """Descriptions on one line: scim2-models takes them from docstrings, hard-wrapped,
+    and a client shows them as they come."""
+    if isinstance(node, list):
+        return [_unwrapped(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: " ".join(value.split())
+        if key == "description" and isinstance(value, str)
+        else _unwrapped(value)
+        for key, value in node.items()
+    }
 
 
 def _located(document: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -205,13 +220,26 @@ def _members_are_users(attribute: Attribute) -> Attribute:
 
 
 def _derived_displays_read_only(attribute: Attribute) -> Attribute:
-    """A reference's display is the referenced resource's, so clients cannot write it."""
+    """A reference's display is the referenced resource's, so clients cannot write it
+    (and it is described: RFC 7643 §7 asks for a description when applicable). A
+    reference is its `value` alone: `$ref` is made from it, so neither sub-attribute is
+    required of a client beside the other (scim2-models marks the manager's both
+    required, after the "REQUIRED." of their descriptions in RFC 7643 §8.7.1, whose
+    `required` is false)."""
     if str(attribute.name) not in _REFERENCE_SUB_ATTRIBUTES or not attribute.sub_attributes:
         return attribute
-    subs = [
-        sub.model_copy(update={"mutability": Mutability.read_only})
-        if str(sub.name) in ("display", "displayName")
-        else sub
-        for sub in attribute.sub_attributes
-    ]
+    subs = []
+    for sub in attribute.sub_attributes:
+        name = str(sub.name)
+        if name in ("display", "displayName"):
+            description = sub.description or _DISPLAY_DESCRIPTION
+            sub = sub.model_copy(
+                update={"mutability": Mutability.read_only, "description": description}
+            )
+        elif name in ("value", "$ref"):
+            sub = sub.model_copy(update={"required": Required.false})
+        subs.append(sub)
     return attribute.model_copy(update={"sub_attributes": subs})
+
+
+_DISPLAY_DESCRIPTION = "The referenced resource's display name, set by the service."

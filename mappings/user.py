@@ -26,8 +26,10 @@ class Email(scim2_models.Email):
     """Email addresses for the user."""
 
 
+# RFC 7643 §4.1, with `emails` of `Email` above. The docstring is the schema's
+# description in /Schemas (RFC 7643 §8.7.1's).
 class User(scim2_models.User[AnyExtension], Generic[AnyExtension]):
-    """RFC 7643 §4.1, with `emails` of `Email` above."""
+    """User Account"""
 
     __schema__ = scim2_models.User.__schema__
 

@@ -70,6 +70,30 @@ async def test_schemas_announce_only_mapped_attributes(scim: Scim) -> None:
     assert (await scim.get("/Schemas/urn:nope")).status == 404
 
 
+async def test_schemas_describe_what_the_service_does(scim: Scim) -> None:
+    answer = await scim.get("/Schemas")
+    by_id = {item["id"]: item for item in answer.body["Resources"]}
+    assert by_id[USER_SCHEMA]["description"] == "User Account"  # RFC 7643 §8.7.1
+    # The manager is its value alone: $ref is made from it (RFC 7643 §8.7.1: required false).
+    enterprise = {a["name"]: a for a in by_id[ENTERPRISE]["attributes"]}
+    manager = {s["name"]: s for s in enterprise["manager"]["subAttributes"]}
+    assert (manager["value"]["required"], manager["$ref"]["required"]) == (False, False)
+    group = {a["name"]: a for a in by_id[GROUP_SCHEMA]["attributes"]}
+    members = {s["name"]: s for s in group["members"]["subAttributes"]}
+    assert members["display"]["mutability"] == "readOnly"
+    assert members["display"]["description"]
+
+    def descriptions(node: Any) -> list[str]:
+        if isinstance(node, list):
+            return [text for item in node for text in descriptions(item)]
+        if isinstance(node, dict):
+            own = [node["description"]] if isinstance(node.get("description"), str) else []
+            return own + [text for value in node.values() for text in descriptions(value)]
+        return []
+
+    assert not [text for text in descriptions(answer.body) if "\n" in text or "  " in text]
+
+
 async def test_a_declared_extension_is_announced_and_works_like_the_others(
     sqlite_direct: SqlDirect,
     tmp_path: Path,
