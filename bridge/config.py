@@ -86,20 +86,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+MIN_BODY_BYTES = 4096
+"""Less refuses what identity providers send every day (a user with its extensions, a
+PATCH of a few members) with 413."""
+MAX_BODY_BYTES = 1 << 30
+"""More lets one request hold the service's memory (a body is read whole to be parsed)."""
+
+
 class ServerSettings(_Section):
     """The `[server]` table: where and how the HTTP service listens."""
 
     listen: str = "127.0.0.1:8080"
     base_path: str = "/scim/v2"
     """The path under which the SCIM endpoints live (RFC 7644 §3: the service's base URI)."""
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES)
     """Larger request bodies are refused with 413 (announced as bulk.maxPayloadSize)."""
     max_page_size: int = Field(default=1000, gt=0)
     """`count` is capped to this (RFC 7644 §3.4.2.4; announced as filter.maxResults)."""
     workers: int = Field(default=1, ge=1, le=64)
     """Serving processes, all accepting on `listen` (SO_REUSEPORT); one per core uses the
     machine. Each holds its own backend connections (`pool_size` each)."""
-    idle_timeout: float = Field(default=75.0, gt=0, le=3600, allow_inf_nan=False)
+    idle_timeout: float = Field(default=75.0, ge=1, le=3600, allow_inf_nan=False)
     """Seconds a connection may stay without a complete request (idle between requests,
     or sending one too slowly) before it is closed: connections that never finish their
     headers would otherwise be held until the process runs out of file descriptors."""
@@ -125,6 +132,11 @@ class ServerSettings(_Section):
             raise ValueError(f"must start with '/', got {value!r}")
         if any(char in value for char in "?#% \t"):
             raise ValueError(f"must be a plain path, got {value!r}")
+        segments = value.strip("/").split("/")
+        if value.strip("/") and any(segment in ("", ".", "..") for segment in segments):
+            # Clients resolve dot segments and proxies merge slashes (RFC 3986 §5.2.4):
+            # every request would then miss the path the service answers on.
+            raise ValueError(f"must be a path without empty, '.' or '..' segments, got {value!r}")
         return value.rstrip("/")
 
     @field_validator("public_url")

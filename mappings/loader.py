@@ -195,6 +195,16 @@ class _Loader:
         for key in ("object", "key"):
             if key not in table:
                 self.problem(f"{name}.{key}", "missing")
+        roles = ("key", "created", "modified", "version")
+        for index, role in enumerate(roles):
+            for other in roles[index + 1 :]:
+                same = found[role] and (found[other] or "").lower() == found[role].lower()
+                # One column, two meanings: every write would make one of them wrong. A
+                # directory's modifyTimestamp may be the version too (389 DS has no CSN).
+                if same and (role, other) != ("modified", "version"):
+                    self.problem(
+                        f"{name}.{other}", f"names the column {role} names: give each its own"
+                    )
         constants = self.typed(table, "constants", name, dict, "a table") or {}
         for field in constants:
             self.typed(

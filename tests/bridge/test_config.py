@@ -106,9 +106,26 @@ def edited(old: str, new: str) -> str:
             id="base-path-query",
         ),
         pytest.param(
-            edited("max_body_bytes = 1048576", "max_body_bytes = 0"),
-            "config.toml: server.max_body_bytes: input should be greater than 0",
-            id="max-body-bytes-zero",
+            edited("max_body_bytes = 1048576", "max_body_bytes = 10"),
+            "config.toml: server.max_body_bytes: input should be greater than or equal to 4096",
+            id="max-body-bytes-tiny",
+        ),
+        pytest.param(
+            edited("max_body_bytes = 1048576", "max_body_bytes = 99999999999999"),
+            "config.toml: server.max_body_bytes: input should be less than or equal to 1073741824",
+            id="max-body-bytes-huge",
+        ),
+        pytest.param(
+            edited('base_path = "/scim/v2"', 'base_path = "/scim/../v2"'),
+            "config.toml: server.base_path: must be a path without empty, '.' or '..' "
+            "segments, got '/scim/../v2'",
+            id="base-path-dot-segments",
+        ),
+        pytest.param(
+            edited('base_path = "/scim/v2"', 'base_path = "/scim//v2"'),
+            "config.toml: server.base_path: must be a path without empty, '.' or '..' "
+            "segments, got '/scim//v2'",
+            id="base-path-empty-segment",
         ),
         pytest.param(
             edited("max_page_size = 1000", 'max_page_size = "1000"'),

@@ -426,3 +426,14 @@ def test_default_the_map_stores_in_another_case(load: Callable[[str], Mapping]) 
     rule = 'userType = { field = "kind", map = { Employee = "E" }, default = "employee" }'
     mapping = load(attributes(f'userName = "login"\n{rule}'))
     assert mapping.users.spec.fields
+
+
+def test_one_column_for_two_of_the_connector_s_fields(problems: Callable[[str], list[str]]) -> None:
+    # created and modified are each written by the connector: one column cannot be both.
+    text = (
+        '[users]\nobject = "people"\nkey = "id"\ncreated = "stamp"\nmodified = "Stamp"\n'
+        '[users.attributes]\nuserName = "login"\n'
+    )
+    assert problems(text) == [
+        "my.toml: users.modified: names the column created names: give each its own"
+    ]
