@@ -94,10 +94,19 @@ def _described(error: ValidationError) -> str:
     # in quotes is named as SCIM names it ('excluded_attributes': 'excludedAttributes').
     message = str(first["msg"]).removeprefix("Value error, ")
     message = _QUOTED_FIELD.sub(lambda found: f"'{to_camel(found[1])}'", message)
+    # pydantic names the Python classes a value may be (`or instance of EnterpriseUser`,
+    # `Expected str or ScimFilter, got int`): a client knows SCIM's types only.
+    message = _INSTANCE_OF.sub("", message).replace("a valid dictionary", "an object")
+    message = _EXPECTED.sub(
+        lambda found: f"expected {_SCIM_TYPES.get(found[1], 'a value')}", message
+    )
     return f"{'.'.join(names)}: {message}" if names else message
 
 
 _QUOTED_FIELD = re.compile(r"'([a-z]+(?:_[a-z]+)+)'")
+_INSTANCE_OF = re.compile(r" or instance of [A-Za-z_][\w\[\], ]*")
+_EXPECTED = re.compile(r"Expected (\w+) or \w+, got \w+")
+_SCIM_TYPES = {"str": "a string", "int": "an integer", "bool": "a boolean", "dict": "an object"}
 
 
 def _safe_detail(detail: str) -> str:

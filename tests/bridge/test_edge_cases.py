@@ -620,3 +620,16 @@ async def test_attributes_with_excluded_attributes_is_refused_in_scim_names(scim
     assert answer.body["detail"] == (
         "'attributes' and 'excludedAttributes' are mutually exclusive"
     ), answer.body
+
+
+async def test_validation_messages_name_no_python_class(scim: Scim) -> None:
+    # pydantic's words name the models (`instance of EnterpriseUser`, `ScimFilter`): a
+    # client is told SCIM's types instead.
+    search = {"schemas": [SEARCH_REQUEST], "filter": 42}
+    answer = await scim.post("/Users/.search", search)
+    assert (answer.status, answer.body["detail"]) == (400, "filter: expected a string")
+    user = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": "x", ENTERPRISE: "manager"}
+    answer = await scim.post("/Users", user)
+    assert (answer.status, answer.body["detail"]) == (400, "Input should be an object")
+    answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "y", "name": "N"})
+    assert (answer.status, answer.body["detail"]) == (400, "name: Input should be an object")
