@@ -37,7 +37,7 @@ from connectors.base import (
 )
 
 from .errors import TranslationError, UntranslatableFilter
-from .paths import Slot, split_urn
+from .paths import Slot, ValueKind, split_urn
 from .rules import Rule, RuleSet
 
 _EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
@@ -134,6 +134,13 @@ def _refuse_never_returned(binding: AttributeBinding, written: str) -> None:
     model: Any = binding.model
     if model.get_field_annotation(binding.field_name, Returned) is Returned.never:
         raise UntranslatableFilter(f"'{written}' is never returned and cannot be filtered on")
+
+
+def _boolean_operand(value: Any) -> bool:
+    """true or false, as JSON or as the string some clients send ("True")."""
+    return isinstance(value, bool) or (
+        isinstance(value, str) and value.lower() in ("true", "false")
+    )
 
 
 def bad_operator(written: str, op: CompareOperator) -> UntranslatableFilter:
@@ -248,6 +255,10 @@ class ConditionTranslator:
     def compare_rule(
         self, rule: Rule, op: CompareOperator, value: Any, written: str, case_exact: bool
     ) -> Condition:
+        if rule.target.kind is ValueKind.BOOLEAN and not _boolean_operand(value):
+            # `active eq 1` would match nothing (or, with ne, everything) while the answer
+            # says 200: a boolean compares to true or false (RFC 7644 §3.4.2.2).
+            raise UntranslatableFilter(f"'{written}' compares to true or false, not {value!r}")
         if rule.constant is not None:
             return Constant(compare_values(rule.constant, op, value, case_exact))
         if rule.field is None:

@@ -633,3 +633,14 @@ async def test_validation_messages_name_no_python_class(scim: Scim) -> None:
     assert (answer.status, answer.body["detail"]) == (400, "Input should be an object")
     answer = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "y", "name": "N"})
     assert (answer.status, answer.body["detail"]) == (400, "name: Input should be an object")
+
+
+async def test_a_boolean_compared_to_anything_else_is_an_invalid_filter(scim: Scim) -> None:
+    # `active eq 1` matched nothing under a 200 (and `ne` everything).
+    await scim.create_user("alice", active=True)
+    for written in ("active eq 1", 'active ne "yes"'):
+        answer = await scim.get(f"/Users?filter={q(written)}")
+        assert (answer.status, answer.body.get("scimType")) == (400, "invalidFilter"), written
+    for written in ("active eq true", 'active eq "True"'):
+        answer = await scim.get(f"/Users?filter={q(written)}")
+        assert (answer.status, answer.body["totalResults"]) == (200, 1), (written, answer.body)
