@@ -119,10 +119,15 @@ def _own_name(
 
 
 def _default_name(urn: str) -> str:
-    """The name of an extension that gives none: the part before the version
-    (`hr` of `urn:example:params:scim:schemas:extension:hr:2.0:User`)."""
+    """The name of an extension that gives none: its last part that is neither a version
+    nor a resource type (`hr` of `urn:example:params:scim:schemas:extension:hr:2.0:User`,
+    `acme` of `urn:ietf:params:scim:schemas:extension:acme:User`)."""
     parts = urn.split(":")
-    return parts[-3] if len(parts) >= 5 else parts[-1]
+    named = [part for part in parts[1:] if part and not _VERSION_OR_TYPE.fullmatch(part)]
+    return named[-1] if named else parts[-1]
+
+
+_VERSION_OR_TYPE = re.compile(r"\d+(?:\.\d+)*|User|Group", re.IGNORECASE)
 
 
 def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExtension | None:

@@ -160,14 +160,18 @@ class Rule:
             return iso(value)
         return value
 
-    def allowed(self, value: Any) -> Any:
+    def allowed(self, value: Any, kept: Any = None) -> Any:
         """A value written as one of the canonical values, in their spelling (compared
         case-insensitively unless the attribute is caseExact, as scim2-models does).
 
         Checked on writes only, not in `encode_one`: a filter operand (`grade sw "a"`) is
-        no value of the attribute and must still translate.
+        no value of the attribute and must still translate. A value the record already
+        holds (`kept`, as stored) passes: a record written before the list was declared,
+        or by another system, must stay writable in its other attributes.
         """
         if self.canonical is None or value is None or value == "":
+            return value
+        if kept is not None and self._holds(kept, value):
             return value
         if value in self.canonical:
             return value
@@ -178,13 +182,28 @@ class Rule:
         allowed = ", ".join(repr(each) for each in self.canonical)
         raise self._translation_error(value, f"is not one of the allowed values ({allowed})")
 
-    def encode(self, value: Any) -> Any:
-        """A SCIM value (a list when `several`) to the field's value."""
+    def _holds(self, kept: Any, value: Any) -> bool:
+        """Whether the stored value `kept` already holds `value` (one of its values)."""
+        try:
+            encoded = self.encode_one(value)
+        except TranslationError:
+            return False
+        if isinstance(kept, list | tuple):
+            return encoded in kept
+        if self.split is not None and isinstance(kept, str):
+            return str(encoded) in [part.strip() for part in kept.split(self.split)]
+        return bool(encoded == kept)
+
+    def encode(self, value: Any, kept: Any = None) -> Any:
+        """A SCIM value (a list when `several`) to the field's value; `kept` is what the
+        record holds now (its canonical values are not checked again)."""
         if not self.several:
-            return self.encode_one(self.allowed(value))
+            return self.encode_one(self.allowed(value, kept))
         items = value if isinstance(value, list) else [value]
         encoded = [
-            self.encode_one(self.allowed(item)) for item in items if item is not None and item != ""
+            self.encode_one(self.allowed(item, kept))
+            for item in items
+            if item is not None and item != ""
         ]
         if not encoded:
             return None

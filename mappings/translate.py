@@ -17,30 +17,30 @@ def _missing(value: Any) -> bool:
 def assign_slots(entries: Any, slots: list[Slot]) -> dict[Slot, Mapping[str, Any]]:
     """Which entry of a multi-valued attribute fills which slot.
 
-    Primary entries are placed first (RFC 7643 §2.4: the preferred value), so the
-    primary work email wins a single work slot. A typed entry goes to a slot of its
-    type; an entry without a type goes to the first slot left, in mapping order. An
-    untyped primary entry comes before the typed entries that are not primary: it is
-    what `replace emails[primary eq true].value` creates on a user whose stored email
-    is not marked primary, and it must replace that email, not be dropped beside it.
+    Typed entries go first, primary ones before the others (RFC 7643 §2.4: the preferred
+    value), each to a slot of its type, so the primary work email wins a single work slot.
+    Entries without a type then fill the slots left, in mapping order. An untyped primary
+    entry that finds none left takes the first slot held by an entry that is not primary:
+    it is what `replace emails[primary eq true].value` creates on a user whose one stored
+    email is not marked primary, and it must replace that email, not be dropped beside it.
     The rest is ignored, because the backend has nowhere to keep it.
     """
     if not isinstance(entries, list):
         return {}
     valid = [entry for entry in entries if isinstance(entry, Mapping)]
-    valid.sort(key=lambda entry: (get_ci(entry, "primary") is not True, not _typed(entry)))
+    valid.sort(key=lambda entry: get_ci(entry, "primary") is not True)
     filled: dict[Slot, Mapping[str, Any]] = {}
-    for entry in valid:
-        entry_type = get_ci(entry, "type") if _typed(entry) else None
-        free = [
-            s
-            for s in slots
-            if s not in filled and (entry_type is None or s.type.lower() == entry_type.lower())
-        ]
+    for entry in (entry for entry in valid if _typed(entry)):
+        entry_type = str(get_ci(entry, "type")).lower()
+        free = [s for s in slots if s.type.lower() == entry_type and s not in filled]
         is_primary = get_ci(entry, "primary") is True
         chosen = next((s for s in free if s.primary == is_primary), free[0] if free else None)
-        if entry_type is None:
-            chosen = free[0] if free else None  # in mapping order
+        if chosen is not None:
+            filled[chosen] = entry
+    for entry in (entry for entry in valid if not _typed(entry)):
+        chosen = next((s for s in slots if s not in filled), None)
+        if chosen is None and get_ci(entry, "primary") is True:
+            chosen = next((s for s in slots if get_ci(filled[s], "primary") is not True), None)
         if chosen is not None:
             filled[chosen] = entry
     return filled
@@ -93,7 +93,7 @@ def to_backend(
                 if isinstance(rule.default, Template)
                 else rule.default
             )
-        values[rule.field] = rule.empty if _missing(value) else rule.encode(value)
+        values[rule.field] = rule.empty if _missing(value) else rule.encode(value, stored)
     return values
 
 

@@ -74,6 +74,15 @@ def test_unnamed_extensions_are_named_after_their_urn(load: Callable[[str], Mapp
         scim_ctx=Context.RESOURCE_CREATION_REQUEST,
     )
     assert user.model_dump()[pay] == {"y": "2"}
+    # A URN without a version is named after its last part that is not the resource type.
+    acme = "urn:ietf:params:scim:schemas:extension:acme:User"
+    other = acme.replace(":acme:", ":employment:")
+    unversioned = (
+        f'{USERS}[extensions."{acme}".attributes]\nx = "string"\n'
+        f'[extensions."{other}".attributes]\ny = "string"\n'
+    )
+    models = load(unversioned).users.model.get_extension_models()
+    assert [models[urn].__name__ for urn in (acme, other)] == ["acme", "employment"]
 
 
 def test_extension_named_after_a_user_attribute(problems: Callable[[str], list[str]]) -> None:
@@ -244,6 +253,19 @@ def test_canonical_values_are_enforced_on_writes(load: Callable[[str], Mapping])
     assert str(caught.value) == (
         f"value 'green' of '{HR}:tags' is not one of the allowed values ('red', 'blue')"
     )
+
+
+def test_a_value_outside_the_list_the_record_holds_already_stays_writable(
+    load: Callable[[str], Mapping],
+) -> None:
+    # A record written before the list was declared (or by another system): its other
+    # attributes must stay writable, and so must a PUT that sends it back unchanged.
+    users = load(CANONICAL).users
+    current = {"login": "ada", "grade": "intern", "band": None, "tags": "red,purple"}
+    sent = {"userName": "ada", HR: {"grade": "intern", "tags": ["red", "purple"]}}
+    assert users.to_backend(sent, current=current)["grade"] == "intern"
+    with pytest.raises(TranslationError):
+        users.to_backend({"userName": "ada", HR: {"grade": "boss"}}, current=current)
 
 
 def test_canonical_values_leave_filters_alone(load: Callable[[str], Mapping]) -> None:

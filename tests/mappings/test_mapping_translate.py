@@ -277,20 +277,37 @@ def test_multi_valued_field_holds_a_list(tmp_path: pathlib.Path) -> None:
     }
 
 
-def test_untyped_primary_entry_wins_the_first_slot_over_typed_entries_not_primary(
+def test_untyped_primary_entry_with_no_slot_left_replaces_one_not_primary(
     users: ResourceMapping,
 ) -> None:
-    # What `replace emails[primary eq true].value` leaves on a user whose stored work
-    # email is not marked primary: the new value, untyped, beside the old one.
+    # What `replace emails[primary eq true].value` leaves on a user whose stored emails
+    # are not marked primary: the new value, untyped, beside the old ones.
     values = users.to_backend(
         {
             "emails": [
                 {"value": "old@example.com", "type": "work"},
+                {"value": "h@example.com", "type": "home"},
                 {"value": "new@example.com", "primary": True},
             ]
         }
     )
-    assert values["work_mail"] == "new@example.com"
+    assert (values["work_mail"], values["home_mail"]) == ("new@example.com", "h@example.com")
+
+
+def test_untyped_primary_entry_takes_a_free_slot_before_displacing_one(
+    users: ResourceMapping,
+) -> None:
+    # The work and home slots: the typed work entry keeps its slot, the untyped primary
+    # one fills the home slot left free; nothing is dropped.
+    values = users.to_backend(
+        {
+            "emails": [
+                {"value": "w@example.com", "type": "work"},
+                {"value": "p@example.com", "primary": True},
+            ]
+        }
+    )
+    assert (values["work_mail"], values["home_mail"]) == ("w@example.com", "p@example.com")
 
 
 def test_typed_primary_entry_keeps_its_slot_before_an_untyped_primary(
