@@ -34,7 +34,7 @@ from bridge.search import (
     projection_for,
     read_options,
 )
-from connectors.base import Connector, Kind, Record
+from connectors.base import Connector, Constant, Kind, Record
 from mappings import Mapping
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def _origin(request: web.Request) -> str:
         raise ScimError(400, "the Host header is not a host name or address with a port")
     if request.host != host and not _same_authority(request.url, request.scheme, host):
         raise ScimError(400, "the request target names another host than the Host header")
-    return f"{request.scheme}://{host}"
+    return f"{request.scheme}://{host.removesuffix(':')}"  # an empty port is the default
 
 
 @functools.lru_cache(maxsize=256)  # clients send the same Host with every request
@@ -284,7 +284,8 @@ def _valid_host(value: str) -> bool:
         if not _REG_NAME.fullmatch(name):
             return False
         port = port_text if colon else None
-    return port is None or (_PORT.fullmatch(port) is not None and 1 <= int(port) <= 65535)
+    # RFC 3986 §3.2.3: an empty port (`example.com:`) is the scheme's default.
+    return not port or (_PORT.fullmatch(port) is not None and 1 <= int(port) <= 65535)
 
 
 _REG_NAME = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
@@ -468,7 +469,12 @@ def _in_sort_order(
     (`displayName`) would need the types' results merged, page by page; it is refused
     rather than answered in an order that is not the one asked for.
     """
-    sorted_types = [search.query.sort for _, search in searches if search.query.sort]
+    # A type the filter rules out (`meta.resourceType eq "User"`) lists nothing to sort.
+    sorted_types = [
+        search.query.sort
+        for _, search in searches
+        if search.query.sort and not _matches_nothing(search)
+    ]
     if len(sorted_types) > 1:
         raise ScimError(
             400,
@@ -479,6 +485,11 @@ def _in_sort_order(
     if sorted_types and sorted_types[0].descending:
         return sorted(searches, key=lambda each: each[1].query.sort is not None)
     return sorted(searches, key=lambda each: each[1].query.sort is None)
+
+
+def _matches_nothing(search: Search) -> bool:
+    where = search.query.where
+    return isinstance(where, Constant) and not where.value
 
 
 async def create_resource(request: web.Request, kind: Kind) -> web.StreamResponse:

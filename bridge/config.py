@@ -132,8 +132,8 @@ class ServerSettings(_Section):
             raise ValueError(f"must start with '/', got {value!r}")
         if any(char in value for char in "?#% \t"):
             raise ValueError(f"must be a plain path, got {value!r}")
-        segments = value.strip("/").split("/")
-        if value.strip("/") and any(segment in ("", ".", "..") for segment in segments):
+        inner = value[1:].rstrip("/")
+        if inner and any(segment in ("", ".", "..") for segment in inner.split("/")):
             # Clients resolve dot segments and proxies merge slashes (RFC 3986 §5.2.4):
             # every request would then miss the path the service answers on.
             raise ValueError(f"must be a path without empty, '.' or '..' segments, got {value!r}")

@@ -95,20 +95,30 @@ def _decoded(raw: bytes, charset: str | None) -> str:
     is ASCII, which tells). A byte order mark is ignored (RFC 8259 §8.1 allows that).
     """
     try:
-        if charset is None or codecs.lookup(charset).name in _UNMARKED_ORDER:
+        codec = codecs.lookup(charset).name if charset is not None else None
+        if codec in _NOT_CHARSETS:
+            raise LookupError(codec)
+        if codec is None or codec in _UNMARKED_ORDER:
             encoding: str = json.detect_encoding(raw)
         else:
-            encoding = charset
+            encoding = codec
         text = raw.decode(encoding)
     except UnicodeDecodeError:
         raise BodyError(f"the body is not valid {charset or 'UTF-8'}") from None
     except (LookupError, ValueError):  # an unknown name, or one holding a NUL
         detail = f"the charset {charset!r} is not one this service reads"
         raise UnsupportedMediaType(detail) from None
+    if codec is not None and not text.isascii() and _SURROGATE.search(text):
+        # A decoder other than UTF-8's may yield a lone surrogate, which no backend stores.
+        raise BodyError(f"the body is not valid {charset}")
     return text.removeprefix("\ufeff")
 
 
 _UNMARKED_ORDER = {"utf-16", "utf-32"}
+_NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape", "utf-7", "idna", "punycode"}
+"""Codecs Python knows that are no charset of a text (RFC 2978): escape languages that
+spell any code point, lone surrogates included."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_constant(name: str) -> NoReturn:

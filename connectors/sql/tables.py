@@ -61,14 +61,17 @@ class Mapped:
             raise ValueError(f"{name!r} is not a mapped field of {spec.kind.value}")
         return self.table.c[name]
 
-    @property
-    def selected(self) -> list[sa.ColumnElement[Any]]:
-        """Every column, read under the mapping's name for it (its key, see reflect): a
-        row is keyed by field names even where the mapping spells one in another case."""
-        return [
+    selected: tuple[sa.ColumnElement[Any], ...] = ()
+    """Every column, read under the mapping's name for it (its key, see reflect): a row
+    is keyed by field names even where the mapping spells one in another case. Built
+    once (`__post_init__`): every read selects it."""
+
+    def __post_init__(self) -> None:
+        selected = tuple(
             column if column.key == column.name else column.label(column.key)
             for column in self.table.columns
-        ]
+        )
+        object.__setattr__(self, "selected", selected)
 
     def is_text(self, name: str) -> bool:
         return isinstance(self.table.c[name].type, sa.String)

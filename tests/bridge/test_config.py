@@ -128,6 +128,12 @@ def edited(old: str, new: str) -> str:
             id="base-path-empty-segment",
         ),
         pytest.param(
+            edited('base_path = "/scim/v2"', 'base_path = "//scim/v2"'),
+            "config.toml: server.base_path: must be a path without empty, '.' or '..' "
+            "segments, got '//scim/v2'",
+            id="base-path-leading-empty-segment",
+        ),
+        pytest.param(
             edited("max_page_size = 1000", 'max_page_size = "1000"'),
             "config.toml: server.max_page_size: input should be a valid integer",
             id="max-page-size-string",

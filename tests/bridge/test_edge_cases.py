@@ -195,6 +195,13 @@ async def test_root_search_sorted_by_an_attribute_of_both_types_is_refused(scim:
     body = {"schemas": [SEARCH_REQUEST], "sortBy": "displayName"}
     answer = await scim.post("/.search", body)
     assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
+    # Kept to one type by the filter, they sort.
+    await scim.create_user("bob", displayName="Bob")
+    await scim.create_user("al", displayName="Al")
+    body["filter"] = 'meta.resourceType eq "User"'
+    answer = await scim.post("/.search", body)
+    assert answer.status == 200, answer.body
+    assert [r["displayName"] for r in answer.body["Resources"]] == ["Al", "Bob"]
 
 
 async def test_a_bad_meta_filter_names_no_backend_column(scim: Scim) -> None:

@@ -191,10 +191,16 @@ async def test_utf_16_without_a_byte_order_mark_is_read_in_its_order(scim: Scim)
     assert answer.body["userName"] == "josé"
 
 
-@pytest.mark.parametrize("charset", ["x-no-such-charset", "base64", '""'])
+@pytest.mark.parametrize(
+    "charset",
+    ["x-no-such-charset", "base64", '""', "unicode_escape", "raw_unicode_escape", "utf-7"],
+)
 async def test_an_unknown_charset_is_415(scim: Scim, charset: str) -> None:
+    # The escape codecs spell any code point, a lone surrogate included (`\\ud800` read
+    # by unicode_escape reached the database and failed there with a 500).
     headers = {"Content-Type": f"application/scim+json; charset={charset}"}
-    answer = await scim.post("/Users", user("x"), headers=headers)
+    raw = b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x\\ud800y"}'
+    answer = await scim.post("/Users", None, raw=raw, headers=headers)
     assert answer.status == 415, answer.body
     assert_error(answer.body, 415)
 
@@ -254,7 +260,6 @@ async def test_no_accept_header_is_fine(scim: Scim) -> None:
         "a b.example",
         "idm.example.com:0",
         "idm.example.com:65536",
-        "idm.example.com:",
         "idm.example.com:80:80",
         "[::1",
         "[not-an-address]:8080",
@@ -280,6 +285,13 @@ async def test_a_valid_host_names_the_service(scim: Scim, host: str) -> None:
     location = f"http://{host}{BASE}/Users/{created.body['id']}"
     assert created.headers["Location"] == location
     assert created.body["meta"]["location"] == location
+
+
+async def test_an_empty_port_is_the_default_one(scim: Scim) -> None:
+    # RFC 3986 §3.2.3: `host:` names the scheme's default port; the URLs leave it out.
+    created = await scim.post("/Users", user("jane"), headers={"Host": "idm.example.com:"})
+    assert created.status == 201, created.body
+    assert created.headers["Location"].startswith(f"http://idm.example.com{BASE}/Users/")
 
 
 async def test_http_1_0_without_host_names_the_listening_address(scim: Scim) -> None:
