@@ -108,8 +108,9 @@ def _decoded(raw: bytes, charset: str | None) -> str:
     except (LookupError, ValueError):  # an unknown name, or one holding a NUL
         detail = f"the charset {charset!r} is not one this service reads"
         raise UnsupportedMediaType(detail) from None
-    if codec is not None and not text.isascii() and _SURROGATE.search(text):
-        # A decoder other than UTF-8's may yield a lone surrogate, which no backend stores.
+    if codec not in (None, "utf-8") and not text.isascii() and _SURROGATE.search(text):
+        # A decoder other than UTF-8's (which refuses them itself) may yield a lone
+        # surrogate, which no backend stores.
         raise BodyError(f"the body is not valid {charset}")
     return text.removeprefix("\ufeff")
 

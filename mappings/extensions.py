@@ -77,20 +77,29 @@ def declared_extensions(table: Any, problem: Problem) -> list[DeclaredExtension]
     names: dict[str, str] = {}
     for urn, body in table.items():
         key = f'extensions."{urn}"'
-        if urn.lower() in urns:
+        earlier = _spelled_before(urns, urn, key)
+        if earlier is not None:
             # scim2-models reads a schema URN in any case (RFC 7643 §2.1), so two
             # spellings would be one key of every payload.
             problem(
                 key,
-                f"names the same schema as {urns[urn.lower()]}: schema URNs compare "
+                f"names the same schema as {earlier}: schema URNs compare "
                 "case-insensitively, declare it once",
             )
             continue
-        urns[urn.lower()] = key
         found = _declaration(urn, body, key, problem)
         if found is not None and _own_name(found, body, key, names, problem):
             declared.append(found)
     return declared
+
+
+def _spelled_before(seen: dict[str, str], name: str, key: str) -> str | None:
+    """The key that declared `name` before, in any case; None, and `key` remembered as
+    its declaration, when it is the first."""
+    earlier = seen.get(name.lower())
+    if earlier is None:
+        seen[name.lower()] = key
+    return earlier
 
 
 def _own_name(
@@ -157,14 +166,14 @@ def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExt
     spelled: dict[str, str] = {}
     for attr_name, spec in declared.items():
         attr_key = f"{key}.attributes.{attr_name}"
-        if attr_name.lower() in spelled:
+        earlier = _spelled_before(spelled, attr_name, attr_key)
+        if earlier is not None:
             report(
                 attr_key,
-                f"names the same attribute as {spelled[attr_name.lower()]}: "
+                f"names the same attribute as {earlier}: "
                 "attribute names compare case-insensitively (RFC 7643 §2.1)",
             )
             continue
-        spelled[attr_name.lower()] = attr_key
         attribute = _attribute(attr_name, spec, attr_key, report)
         if attribute is not None:
             attributes.append(attribute)
