@@ -51,11 +51,7 @@ def make_engine(settings: SqlSettings) -> AsyncEngine:
             connect_args["charset"] = "utf8mb4"
         options["pool_recycle"] = 3600  # the server drops idle connections (wait_timeout)
         options["async_creator"] = _mysql_connect(url, connect_args, settings.connect_timeout)
-    if not _in_memory(url):
-        options.update(
-            pool_size=settings.pool_size,
-            pool_timeout=settings.connect_timeout,
-        )
+    options.update(pool_size=settings.pool_size, pool_timeout=settings.connect_timeout)
     engine = create_async_engine(url, connect_args=connect_args, **options)
     if backend == "sqlite":
         _configure_sqlite(engine)
@@ -125,14 +121,6 @@ def _note_returns(engine: AsyncEngine) -> None:
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
         if record is not None:  # None once the connection was invalidated
             record.info[_RETURNED] = time.monotonic()
-
-
-def _in_memory(url: sa.URL) -> bool:
-    """An in-memory SQLite database lives in one shared connection, without a pool."""
-    database = url.database or ""
-    return url.get_backend_name() == "sqlite" and (
-        database in ("", ":memory:") or "mode=memory" in database
-    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

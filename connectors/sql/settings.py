@@ -64,7 +64,29 @@ def parse_url(url: str) -> URL:
     if parsed.port is not None and not 0 < parsed.port <= MAX_PORT:
         raise ValueError(f"has an invalid port: {parsed.port} is not within 1 to {MAX_PORT}")
     _check_options(parsed)
+    if in_memory(parsed):
+        # Accepted, it would answer every request and keep nothing: each process (and a
+        # restart) starts from an empty database, while the identity provider believes
+        # its users provisioned.
+        raise ValueError(
+            "names an in-memory SQLite database, emptied whenever the service stops (and "
+            "one per worker): name a file, such as sqlite+aiosqlite:///scim-bridge.db"
+        )
     return parsed
+
+
+def in_memory(url: URL) -> bool:
+    """Whether `url` names an in-memory SQLite database: no file (`sqlite://`,
+    `:memory:`), or a SQLite URI (uri=true) opened with mode=memory or `file::memory:`."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or url.query.get("mode") == "memory"
+        or "mode=memory" in database
+    )
 
 
 def _check_options(url: URL) -> None:

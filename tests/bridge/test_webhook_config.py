@@ -75,6 +75,11 @@ HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/events"\nsecret_env = "HR_S
             ),
             "connector.webhooks: list should have at least 1 item",
         ),
+        (
+            # Events that would vanish with the process, undelivered.
+            LDAP + HOOK + '[users]\nnotify = ["hr"]\n[events]\nstore = "sqlite+aiosqlite://"\n',
+            "events.store: names an in-memory SQLite database, emptied whenever the service stops",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> None:

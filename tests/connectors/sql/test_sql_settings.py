@@ -96,3 +96,23 @@ def test_a_port_out_of_range_is_refused(url: str) -> None:
     assert "has an invalid port: " in message
     assert "is not within 1 to 65535" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite:///file::memory:?cache=shared&uri=true",
+        "sqlite+aiosqlite:///file:scim?mode=memory&cache=shared&uri=true",
+    ],
+)
+def test_an_in_memory_database_is_refused(url: str) -> None:
+    # It would answer every request and keep nothing past a restart (one per worker).
+    message = refusal(url=url)
+    assert "names an in-memory SQLite database, emptied whenever the service stops" in message
+    assert "sqlite+aiosqlite:///scim-bridge.db" in message
+
+
+def test_a_sqlite_uri_naming_a_file_is_accepted() -> None:
+    assert SqlSettings(type="sql", url="sqlite+aiosqlite:///file:scim.db?mode=rwc&uri=true")
