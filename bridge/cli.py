@@ -272,6 +272,8 @@ async def _check(config: Path, environ: Mapping[str, str]) -> int:
     # failover server down): `check` silences the connectors' log, so it is printed here.
     for line in getattr(service.connector, "warnings", ()):
         print(f"warning: {settings.source}: connector: {line}")
+    for line in settings.slips():
+        print(f"warning: {line}")
     print(f"ok: {settings.source}: configuration is valid")
     print(f"ok: {len(settings.auth.tokens)} bearer token(s) configured")
     served = "users and groups" if mapping.groups else "users"
@@ -337,6 +339,8 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
         if parent is not None:  # a copy: the first worker logged where the service is
             await _until_stopped(orphaned=until_orphaned(parent))
             return 0
+        for slip in settings.slips(listen_given=listen is not None):
+            log.warning("%s", slip)
         bound = runner.addresses[0][1]  # differs from `port` when port 0 asked for any
         authority = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
         copies = Copies(workers - 1, config, authority, environ)

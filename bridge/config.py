@@ -302,6 +302,24 @@ class Settings(_Section):
             "groups": list(dict.fromkeys([*common, *self.groups.notify])),
         }
 
+    def slips(self, *, listen_given: bool = False) -> list[str]:
+        """What the configuration says that the service can run with but that is most
+        likely a mistake: printed by `check` and logged at start, never silently kept.
+        `listen_given`: the address came from `--listen`, where port 0 is meant."""
+        found = []
+        if self.events.store is not None and not any(self.destinations().values()):
+            found.append(
+                "events.store: no webhook receives events (connector.webhooks, users.notify "
+                "and groups.notify name none), so nothing is ever kept there"
+            )
+        if self.server.port == 0 and not listen_given:
+            found.append(
+                "server.listen: port 0 takes any free port, another at each start, which an "
+                "identity provider's base URL cannot follow; name a port (--listen "
+                "127.0.0.1:0 is for trials)"
+            )
+        return [f"{self.source}: {line}" for line in found]
+
     def event_store(self) -> str | None:
         """The database events wait in: `[events] store`, else the connector's own."""
         if self.events.store is not None:

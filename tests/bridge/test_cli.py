@@ -101,6 +101,39 @@ def test_check_passes_on_the_embedded_default(
     assert (tmp_path / "bridge.db").exists()
 
 
+def test_check_warns_of_what_runs_but_is_likely_a_slip(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An events store no webhook feeds, and a port that changes at every start, pass
+    `check` (the service runs) but are said, each on a line of its own."""
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
+    path = write_config(tmp_path, server='listen = "127.0.0.1:0"\n')
+    path.write_text(
+        path.read_text() + f'\n[events]\nstore = "sqlite+aiosqlite:///{tmp_path}/events.db"\n'
+    )
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, err) == (0, "")
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {path}: events.store: no webhook receives events (connector.webhooks, "
+        "users.notify and groups.notify name none), so nothing is ever kept there",
+        f"warning: {path}: server.listen: port 0 takes any free port, another at each "
+        "start, which an identity provider's base URL cannot follow; name a port (--listen "
+        "127.0.0.1:0 is for trials)",
+    ]
+    assert f"ok: {path}: configuration is valid" in out
+
+
+def test_check_of_a_plain_configuration_warns_of_nothing(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
+    path = write_config(tmp_path, server='listen = "127.0.0.1:8080"\n')
+    status, out, _ = run(capsys, "check", "--config", str(path))
+    assert status == 0
+    assert "warning" not in out
+
+
 def test_check_reports_a_column_the_mapping_names_but_the_table_lacks(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,6 +276,22 @@ async def test_serve_answers_with_the_token_then_stops_on_sigterm(
     path = write_config(tmp_path)
     stderr = await serve_until_sigterm(path, "serve-token-0123456789", [("/Users", 200)])
     assert "serve-token-0123456789" not in stderr
+
+
+async def test_serve_logs_a_port_0_of_the_file_but_not_of_listen(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = write_config(tmp_path)
+    stderr = await serve_until_sigterm(path, "serve-token-0123456789", [])
+    assert "port 0" not in stderr  # --listen 127.0.0.1:0: asked for on purpose
+    path = write_config(tmp_path, server='listen = "127.0.0.1:0"\n')
+    process = await start_serve(path, environment(SCIM_BRIDGE_TEST_TOKEN="t-0123456789abcdef"))
+    try:
+        _, before = await _served_url(process)
+        assert f"{path}: server.listen: port 0 takes any free port" in before.decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
 
 
 async def test_the_access_log_names_each_request_without_its_query(
