@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -322,3 +323,29 @@ def test_typed_primary_entry_keeps_its_slot_before_an_untyped_primary(
         }
     )
     assert (values["work_mail"], values["home_mail"]) == ("work@example.com", "loose@example.com")
+
+
+def test_a_template_with_a_field_is_computed_written_and_read_back(
+    load: Callable[[str], Any],
+) -> None:
+    """`field` beside `template`: the computed value is stored too (an LDAP `cn` made of
+    the names), and what the record holds is what is read back."""
+    users = load(
+        '[users]\nobject = "people"\nkey = "id"\n[users.attributes]\nuserName = "login"\n'
+        'name.givenName = "first"\nname.familyName = "last"\n'
+        'displayName = { field = "display", template = "{name.givenName} {name.familyName}" }\n'
+    ).users
+    sent = {"userName": "ann", "name": {"givenName": "Ann", "familyName": "Lee"}}
+    assert users.to_backend({**sent, "displayName": "ignored: computed"}) == {
+        "login": "ann",
+        "first": "Ann",
+        "last": "Lee",
+        "display": "Ann Lee",
+    }
+    stored = {"login": "ann", "first": "Ann", "last": "Lee", "display": "Ann B. Lee"}
+    assert users.to_scim(stored)["displayName"] == "Ann B. Lee"
+    # A PATCH of a name writes the value computed again beside it.
+    renamed = {**sent, "name": {"givenName": "Anna", "familyName": "Lee"}}
+    before = users.to_backend(sent, current=stored, defaults=False)
+    after = users.to_backend(renamed, current=stored, defaults=False)
+    assert users.changes(before, after) == {"first": "Anna", "display": "Anna Lee"}
