@@ -17,9 +17,17 @@ from typing import Any
 
 import pydantic
 from pydantic import ValidationError
-from scim2_models import Context, PatchOp, Resource, ScimPolicy
+from scim2_models import (
+    Context,
+    NoTargetException,
+    PatchOp,
+    PatchOperation,
+    Resource,
+    ScimPolicy,
+)
+from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
 
-from bridge import quirks
+from bridge import patch_targets, quirks
 from bridge.config import GroupPolicy, Settings, UserPolicy
 from bridge.errors import ScimError
 from bridge.membership import member_ids, split_member_operations
@@ -51,6 +59,17 @@ POLICY = ScimPolicy(
 when unmapped, Entra's ADSCIM schema), a `remove` may carry its selection in `value` (Entra),
 and a replace through an unmatched filter creates the entry (Entra's
 `emails[type eq "work"].value` on a user with no work email)."""
+
+TARGETS_REQUIRED = POLICY.model_copy(
+    update={"unmatched_path_filter": ScimPolicy.UnmatchedPathFilter.forbid}
+)
+"""POLICY, with a filter that matches no entry refused (400 noTarget, RFC 7644 §3.5.2.3)."""
+
+SLOT_SELECTORS = frozenset({"type", "primary"})
+"""Sub-attributes whose `eq` filter describes an entry to create when none matches:
+Entra's `emails[type eq "work"].value` on a user without a work email. A filter on
+anything else (`emails[value eq "a@x.com"]`) names an existing value; matching none,
+the operation has no target."""
 
 MAX_PATCH_OPERATIONS = 1000
 """Operations of one PATCH. Each is validated and applied in turn while the service serves
@@ -233,25 +252,27 @@ class ResourceService:
                     with_groups=read.groups,
                 )
 
+            named = patch_targets.named(operations, self.core_schema, self._extensions)
+
             async def apply(current: Record) -> Record:
                 changes: dict[str, Any] = {}
                 if operations:
                     resource = self._as_model(current)
                     # Without defaults: a removed attribute is cleared, not re-derived.
                     stored = current.values
-                    before = self.mapping.to_backend(
-                        self._dump(resource), current=stored, defaults=False
-                    )
-                    patch.model_copy(update={"operations": operations}).patch(
-                        resource, scim_policy=POLICY
-                    )
+                    previous = self._dump(resource)
+                    before = self.mapping.to_backend(previous, current=stored, defaults=False)
+                    for operation in operations:  # in order (RFC 7644 §3.5.2)
+                        _apply_operation(patch, operation, resource)
                     self._refuse_blank_name(getattr(resource, "user_name", None))
                     if self._deactivates(current, getattr(resource, "active", None)):
                         return await self._deactivate(current)
-                    after = self.mapping.to_backend(
-                        self._dump(resource), current=stored, defaults=False
-                    )
+                    patched = self._dump(resource)
+                    after = self.mapping.to_backend(patched, current=stored, defaults=False)
+                    after |= self.mapping.rederived(before, previous, patched, named)
                     changes = self.mapping.changes(before, after)
+                    # Never read, so `before` cannot hold it: cleared whether or not set.
+                    changes |= self.mapping.cleared_unreturned(named)
                 return await self.connector.update(
                     self.kind,
                     id,
@@ -554,6 +575,38 @@ class ResourceService:
             if isinstance(error, PartiallyWritten):
                 error.written = tuple(self.mapping.attribute_of(f) or f for f in error.written)
             raise
+
+
+def _apply_operation(
+    patch: PatchOp[Any], operation: PatchOperation[Any], resource: Resource[Any]
+) -> None:
+    """One PATCH operation applied to `resource`. A path filter that matches no entry
+    is 400 noTarget (RFC 7644 §3.5.2.3), except one selecting an entry by its type or
+    primary flag alone, which creates the entry as Entra expects (see SLOT_SELECTORS)."""
+    single = patch.model_copy(update={"operations": [operation]})
+    try:
+        single.patch(resource, scim_policy=TARGETS_REQUIRED)
+    except NoTargetException:
+        if not _selects_a_slot(operation):
+            raise
+        single.patch(resource, scim_policy=POLICY)
+
+
+def _selects_a_slot(operation: PatchOperation[Any]) -> bool:
+    """Whether the operation's path filter is `eq` terms on SLOT_SELECTORS, and-joined."""
+    chosen = operation.path.value_filter if operation.path is not None else None
+    if chosen is None:
+        return False
+    terms = chosen.terms if isinstance(chosen, LogicalExpr) else (chosen,)
+    if isinstance(chosen, LogicalExpr) and chosen.op is not LogicalOperator.and_:
+        return False
+    return all(
+        isinstance(term, Comparison)
+        and term.op is CompareOperator.eq
+        and term.attr_path.sub_attr is None
+        and term.attr_path.attr.lower() in SLOT_SELECTORS
+        for term in terms
+    )
 
 
 def _attribute_of(location: tuple[Any, ...]) -> tuple[str | None, str] | None:

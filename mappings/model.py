@@ -15,7 +15,7 @@ from .announce import AnnouncedAttribute, announced
 from .conditions import ConditionTranslator
 from .rules import Rule, RuleSet
 from .sort import sort_by
-from .translate import changes, to_backend, to_scim
+from .translate import changes, cleared, rederived, to_backend, to_scim
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,6 +72,7 @@ class ResourceMapping:
         (RFC 7643 §7: the User's password) is written, never read back, filtered or
         sorted on (a filter on it would tell a client the password, one guess at a
         time)."""
+        self._unreturned = RuleSet(tuple(rule for rule in rules if not returned(model, rule)))
 
     def to_backend(
         self,
@@ -93,6 +94,23 @@ class ResourceMapping:
         that removes an attribute means to clear it.
         """
         return to_backend(self.rules, resource, current, previous=previous, defaults=defaults)
+
+    def rederived(
+        self,
+        before_values: ReadOnlyDict[str, Any],
+        before: ReadOnlyDict[str, Any],
+        after: ReadOnlyDict[str, Any],
+        named: ReadOnlyDict[str, bool],
+    ) -> dict[str, Any]:
+        """The templated defaults a PATCH derives again: see translate.rederived."""
+        return rederived(self.rules, before_values, before, after, named)
+
+    def cleared_unreturned(self, named: ReadOnlyDict[str, bool]) -> dict[str, Any]:
+        """The fields of `returned: never` attributes (the password) that the operations
+        `named` clear. Such an attribute is never read back, so the PATCHed resource
+        cannot show its removal: a `remove password` would otherwise change nothing
+        while answered 200, and the old credential would stay valid."""
+        return cleared(self._unreturned, named)
 
     def to_scim(self, values: ReadOnlyDict[str, Any]) -> dict[str, Any]:
         """The SCIM attributes (no id, meta, schemas, members, groups) of stored values."""

@@ -97,6 +97,54 @@ def to_backend(
     return values
 
 
+def rederived(
+    ruleset: RuleSet,
+    before_values: Mapping[str, Any],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    named: Mapping[str, bool],
+) -> dict[str, Any]:
+    """The stored values of templated defaults derived again after a PATCH: each one
+    `before_values` holds as its template made it of `before`, and that no operation
+    named (`named`: attribute URNs, see bridge.patch_targets), rendered from `after`.
+    So a PATCH renaming a user moves its displayName along, as a PUT does; one the
+    client set, or names in this PATCH, stays as it is."""
+    values: dict[str, Any] = {}
+    for rule in ruleset.rules:
+        if rule.field is None or not isinstance(rule.default, Template):
+            continue
+        if _named(rule.target, named) is not None:
+            continue
+        if not _derived(rule, before_values.get(rule.field), before):
+            continue
+        rendered = rule.default.render(after)
+        if not _missing(rendered):
+            values[rule.field] = rule.encode(rendered)
+    return values
+
+
+def cleared(ruleset: RuleSet, named: Mapping[str, bool]) -> dict[str, Any]:
+    """The fields of `ruleset`'s rules that the operations `named` clear (None, or the
+    rule's `empty` stand-in)."""
+    return {
+        rule.field: rule.empty
+        for rule in ruleset.rules
+        if rule.field is not None and _named(rule.target, named) is True
+    }
+
+
+def _named(target: Target, named: Mapping[str, bool]) -> bool | None:
+    """Whether an operation names the attribute (itself, or the complex attribute
+    holding it) and clears it; None when none names it."""
+    urn = target.urn.lower()
+    if urn in named:
+        return named[urn]
+    holder, dot, _ = urn.rpartition(".")
+    if dot and ":" not in urn[len(holder) :] and holder in named:
+        return named[holder]
+    return None
+
+
 def _derived(rule: Rule, stored: Any, previous: Mapping[str, Any] | None) -> bool:
     """Whether `stored` is what the rule's templated default made of `previous`."""
     if previous is None or not isinstance(rule.default, Template):

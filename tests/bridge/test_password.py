@@ -57,3 +57,36 @@ async def test_a_mapped_password_is_written_and_never_returned_filtered_or_sorte
     assert changed.status == 200, changed.body
     assert "password" not in changed.body
     assert (await sqlite_direct.user("pw") or {})["title"] == "N3w!"
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "remove", "path": "password"},
+        {"op": "Remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password"},
+        {"op": "replace", "path": "password", "value": None},
+        {"op": "add", "path": "password", "value": ""},
+        {"op": "replace", "value": {"password": None}},
+    ],
+)
+async def test_a_patch_clearing_the_password_clears_it(
+    sqlite_direct: SqlDirect,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: dict[str, Any],
+) -> None:
+    """The password is never read back, so the PATCHed user cannot show its removal:
+    without looking at the operations, the old credential stayed valid under a 200."""
+    (tmp_path / "with-password.toml").write_text(WITH_PASSWORD)
+    scim = await serve(
+        sqlite_direct, tmp_path, aiohttp_client, monkeypatch, mapping="with-password.toml"
+    )
+    created = await scim.post(
+        "/Users", {"schemas": [USER_SCHEMA], "userName": "pw", "password": "Secr3t!"}
+    )
+    path = f"/Users/{created.body['id']}"
+    cleared = await scim.patch(path, operation)
+    assert cleared.status == 200, cleared.body
+    assert (await sqlite_direct.user("pw") or {})["title"] is None
+    assert created.headers["ETag"] != cleared.headers["ETag"]

@@ -603,18 +603,49 @@ async def test_a_stored_value_the_model_refuses_does_not_block_a_patch(scim: Sci
     assert fixed.body["emails"] == [{"type": "work", "value": "fixed@example.com"}]
 
 
-async def test_a_derived_display_name_changes_only_when_the_client_sends_one(scim: Scim) -> None:
+async def test_a_derived_display_name_follows_the_names_until_the_client_sends_one(
+    scim: Scim,
+) -> None:
+    """A PATCH renaming a user moves the derived displayName along, as a PUT does (an
+    identity provider renames by PATCH); once the client sets one, it is kept."""
     user = await scim.create_user("ada", name={"givenName": "Ada", "familyName": "Lovelace"})
     assert user["displayName"] == "Ada Lovelace"  # derived: the client sent none
-    renamed = await scim.patch(
-        f"/Users/{user['id']}", {"op": "replace", "path": "name.familyName", "value": "King"}
-    )
+    path = f"/Users/{user['id']}"
+    renamed = await scim.patch(path, {"op": "replace", "path": "name.familyName", "value": "King"})
     assert renamed.body["name"]["familyName"] == "King"
-    assert renamed.body["displayName"] == "Ada Lovelace"  # not overwritten
-    chosen = await scim.patch(
-        f"/Users/{user['id']}", {"op": "replace", "path": "displayName", "value": "Countess"}
+    assert renamed.body["displayName"] == "Ada King"
+    # And a PUT after that PATCH still finds it derived (it froze there before).
+    put = await scim.put(
+        path,
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "ada",
+            "name": {"givenName": "Augusta", "familyName": "King"},
+        },
     )
+    assert put.body["displayName"] == "Augusta King"
+    chosen = await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Countess"})
     assert chosen.body["displayName"] == "Countess"
+    renamed = await scim.patch(path, {"op": "replace", "path": "name.givenName", "value": "Ada"})
+    assert renamed.body["displayName"] == "Countess"  # the client's own: kept
+
+
+async def test_a_patch_naming_the_derived_value_keeps_what_it_says(scim: Scim) -> None:
+    """A rename that also sets displayName, even to the value it held, says what it
+    wants: nothing is derived over it."""
+    user = await scim.create_user("ada", name={"givenName": "Ada", "familyName": "Lovelace"})
+    answer = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "name.familyName", "value": "King"},
+        {"op": "replace", "path": "displayName", "value": "Ada Lovelace"},
+    )
+    assert answer.body["displayName"] == "Ada Lovelace"
+    pathless = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "replace", "value": {"name.givenName": "Augusta", "displayName": "Ada Lovelace"}},
+    )
+    assert pathless.body["name"]["givenName"] == "Augusta"
+    assert pathless.body["displayName"] == "Ada Lovelace"
 
 
 async def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(scim: Scim) -> None:
@@ -641,3 +672,43 @@ async def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(scim
         path, {"op": "add", "path": "members", "value": [{"value": bob["id"]}]}
     )
     assert added.headers["ETag"] != version
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": 'emails[value eq "b@example.com"].value', "value": "c@x.com"},
+        {"op": "replace", "path": 'emails[value eq "b@example.com"].type', "value": "work"},
+        {"op": "add", "path": 'emails[display eq "zz"].value', "value": "c@example.com"},
+        {
+            "op": "replace",
+            "path": 'emails[type eq "home" or type eq "other"].value',
+            "value": "c@x.io",
+        },
+    ],
+)
+async def test_a_value_filter_matching_no_entry_is_no_target(
+    scim: Scim, operation: dict[str, Any]
+) -> None:
+    """RFC 7644 §3.5.2.3: a path filter that matches no value has no target (400
+    noTarget). Before, one was answered 400 invalidValue, others 200 with nothing written."""
+    user = await scim.create_user("ann", emails=[{"type": "work", "value": "a@example.com"}])
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(path, {"op": "replace", "path": "title", "value": "Boss"}, operation)
+    assert answer.status == 400, answer.body
+    assert answer.body["scimType"] == "noTarget"
+    kept = await scim.get(path)
+    assert kept.body["emails"] == [{"type": "work", "value": "a@example.com"}]
+    assert "title" not in kept.body  # the operation before it was not written either
+
+
+async def test_a_type_filter_matching_no_entry_creates_it(scim: Scim) -> None:
+    """Entra's `replace emails[type eq "work"].value` on a user without a work email: the
+    entry the filter describes is created (and `primary eq true` alike)."""
+    user = await scim.create_user("ann")
+    path = f"/Users/{user['id']}"
+    answer = await scim.patch(
+        path, {"op": "replace", "path": 'emails[type eq "work"].value', "value": "a@example.com"}
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"] == [{"type": "work", "value": "a@example.com"}]
