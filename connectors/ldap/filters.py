@@ -7,6 +7,7 @@ matching rules (uid and cn ignore case, as SCIM's userName does).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,9 +109,14 @@ def _compare(context: FilterContext, condition: Compare) -> str:
         term = f"({field}={escape(dn)})" if dn is not None else NOTHING
         return _equality(op, term, field)
     _check_evaluable(context, field, op)
-    text = to_directory(value)
+    text: str | bytes
     if field in context.timestamps:
-        text = _timestamp(value, field)
+        moment = _timestamp(value, field)
+        if moment is None:
+            return _after_every_time(field, op)
+        text = moment
+    else:
+        text = to_directory(value)
     if text == "":
         return _against_empty(field, op)
     if isinstance(value, str) and not value.strip(" "):
@@ -191,10 +197,35 @@ def _key_term(context: FilterContext, field: str, id: str) -> str:
     return f"({field}={escape(value)})" if value is not None else NOTHING
 
 
-def _timestamp(value: Any, field: str) -> str:
+_ISO_FRACTION = re.compile(r"[T ]\d{2}:?\d{2}:?\d{2}[.,](\d+)")
+
+
+def _timestamp(value: Any, field: str) -> str | None:
+    """A SCIM dateTime (RFC 7643 §2.3.5, any offset) as GeneralizedTime in UTC, to its
+    last digit: slapd's generalizedTimeOrderingMatch compares fractions, so cutting
+    `01:17:33.5Z` to `011733Z` made `lt` miss and `ge`/`eq` catch the entries of 01:17:33.
+    A fraction longer than a datetime's microseconds is kept as written. None: a moment
+    after the last GeneralizedTime (year 9999 with a negative offset)."""
+    digits: str | None = None
     if isinstance(value, datetime):
-        return generalized_time(value)
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidValue("is not an ISO 8601 date", field=field) from None
+        written = _ISO_FRACTION.search(str(value))
+        digits = written.group(1) if written else None
     try:
-        return generalized_time(datetime.fromisoformat(str(value)))
-    except ValueError:
-        raise InvalidValue("is not an ISO 8601 date", field=field) from None
+        return generalized_time(moment, digits)
+    except OverflowError:
+        return None
+
+
+def _after_every_time(field: str, op: Op) -> str:
+    """A comparison with a moment no GeneralizedTime reaches: every value is before it."""
+    if op in (Op.LT, Op.LE):
+        return f"({field}=*)"
+    if op is Op.NE:
+        return EVERYTHING
+    return NOTHING

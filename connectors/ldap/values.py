@@ -60,7 +60,13 @@ class KeyCodec:
 
 
 def parse_generalized_time(text: str) -> datetime | None:
-    """RFC 4517 §3.3.13 GeneralizedTime (and AD's `.0Z` form) as an aware datetime."""
+    """RFC 4517 §3.3.13 GeneralizedTime (and AD's `.0Z` form) as an aware datetime.
+
+    The fraction belongs to the last element written (§3.3.13: `g-fraction` after the
+    hour, the minute or the second), so `2026120201.5Z` is 01:30:00, not 01:00:00.5; it
+    is cut (never rounded) to the microsecond, all a datetime holds. None for what a
+    datetime cannot hold: year 0000 (valid GeneralizedTime), or a leap second.
+    """
     match = _GENERALIZED.fullmatch(text.strip())
     if match is None:
         return None
@@ -73,10 +79,13 @@ def parse_generalized_time(text: str) -> datetime | None:
             int(hour),
             int(minute or 0),
             int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=UTC,
         )
-    except ValueError:
+        if fraction:
+            unit = 1 if second else 60 if minute else 3600  # seconds of the last element
+            micros = int(fraction) * unit * 1_000_000 // 10 ** len(fraction)
+            moment += timedelta(microseconds=micros)
+    except (ValueError, OverflowError):
         return None
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
@@ -96,11 +105,36 @@ def to_directory(value: Any) -> str | bytes:
     return str(value)
 
 
-def generalized_time(moment: datetime) -> str:
-    """RFC 4517 §3.3.13, in UTC: 20261122153000Z."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+_CYCLE = 400
+"""Years after which the Gregorian calendar repeats itself day for day (146,097 days)."""
+
+
+def generalized_time(moment: datetime, digits: str | None = None) -> str:
+    """RFC 4517 §3.3.13 in UTC, exact: 20261122153000Z, 20261122153000.5Z, 09990101000000Z.
+
+    The year always has its 4 digits (strftime's %Y does not pad years before 1000 on
+    glibc: `10101000000Z` is no GeneralizedTime, and slapd evaluates a filter holding it
+    as Undefined). The fraction of a second is kept, its trailing zeros dropped, and left
+    out when there is none, so a whole second reads as it always did and a written value
+    is the moment it was given. `digits`: the fraction as written, when it has more than a
+    datetime's 6 digits (a filter operand), so that a comparison stays exact.
+
+    A moment in year 1 that an offset puts before 0001-01-01T00:00Z is written in year
+    0000, which the syntax allows and a datetime cannot hold. OverflowError past
+    9999-12-31T23:59:59.999999Z, which 4 digits of year cannot write.
+    """
+    offset = moment.utcoffset() or timedelta(0)
+    local = moment.replace(tzinfo=None)
+    early = local.year <= _CYCLE
+    if early:  # computed 400 years later, where subtracting the offset cannot underflow
+        local = local.replace(year=local.year + _CYCLE)
+    utc = local - offset  # OverflowError only past year 9999
+    year = utc.year - _CYCLE if early else utc.year
+    fraction = f"{utc.microsecond:06d}"
+    if digits is not None and digits[:6].ljust(6, "0") == fraction:
+        fraction = digits
+    fraction = fraction.rstrip("0")
+    return f"{year:04d}{utc:%m%d%H%M%S}{'.' + fraction if fraction else ''}Z"
 
 
 def text_of(value: Any) -> Any:
