@@ -338,6 +338,12 @@ class Sort:
     case_exact: bool = False
     empty: str | None = None
     """The value stored for none (a rule's `empty` stand-in), sorted as none."""
+    ranks: tuple[tuple[Any, int], ...] = ()
+    """When the stored values stand for other SCIM values (a `map`: "A" for true): each
+    stored value with the rank of the SCIM value it reads as, in SCIM order. RFC 7644
+    §3.4.2.3 orders by the attribute's value, so the connector orders by the rank, not
+    by what is stored ("A" < "T" would put true before false). A stored value not listed
+    reads as no value, and sorts as none. Empty: the stored value is the SCIM value."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from scim2_models.path import AttrPath
 from connectors.base import ObjectSpec, Sort
 
 from .errors import TranslationError
-from .paths import is_complex, split_urn
-from .rules import RuleSet
+from .paths import ValueKind, is_complex, split_urn
+from .rules import Rule, RuleSet
 
 
 def sort_by(
@@ -59,4 +59,41 @@ def sort_by(
     if not candidates or candidates[0][1].several:
         raise unsortable
     field, rule = candidates[0]
-    return Sort(field, descending, case_exact=binding.case_exact, empty=rule.empty)
+    return Sort(
+        field,
+        descending,
+        case_exact=binding.case_exact,
+        empty=rule.empty,
+        ranks=_ranks(rule, binding.case_exact),
+    )
+
+
+def _ranks(rule: Rule, case_exact: bool) -> tuple[tuple[Any, int], ...]:
+    """Each stored value of the rule's `map` with the rank of the SCIM value it reads as.
+
+    RFC 7644 §3.4.2.3 sorts by the attribute's value, not by what the backend stores
+    for it: booleans false before true (sql-default stores "T" and "A", which sort the
+    other way), numbers by magnitude, strings without case unless caseExact, as the
+    connectors sort unmapped text. Values that compare equal share a rank. A stored value
+    two SCIM values map to reads as the first (Rule.decode_one), and ranks as it.
+    """
+    if rule.value_map is None:
+        return ()
+    kind = rule.target.kind
+
+    def order(scim: str) -> tuple[Any, ...]:
+        if kind is ValueKind.BOOLEAN:
+            return (scim == "true",)
+        if kind is ValueKind.NUMBER:
+            try:
+                return (0, float(scim), "")
+            except ValueError:
+                return (1, 0.0, scim)
+        return (scim if case_exact else scim.lower(),)
+
+    read_as: dict[Any, str] = {}
+    for scim, stored in rule.value_map.items():
+        if stored is not None:
+            read_as.setdefault(stored, scim)
+    distinct = sorted({order(scim) for scim in read_as.values()})
+    return tuple((stored, distinct.index(order(scim))) for stored, scim in read_as.items())

@@ -30,7 +30,7 @@ from connectors.base import (
 )
 from connectors.sql.caseless import folding
 from connectors.sql.tables import Mapped, Tables
-from connectors.sql.values import key_from_id, to_column
+from connectors.sql.values import beyond_range, key_from_id, to_column
 
 Expression = sa.ColumnElement[bool]
 
@@ -99,8 +99,25 @@ def compare(target: Target, condition: Compare) -> Expression:
         return _compare_text(target, condition, column)
     if condition.op in _SUBSTRING:
         raise InvalidValue(f"{condition.op.value} applies to text only", field=condition.field)
+    beyond = beyond_range(column, condition.value)
+    if beyond:
+        return _beyond_range(condition.op, column, above=beyond > 0)
     value = to_column(column, condition.value, field=condition.field)
     return _two_valued(condition.op, column, _ORDERING[condition.op](column, value))
+
+
+def _beyond_range(op: Op, column: sa.Column[Any], *, above: bool) -> Expression:
+    """`column op value` for a whole number the integer column cannot hold (RFC 7644
+    §3.4.2.2: the filter is valid, its value only names no stored one).
+
+    Above the column's range, eq, gt and ge match nothing, lt and le every record with a
+    value; below it, the mirror. ne matches every record, as it matches an absent value
+    (see `_two_valued`), like an id that cannot be a key (`_compare_id`).
+    """
+    if op is Op.NE:
+        return sa.true()
+    holds = (Op.LT, Op.LE) if above else (Op.GT, Op.GE)
+    return column.is_not(None) if op in holds else sa.false()
 
 
 def _referenced(target: Target, field: str) -> Mapped | None:

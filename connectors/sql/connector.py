@@ -527,6 +527,7 @@ class SqlConnector:
         other = members.member if own is members.group else members.group
         linked = self._mapped(kind)
         display = _display(linked)
+        shown_from = linked.table.c[linked.spec.display] if linked.spec.display else None
         found: dict[Any, list[MemberRef]] = defaultdict(list)
 
         def build() -> sa.Select[Any]:
@@ -540,6 +541,7 @@ class SqlConnector:
         statement = _statement(linked, ("neighbours", own.table.name, own.name), build)
         for chunk in _chunks(keys):
             for owner, key, shown in await connection.execute(statement, {"owners": chunk}):
+                shown = from_column(shown, shown_from)  # a display kept in NUMERIC, too
                 found[owner].append(MemberRef(id=id_from_key(kind, key), display=shown))
         return found
 
@@ -558,6 +560,9 @@ class SqlConnector:
             elif mapped.is_text(sort.field) and self._reflected.is_mysql:
                 value = as_bytes(column)
             missing: sa.ColumnElement[bool] = column.is_(None)
+            if sort.ranks:  # a map: the rank of the SCIM value, not the stored value
+                value = self._ranked(mapped, column, sort)
+                missing = sa.or_(missing, value.is_(None))
             if sort.empty is not None:  # the stand-in written for no value, ordered as none
                 missing = sa.or_(missing, column == sort.empty)
                 value = sa.case((missing, sa.null()), else_=value)
@@ -568,6 +573,28 @@ class SqlConnector:
                 order = [absent.asc(), value.asc()]
         order.append(mapped.key.asc())
         return order
+
+    def _ranked(self, mapped: Mapped, column: sa.Column[Any], sort: Sort) -> sa.ColumnElement[Any]:
+        """CASE column WHEN stored value THEN its rank ... ELSE NULL (see Sort.ranks).
+
+        The stored values compare as the mapping reads them back: exactly, so text
+        compares as bytes on MariaDB, whose default collations ignore case. A value the
+        column cannot hold is no row's, and is left out; a value not listed reads as no
+        value, hence NULL, ordered with the rows that hold none.
+        """
+        exact = self._reflected.is_mysql and mapped.is_text(sort.field)
+        stored: sa.ColumnElement[Any] = as_bytes(column) if exact else column
+        whens: list[tuple[sa.ColumnElement[bool], int]] = []
+        for value, rank in sort.ranks:
+            try:
+                bound = to_column(column, value, field=sort.field)
+            except InvalidValue:
+                continue
+            literal: sa.ColumnElement[Any] = sa.literal(bound, column.type)
+            whens.append((stored == (as_bytes(literal) if exact else literal), rank))
+        if not whens:
+            return sa.null()
+        return sa.case(*whens, else_=sa.null())
 
     # --- Writes -------------------------------------------------------------------------
 
@@ -1014,12 +1041,12 @@ def _record(mapped: Mapped, row: Row) -> Record:
     values: dict[str, Any] = {}
     for described in spec.fields:
         value = row[described.name]
-        if value is not None:
-            values[described.name] = (
-                id_from_key(described.reference, value)
-                if described.reference is not None
-                else from_column(value)
-            )
+        if value is not None and described.reference is not None:
+            values[described.name] = id_from_key(described.reference, value)
+        elif value is not None:
+            value = from_column(value, mapped.table.c[described.name])
+            if value is not None:  # a NaN read as no value
+                values[described.name] = value
     return Record(
         id=id_from_key(spec.kind, row[spec.key]),
         values=values,

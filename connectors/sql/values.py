@@ -33,11 +33,36 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def from_column(value: Any) -> Any:
-    """A value read from the database, as the connector returns it."""
+def from_column(value: Any, column: sa.Column[Any] | None = None) -> Any:
+    """A value read from the database, as the connector returns it.
+
+    A NUMERIC or DECIMAL column reads as Decimal (every driver: asyncpg, aiomysql, and
+    SQLAlchemy's processor on SQLite), which no JSON encoder writes and the mapping passes
+    through: it leaves the connector as a JSON number (see `_read_number`). `column` is the
+    column the value was read from; without it a Decimal reads as a declared scale of none.
+    """
     if isinstance(value, datetime):
         return utc(value)
+    if isinstance(value, Decimal):
+        scale = getattr(column.type, "scale", None) if column is not None else None
+        return _read_number(value, scale)
     return value
+
+
+def _read_number(value: Decimal, scale: int | None) -> int | float | None:
+    """A Decimal as the number SCIM writes (RFC 7643 §2.3.3 decimal, §2.3.4 integer).
+
+    A column that declares digits after the point (NUMERIC(10,2)) holds decimals: a float,
+    2.0 for 2.00. Any other gives an int when the value is whole (an integer attribute
+    kept in NUMERIC, DECIMAL(10) or numeric(10,0)) and a float when it is not. NaN and
+    the infinities (PostgreSQL's numeric holds them) have no JSON form: they read as no
+    value. The connector cannot see the attribute's SCIM type, only the column's.
+    """
+    if not value.is_finite():
+        return None
+    if not scale and value == value.to_integral_value():
+        return int(value)
+    return float(value)
 
 
 def to_column(column: sa.Column[Any], value: Any, *, field: str) -> Any:
@@ -156,6 +181,27 @@ table and a groups table each count their keys from 1: group ids carry a prefix.
 INTEGER_RANGE = "scim_bridge.integer_range"
 """Column.info key: (lowest, highest + 1) of an integer column, where the database keeps
 to its type's width (an id beyond it names no record, and must not reach the query)."""
+
+
+def beyond_range(column: sa.Column[Any], value: Any) -> int:
+    """1 when `value` is a whole number above every value the integer `column` holds, -1
+    when it is below every one, 0 otherwise (within, or not a whole number at all).
+
+    A filter may name any integer (RFC 7643 §2.3.4 sets no bound), and one the column
+    cannot hold is not a wrong filter: it decides the comparison without the database,
+    whose driver or server would refuse the value as a parameter (PostgreSQL's int4, and
+    any value past 64 bits).
+    """
+    if not isinstance(column.type, sa.Integer) or isinstance(value, bool):
+        return 0
+    if isinstance(value, str) and _INTEGER_ID.fullmatch(value.strip()):
+        value = int(value)
+    if not isinstance(value, int):
+        return 0
+    low, high = column.info.get(INTEGER_RANGE, (-_INT64, _INT64))
+    if value >= high:
+        return 1
+    return -1 if value < low else 0
 
 
 def key_from_id(resource: Kind, column: sa.Column[Any], id: str) -> Any | None:

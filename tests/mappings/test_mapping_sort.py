@@ -77,3 +77,35 @@ def test_default_preset_sorts_groups_by_display_name() -> None:
     groups = load_mapping("sql-default").groups
     assert groups is not None
     assert groups.sort("displayName", descending=False) == Sort("display_name")
+
+
+def test_a_mapped_boolean_sorts_false_first() -> None:
+    # RFC 7644 §3.4.2.3: by the attribute's value, not the stored "A" and "T".
+    users = load_mapping("sql-default").users
+    assert users.sort("active", descending=True) == Sort(
+        "status", descending=True, ranks=(("A", 1), ("T", 0))
+    )
+
+
+MAPPED = """
+[users]
+object = "people"
+key = "id"
+
+[users.attributes]
+userName = "login"
+userType = { field = "kind", map = { staff = "S", Contractor = "C", intern = "I", Staff = "X" } }
+"""
+
+
+def test_a_mapped_string_sorts_by_its_scim_value_without_case(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "mapped.toml"
+    path.write_text(MAPPED)
+    users = load_mapping(path).users
+    # contractor < intern < staff; "staff" and "Staff" compare equal and share a rank.
+    assert users.sort("userType", descending=False).ranks == (
+        ("S", 2),
+        ("C", 0),
+        ("I", 1),
+        ("X", 2),
+    )
