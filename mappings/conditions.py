@@ -281,19 +281,8 @@ class ConditionTranslator:
                 # No stored value can be the image of an unmapped one.
                 return Constant(op is CompareOperator.ne)
             raise UntranslatableFilter(str(exc)) from exc
-        if rule.split is not None and op is CompareOperator.eq:
-            sep, field = rule.split, rule.field
-            # A part reads without the spaces around it (`a, b` holds `b`), as other
-            # systems write lists: the part may follow the separator after a space.
-            after = [sep] if sep.endswith(" ") else [sep, f"{sep} "]
-            return any_of(
-                [
-                    Compare(field, Op.EQ, encoded, case_exact),
-                    Compare(field, Op.SW, f"{encoded}{sep}", case_exact),
-                    *(Compare(field, Op.EW, f"{each}{encoded}", case_exact) for each in after),
-                    *(Compare(field, Op.CO, f"{each}{encoded}{sep}", case_exact) for each in after),
-                ]
-            )
+        if rule.split is not None:
+            return self.compare_parts(rule, op, str(encoded), written, case_exact)
         compared = Compare(rule.field, Op(op.value), encoded, case_exact)
         if rule.empty is None:
             return compared
@@ -303,6 +292,49 @@ class ConditionTranslator:
         if op is CompareOperator.ne:
             return any_of([compared, stand_in])
         return all_of([compared, negate(stand_in)])
+
+    @staticmethod
+    def compare_parts(
+        rule: Rule, op: CompareOperator, encoded: str, written: str, case_exact: bool
+    ) -> Condition:
+        """`eq` or `co` on a multi-valued attribute held as one text with `split`.
+
+        The attribute matches when one of its values does (RFC 7644 §3.4.2.2), and its
+        values are the parts between separators, read without the spaces around them
+        (Rule.decode). No part holds the separator, so an operand holding it matches
+        nothing (`tags eq "a,b"`, `tags co ","`), where a test of the whole text would
+        match across parts. Compare only sees the whole text, so `co` tests it for the
+        operand alone: exact unless the operand could reach past a part's edge, into the
+        spaces read away around it or into a separator of several characters, which is
+        refused rather than answered wrong.
+        """
+        sep, field = str(rule.split), str(rule.field)
+        if sep in encoded:
+            return Constant(False)
+        if op is CompareOperator.co:
+            if encoded != encoded.strip() or any(
+                encoded.startswith(sep[-size:]) or encoded.endswith(sep[:size])
+                for size in range(1, len(sep))
+            ):
+                raise UntranslatableFilter(
+                    f"'{written}' cannot be searched for {encoded!r}: its values are "
+                    f"separated by {sep!r} and read without the spaces around them"
+                )
+            return Compare(field, Op.CO, encoded, case_exact)
+        if encoded == "" or encoded != encoded.strip():
+            # Parts are read trimmed and empty ones dropped: no value is this text.
+            return Constant(False)
+        # A part reads without the spaces around it (`a, b` holds `b`), as other
+        # systems write lists: the part may follow the separator after a space.
+        after = [sep] if sep.endswith(" ") else [sep, f"{sep} "]
+        return any_of(
+            [
+                Compare(field, Op.EQ, encoded, case_exact),
+                Compare(field, Op.SW, f"{encoded}{sep}", case_exact),
+                *(Compare(field, Op.EW, f"{each}{encoded}", case_exact) for each in after),
+                *(Compare(field, Op.CO, f"{each}{encoded}{sep}", case_exact) for each in after),
+            ]
+        )
 
     # --- presence ---------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
 import pytest
 from scim2_models import ScimFilter
@@ -270,3 +271,98 @@ def test_filter_invalid_for_the_schema_is_refused(mapping: Mapping) -> None:
         "operator 'gt' cannot be applied to the boolean attribute "
         "'urn:ietf:params:scim:schemas:core:2.0:User:active'"
     )
+
+
+TAGS = "urn:example:params:scim:schemas:extension:tags:2.0:User"
+TAGGED = {"u1": "a,B", "u2": "b", "u3": "c,d"}
+"""Stored values of `tags` (split = ","): u1 holds a and B, u2 b, u3 c and d."""
+
+
+def _holds(condition: Condition, stored: str) -> bool:
+    """`condition` on a record whose one field holds `stored`, as Compare says
+    (case-insensitive unless case_exact)."""
+    if isinstance(condition, Constant):
+        return condition.value
+    if isinstance(condition, Or):
+        return any(_holds(term, stored) for term in condition.terms)
+    if isinstance(condition, And):
+        return all(_holds(term, stored) for term in condition.terms)
+    if isinstance(condition, Not):
+        return not _holds(condition.term, stored)
+    if isinstance(condition, Present):
+        return stored != ""
+    assert isinstance(condition, Compare)
+    value, text = str(condition.value), stored
+    if not condition.case_exact:
+        value, text = value.lower(), text.lower()
+    return {
+        Op.EQ: text == value,
+        Op.NE: text != value,
+        Op.CO: value in text,
+        Op.SW: text.startswith(value),
+        Op.EW: text.endswith(value),
+    }[condition.op]
+
+
+def _tags_mapping(load: Callable[[str], Mapping], sep: str = ",") -> Mapping:
+    return load(
+        '[users]\nobject = "people"\nkey = "id"\n[users.attributes]\nuserName = "login"\n'
+        f'[users.attributes."{TAGS}"]\ntags = {{ field = "tags", split = "{sep}" }}\n'
+        f'[extensions."{TAGS}".attributes]\n'
+        'tags = { type = "string", multi_valued = true }\n'
+    )
+
+
+def test_split_attribute_matches_one_value_not_across_separators(
+    load: Callable[[str], Mapping],
+) -> None:
+    """RFC 7644 §3.4.2.2: a multi-valued attribute matches when one of its values does;
+    no value holds the separator, so a test of the whole stored text must not decide."""
+    mapping = _tags_mapping(load)
+
+    def matched(text: str) -> set[str]:
+        condition = users(mapping, text)
+        return {user for user, stored in TAGGED.items() if _holds(condition, stored)}
+
+    assert users(mapping, f'{TAGS}:tags eq "a,B"') == Constant(False)
+    assert users(mapping, f'{TAGS}:tags co ","') == Constant(False)
+    assert users(mapping, f'{TAGS}:tags co "a,b"') == Constant(False)
+    assert matched(f'not ({TAGS}:tags eq "a,B")') == {"u1", "u2", "u3"}
+    assert matched(f'not ({TAGS}:tags co ",")') == {"u1", "u2", "u3"}
+    # What was right stays right: one value, wherever it stands in the list.
+    assert matched(f'{TAGS}:tags eq "b"') == {"u1", "u2"}
+    assert matched(f'{TAGS}:tags eq "a"') == {"u1"}
+    assert matched(f'{TAGS}:tags eq "d"') == {"u3"}
+    assert matched(f'{TAGS}:tags co "b"') == {"u1", "u2"}
+    assert matched(f"{TAGS}:tags pr") == {"u1", "u2", "u3"}
+    # Values are read trimmed, and empty ones dropped: no value is " a" or "".
+    assert users(mapping, f'{TAGS}:tags eq " a"') == Constant(False)
+    assert users(mapping, f'{TAGS}:tags eq ""') == Constant(False)
+    for operator in ("sw", "ew", "ne", "gt", "lt"):
+        assert refused(mapping, f'{TAGS}:tags {operator} "a"') == (
+            f"'{TAGS}:tags' cannot be compared with '{operator}' by the backend"
+        )
+
+
+def test_split_contains_is_refused_where_the_whole_text_could_answer_wrong(
+    load: Callable[[str], Mapping],
+) -> None:
+    # "x, y" holds x and y: `co "x "` or `co " y"` would find the space read away.
+    assert refused(_tags_mapping(load), f'{TAGS}:tags co " y"') == (
+        f"'{TAGS}:tags' cannot be searched for ' y': its values are separated by ',' "
+        "and read without the spaces around them"
+    )
+    # With "; " between values, "x; y" holds x and y, not "x;".
+    spaced = _tags_mapping(load, "; ")
+    assert refused(spaced, f'{TAGS}:tags co "x;"').startswith(f"'{TAGS}:tags' cannot be searched")
+    assert users(spaced, f'{TAGS}:tags co "x; y"') == Constant(False)
+    assert users(spaced, f'{TAGS}:tags co "x"') == Compare("tags", Op.CO, "x")
+
+
+def test_split_complex_attribute_never_matches_across_separators(mapping: Mapping) -> None:
+    assert users(mapping, 'phoneNumbers eq "555,556"') == Constant(False)
+    assert users(mapping, 'phoneNumbers[value co ","]') == Constant(False)
+    assert users(mapping, 'not (phoneNumbers.value co "5,5")') == Constant(True)
+    # A value selection with `not` keeps requiring an entry (RFC 7644 §3.4.2.2).
+    assert users(mapping, 'phoneNumbers[not (value eq "5,5")]') == Present("phones")
+    assert users(mapping, 'phoneNumbers co "55"') == Compare("phones", Op.CO, "55")
