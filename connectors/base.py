@@ -344,6 +344,12 @@ class Sort:
     §3.4.2.3 orders by the attribute's value, so the connector orders by the rank, not
     by what is stored ("A" < "T" would put true before false). A stored value not listed
     reads as no value, and sorts as none. Empty: the stored value is the SCIM value."""
+    absent_rank: int | None = None
+    """With `ranks`: the rank of what no stored value reads as, when it reads as a value
+    (`absent = true`: no lock attribute means active); None: it sorts as none."""
+    unlisted_rank: int | None = None
+    """With `ranks`: the rank of a stored value not listed, when it reads as a value (a
+    lock time other than the mapped one still means locked); None: it sorts as none."""
 
 
 @dataclass(frozen=True, slots=True)

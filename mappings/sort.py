@@ -59,16 +59,21 @@ def sort_by(
     if not candidates or candidates[0][1].several:
         raise unsortable
     field, rule = candidates[0]
+    ranks, absent_rank, unlisted_rank = _ranks(rule, binding.case_exact)
     return Sort(
         field,
         descending,
         case_exact=binding.case_exact,
         empty=rule.empty,
-        ranks=_ranks(rule, binding.case_exact),
+        ranks=ranks,
+        absent_rank=absent_rank,
+        unlisted_rank=unlisted_rank,
     )
 
 
-def _ranks(rule: Rule, case_exact: bool) -> tuple[tuple[Any, int], ...]:
+def _ranks(
+    rule: Rule, case_exact: bool
+) -> tuple[tuple[tuple[Any, int], ...], int | None, int | None]:
     """Each stored value of the rule's `map` with the rank of the SCIM value it reads as.
 
     RFC 7644 §3.4.2.3 sorts by the attribute's value, not by what the backend stores
@@ -76,9 +81,15 @@ def _ranks(rule: Rule, case_exact: bool) -> tuple[tuple[Any, int], ...]:
     other way), numbers by magnitude, strings without case unless caseExact, as the
     connectors sort unmapped text. Values that compare equal share a rank. A stored value
     two SCIM values map to reads as the first (Rule.decode_one), and ranks as it.
+
+    With `absent` (a lock attribute: no value means active), no stored value ranks as
+    the absent value, and a stored value the map does not list as its opposite, as
+    Rule.decode_one reads them (the ldap-389ds preset stores "FALSE" for active, "TRUE"
+    for locked, and mostly nothing). Returns the ranks, the absent rank and the rank of
+    a value not listed (None: such a record sorts as one without a value).
     """
     if rule.value_map is None:
-        return ()
+        return (), None, None
     kind = rule.target.kind
 
     def order(scim: str) -> tuple[Any, ...]:
@@ -95,5 +106,23 @@ def _ranks(rule: Rule, case_exact: bool) -> tuple[tuple[Any, int], ...]:
     for scim, stored in rule.value_map.items():
         if stored is not None:
             read_as.setdefault(stored, scim)
-    distinct = sorted({order(scim) for scim in read_as.values()})
-    return tuple((stored, distinct.index(order(scim))) for stored, scim in read_as.items())
+    orders = {order(scim) for scim in read_as.values()}
+    absent = unlisted = None
+    if rule.absent is not None:
+        absent = _scim_text(rule.absent)
+        orders.add(order(absent))
+        if isinstance(rule.absent, bool):
+            unlisted = _scim_text(not rule.absent)
+            orders.add(order(unlisted))
+    distinct = sorted(orders)
+
+    def rank(scim: str | None) -> int | None:
+        return None if scim is None else distinct.index(order(scim))
+
+    ranks = tuple((stored, distinct.index(order(scim))) for stored, scim in read_as.items())
+    return ranks, rank(absent), rank(unlisted)
+
+
+def _scim_text(value: Any) -> str:
+    """A SCIM value as the keys of a `map` spell it (`true`, not `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

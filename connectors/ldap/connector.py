@@ -1418,14 +1418,23 @@ def _parent(entry_dn: str) -> str:
 
 def _sort_key(location: Location, sort: Sort) -> Callable[[Entry], tuple[Any, ...]]:
     """Sort by the field, then by id (stable); entries without a value come last when
-    ascending and first when descending (RFC 7644 §3.4.2.3)."""
+    ascending and first when descending (RFC 7644 §3.4.2.3). A mapped field sorts by
+    the rank of the SCIM value its stored value reads as (Sort.ranks), compared without
+    case as a directory compares it (nsAccountLock: TRUE, true)."""
+    ranks = {str(stored).lower(): rank for stored, rank in sort.ranks}
 
     def value(entry: Entry) -> Any:
         if sort.field == ENABLED_BY_LOCATION:
             return location.is_enabled(entry.dn)
         found = entry.first(sort.field)
         if sort.empty is not None and found == sort.empty:
-            return None  # the stand-in written for no value
+            found = None  # the stand-in written for no value
+        if sort.ranks:
+            if found is None:
+                return sort.absent_rank
+            return ranks.get(str(found).lower(), sort.unlisted_rank)
+        if found is None:
+            return None
         if isinstance(found, str) and not sort.case_exact:
             return found.lower()
         return found

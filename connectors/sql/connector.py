@@ -562,8 +562,8 @@ class SqlConnector:
             missing: sa.ColumnElement[bool] = column.is_(None)
             if sort.ranks:  # a map: the rank of the SCIM value, not the stored value
                 value = self._ranked(mapped, column, sort)
-                missing = sa.or_(missing, value.is_(None))
-            if sort.empty is not None:  # the stand-in written for no value, ordered as none
+                missing = value.is_(None)
+            elif sort.empty is not None:  # the stand-in written for no value, as none
                 missing = sa.or_(missing, column == sort.empty)
                 value = sa.case((missing, sa.null()), else_=value)
             absent = sa.case((missing, 1), else_=0)
@@ -579,12 +579,17 @@ class SqlConnector:
 
         The stored values compare as the mapping reads them back: exactly, so text
         compares as bytes on MariaDB, whose default collations ignore case. A value the
-        column cannot hold is no row's, and is left out; a value not listed reads as no
-        value, hence NULL, ordered with the rows that hold none.
+        column cannot hold is no row's, and is left out; no value (or the `empty`
+        stand-in) ranks as `absent_rank`, a value not listed as `unlisted_rank`, either
+        NULL when it reads as no value, ordered with the rows that hold none.
         """
         exact = self._reflected.is_mysql and mapped.is_text(sort.field)
         stored: sa.ColumnElement[Any] = as_bytes(column) if exact else column
-        whens: list[tuple[sa.ColumnElement[bool], int]] = []
+        nothing: sa.ColumnElement[bool] = column.is_(None)
+        if sort.empty is not None:
+            nothing = sa.or_(nothing, column == sort.empty)
+        absent = sa.null() if sort.absent_rank is None else sa.literal(sort.absent_rank)
+        whens: list[tuple[sa.ColumnElement[bool], Any]] = [(nothing, absent)]
         for value, rank in sort.ranks:
             try:
                 bound = to_column(column, value, field=sort.field)
@@ -592,9 +597,8 @@ class SqlConnector:
                 continue
             literal: sa.ColumnElement[Any] = sa.literal(bound, column.type)
             whens.append((stored == (as_bytes(literal) if exact else literal), rank))
-        if not whens:
-            return sa.null()
-        return sa.case(*whens, else_=sa.null())
+        unlisted = sa.null() if sort.unlisted_rank is None else sa.literal(sort.unlisted_rank)
+        return sa.case(*whens, else_=unlisted)
 
     # --- Writes -------------------------------------------------------------------------
 

@@ -87,6 +87,34 @@ def test_a_mapped_boolean_sorts_false_first() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        # "FALSE" is active (true), "TRUE" locked; no value is active, another value locked.
+        (
+            "ldap-389ds",
+            Sort(
+                "nsAccountLock", ranks=(("FALSE", 1), ("TRUE", 0)), absent_rank=1, unlisted_rank=0
+            ),
+        ),
+        # A permanent lock time is inactive; no lock time active; a lockout's own time too.
+        (
+            "ldap-openldap",
+            Sort(
+                "pwdAccountLockedTime",
+                ranks=(("000001010000Z", 0),),
+                absent_rank=1,
+                unlisted_rank=0,
+            ),
+        ),
+    ],
+)
+def test_a_lock_attribute_sorts_by_the_state_it_reads_as(preset: str, expected: Sort) -> None:
+    """`absent = true`: no stored value reads as active and a value the map does not list
+    as locked (Rule.decode_one); they rank as those values, not as no value."""
+    assert load_mapping(preset).users.sort("active", descending=False) == expected
+
+
 MAPPED = """
 [users]
 object = "people"

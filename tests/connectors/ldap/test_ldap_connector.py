@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import ldap3
@@ -784,6 +785,23 @@ async def test_sequential_pages_continue_the_server_cursor(
     jumped = await ldap.search(Kind.USERS, Query(offset=30, limit=10))
     assert len(jumped.records) == 5
     assert [count for _, _, count in skips] == [0, 30]
+
+
+async def test_a_mapped_field_sorts_by_the_rank_of_what_it_reads_as(ldap: LdapConnector) -> None:
+    """As the ldap-389ds preset's nsAccountLock: "TRUE" is locked (rank 0), "FALSE" and no
+    value active (rank 1), a value the map does not list locked; compared without case.
+    Sorting the stored text put FALSE first and no value last (true, false, false, true)."""
+    for name, title in (("t", "TRUE"), ("f", "false"), ("n", None), ("o", "since-2024")):
+        await ldap.create(Kind.USERS, user(name, **({"title": title} if title else {})))
+    ranked = Sort("title", ranks=(("FALSE", 1), ("TRUE", 0)), absent_rank=1, unlisted_rank=0)
+    page = await ldap.search(Kind.USERS, Query(sort=ranked))
+    names = [record.values["uid"] for record in page.records]
+    assert set(names[:2]) == {"t", "o"}
+    assert set(names[2:]) == {"f", "n"}
+    page = await ldap.search(Kind.USERS, Query(sort=replace(ranked, descending=True)))
+    names = [record.values["uid"] for record in page.records]
+    assert set(names[:2]) == {"f", "n"}
+    assert set(names[2:]) == {"t", "o"}
 
 
 async def test_sorted_search_and_count_only(ldap: LdapConnector) -> None:

@@ -193,3 +193,20 @@ async def test_ranks_on_an_integer_column(people: SqlConnector) -> None:
     sort = Sort("level", ranks=(("1", 2), (2, 0), (3, 1), (0, 3)))
     page = await people.search(Kind.USERS, Query(sort=sort))
     assert [record.values["login"] for record in page.records] == ["b", "c", "a", "d", "e"]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_no_value_and_an_unlisted_one_rank_as_what_they_read_as(
+    people: SqlConnector, descending: bool
+) -> None:
+    """A lock column with `absent = true` (no value: active; a value the map does not
+    list: locked): they rank as those states, not as no value."""
+    statuses = {"alice": None, "Bob": "A", "carol": "T", "dave": "x"}
+    for login, status in statuses.items():
+        await people.create(Kind.USERS, {"login": login, "status": status})
+    sort = Sort("status", descending=descending, ranks=ACTIVE, absent_rank=1, unlisted_rank=0)
+    page = await people.search(Kind.USERS, Query(sort=sort))
+    logins = [record.values["login"] for record in page.records]
+    inactive, active = {"carol", "dave"}, {"alice", "Bob"}
+    first, last = (active, inactive) if descending else (inactive, active)
+    assert (set(logins[:2]), set(logins[2:])) == (first, last)
