@@ -8,6 +8,7 @@ the mapping, and hands the connector only what changed (RFC 7644 §3.3, §3.4, �
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -331,22 +332,31 @@ class ResourceService:
         if on_delete == "delete":
             await self.connector.delete(self.kind, current.id, if_version=current.version)
             return
-        if on_delete == "disable" or self.maps_active:
-            current = await self._disable(current)
         if on_delete == "move":
-            container = str(self.policy.archive)
+            # Disabled within the move, once the archive is known to take the name: a
+            # refused move (409) must leave the account as it was.
             await self.connector.archive(
-                self.kind, current.id, container=container, if_version=current.version
+                self.kind,
+                current.id,
+                container=str(self.policy.archive),
+                if_version=current.version,
+                changes=self._disabling(current) if self.maps_active else None,
             )
+            return
+        await self._disable(current)
 
-    async def _disable(self, current: Record) -> Record:
-        """Set `active` to false through the mapping's rule, whatever it stores."""
+    def _disabling(self, current: Record) -> dict[str, Any]:
+        """The stored changes that set `active` to false through the mapping's rule."""
         stored = self._as_request(current)
         before = self.mapping.to_backend(stored, current=current.values, defaults=False)
         after = self.mapping.to_backend(
             {**stored, "active": False}, current=current.values, defaults=False
         )
-        changes = self.mapping.changes(before, after)
+        return self.mapping.changes(before, after)
+
+    async def _disable(self, current: Record) -> Record:
+        """Set `active` to false through the mapping's rule, whatever it stores."""
+        changes = self._disabling(current)
         if not changes:
             return current
         return await self.connector.update(
@@ -366,9 +376,17 @@ class ResourceService:
         return self._as_request(current).get("active") is not False
 
     async def _deactivate(self, current: Record) -> Record:
-        """on_deactivate = "delete": deprovision as DELETE does; answer with the last state."""
+        """on_deactivate = "delete": deprovision as DELETE does; answer with the last state,
+        disabled as the client asked (a body saying `active: true` would read as a
+        deactivation that failed, and be sent again)."""
+        disabled = None
+        if self.maps_active:
+            merged = {**current.values, **self._disabling(current)}
+            disabled = {field: value for field, value in merged.items() if value is not None}
         await self._deprovision(current)
-        return current
+        if disabled is None:
+            return current
+        return dataclasses.replace(current, values=disabled)
 
     def _cannot_disable(self) -> ScimError:
         kind = self.kind.value

@@ -481,10 +481,18 @@ class Connector(Protocol):
         """Remove the record and its memberships."""
 
     async def archive(
-        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+        self,
+        kind: Kind,
+        id: str,
+        *,
+        container: str,
+        if_version: str | None = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
         """Take the record out of its groups and move it to `container`, where it is no
-        longer one of the type's records (a directory's "deleted users" OU).
+        longer one of the type's records (a directory's "deleted users" OU). `changes`
+        (the account disabled) are written first, once the move is known possible: a
+        move refused (Conflict: the name is taken there) writes nothing at all.
 
         InvalidValue from a backend that has no containers.
         """

@@ -490,25 +490,42 @@ class LdapConnector:
             await self._tell(follower)
 
     async def archive(
-        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+        self,
+        kind: Kind,
+        id: str,
+        *,
+        container: str,
+        if_version: str | None = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
-        """Leave every group, stop being anyone's manager, then move under `container`.
+        """Write `changes` (the account disabled), leave every group, stop being anyone's
+        manager, then move under `container`.
 
         The entry keeps its attributes and its key; outside the type's containers it is
         no longer served (a 404), which RFC 7644 §3.6 asks of a deleted resource.
         """
         location = self._location(kind)
         destination = self._dn(container)
+        told: list[Change] = []
 
         def move(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
+            told.clear()  # a second attempt (on another connection) tells afresh
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
             before = self._records(connection, location, [entry], False, False)[0]
             rdn, _ = dns.split_first(entry.dn)
             if _exists(connection, dns.join(rdn, destination)):
-                # Refused before the user leaves its groups: nothing is written.
+                # Refused before the account is disabled and leaves its groups: nothing
+                # is written, and the 409 says so.
                 raise Conflict("an archived entry with this name exists already; remove it first")
+            if changes:
+                unchanged = self._still_at(location, entry) if if_version is not None else None
+                self._apply(connection, location, entry, dict(changes), unchanged)
+                entry = location.find(connection, id, location.attributes())
+                disabled = self._records(connection, location, [entry], False, False)[0]
+                told.append(Change(kind, id, before, disabled))
+                before = disabled
             dependents = self._dependents(connection, kind, entry)
             followers = self._forget_user(connection, entry, before.id, dependents)
             try:
@@ -523,6 +540,8 @@ class LdapConnector:
             )
 
         moved, followers = await self._run(move)
+        for change in told:
+            await self._tell(change)
         await self._tell(Change(kind, moved.id, moved, None))
         for follower in followers:
             await self._tell(follower)

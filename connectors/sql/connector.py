@@ -424,7 +424,13 @@ class SqlConnector:
                     )
 
     async def archive(
-        self, kind: Kind, id: str, *, container: str, if_version: str | None = None
+        self,
+        kind: Kind,
+        id: str,
+        *,
+        container: str,
+        if_version: str | None = None,
+        changes: Mapping[str, Any] | None = None,
     ) -> None:
         """Tables have no containers to move a row to (configuration refuses this first)."""
         raise InvalidValue("a SQL table has no container to move records to")

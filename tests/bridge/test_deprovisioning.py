@@ -61,12 +61,15 @@ async def test_on_deactivate_delete_removes_the_account(
     )
     assert answer.status == 200, answer.body
     assert answer.body["userName"] == "patched"
+    # The last state, as the client asked it: `active: true` would read as a failure.
+    assert answer.body["active"] is False
     assert await backend.user("patched") is None
     assert (await scim.get(f"/Users/{patched['id']}")).status == 404
     replaced = await scim.put(
         f"/Users/{put['id']}", {"schemas": [USER_SCHEMA], "userName": "put", "active": False}
     )
     assert replaced.status == 200, replaced.body
+    assert replaced.body["active"] is False
     assert await backend.user("put") is None
 
 
@@ -113,6 +116,10 @@ async def test_on_delete_move_archives_the_entry_out_of_its_groups(
     assert sorted(staff["member"]) == sorted(
         [ldap_direct.people_dn("stayer"), ldap_direct.people_dn("leaver")]
     )
+    # Nor is the account disabled (it was, before the 409 said nothing was written).
+    assert (await scim.get(f"/Users/{back['id']}")).body["active"] is True
+    [kept] = ldap_direct.search(f"ou=people,{tree}", "(uid=leaver)")
+    assert "pwdaccountlockedtime" not in kept
 
 
 async def test_without_an_active_rule_deactivation_is_refused_not_ignored(
