@@ -156,11 +156,13 @@ def member_ids(value: Any) -> list[str]:
         if hasattr(item, "model_dump"):
             item = item.model_dump(by_alias=True, exclude_none=True)
         if isinstance(item, dict):
-            if str(item.get("type") or "User").lower() != "user":
+            # Attribute names are caseless (RFC 7643 §2.1): `{"Value": ...}` is a member too.
+            keys = {str(key).lower(): each for key, each in item.items()}
+            if str(keys.get("type") or "User").lower() != "user":
                 raise ScimError(
                     400, "members: only users can be members of a group", "invalidValue"
                 )
-            item = item.get("value")
+            item = keys.get("value")
         if item is None or str(item) == "":
             raise ScimError(400, "members: each member needs a value", "invalidValue")
         ids.append(str(item))

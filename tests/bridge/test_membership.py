@@ -81,6 +81,18 @@ def test_a_filter_other_than_value_eq_is_refused() -> None:
     assert caught.value.scim_type == "invalidFilter"
 
 
+def test_member_keys_are_caseless() -> None:
+    # RFC 7643 §2.1: `{"Value": ...}` names a member, as it does in POST and PUT.
+    others, changes = split(
+        {"op": "add", "path": "members", "value": [{"Value": "1"}, {"VALUE": "2", "Type": "User"}]}
+    )
+    assert others == []
+    assert changes == MemberChanges(added=frozenset({"1", "2"}))
+    with pytest.raises(ScimError) as caught:
+        split({"op": "add", "path": "members", "value": [{"Value": "1", "TYPE": "Group"}]})
+    assert caught.value.detail == "members: only users can be members of a group"
+
+
 def test_nested_groups_are_refused() -> None:
     with pytest.raises(ScimError) as caught:
         split({"op": "add", "path": "members", "value": [{"value": "1", "type": "Group"}]})
