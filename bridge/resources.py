@@ -168,7 +168,9 @@ class ResourceService:
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
         scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
         self._refuse_blank_name(scim.get("userName"))
-        if scim.get("active") is False and not self.maps_active:
+        if scim.get("active") is False and self.on_deactivate != "disable":
+            # Created inactive, the account would be what the policy never lets exist:
+            # an account the service refuses to disable, or one it deletes instead.
             raise self._cannot_disable()
         values = self.mapping.to_backend(scim)
         members = member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
@@ -390,8 +392,8 @@ class ResourceService:
 
     def _cannot_disable(self) -> ScimError:
         kind = self.kind.value
-        if self.maps_active:  # the operator chose it: the mapping could have stored it
-            reason = f'{kind}.on_deactivate is "refuse" on this service'
+        if self.maps_active or self.on_deactivate == "delete":  # the operator's choice
+            reason = f'{kind}.on_deactivate is "{self.on_deactivate}" on this service'
         else:
             reason = (
                 f"the mapping stores no account state (set {kind}.on_deactivate to delete "

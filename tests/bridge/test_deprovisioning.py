@@ -232,3 +232,29 @@ async def test_a_refusal_the_operator_chose_says_so(
         'active: this service does not disable users: users.on_deactivate is "refuse" on this '
         "service"
     )
+    # Nor does it create an account disabled, which it would refuse to make so.
+    created = await scim.post(
+        "/Users", {"schemas": [USER_SCHEMA], "userName": "born-disabled", "active": False}
+    )
+    assert (created.status, created.body["detail"]) == (400, refused.body["detail"])
+    assert await sqlite_direct.user("born-disabled") is None
+
+
+async def test_on_deactivate_delete_creates_no_inactive_account(
+    backend: Direct, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inactive account is what this policy deletes: one is not created either (it was,
+    and stayed, since only a change from active to inactive deprovisions)."""
+    scim = await policy_client(
+        backend, tmp_path, aiohttp_client, monkeypatch, '[users]\non_deactivate = "delete"\n'
+    )
+    created = await scim.post(
+        "/Users", {"schemas": [USER_SCHEMA], "userName": "born-disabled", "active": False}
+    )
+    assert (created.status, created.body["scimType"]) == (400, "invalidValue")
+    assert created.body["detail"] == (
+        'active: this service does not disable users: users.on_deactivate is "delete" on this '
+        "service"
+    )
+    assert await backend.user("born-disabled") is None
+    assert (await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ok"})).status == 201
