@@ -61,7 +61,11 @@ class EventDescriber:
         after = self._render(change.kind, change.after)
         changed = differences(self._render(change.kind, change.before), after)
         events: list[EventContent] = []
-        active = changed.pop("active", None)
+        active = changed.get("active")
+        if active is not None and isinstance(active["new"], bool):
+            del changed["active"]  # its own event says it
+        else:
+            active = None  # `active` removed (or never a boolean): an update like any other
         if changed:
             events.append(event("updated", after, changes=changed))
         if active is not None and active["new"] is False:
@@ -198,9 +202,9 @@ class Events:
         async with self.engine.begin() as connection:
             await self.outbox.create(connection)
         lock = parse_url(self.store).get_backend_name() != "sqlite"
+        # A synchronous receiver too: it takes the first event of a request at once, and
+        # the rest of that request's events from here (see OutboxJournal.record).
         for name, receiver in self.receivers.items():
-            if receiver.settings.synchronous:
-                continue
             worker = DeliveryWorker(
                 self.engine,
                 self.outbox,

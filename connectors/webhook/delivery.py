@@ -35,6 +35,9 @@ ANSWER_READ = 64 * 1024
 """Bytes of a receiver's answer read, so that its connection can serve the next event;
 the status decides, so a longer answer is not read at all: the connection is closed
 (a receiver, or whatever answers at its URL, could otherwise send gigabytes to memory)."""
+LAST_ATTEMPT_LEAD = 1.0
+"""Seconds before max_age the last attempt is due: a claim a little late still sends it."""
+
 _RETRIED = frozenset({408, 429})
 
 
@@ -289,15 +292,21 @@ class DeliveryWorker:
         # Retry-After is the least wait (RFC 9110 §10.2.3), never a reason to retry
         # sooner than the backoff: `Retry-After: 0` must not make a busy loop.
         now = time.time()
-        wait = max(outcome.retry_after or 0.0, self._receiver.delay(attempts))
-        too_old = now + wait - event.created > self._receiver.settings.max_age
+        least = outcome.retry_after or 0.0
+        wait = max(least, self._receiver.delay(attempts))
+        # An event fails once max_age has passed, not when the backoff's next wait would
+        # end after it: the last attempt goes just before (unless the receiver asked for
+        # longer than is left). A retry_max of 600 gave up up to ten minutes early.
+        max_age = self._receiver.settings.max_age
+        latest = event.created + max_age - min(LAST_ATTEMPT_LEAD, max_age / 10)
+        too_old = latest <= now + least
         if outcome.retry and not too_old:
             await self._outbox.finish(
                 connection,
                 event.sequence,
                 Status.PENDING,
                 attempts=attempts,
-                due=now + wait,
+                due=min(now + wait, latest),
                 error=outcome.error,
             )
             return

@@ -2,13 +2,14 @@
 
 What an event says is decided by the bridge (`describe`: the SCIM resource after the
 change, the attributes that changed); this module only routes events to receivers,
-stores them, and delivers at once to the receivers that are synchronous.
+stores them, and has a synchronous receiver take the first event of each request at once.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,8 @@ class OutboxJournal:
         self._receivers = receivers
         self._engine = engine
         self._wake = wake
+        self._asked: weakref.WeakSet[Any] = weakref.WeakSet()
+        """The transactions in which a synchronous receiver was asked already."""
 
     @property
     def in_transaction(self) -> bool:
@@ -65,8 +68,20 @@ class OutboxJournal:
         return self._engine is None
 
     async def record(self, changes: list[Change], transaction: Any | None) -> None:
+        """Store the events of `changes`; a synchronous receiver takes the first of its
+        request's events now, or the request fails (Rejected, Unavailable).
+
+        Only the first: a request's events are the change the client made, then what
+        follows from it in the same transaction (a deleted user's groups and reports, a
+        second event of one change). Asked about each in turn, a receiver could accept
+        `user.deleted` and refuse the manager cleared beside it: the request fails, and
+        the receiver holds an event of a deletion that was not made. The rest reach it
+        afterwards, from the outbox, once the whole has committed.
+        """
         pending: list[NewEvent] = []
         delivered: list[NewEvent] = []
+        request = _transaction_of(transaction)
+        may_ask = request is None or request not in self._asked
         for change in changes:
             names = self._routes.get(change.kind, [])
             if not names:
@@ -82,11 +97,15 @@ class OutboxJournal:
                         resource_id=content.resource_id,
                         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                     )
-                    if self._receivers[name].settings.synchronous:
+                    if may_ask and self._receivers[name].settings.synchronous:
                         await self._agree(event)
                         delivered.append(event)
                     else:
                         pending.append(event)
+                if delivered:
+                    may_ask = False
+                    if request is not None:
+                        self._asked.add(request)
         if not pending and not delivered:
             return
         if self._engine is not None:
@@ -118,6 +137,13 @@ class OutboxJournal:
                 retry_after=int(outcome.retry_after or 5),
             )
         raise Rejected(f"the webhook receiver {event.webhook} refused the change ({outcome.error})")
+
+
+def _transaction_of(transaction: Any | None) -> Any | None:
+    """The database transaction a connection is in (one per request), or None."""
+    if not isinstance(transaction, AsyncConnection) or transaction.sync_connection is None:
+        return None
+    return transaction.sync_connection.get_transaction()
 
 
 def _body(content: EventContent) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from aiohttp import web
 from backends import create_database, drop_database
 from direct import LdapDirect, SqlDirect, ldap_user_state
 from receiver import SECRET, Arrival, Receiver
-from scim_client import GROUP_SCHEMA, PATCH_SCHEMA, TOKEN, USER_SCHEMA, Scim
+from scim_client import ENTERPRISE, GROUP_SCHEMA, PATCH_SCHEMA, TOKEN, USER_SCHEMA, Scim
 from served import serve, serve_config, spawn_serve
 
 from bridge.cli import main
@@ -236,6 +236,51 @@ async def test_a_synchronous_receiver_can_refuse_a_change(
     assert statuses == ["delivered"]
 
 
+async def test_a_synchronous_receiver_is_asked_once_per_request(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """Deleting a manager also clears its report's manager: the receiver is asked about
+    the deletion, and told of the rest afterwards. Asked about each in turn, it took
+    `user.deleted`, refused the report's update, and the DELETE failed (502) with the
+    receiver holding the deletion of a user who was still there."""
+    database = tmp_path / "store.db"
+    config = webhook_config(
+        tmp_path, f"sqlite+aiosqlite:///{database}", receiver, webhook="synchronous = true\n"
+    )
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    boss = await user(scim, "boss")
+    report = await user(scim, "report", **{ENTERPRISE: {"manager": {"value": boss}}})
+    receiver.answer = lambda arrival, n: (400, {}) if arrival.type == "user.updated" else (204, {})
+    deleted = await scim.delete(f"/Users/{boss}")
+    assert deleted.status == 204, deleted.body
+    assert receiver.of(boss) == ["user.created", "user.deleted"]
+    assert (await scim.get(f"/Users/{boss}")).status == 404
+    assert ENTERPRISE not in (await scim.get(f"/Users/{report}")).body
+    # The report's update went out from the outbox; refused there, it failed there.
+    await until_status(database, "failed")
+    with sqlite3.connect(database) as connection:
+        [(kind,)] = connection.execute(
+            "SELECT type FROM scim_bridge_events WHERE status = 'failed'"
+        )
+    assert kind == "user.updated"
+
+
+async def test_removing_active_is_an_update_event(
+    store: str, receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """`remove active` changes the user (answered 200, a new version): it was no event at
+    all (so never put to a synchronous receiver either), since only a new true or false
+    made one."""
+    scim = await serve_config(webhook_config(tmp_path, store, receiver), aiohttp_client, None, ENV)
+    alice = await user(scim, "alice")
+    answer = await scim.patch(f"/Users/{alice}", {"op": "remove", "path": "active"})
+    assert answer.status == 200, answer.body
+    await receiver.wait_for(2)
+    assert receiver.of(alice) == ["user.created", "user.updated"]
+    [updated] = [a.body for a in receiver.delivered() if a.type == "user.updated"]
+    assert updated["data"]["changes"] == {"active": {"old": True, "new": None}}
+
+
 async def test_a_slow_answer_holds_back_only_its_own_resource(
     store: str, receiver: Receiver, tmp_path: Path, aiohttp_client: Any
 ) -> None:
@@ -367,6 +412,33 @@ async def test_a_refusal_fails_at_once_and_an_operator_retries_it(
         f"not retried: {event_id}: no failed event has this id",
         "not retried: msg_nothing: no failed event has this id",
     ]
+
+
+async def test_the_last_attempt_comes_just_before_max_age(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """A receiver in trouble (500) with max_age 3 s and 2 s between attempts: attempts at
+    0 and 2 s, and a last one before 3 s. The event failed at 2 s, when the next wait
+    would have ended after max_age, with a second left."""
+    receiver = Receiver(answer=lambda arrival, n: (500, {}))
+    await receiver.start()
+    try:
+        store = f"sqlite+aiosqlite:///{tmp_path}/store.db"
+        slow_retries = "max_age = 3\nretry_initial = 2\nretry_max = 2\n"
+        config = webhook_config(tmp_path, store, receiver, webhook=slow_retries)
+        scim = await serve_config(config, aiohttp_client, None, ENV)
+        started = time.time()
+        await user(scim, "in-trouble")
+        await until_status(tmp_path / "store.db", "failed", within=15)
+        took = time.time() - started
+    finally:
+        await receiver.stop()
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        [(attempts, error)] = connection.execute(
+            "SELECT attempts, last_error FROM scim_bridge_events"
+        )
+    assert attempts == 3, (attempts, error)
+    assert took >= 2.5, took
 
 
 async def test_an_event_too_old_to_retry_is_failed(tmp_path: Path, aiohttp_client: Any) -> None:
