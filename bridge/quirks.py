@@ -4,7 +4,8 @@ Every tolerance applies to every client at once: there is no per-client switch, 
 rewrite is one that cannot change the meaning of a well-formed payload.
 
 - OneLogin's legacy template names the schemas `urn:scim:schemas:core:2.0` and
-  `urn:scim:schemas:extension:enterprise:2.0`, and sends `emails` as one object.
+  `urn:scim:schemas:extension:enterprise:2.0` (its Enterprise User Schema template SCIM
+  1.1's `...:core:1.0` and `...:enterprise:1.0`), and sends `emails` as one object.
 - Entra sends booleans as strings (`"active": "False"`), the manager as a bare string, as
   `[{"$ref": null, "value": ...}]` and under the unqualified path `manager`, and `""` to
   remove it (as some clients remove `manager.value`); it adds schemas of its own
@@ -15,6 +16,8 @@ rewrite is one that cannot change the meaning of a well-formed payload.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -26,6 +29,11 @@ _LEGACY_SCHEMAS = {
     "urn:scim:schemas:core:2.0": None,  # core: the resource's own schema, decided per kind
     "urn:scim:schemas:extension:enterprise:2.0": ENTERPRISE_SCHEMA,
     "urn:scim:schemas:extension:enterprise:2.0:user": ENTERPRISE_SCHEMA,
+    # OneLogin's "Enterprise User Schema" template (developers.onelogin.com/scim) names
+    # SCIM 1.1's schemas, whose attributes 2.0 kept: unknown, its department and manager
+    # were dropped, and a PUT cleared them.
+    "urn:scim:schemas:core:1.0": None,
+    "urn:scim:schemas:extension:enterprise:1.0": ENTERPRISE_SCHEMA,
 }
 
 _MULTI_VALUED_COMPLEX = {
@@ -41,6 +49,16 @@ _MULTI_VALUED_COMPLEX = {
 }
 _BOOLEAN_ATTRIBUTES = {"active", "primary"}
 _MANAGER_PATHS = {"manager", f"{ENTERPRISE_SCHEMA.lower()}:manager"}
+_MANAGER_SELECTED = re.compile(
+    rf'(?:{re.escape(ENTERPRISE_SCHEMA)}:)?manager\[\s*value\s+eq\s+"((?:[^"\\]|\\.)*)"\s*\]',
+    re.IGNORECASE,
+)
+"""Entra's removal of a manager it names: `manager[value eq "id"]` (a filter the RFC
+keeps for multi-valued attributes, so scim2-models refuses it on the single manager)."""
+
+MANAGER_WAS = "scim-bridge:manager-was"
+"""Key of a normalized manager removal that names the manager it removes: the removal
+applies only while that is still the manager (bridge.resources takes the key out)."""
 _MANAGER_VALUE_PATHS = {f"{path}.value" for path in _MANAGER_PATHS}
 
 
@@ -102,6 +120,9 @@ def _normalize_operation(operation: dict[str, Any], resource_id: str) -> dict[st
     value = operation.get("value")
     if isinstance(path, str) and path.strip():
         path = path.strip()
+        removal = _manager_removal(path, operation)
+        if removal is not None:
+            return removal
         if path.lower() == "manager":
             path = f"{ENTERPRISE_SCHEMA}:manager"
         if path.lower() in _MANAGER_VALUE_PATHS and _clears(operation):
@@ -123,6 +144,39 @@ def _normalize_operation(operation: dict[str, Any], resource_id: str) -> dict[st
     elif isinstance(value, dict):
         operation["value"] = _normalize_pathless_value(value, resource_id)
     return operation
+
+
+def _manager_removal(path: str, operation: dict[str, Any]) -> dict[str, Any] | None:
+    """A removal of the manager that names which (Entra: by a `[value eq "id"]` filter,
+    or by a value as it removes members): removed only if it is still that one, as a
+    remove whose filter matches nothing changes nothing (RFC 7644 §3.5.2.2)."""
+    if str(operation.get("op", "")).lower() != "remove":
+        return None
+    selected = _MANAGER_SELECTED.fullmatch(path)
+    if selected is not None:
+        named: str | None = json.loads(f'"{selected[1]}"')
+    elif path.lower() in _MANAGER_PATHS and operation.get("value") not in (None, ""):
+        value = operation["value"]
+        manager = _normalize_manager(value[0] if isinstance(value, list) and value else value)
+        named = None if manager is None else str(manager["value"])
+    else:
+        return None
+    removal: dict[str, Any] = {"op": "remove", "path": f"{ENTERPRISE_SCHEMA}:manager"}
+    if named is not None:
+        removal[MANAGER_WAS] = named
+    return removal
+
+
+def take_manager_conditions(payload: dict[str, Any]) -> dict[int, str]:
+    """The manager each removal of `payload` names (its index -> the manager's id),
+    taken out of the operations, which scim2-models would refuse with the key."""
+    conditions: dict[int, str] = {}
+    operations = payload.get("Operations")
+    if isinstance(operations, list):
+        for index, operation in enumerate(operations):
+            if isinstance(operation, dict) and MANAGER_WAS in operation:
+                conditions[index] = str(operation.pop(MANAGER_WAS))
+    return conditions
 
 
 def _clears(operation: dict[str, Any]) -> bool:

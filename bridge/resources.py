@@ -235,6 +235,7 @@ class ResourceService:
                 "another",
             )
         normalized = self._resolved_paths(normalized)
+        manager_was = quirks.take_manager_conditions(normalized)
         patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )
@@ -265,8 +266,13 @@ class ResourceService:
                     stored = current.values
                     previous = self._dump(resource)
                     before = self.mapping.to_backend(previous, current=stored, defaults=False)
-                    for operation in operations:  # in order (RFC 7644 §3.5.2)
+                    manager = self._manager_of(self._as_request(current)) if manager_was else None
+                    for index, operation in enumerate(operations):  # in order (§3.5.2)
+                        if manager_was.get(index, manager) != manager:
+                            continue  # removes a manager the user no longer has
                         _apply_operation(patch, operation, resource)
+                        if manager_was:  # Entra's conditional removal: rare, so dumped
+                            manager = self._manager_of(self._dump(resource))
                     self._refuse_blank_name(getattr(resource, "user_name", None))
                     if self._deactivates(current, getattr(resource, "active", None)):
                         return await self._deactivate(current)
@@ -346,6 +352,12 @@ class ResourceService:
             )
             return
         await self._disable(current)
+
+    def _manager_of(self, resource: dict[str, Any]) -> str | None:
+        """The id of the manager a user (SCIM JSON) names, or None."""
+        extension = resource.get(quirks.ENTERPRISE_SCHEMA)
+        manager = extension.get("manager") if isinstance(extension, dict) else None
+        return str(manager["value"]) if isinstance(manager, dict) and "value" in manager else None
 
     def _disabling(self, current: Record) -> dict[str, Any]:
         """The stored changes that set `active` to false through the mapping's rule."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import pytest
@@ -379,6 +380,28 @@ async def test_a_pathless_value_keyed_by_a_selection_is_applied(scim: Scim) -> N
 LEGACY_ENTERPRISE = "urn:scim:schemas:extension:enterprise:2.0"
 
 
+async def test_onelogin_enterprise_user_schema_template(scim: Scim) -> None:
+    """OneLogin's Enterprise User Schema template names SCIM 1.1's schemas: its department
+    and manager were dropped on POST (201) and cleared by a PUT (200)."""
+    boss = await scim.create_user("boss")
+    legacy = "urn:scim:schemas:extension:enterprise:1.0"
+    body = {
+        "schemas": ["urn:scim:schemas:core:1.0", legacy],
+        "userName": "carol@example.com",
+        "emails": {"value": "carol@example.com", "type": "work", "primary": True},
+        legacy: {"department": "Sales", "manager": {"managerId": boss["id"]}},
+    }
+    created = await scim.post("/Users", body)
+    assert created.status == 201, created.body
+    assert created.body[ENTERPRISE]["department"] == "Sales"
+    assert created.body[ENTERPRISE]["manager"]["value"] == boss["id"]
+    body[legacy] = {"department": "Marketing", "manager": {"managerId": boss["id"]}}
+    replaced = await scim.put(f"/Users/{created.body['id']}", body)
+    assert replaced.status == 200, replaced.body
+    assert replaced.body[ENTERPRISE]["department"] == "Marketing"
+    assert replaced.body[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+
 async def test_onelogin_legacy_schema_names_in_patch(scim: Scim) -> None:
     user = await scim.create_user("alice")
     path = f"/Users/{user['id']}"
@@ -651,3 +674,32 @@ async def test_a_boolean_compared_to_anything_else_is_an_invalid_filter(scim: Sc
     for written in ("active eq true", 'active eq "True"'):
         answer = await scim.get(f"/Users?filter={q(written)}")
         assert (answer.status, answer.body["totalResults"]) == (200, 1), (written, answer.body)
+
+
+MANAGER_REMOVALS = [
+    {"op": "remove", "path": 'manager[value eq "ID"]'},
+    {"op": "Remove", "path": f'{ENTERPRISE}:manager[value eq "ID"]'},
+    {"op": "Remove", "path": f"{ENTERPRISE}:manager", "value": [{"$ref": None, "value": "ID"}]},
+    {"op": "remove", "path": "manager", "value": {"value": "ID"}},
+]
+
+
+@pytest.mark.parametrize("removal", MANAGER_REMOVALS)
+async def test_entra_removes_the_manager_it_names(scim: Scim, removal: dict[str, object]) -> None:
+    """Entra names the manager it removes (a filter, or a value as for members): removed
+    when it is the manager, left alone when it is another (a remove whose selection
+    matches nothing changes nothing). It was 400 invalidFilter, so no manager could go."""
+    boss = await scim.create_user("boss")
+    other = await scim.create_user("other")
+    report = await scim.create_user("report", **{ENTERPRISE: {"manager": {"value": boss["id"]}}})
+    path = f"/Users/{report['id']}"
+
+    def naming(manager: dict[str, str]) -> dict[str, object]:
+        return dict(json.loads(json.dumps(removal).replace("ID", manager["id"])))
+
+    kept = await scim.patch(path, naming(other))
+    assert kept.status == 200, kept.body
+    assert kept.body[ENTERPRISE]["manager"]["value"] == boss["id"]
+    removed = await scim.patch(path, naming(boss))
+    assert removed.status == 200, removed.body
+    assert ENTERPRISE not in (await scim.get(path)).body
