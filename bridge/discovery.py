@@ -68,7 +68,7 @@ class Discovery:
             patch=Patch(supported=True),
             bulk=Bulk(supported=False, max_operations=0, max_payload_size=self.max_body_bytes),
             filter=Filter(supported=True, max_results=self.max_results),
-            change_password=ChangePassword(supported=False),
+            change_password=ChangePassword(supported=self._stores_password),
             sort=Sort(supported=True),
             etag=ETag(supported=True),
             authentication_schemes=[
@@ -86,6 +86,16 @@ class Discovery:
             "location": "/ServiceProviderConfig",
         }
         return body
+
+    @property
+    def _stores_password(self) -> bool:
+        """Whether the users' mapping stores `password`, which a PATCH or PUT then
+        changes (RFC 7644 §5 changePassword): the presets do not."""
+        users = self.services.get(Kind.USERS)
+        return users is not None and any(
+            rule.field is not None and rule.target.attr.lower() == "password"
+            for rule in users.mapping.rules.rules
+        )
 
     @cached_property
     def _resource_types(self) -> list[dict[str, Any]]:

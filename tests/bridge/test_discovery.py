@@ -21,6 +21,7 @@ async def test_service_provider_config_states_what_is_supported(scim: Scim) -> N
     assert body["filter"] == {"supported": True, "maxResults": 50}
     assert body["etag"]["supported"] is True
     assert body["sort"]["supported"] is True
+    assert body["changePassword"]["supported"] is False  # the presets store no password
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
 
 

@@ -57,6 +57,9 @@ async def test_a_mapped_password_is_written_and_never_returned_filtered_or_sorte
     assert changed.status == 200, changed.body
     assert "password" not in changed.body
     assert (await sqlite_direct.user("pw") or {})["title"] == "N3w!"
+    # And the service says so (RFC 7644 §5); the presets, which store none, say false.
+    config = await scim.get("/ServiceProviderConfig")
+    assert config.body["changePassword"] == {"supported": True}
 
 
 @pytest.mark.parametrize(
