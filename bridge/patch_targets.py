@@ -47,8 +47,8 @@ def _name_key(
 ) -> None:
     """A key of a path-less value: an attribute (`name`, `name.familyName`), an
     extension's URN holding its attributes, or an extension attribute's full URN."""
-    if key.lower() in extensions:
-        if isinstance(item, dict):
+    if key.lower() in extensions or key.lower() == core_schema.lower():
+        if isinstance(item, dict):  # a schema's attributes, under its URN
             for name, value in item.items():
                 _name(found, f"{key}:{name}", value, removes=False)
         return

@@ -20,6 +20,8 @@ import json
 import re
 from typing import Any
 
+from bridge.errors import ScimError
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -154,7 +156,12 @@ def _manager_removal(path: str, operation: dict[str, Any]) -> dict[str, Any] | N
         return None
     selected = _MANAGER_SELECTED.fullmatch(path)
     if selected is not None:
-        named: str | None = json.loads(f'"{selected[1]}"')
+        try:
+            named: str | None = json.loads(f'"{selected[1]}"')
+        except ValueError:
+            raise ScimError(
+                400, f"'{path}' holds a string escape that is not JSON's", "invalidFilter"
+            ) from None
     elif path.lower() in _MANAGER_PATHS and operation.get("value") not in (None, ""):
         value = operation["value"]
         manager = _normalize_manager(value[0] if isinstance(value, list) and value else value)

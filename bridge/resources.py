@@ -239,6 +239,8 @@ class ResourceService:
         patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )
+        # By operation, not by place: splitting out a group's member operations shifts places.
+        conditioned = [((patch.operations or [])[i], was) for i, was in manager_was.items()]
         if self.kind is Kind.GROUPS:
             operations, members = split_member_operations(patch.operations or [])
         else:
@@ -266,12 +268,13 @@ class ResourceService:
                     stored = current.values
                     previous = self._dump(resource)
                     before = self.mapping.to_backend(previous, current=stored, defaults=False)
-                    manager = self._manager_of(self._as_request(current)) if manager_was else None
-                    for index, operation in enumerate(operations):  # in order (§3.5.2)
-                        if manager_was.get(index, manager) != manager:
+                    manager = self._manager_of(self._as_request(current)) if conditioned else None
+                    for operation in operations:  # in order (RFC 7644 §3.5.2)
+                        was = next((w for op, w in conditioned if op is operation), manager)
+                        if was != manager:
                             continue  # removes a manager the user no longer has
                         _apply_operation(patch, operation, resource)
-                        if manager_was:  # Entra's conditional removal: rare, so dumped
+                        if conditioned:  # Entra's conditional removal: rare, so dumped
                             manager = self._manager_of(self._dump(resource))
                     self._refuse_blank_name(getattr(resource, "user_name", None))
                     if self._deactivates(current, getattr(resource, "active", None)):
@@ -636,6 +639,7 @@ def _selects_a_slot(operation: PatchOperation[Any]) -> bool:
         isinstance(term, Comparison)
         and term.op is CompareOperator.eq
         and term.attr_path.sub_attr is None
+        and term.attr_path.uri is None
         and term.attr_path.attr.lower() in SLOT_SELECTORS
         for term in terms
     )

@@ -539,9 +539,11 @@ class LdapConnector:
                 connection, kind, entry, before.id, dependents
             )
 
-        moved, followers = await self._run(move)
-        for change in told:
-            await self._tell(change)
+        try:
+            moved, followers = await self._run(move)
+        finally:
+            for change in told:  # the account disabled is told, even if the move failed
+                await self._tell(change)
         await self._tell(Change(kind, moved.id, moved, None))
         for follower in followers:
             await self._tell(follower)

@@ -36,7 +36,8 @@ ANSWER_READ = 64 * 1024
 the status decides, so a longer answer is not read at all: the connection is closed
 (a receiver, or whatever answers at its URL, could otherwise send gigabytes to memory)."""
 LAST_ATTEMPT_LEAD = 1.0
-"""Seconds before max_age the last attempt is due: a claim a little late still sends it."""
+"""Seconds before max_age (beyond a poll interval) the last attempt is due, so that a
+claim made at the next poll, a little late, still sends it."""
 
 _RETRIED = frozenset({408, 429})
 
@@ -298,7 +299,9 @@ class DeliveryWorker:
         # end after it: the last attempt goes just before (unless the receiver asked for
         # longer than is left). A retry_max of 600 gave up up to ten minutes early.
         max_age = self._receiver.settings.max_age
-        latest = event.created + max_age - min(LAST_ATTEMPT_LEAD, max_age / 10)
+        # Due events are found at the next poll: the lead covers the poll interval too.
+        lead = min(LAST_ATTEMPT_LEAD + self._poll_interval, max_age / 10)
+        latest = event.created + max_age - lead
         too_old = latest <= now + least
         if outcome.retry and not too_old:
             await self._outbox.finish(

@@ -98,6 +98,7 @@ class OutboxJournal:
                         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                     )
                     if may_ask and self._receivers[name].settings.synchronous:
+                        await self._in_order(event, transaction)
                         await self._agree(event)
                         delivered.append(event)
                     else:
@@ -123,6 +124,22 @@ class OutboxJournal:
     ) -> None:
         await self._outbox.append(connection, pending)
         await self._outbox.append(connection, delivered, delivered=True)
+
+    async def _in_order(self, event: NewEvent, transaction: Any | None) -> None:
+        """A resource's events reach a receiver in order: while an earlier one still waits
+        in the outbox for this receiver (the rest of an earlier request), this one cannot
+        go ahead of it, and the request is to be made again shortly (503)."""
+        if not isinstance(transaction, AsyncConnection):
+            return
+        if await self._outbox.holds_pending(
+            transaction, event.webhook, event.resource_type, event.resource_id
+        ):
+            self._wake(event.webhook)
+            raise Unavailable(
+                f"the webhook receiver {event.webhook} has earlier events of this resource "
+                "to take first; retry later",
+                retry_after=1,
+            )
 
     async def _agree(self, event: NewEvent) -> None:
         """A synchronous receiver takes the event now, or the change is not made."""

@@ -92,6 +92,23 @@ class Outbox:
         """Create the table when missing (it is scim-bridge's own, in whichever database)."""
         await connection.run_sync(self.metadata.create_all, checkfirst=True)
 
+    async def holds_pending(
+        self, connection: AsyncConnection, webhook: str, resource_type: str, resource_id: str
+    ) -> bool:
+        """Whether an event of this resource still waits for `webhook`."""
+        events = self.table
+        found = await connection.execute(
+            sa.select(sa.literal(1))
+            .where(
+                events.c.webhook == webhook,
+                events.c.resource_type == resource_type,
+                events.c.resource_id == resource_id,
+                events.c.status == Status.PENDING,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def append(
         self,
         connection: AsyncConnection,

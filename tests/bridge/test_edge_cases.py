@@ -703,3 +703,28 @@ async def test_entra_removes_the_manager_it_names(scim: Scim, removal: dict[str,
     removed = await scim.patch(path, naming(boss))
     assert removed.status == 200, removed.body
     assert ENTERPRISE not in (await scim.get(path)).body
+
+
+async def test_a_manager_removal_on_a_group_shifts_no_other_operation(scim: Scim) -> None:
+    """A group's member operations are split out before the others are applied: the
+    condition of Entra's manager removal (meaningless on a group) was looked up by place,
+    and skipped the displayName replace that came after it."""
+    alice = await scim.create_user("alice")
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g"})
+    path = f"/Groups/{group.body['id']}"
+    answer = await scim.patch(
+        path,
+        {"op": "add", "path": "members", "value": [{"value": alice["id"]}]},
+        {"op": "remove", "path": "manager", "value": "zz"},
+        {"op": "replace", "path": "displayName", "value": "renamed"},
+    )
+    assert answer.status in (200, 204), answer.body
+    assert (await scim.get(path)).body["displayName"] == "renamed"
+
+
+async def test_a_manager_filter_with_a_bad_escape_is_400(scim: Scim) -> None:
+    report = await scim.create_user("report")
+    answer = await scim.patch(
+        f"/Users/{report['id']}", {"op": "remove", "path": 'manager[value eq "\\u00"]'}
+    )
+    assert (answer.status, answer.body.get("scimType")) == (400, "invalidFilter"), answer.body

@@ -646,6 +646,16 @@ async def test_a_patch_naming_the_derived_value_keeps_what_it_says(scim: Scim) -
     )
     assert pathless.body["name"]["givenName"] == "Augusta"
     assert pathless.body["displayName"] == "Ada Lovelace"
+    # Under the core schema's URN too (as OneLogin's legacy names become).
+    under_urn = await scim.patch(
+        f"/Users/{user['id']}",
+        {
+            "op": "replace",
+            "value": {USER_SCHEMA: {"displayName": "Countess", "name": {"familyName": "K"}}},
+        },
+    )
+    assert under_urn.body["name"]["familyName"] == "K"
+    assert under_urn.body["displayName"] == "Countess"
 
 
 async def test_a_member_patch_that_changes_nothing_keeps_the_groups_version(scim: Scim) -> None:

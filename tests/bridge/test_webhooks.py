@@ -265,6 +265,45 @@ async def test_a_synchronous_receiver_is_asked_once_per_request(
     assert kind == "user.updated"
 
 
+async def test_a_synchronous_receiver_still_gets_a_resources_events_in_order(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """The rest of a request goes through the outbox: while it waits there (the receiver
+    answered 503 to it), the next request on that resource is 503 too, instead of its
+    event overtaking the waiting one."""
+    database = tmp_path / "store.db"
+    webhook = "synchronous = true\nretry_initial = 0.5\nretry_max = 0.5\n"
+    config = webhook_config(tmp_path, f"sqlite+aiosqlite:///{database}", receiver, webhook=webhook)
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    alice = await user(scim, "alice")
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})
+    path = f"/Groups/{group.body['id']}"
+    busy = {"on": True}
+    receiver.answer = lambda arrival, n: (
+        (503, {}) if busy["on"] and arrival.type == "group.members_added" else (204, {})
+    )
+    first = await scim.patch(
+        path,
+        {"op": "replace", "path": "displayName", "value": "Ops 2"},
+        {"op": "add", "path": "members", "value": [{"value": alice}]},
+    )
+    assert first.status in (200, 204), first.body
+    second = await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Ops 3"})
+    assert second.status == 503, second.body
+    assert "earlier events of this resource" in second.body["detail"]
+    busy["on"] = False
+    await until_status(database, "delivered", count=4)  # alice, the group, its two events
+    third = await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Ops 3"})
+    assert third.status in (200, 204), third.body
+    group_id = group.body["id"]
+    assert receiver.of(group_id) == [
+        "group.created",
+        "group.updated",
+        "group.members_added",
+        "group.updated",
+    ]
+
+
 async def test_removing_active_is_an_update_event(
     store: str, receiver: Receiver, tmp_path: Path, aiohttp_client: Any
 ) -> None:
