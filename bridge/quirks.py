@@ -163,8 +163,7 @@ def _manager_removal(path: str, operation: dict[str, Any]) -> dict[str, Any] | N
                 400, f"'{path}' holds a string escape that is not JSON's", "invalidFilter"
             ) from None
     elif path.lower() in _MANAGER_PATHS and operation.get("value") not in (None, ""):
-        value = operation["value"]
-        manager = _normalize_manager(value[0] if isinstance(value, list) and value else value)
+        manager = _normalize_manager(operation["value"])
         named = None if manager is None else str(manager["value"])
     else:
         return None

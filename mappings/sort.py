@@ -116,11 +116,15 @@ def _ranks(
             orders.add(order(unlisted))
     distinct = sorted(orders)
 
-    def rank(scim: str | None) -> int | None:
-        return None if scim is None else distinct.index(order(scim))
+    def rank(scim: str) -> int:
+        return distinct.index(order(scim))
 
-    ranks = tuple((stored, distinct.index(order(scim))) for stored, scim in read_as.items())
-    return ranks, rank(absent), rank(unlisted)
+    ranks = tuple((stored, rank(scim)) for stored, scim in read_as.items())
+    return (
+        ranks,
+        None if absent is None else rank(absent),
+        None if unlisted is None else rank(unlisted),
+    )
 
 
 def _scim_text(value: Any) -> str:

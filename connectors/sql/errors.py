@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connectors.base import Conflict, ConnectorError, InvalidValue, Unavailable
+from connectors.sql.settings import in_memory
 
 RETRY_AFTER = 5
 """Seconds a client is asked to wait when the database is unreachable or busy."""
@@ -203,30 +204,29 @@ def _sentence(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
+def _sqlite_file(url: sa.URL) -> pathlib.Path | None:
+    """The file a SQLite URL names; None for another database, an in-memory one, or a
+    SQLite URI (uri=true), whose file sqlite3 itself resolves."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or in_memory(url) or database.startswith("file:"):
+        return None
+    return pathlib.Path(database)
+
+
 def missing_directory(url: sa.URL) -> str | None:
     """A SQLite file whose directory does not exist, said before connecting: sqlite3 would
     only say "unable to open database file" (and aiosqlite's thread outlive the failure)."""
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+    path = _sqlite_file(url)
+    if path is None or path.parent.is_dir():
         return None
-    if database.startswith("file:"):  # a SQLite URI (uri=true)
-        return None
-    parent = pathlib.Path(database).parent
-    if parent.is_dir():
-        return None
-    return f"directory {str(parent)!r} of the database file does not exist"
+    return f"directory {str(path.parent)!r} of the database file does not exist"
 
 
 def missing_database(url: sa.URL) -> str | None:
     """A SQLite file that does not exist, in a directory that does: connecting would
     create it empty (and then report each table missing). Said only where nothing is to
     create it (create_tables)."""
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):  # a SQLite URI (uri=true)
-        return None
-    path = pathlib.Path(database)
-    if path.exists() or not path.parent.is_dir():
+    path = _sqlite_file(url)
+    if path is None or path.exists() or not path.parent.is_dir():
         return None  # a missing directory is missing_directory's
-    return f"database file {database!r} does not exist (create_tables = true creates it)"
+    return f"database file {url.database!r} does not exist (create_tables = true creates it)"

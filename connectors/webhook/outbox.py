@@ -96,17 +96,8 @@ class Outbox:
         self, connection: AsyncConnection, webhook: str, resource_type: str, resource_id: str
     ) -> bool:
         """Whether an event of this resource still waits for `webhook`."""
-        events = self.table
-        found = await connection.execute(
-            sa.select(sa.literal(1))
-            .where(
-                events.c.webhook == webhook,
-                events.c.resource_type == resource_type,
-                events.c.resource_id == resource_id,
-                events.c.status == Status.PENDING,
-            )
-            .limit(1)
-        )
+        condition = _pending_of(self.table, webhook, resource_type, resource_id)
+        found = await connection.execute(sa.select(sa.literal(1)).where(*condition).limit(1))
         return found.first() is not None
 
     async def append(
@@ -182,10 +173,7 @@ class Outbox:
         ahead = (
             sa.select(sa.literal(1))
             .where(
-                older.c.webhook == events.c.webhook,
-                older.c.resource_type == events.c.resource_type,
-                older.c.resource_id == events.c.resource_id,
-                older.c.status == Status.PENDING,
+                *_pending_of(older, events.c.webhook, events.c.resource_type, events.c.resource_id),
                 older.c.sequence < events.c.sequence,
             )
             .exists()
@@ -282,3 +270,16 @@ def _stored(row: sa.RowMapping) -> StoredEvent:
         finished=row["finished"],
         last_error=row["last_error"],
     )
+
+
+def _pending_of(
+    events: sa.FromClause, webhook: Any, resource_type: Any, resource_id: Any
+) -> list[sa.ColumnElement[bool]]:
+    """The rows of `events` still pending for this webhook and resource (each given as
+    a value, or as a column of the row that asks)."""
+    return [
+        events.c.webhook == webhook,
+        events.c.resource_type == resource_type,
+        events.c.resource_id == resource_id,
+        events.c.status == Status.PENDING,
+    ]
