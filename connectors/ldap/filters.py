@@ -128,10 +128,14 @@ def _compare(context: FilterContext, condition: Compare) -> str:
             field=field,
         )
     escaped = escape(text)
-    if op is Op.EQ:
-        return f"({field}={escaped})"
-    if op is Op.NE:
-        return f"(!({field}={escaped}))"
+    if op in (Op.EQ, Op.NE):
+        term = f"({field}={escaped})"
+        exact = _case_exact_rule(context, condition)
+        if exact is not None:
+            # The plain term keeps the attribute's index in use; the extensible match
+            # (RFC 4515 §3) then drops the values that differ only in case.
+            term = f"(&{term}({field}:{exact}:={escaped}))"
+        return term if op is Op.EQ else f"(!{term})"
     if op is Op.CO:
         return f"({field}=*{escaped}*)"
     if op is Op.SW:
@@ -146,6 +150,17 @@ def _compare(context: FilterContext, condition: Compare) -> str:
     if op is Op.GT:
         return f"(&({field}>={escaped})(!({field}={escaped})))"
     return f"(&({field}<={escaped})(!({field}={escaped})))"
+
+
+def _case_exact_rule(context: FilterContext, condition: Compare) -> str | None:
+    """The rule to compare a caseExact SCIM attribute with (externalId, RFC 7643 §3.1) when
+    the attribute holding it ignores case; None when the directory's own rule will do.
+
+    Only equality has such a rule in filters: a substring or ordering comparison of a
+    caseExact attribute keeps the directory's rule (README, "Connecting a directory")."""
+    if not condition.case_exact or context.schema is None:
+        return None
+    return context.schema.case_exact_rule(condition.field)
 
 
 def _against_empty(field: str, op: Op) -> str:

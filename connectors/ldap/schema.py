@@ -48,6 +48,8 @@ class AttributeRules:
     equality: bool
     ordering: bool
     substring: bool
+    equality_rule: str | None = None
+    """The EQUALITY rule's name as published (its own or a superior's), lower case."""
 
     @property
     def described(self) -> bool:
@@ -99,6 +101,7 @@ class DirectorySchema:
                 equality=bool(info.equality),
                 ordering=bool(info.ordering),
                 substring=bool(getattr(info, "substr", None) or info.substring),
+                equality_rule=_first_name(info.equality),
             )
             for superior in info.superior or ():
                 parent = infos.get(str(superior).lower()) or by_oid.get(superior)
@@ -109,6 +112,7 @@ class DirectorySchema:
                     equality=own.equality or inherited.equality,
                     ordering=own.ordering or inherited.ordering,
                     substring=own.substring or inherited.substring,
+                    equality_rule=own.equality_rule or inherited.equality_rule,
                 )
             return own
 
@@ -202,6 +206,31 @@ class DirectorySchema:
     def can_match_substrings(self, name: str) -> bool:
         found = self.attributes.get(name.lower())
         return found is None or not found.described or found.substring
+
+    def case_exact_rule(self, name: str) -> str | None:
+        """The matching rule that compares the attribute's values with case, when its own
+        equality rule ignores case; None when it already compares with case or the schema
+        does not say.
+
+        SCIM's externalId is caseExact (RFC 7643 §3.1) and the presets keep it in
+        `description`, whose caseIgnoreMatch would find "abc" for "AbC". The case-exact
+        counterparts are RFC 4517's own (§4.2.4, §4.2.3), usable in an extensible match.
+        """
+        found = self.attributes.get(name.lower())
+        if found is None or found.equality_rule is None:
+            return None
+        return _CASE_EXACT.get(found.equality_rule)
+
+
+_CASE_EXACT = {"caseignorematch": "caseExactMatch", "caseignoreia5match": "caseExactIA5Match"}
+"""Case-ignoring equality rules (RFC 4517 §4.2) and the rules comparing with case."""
+
+
+def _first_name(published: Any) -> str | None:
+    """ldap3 gives a matching rule as a list of names (or one name, or None)."""
+    if isinstance(published, (list, tuple)):
+        published = published[0] if published else None
+    return str(published).lower() if published else None
 
 
 def read_schema(connection: Any) -> DirectorySchema | None:

@@ -356,3 +356,28 @@ async def test_a_value_of_spaces_alone_is_refused_not_misread(ldap_scim: Scim, o
     spaces = quote(f'userName {op} "  "')
     answer = await scim.get(f"/Users?filter={spaces}")
     assert (answer.status, answer.body.get("scimType")) == (400, "invalidFilter"), answer.body
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ('externalId eq "AbC-1"', {"upper"}),
+        ('externalId eq "abc-1"', {"lower"}),
+        ('externalId eq "ABC-1"', set()),
+        ('externalId ne "AbC-1"', {"lower", "none"}),
+        ('externalId eq "AbC-1" or userName eq "none"', {"upper", "none"}),
+    ],
+)
+async def test_external_id_compares_with_case_although_its_attribute_ignores_it(
+    ldap_scim: Scim, filter_: str, expected: set[str]
+) -> None:
+    """externalId is caseExact (RFC 7643 §3.1); the preset keeps it in `description`,
+    whose caseIgnoreMatch found both users for either spelling."""
+    scim = ldap_scim
+    await scim.create_user("upper", externalId="AbC-1")
+    await scim.create_user("lower", externalId="abc-1")
+    await scim.create_user("none")
+    answer = await scim.get(f"/Users?filter={quote(filter_, safe='')}")
+    assert answer.status == 200, answer.body
+    assert {user["userName"] for user in answer.body["Resources"]} == expected
+    assert answer.body["totalResults"] == len(expected)

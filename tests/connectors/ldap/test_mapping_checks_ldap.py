@@ -120,3 +120,22 @@ def test_each_shipped_preset_passes_its_servers_real_schema(preset: str, dump: s
         server.schema, fills_required=ACTIVE_DIRECTORY in capabilities
     )
     assert mapping_problems(directory, load_mapping(preset).backend) == []
+
+
+@pytest.mark.parametrize(
+    ("dump", "attribute", "rule"),
+    [
+        ("OFFLINE_SLAPD_2_4", "description", "caseExactMatch"),
+        ("OFFLINE_SLAPD_2_4", "title", "caseExactMatch"),  # inherited from `name`
+        ("OFFLINE_SLAPD_2_4", "mail", "caseExactIA5Match"),
+        ("OFFLINE_SLAPD_2_4", "entryUUID", None),  # uuidMatch: no case to ignore
+        ("OFFLINE_DS389_1_3_3", "description", "caseExactMatch"),
+        ("OFFLINE_AD_2012_R2", "description", None),  # no equality rule published
+        ("OFFLINE_SLAPD_2_4", "noSuchAttribute", None),
+    ],
+)
+def test_the_case_exact_rule_of_an_attribute_that_ignores_case(
+    dump: str, attribute: str, rule: str | None
+) -> None:
+    server = ldap3.Server("offline", get_info=getattr(ldap3, dump))
+    assert DirectorySchema.from_ldap3(server.schema).case_exact_rule(attribute) == rule
