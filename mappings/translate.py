@@ -107,8 +107,9 @@ def rederived(
     """The stored values of templated defaults derived again after a PATCH: each one
     `before_values` holds as its template made it of `before`, and that no operation
     named (`named`: attribute URNs, see bridge.patch_targets), rendered from `after`.
-    So a PATCH renaming a user moves its displayName along, as a PUT does; one the
-    client set, or names in this PATCH, stays as it is."""
+    So a PATCH renaming a user moves its displayName along, as a PUT does, and one
+    removing every name it was made of clears it (its `empty` stand-in); one the client
+    set, or names in this PATCH, stays as it is."""
     values: dict[str, Any] = {}
     for rule in ruleset.rules:
         if rule.field is None or not isinstance(rule.default, Template):
@@ -118,8 +119,9 @@ def rederived(
         if not _derived(rule, before_values.get(rule.field), before):
             continue
         rendered = rule.default.render(after)
-        if not _missing(rendered):
-            values[rule.field] = rule.encode(rendered)
+        # Nothing left to render it of (both names removed): cleared, as a PUT without
+        # them clears it, rather than left showing the names the PATCH removed.
+        values[rule.field] = rule.empty if _missing(rendered) else rule.encode(rendered)
     return values
 
 

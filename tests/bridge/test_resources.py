@@ -722,3 +722,17 @@ async def test_a_type_filter_matching_no_entry_creates_it(scim: Scim) -> None:
     )
     assert answer.status == 200, answer.body
     assert answer.body["emails"] == [{"type": "work", "value": "a@example.com"}]
+
+
+async def test_a_patch_removing_every_source_of_a_derived_value_clears_it(scim: Scim) -> None:
+    """As a PUT without the names does: the displayName made of them does not stay behind
+    showing names the PATCH removed."""
+    user = await scim.create_user("ada", name={"givenName": "Ada", "familyName": "Lovelace"})
+    path = f"/Users/{user['id']}"
+    half = await scim.patch(path, {"op": "remove", "path": "name.givenName"})
+    assert half.body["displayName"] == "Lovelace"
+    gone = await scim.patch(path, {"op": "remove", "path": "name"})
+    assert gone.status == 200, gone.body
+    assert "displayName" not in gone.body
+    assert "name" not in gone.body or not gone.body["name"].get("formatted")
+    assert "displayName" not in (await scim.get(path)).body
