@@ -70,12 +70,20 @@ class _Service:
     events: Events | None
 
 
-async def _checked(config: Path, environ: Mapping[str, str], listen: str | None = None) -> _Service:
+async def _checked(
+    config: Path,
+    environ: Mapping[str, str],
+    listen: str | None = None,
+    *,
+    rehearsal: bool = False,
+) -> _Service:
     """Run the start-up checks; ConfigError lists every problem found.
 
     The backend is checked only when the mapping loads, since the mapping says what the
     backend must hold. The connector is closed again afterwards: the application opens
     it for its own lifetime. `listen` is the `--listen` that replaces `server.listen`.
+    With `rehearsal` (`check`), nothing is written: the tables create_tables would make
+    are checked in a transaction that is rolled back (connectors.build_connector).
     """
     settings = load_config(config)
     source = str(settings.source)
@@ -100,7 +108,10 @@ async def _checked(config: Path, environ: Mapping[str, str], listen: str | None 
     else:
         events = Events.configured(settings, mapping, environ)
     connector = build_connector(
-        settings.connector, mapping.backend, events.journal if events else None
+        settings.connector,
+        mapping.backend,
+        events.journal if events else None,
+        rehearsal=rehearsal,
     )
     unusable = _password_problem(settings) or _database_file_problem(settings)
     if unusable is not None:
@@ -247,6 +258,15 @@ async def _store_problems(events: Events, settings: Settings) -> list[str]:
     """Whether the events' database answers (nothing is written to it here)."""
     import sqlalchemy as sa
 
+    from connectors.sql.errors import sqlite_file
+    from connectors.sql.settings import parse_url
+
+    path = sqlite_file(parse_url(events.store))
+    if path is not None and not path.exists() and path.parent.is_dir():
+        # Connecting would create the file, which `serve` does with the events table:
+        # a check writes nothing. (A missing directory fails the connect below.)
+        await events.engine.dispose()
+        return []
     try:
         async with events.engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
@@ -266,7 +286,7 @@ def _store_problem(settings: Settings, store: str, error: Exception) -> str:
 
 
 async def _check(config: Path, environ: Mapping[str, str]) -> int:
-    service = await _checked(config, environ)
+    service = await _checked(config, environ, rehearsal=True)
     settings, mapping = service.settings, service.mapping
     # What the backend check found worth saying that does not stop the service (a
     # failover server down): `check` silences the connectors' log, so it is printed here.
@@ -278,7 +298,11 @@ async def _check(config: Path, environ: Mapping[str, str]) -> int:
     print(f"ok: {len(settings.auth.tokens)} bearer token(s) configured")
     served = "users and groups" if mapping.groups else "users"
     print(f"ok: mapping {settings.mapping_source()}: {served}")
-    print("ok: the backend is reachable and holds everything the mapping names")
+    created = getattr(service.connector, "to_create", ())
+    if created:  # create_tables: checked in a transaction rolled back, made by `serve`
+        print(f"ok: the backend is reachable; serve creates its tables: {', '.join(created)}")
+    else:
+        print("ok: the backend is reachable and holds everything the mapping names")
     return 0
 
 

@@ -16,7 +16,7 @@ from bridge.quirks import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from connectors.base import Kind, MemberRef, Record
 from mappings import ResourceMapping
 
-RESOURCE_TYPE_NAMES = {Kind.USERS: "User", Kind.GROUPS: "Group"}
+RESOURCE_TYPE_NAMES = {kind: kind.resource_type for kind in Kind}
 ENDPOINTS = {Kind.USERS: "Users", Kind.GROUPS: "Groups"}
 CORE_SCHEMAS = {Kind.USERS: USER_SCHEMA, Kind.GROUPS: GROUP_SCHEMA}
 

@@ -17,15 +17,21 @@ ConnectorSettings = Annotated[AnyConnectorSettings, pydantic.Field(discriminator
 
 
 def build_connector(
-    settings: AnyConnectorSettings, schema: BackendSchema, journal: Journal | None = None
+    settings: AnyConnectorSettings,
+    schema: BackendSchema,
+    journal: Journal | None = None,
+    *,
+    rehearsal: bool = False,
 ) -> Connector:
     """The connector that `settings` describe, for the backend `schema` maps onto.
 
     A "webhook" connector is the SQL connector on scim-bridge's own store, whose journal
-    turns every change into events.
+    turns every change into events. With `rehearsal` (`scim-bridge check`), opening it
+    writes nothing: what create_tables would create is created and rolled back. A
+    directory is never written to by opening.
     """
     if isinstance(settings, LdapSettings):
         return LdapConnector(settings, schema, journal)
     from connectors.sql import SqlConnector  # SQLAlchemy only when a database is used
 
-    return SqlConnector(settings, schema, journal)
+    return SqlConnector(settings, schema, journal, rehearsal=rehearsal)

@@ -27,6 +27,11 @@ class Kind(StrEnum):
     USERS = "users"
     GROUPS = "groups"
 
+    @property
+    def resource_type(self) -> str:
+        """The resource type's name (RFC 7643 §3): User, Group."""
+        return "User" if self is Kind.USERS else "Group"
+
 
 # --- Errors -------------------------------------------------------------------------
 #
@@ -421,6 +426,15 @@ class Journal(Protocol):
     """
 
     async def record(self, changes: list[Change], transaction: Any | None) -> None: ...
+
+    async def ready(self) -> None:
+        """Raise Unavailable when a change told after its write could not be recorded now.
+
+        A connector whose journal records after the write (a directory, or a journal with
+        a database of its own) asks before writing: with that database down, the change
+        is refused (503) rather than made without its event.
+        """
+        ...
 
 
 class Connector(Protocol):

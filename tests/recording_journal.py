@@ -16,6 +16,9 @@ class RecordingJournal:
     async def record(self, changes: list[Change], transaction: Any | None) -> None:
         self.changes += changes
 
+    async def ready(self) -> None:
+        """Always: the changes are kept in memory."""
+
 
 def assert_deletion_told(
     changes: list[Change], *, deleted: str, report: str, group: str, manager: str

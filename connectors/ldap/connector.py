@@ -327,6 +327,7 @@ class LdapConnector:
         location = self._location(kind)
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
+        await self._journal_ready()
 
         def add(slot: Slot, connection: ldap3.Connection) -> Record:
             directory = location.directory
@@ -406,6 +407,7 @@ class LdapConnector:
     ) -> Record:
         kind, id, with_members, with_groups = target
         location = self._location(kind)
+        await self._journal_ready()
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
             for _ in range(MOVED_ATTEMPTS):
@@ -470,6 +472,7 @@ class LdapConnector:
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
         """Remove the entry and every reference to it (group members, managers)."""
         location = self._location(kind)
+        await self._journal_ready()
 
         def remove(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
             entry = location.find(connection, id, location.attributes())
@@ -507,6 +510,7 @@ class LdapConnector:
         location = self._location(kind)
         destination = self._dn(container)
         told: list[Change] = []
+        await self._journal_ready()
 
         def move(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
             told.clear()  # a second attempt (on another connection) tells afresh
@@ -548,15 +552,32 @@ class LdapConnector:
         for follower in followers:
             await self._tell(follower)
 
+    async def _journal_ready(self) -> None:
+        """Before a write: the journal, which is told once the directory has made the
+        change, can record it (connectors.base.Journal.ready); else nothing is written."""
+        if self._journal is not None:
+            await self._journal.ready()
+
     async def _tell(self, change: Change) -> None:
         """Record a write that the directory has made in the journal.
 
         One at a time, in the order the writes finished: the events of a resource then
-        keep the order of its changes.
+        keep the order of its changes. The store was asked first (`_journal_ready`); one
+        that fails between the two leaves a change without its event, which the log names
+        (the resource, never its values) for the operator to reconcile.
         """
-        if self._journal is not None:
-            async with self._journal_order:
+        if self._journal is None:
+            return
+        async with self._journal_order:
+            try:
                 await self._journal.record([change], None)
+            except Exception:
+                log.error(
+                    "the directory made a change to %s %s whose event could not be stored",
+                    change.kind.resource_type,
+                    change.id,
+                )
+                raise
 
     # --- Operations -------------------------------------------------------------------
 

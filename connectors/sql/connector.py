@@ -14,6 +14,7 @@ import errno
 import functools
 import hashlib
 import logging
+import pathlib
 import random
 from collections import defaultdict
 from collections.abc import (
@@ -60,9 +61,15 @@ from connectors.sql.conditions import (
     lookup_condition,
     lookup_shape,
 )
-from connectors.sql.embedded import create_default_tables, foreign_to_default
+from connectors.sql.embedded import create_default_tables, default_metadata, foreign_to_default
 from connectors.sql.engine import WRITE_OPTION, live_connection, make_engine
-from connectors.sql.errors import RETRY_AFTER, RolledBack, missing_database, translated_errors
+from connectors.sql.errors import (
+    RETRY_AFTER,
+    RolledBack,
+    missing_database,
+    sqlite_file,
+    translated_errors,
+)
 from connectors.sql.positions import Positions
 from connectors.sql.settings import SqlSettings, parse_url
 from connectors.sql.tables import Mapped, Members, Tables, reflect
@@ -112,10 +119,24 @@ class SqlConnector:
     """The Connector protocol (connectors.base) over SQLAlchemy Core, asyncio."""
 
     def __init__(
-        self, settings: SqlSettings, schema: BackendSchema, journal: Journal | None = None
+        self,
+        settings: SqlSettings,
+        schema: BackendSchema,
+        journal: Journal | None = None,
+        *,
+        rehearsal: bool = False,
     ) -> None:
         self.schema = schema
         self._settings = settings
+        self._rehearsal = rehearsal
+        """`scim-bridge check`: the tables create_tables would make are made in a
+        transaction that is rolled back, and a database file that connecting created is
+        removed on close, so that checking a configuration writes nothing."""
+        self._rehearsed: list[str] | None = None
+        """The problems found in that transaction, where the tables existed."""
+        self._created_file: pathlib.Path | None = None
+        self.to_create: list[str] = []
+        """The tables a rehearsal found missing, which the service creates at start."""
         self._journal = journal
         """Told of every write inside its transaction (the webhook outbox)."""
         self._engine: AsyncEngine | None = None
@@ -145,15 +166,25 @@ class SqlConnector:
                 raise Unavailable(self._creation_refused, retry_after=RETRY_AFTER)
             cause = FileNotFoundError(errno.ENOENT, missing)  # what the admin is told
             raise Unavailable(missing, retry_after=RETRY_AFTER) from cause
+        rehearse = create and self._rehearsal
+        if rehearse:
+            path = sqlite_file(parse_url(self._settings.url))
+            self._created_file = path if path is not None and not path.exists() else None
         engine = make_engine(self._settings)
         try:
             with translated_errors():
                 async with engine.begin() as connection:
+                    if rehearse:
+                        self.to_create = await connection.run_sync(_missing_default_tables)
                     if create:
                         await connection.run_sync(create_default_tables)
                     self._tables = await connection.run_sync(reflect, self.schema)
+                    if rehearse:  # SQLite's DDL is transactional (BEGIN is explicit)
+                        self._rehearsed = list(self._tables.problems)
+                        await connection.rollback()
         except BaseException:
             await engine.dispose()
+            self._remove_created_file()
             raise
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
@@ -173,14 +204,26 @@ class SqlConnector:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = self._writer = self._reader = self._single_writer = None
+        self._remove_created_file()
+
+    def _remove_created_file(self) -> None:
+        """A rehearsal leaves no database file where there was none (nor its journal)."""
+        if self._created_file is None:
+            return
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            self._created_file.with_name(self._created_file.name + suffix).unlink(missing_ok=True)
+        self._created_file = None
 
     async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
         """Reflect again, so that a table fixed since open() no longer counts. No record
-        is ever moved in a database (the configuration refuses `archives` here)."""
+        is ever moved in a database (the configuration refuses `archives` here). A
+        rehearsal's tables were rolled back: what it found in them stands."""
+        refused = [self._creation_refused] if self._creation_refused is not None else []
+        if self._rehearsed is not None:
+            return [*refused, *self._rehearsed]
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)
-        refused = [self._creation_refused] if self._creation_refused is not None else []
         return [*refused, *self._tables.problems]
 
     # --- Reading ----------------------------------------------------------------------
@@ -454,6 +497,7 @@ class SqlConnector:
         # told inside, it would hold an event of a change a failed commit then undid.
         told: list[Change] | None = None
         if write and self._journal is not None and not _in_transaction(self._journal):
+            await self._journal.ready()  # else the change could be made without its event
             told = []
         token = _TOLD_AFTER_COMMIT.set(told)
         try:
@@ -466,8 +510,18 @@ class SqlConnector:
             try:
                 with translated_errors():
                     await self._journal.record(told, None)
-            except RolledBack as error:  # the change has committed: it must not be redone
-                raise Unavailable(str(error), retry_after=error.retry_after) from error
+            except Exception as error:
+                # Asked before the transaction (ready), the store failed since: the log
+                # names what lost its events (never their values) for reconciling.
+                for change in told:
+                    log.error(
+                        "the database committed a change to %s %s whose event could not be stored",
+                        change.kind.resource_type,
+                        change.id,
+                    )
+                if isinstance(error, RolledBack):  # committed: it must not be redone
+                    raise Unavailable(str(error), retry_after=error.retry_after) from error
+                raise
 
     @property
     def _reflected(self) -> Tables:
@@ -923,6 +977,11 @@ def _count_and_page(
 def _counted(mapped: Mapped, where: sa.ColumnElement[bool]) -> sa.Select[Any]:
     """How many records match `where`."""
     return sa.select(sa.func.count()).select_from(mapped.table).where(where)
+
+
+def _missing_default_tables(connection: sa.Connection) -> list[str]:
+    present = set(sa.inspect(connection).get_table_names())
+    return [name for name in default_metadata().tables if name not in present]
 
 
 def _lookup(target: Target, field: str, case_exact: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:

@@ -204,7 +204,7 @@ def _sentence(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
-def _sqlite_file(url: sa.URL) -> pathlib.Path | None:
+def sqlite_file(url: sa.URL) -> pathlib.Path | None:
     """The file a SQLite URL names; None for another database, an in-memory one, or a
     SQLite URI (uri=true), whose file sqlite3 itself resolves."""
     database = url.database or ""
@@ -216,7 +216,7 @@ def _sqlite_file(url: sa.URL) -> pathlib.Path | None:
 def missing_directory(url: sa.URL) -> str | None:
     """A SQLite file whose directory does not exist, said before connecting: sqlite3 would
     only say "unable to open database file" (and aiosqlite's thread outlive the failure)."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is None or path.parent.is_dir():
         return None
     return f"directory {str(path.parent)!r} of the database file does not exist"
@@ -226,7 +226,7 @@ def missing_database(url: sa.URL) -> str | None:
     """A SQLite file that does not exist, in a directory that does: connecting would
     create it empty (and then report each table missing). Said only where nothing is to
     create it (create_tables)."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is None or path.exists() or not path.parent.is_dir():
         return None  # a missing directory is missing_directory's
     return f"database file {url.database!r} does not exist (create_tables = true creates it)"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import Change, Kind, Rejected, Unavailable
@@ -36,6 +37,9 @@ class EventContent:
 
 
 Describe = Callable[[Change], list[EventContent]]
+
+STORE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait when the events store does not answer."""
 
 
 class OutboxJournal:
@@ -66,6 +70,21 @@ class OutboxJournal:
         """Whether events are written in the connector's transaction (no store of their
         own): a connector with transactions then tells inside it, else after its commit."""
         return self._engine is None
+
+    async def ready(self) -> None:
+        """The events' own database answers (connectors.base.Journal.ready); in the
+        connector's transaction there is nothing to ask: the write and its events commit
+        together or not at all."""
+        if self._engine is None:
+            return
+        try:
+            async with live_connection(self._engine) as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except (OSError, SQLAlchemyError) as error:
+            raise Unavailable(
+                "the events store cannot be reached, so the change is not made; retry later",
+                retry_after=STORE_RETRY_AFTER,
+            ) from error
 
     async def record(self, changes: list[Change], transaction: Any | None) -> None:
         """Store the events of `changes`; a synchronous receiver takes the first of its

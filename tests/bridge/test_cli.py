@@ -19,6 +19,8 @@ import pytest
 from bridge.auth import TokenVerifier
 from bridge.cli import main
 from bridge.config import load_config
+from connectors import build_connector
+from mappings import load_mapping
 
 CONNECTOR = """\
 [connector]
@@ -97,8 +99,48 @@ def test_check_passes_on_the_embedded_default(
     assert lines[0] == f"ok: {path}: configuration is valid"
     assert lines[1] == "ok: 1 bearer token(s) configured"
     assert lines[2] == "ok: mapping sql-default: users and groups"
-    assert lines[3] == "ok: the backend is reachable and holds everything the mapping names"
+    assert lines[3] == (
+        "ok: the backend is reachable; serve creates its tables: users, groups, memberships"
+    )
+    # A check writes nothing: the tables were made in a transaction rolled back, and the
+    # database file that connecting created is gone again.
+    assert sorted(each.name for each in tmp_path.iterdir()) == ["config.toml"]
+    # The service creates them at its start; a check then finds them.
+    asyncio.run(_open_and_close(path))
     assert (tmp_path / "bridge.db").exists()
+    status, out, err = run(capsys, "check", "--config", str(path))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[3] == (
+        "ok: the backend is reachable and holds everything the mapping names"
+    )
+
+
+async def _open_and_close(path: pathlib.Path) -> None:
+    """What `serve` does to the backend at start, without serving."""
+    settings = load_config(path)
+    connector = build_connector(settings.connector, load_mapping("sql-default").backend)
+    await connector.open()
+    await connector.close()
+
+
+def test_check_leaves_an_existing_database_as_it_was(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_tables would add the missing tables to a file holding some: the check sees
+    what would be made, reports what no creating can fix, and adds nothing."""
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
+    path = write_config(tmp_path)
+    database = tmp_path / "bridge.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, user_name TEXT)")
+    status, _, err = run(capsys, "check", "--config", str(path))
+    assert status == 2
+    assert 'table "users" has no column' in err
+    again = run(capsys, "check", "--config", str(path))
+    assert (again[0], again[2]) == (2, err)
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert [name for (name,) in tables] == ["users"]
 
 
 def test_check_warns_of_what_runs_but_is_likely_a_slip(

@@ -133,3 +133,29 @@ def test_check_passes_with_a_usable_secret(
     path = tmp_path / "config.toml"
     path.write_text(SQL.replace("{tmp}", str(tmp_path)) + HOOK + '[users]\nnotify = ["hr"]\n')
     assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err
+
+
+WEBHOOK_CONNECTOR = (
+    'mapping = "sql-default"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+    '[connector]\ntype = "webhook"\nurl = "sqlite+aiosqlite:///{tmp}/store.db"\n'
+    'webhooks = ["hr"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    "config", [SQL + HOOK + '[users]\nnotify = ["hr"]\n', WEBHOOK_CONNECTOR + HOOK]
+)
+def test_check_creates_no_store(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    config: str,
+) -> None:
+    """Neither the connector's tables nor the events' database: connecting to a SQLite
+    file that does not exist creates it, which is `serve`'s to do."""
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
+    monkeypatch.setenv("HR_SECRET", SECRET)
+    path = tmp_path / "config.toml"
+    path.write_text(config.replace("{tmp}", str(tmp_path)))
+    assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err
+    assert [each.name for each in tmp_path.iterdir()] == ["config.toml"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import signal
 import sqlite3
 import time
@@ -23,6 +25,7 @@ from scim_client import ENTERPRISE, GROUP_SCHEMA, PATCH_SCHEMA, TOKEN, USER_SCHE
 from served import serve, serve_config, spawn_serve
 
 from bridge.cli import main
+from connectors.webhook.journal import OutboxJournal
 
 ENV = {"HR_SECRET": SECRET}
 FAST_RETRIES = "retry_initial = 0.05\nretry_max = 0.3\n"
@@ -131,13 +134,15 @@ async def test_every_change_is_a_signed_event_in_order(
     assert [r["id"] for r in found.body["Resources"]] == [bob]
 
 
-async def test_notify_beside_a_directory(
+def _beside_a_directory(
     ldap_direct: LdapDirect,
     receiver: Receiver,
     tmp_path: Path,
-    aiohttp_client: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+    store: str,
+) -> Path:
+    """The openldap preset on the test directory, users notifying [webhooks.hr], events
+    waiting in `store`."""
     slapd = ldap_direct.slapd
     monkeypatch.setenv("LDAP_PASSWORD", slapd.admin_password)
     config = tmp_path / "config.toml"
@@ -148,8 +153,20 @@ async def test_notify_beside_a_directory(
         f'bind_dn = "{slapd.admin_dn}"\npassword_env = "LDAP_PASSWORD"\n'
         f'[webhooks.hr]\nurl = "{receiver.url}"\nsecret_env = "HR_SECRET"\n'
         '[users]\nnotify = ["hr"]\n'
-        f'[events]\nstore = "sqlite+aiosqlite:///{tmp_path}/events.db"\npoll_interval = 0.1\n'
+        f'[events]\nstore = "{store}"\npoll_interval = 0.1\n'
     )
+    return config
+
+
+async def test_notify_beside_a_directory(
+    ldap_direct: LdapDirect,
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = f"sqlite+aiosqlite:///{tmp_path}/events.db"
+    config = _beside_a_directory(ldap_direct, receiver, tmp_path, monkeypatch, store)
     scim = await serve_config(config, aiohttp_client, ldap_direct, ENV)
     alice = await user(scim, "alice", title="Engineer")
     await scim.patch(f"/Users/{alice}", {"op": "replace", "path": "title", "value": "Lead"})
@@ -158,6 +175,87 @@ async def test_notify_beside_a_directory(
     state = ldap_user_state(ldap_direct, "alice")
     assert state is not None
     assert state["title"] == "Lead"
+
+
+async def test_a_change_is_refused_while_the_events_store_is_down(
+    ldap_direct: LdapDirect,
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Beside a directory the events are written once the directory has made the change:
+    with their database gone, the change was made and its event lost (a 500 the client
+    retried into a 409). The store is asked first: 503, and the directory is untouched."""
+    store = await create_database("postgresql", tmp_path)
+    config = _beside_a_directory(ldap_direct, receiver, tmp_path, monkeypatch, store)
+    try:
+        scim = await serve_config(config, aiohttp_client, ldap_direct, ENV)
+        alice = await user(scim, "alice")
+        await receiver.wait_for(1)
+    finally:
+        await drop_database("postgresql", store)
+    refused = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "bob"})
+    assert refused.status == 503, refused.body
+    assert refused.headers["Retry-After"] == "5"
+    assert "events store" in refused.body["detail"]
+    assert "postgres" not in refused.body["detail"].lower()
+    assert ldap_user_state(ldap_direct, "bob") is None
+    renamed = await scim.patch(f"/Users/{alice}", {"op": "replace", "path": "title", "value": "X"})
+    assert renamed.status == 503, renamed.body
+    state = ldap_user_state(ldap_direct, "alice")
+    assert state is not None
+    assert state["title"] is None
+    assert (await scim.delete(f"/Users/{alice}")).status == 503
+    assert ldap_user_state(ldap_direct, "alice") is not None
+    # A store that fails after it answered (here: not asked at all): the change is made,
+    # the request fails, and the log names the resource whose event was lost.
+    monkeypatch.setattr(OutboxJournal, "ready", _always_ready)
+    with caplog.at_level(logging.ERROR, logger="scim_bridge.ldap"):
+        late = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "carol"})
+    assert late.status >= 500
+    assert "postgres" not in json.dumps(late.body).lower()
+    carol = ldap_user_state(ldap_direct, "carol")
+    assert carol is not None
+    lost = [r.getMessage() for r in caplog.records if "could not be stored" in r.getMessage()]
+    assert len(lost) == 1
+    assert lost[0].startswith("the directory made a change to User ")
+    assert "carol" not in lost[0]
+
+
+async def _always_ready(self: OutboxJournal) -> None:
+    """OutboxJournal.ready as if the store had answered."""
+
+
+async def test_a_sql_change_is_refused_while_its_separate_events_store_is_down(
+    sqlite_direct: SqlDirect,
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An [events] store of its own beside a SQL connector is written after the commit:
+    asked first, as beside a directory."""
+    store = await create_database("postgresql", tmp_path)
+    try:
+        scim = await serve(
+            sqlite_direct,
+            tmp_path,
+            aiohttp_client,
+            monkeypatch,
+            extra=f'[webhooks.hr]\nurl = "{receiver.url}"\nsecret_env = "HR_SECRET"\n'
+            f'[users]\nnotify = ["hr"]\n[events]\nstore = "{store}"\npoll_interval = 0.1\n',
+            environ=ENV,
+        )
+        await user(scim, "alice")
+        await receiver.wait_for(1)
+    finally:
+        await drop_database("postgresql", store)
+    refused = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "bob"})
+    assert refused.status == 503, refused.body
+    rows = await sqlite_direct.rows("SELECT user_name FROM users")
+    assert [row["user_name"] for row in rows] == ["alice"]
 
 
 async def test_notify_beside_a_sql_connector_writes_events_in_its_database(
