@@ -73,9 +73,15 @@ class Ldap:
     than ldap3 costs the baseline, and one process runs on one core (measured on a 2-core
     machine where slapd and Python ran 4-7 times faster than on the one that chose 1: with
     one worker, creates 0.80, lookups 0.67 and the sync 0.46 of the baseline; with two,
-    0.97-1.07, 1.06 and 0.63). The price is scenario 5: each worker combines only the
-    changes to a group that reach it, so two modifies of the 50,000 group are written per
-    round instead of one (2.38-3.03 against 1.37-1.75 with one worker)."""
+    0.97-1.07, 1.06 and 0.63; on this session's machine in 2026-12, one worker gave
+    0.86, 0.81 and 0.51). The price is scenario 5: each worker combines only the changes
+    to a group that reach it, so two modifies of the 50,000 group are written per round
+    instead of one (1.64-3.03 against 1.19-1.75 with one worker, in runs of scenario 5
+    alone). Routing each group's member changes to one worker that owns it (pickled over
+    Unix sockets between the workers; tried, not kept) brought the ratio to 1.04-1.53,
+    but by the wrong end: in seven runs each, the 50,000 group's median fell from 21.7 to
+    19.7 ms while the 10-member group's rose from 12.3 to 14.8 ms (the hop), and handing
+    the whole PATCH over HTTP instead cost the initial sync a third of its pace."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
