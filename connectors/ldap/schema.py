@@ -222,8 +222,14 @@ class DirectorySchema:
         return _CASE_EXACT.get(found.equality_rule)
 
 
-_CASE_EXACT = {"caseignorematch": "caseExactMatch", "caseignoreia5match": "caseExactIA5Match"}
-"""Case-ignoring equality rules (RFC 4517 §4.2) and the rules comparing with case."""
+_CASE_EXACT = {
+    "caseignorematch": "caseExactMatch",
+    "2.5.13.2": "caseExactMatch",
+    "caseignoreia5match": "caseExactIA5Match",
+    "1.3.6.1.4.1.1466.109.114.2": "caseExactIA5Match",
+}
+"""Case-ignoring equality rules (RFC 4517 §4.2.11, §4.2.10), by name or OID as a schema
+may publish them, and the rules comparing with case (§4.2.4, §4.2.3)."""
 
 
 def _first_name(published: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,18 @@ def test_the_case_exact_rule_of_an_attribute_that_ignores_case(
 ) -> None:
     server = ldap3.Server("offline", get_info=getattr(ldap3, dump))
     assert DirectorySchema.from_ldap3(server.schema).case_exact_rule(attribute) == rule
+
+
+def test_an_equality_rule_published_by_its_oid_has_its_case_exact_counterpart() -> None:
+    server = ldap3.Server("offline", get_info=ldap3.OFFLINE_SLAPD_2_4)
+    schema = DirectorySchema.from_ldap3(server.schema)
+    by_oid = {
+        name: replace(rules, equality_rule=oid)
+        for name, rules, oid in (
+            ("description", schema.attributes["description"], "2.5.13.2"),
+            ("mail", schema.attributes["mail"], "1.3.6.1.4.1.1466.109.114.2"),
+        )
+    }
+    published = replace(schema, attributes={**schema.attributes, **by_oid})
+    assert published.case_exact_rule("description") == "caseExactMatch"
+    assert published.case_exact_rule("mail") == "caseExactIA5Match"
