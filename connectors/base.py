@@ -80,6 +80,16 @@ class Rejected(ConnectorError):
     """
 
 
+class EventLost(ConnectorError):
+    """The change was made, but its event could not be stored (the events' own database
+    failed between the two writes): the request fails, and is not to be sent again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the change was made, but its event could not be stored; do not send it again"
+        )
+
+
 class PartiallyWritten(ConnectorError):
     """A write made of several backend operations stopped half-way and could not be undone.
 

@@ -31,6 +31,7 @@ from connectors.base import (
     Conflict,
     ConnectorError,
     Constant,
+    EventLost,
     InvalidValue,
     Journal,
     Kind,
@@ -488,9 +489,7 @@ class LdapConnector:
             )
 
         removed, followers = await self._run(remove)
-        await self._tell(Change(kind, removed.id, removed, None))
-        for follower in followers:
-            await self._tell(follower)
+        await self._tell(Change(kind, removed.id, removed, None), *followers)
 
     async def archive(
         self,
@@ -545,12 +544,10 @@ class LdapConnector:
 
         try:
             moved, followers = await self._run(move)
-        finally:
-            for change in told:  # the account disabled is told, even if the move failed
-                await self._tell(change)
-        await self._tell(Change(kind, moved.id, moved, None))
-        for follower in followers:
-            await self._tell(follower)
+        except BaseException:
+            await self._tell(*told)  # the account disabled is told, even if the move failed
+            raise
+        await self._tell(*told, Change(kind, moved.id, moved, None), *followers)
 
     async def _journal_ready(self) -> None:
         """Before a write: the journal, which is told once the directory has made the
@@ -558,26 +555,32 @@ class LdapConnector:
         if self._journal is not None:
             await self._journal.ready()
 
-    async def _tell(self, change: Change) -> None:
-        """Record a write that the directory has made in the journal.
+    async def _tell(self, *changes: Change) -> None:
+        """Record writes that the directory has made in the journal.
 
         One at a time, in the order the writes finished: the events of a resource then
         keep the order of its changes. The store was asked first (`_journal_ready`); one
-        that fails between the two leaves a change without its event, which the log names
-        (the resource, never its values) for the operator to reconcile.
+        that fails between the two leaves changes without their events: each is still
+        tried, the log names every one lost (the resource, never its values) for the
+        operator to reconcile, and the request fails without inviting a retry of a change
+        that was made.
         """
-        if self._journal is None:
+        if self._journal is None or not changes:
             return
+        lost: BaseException | None = None
         async with self._journal_order:
-            try:
-                await self._journal.record([change], None)
-            except Exception:
-                log.error(
-                    "the directory made a change to %s %s whose event could not be stored",
-                    change.kind.resource_type,
-                    change.id,
-                )
-                raise
+            for change in changes:
+                try:
+                    await self._journal.record([change], None)
+                except Exception as error:
+                    log.error(
+                        "the directory made a change to %s %s whose event could not be stored",
+                        change.kind.resource_type,
+                        change.id,
+                    )
+                    lost = lost or error
+        if lost is not None:
+            raise EventLost() from lost
 
     # --- Operations -------------------------------------------------------------------
 

@@ -88,6 +88,10 @@ class DirectorySchema:
     """The directory fills required attributes of its own (Active Directory sets
     instanceType, objectCategory, sAMAccountName, groupType...) and its schema does not
     say which: a required attribute nothing writes is then no problem of the mapping."""
+    rule_uses: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Matching rule (each name and OID, lower case) -> the first names (lower case) of
+    the attribute types it applies to, as the directory's matchingRuleUse says (RFC 4512
+    §4.1.4): which rules an extensible match may name for an attribute."""
 
     @classmethod
     def from_ldap3(cls, schema: Any, *, fills_required: bool = False) -> DirectorySchema:
@@ -180,6 +184,7 @@ class DirectorySchema:
             allowed=permitted,
             required=required,
             fills_required=fills_required,
+            rule_uses=_rule_uses(schema, infos),
         )
 
     def type_of(self, name: str) -> AttributeType | None:
@@ -214,12 +219,17 @@ class DirectorySchema:
 
         SCIM's externalId is caseExact (RFC 7643 §3.1) and the presets keep it in
         `description`, whose caseIgnoreMatch would find "abc" for "AbC". The case-exact
-        counterparts are RFC 4517's own (§4.2.4, §4.2.3), usable in an extensible match.
+        counterparts are RFC 4517's own (§4.2.4, §4.2.3), usable in an extensible match
+        where the directory says they apply to the attribute (matchingRuleUse): OpenLDAP
+        does; a directory that publishes no rule uses is left to its own rules.
         """
-        found = self.attributes.get(name.lower())
-        if found is None or found.equality_rule is None:
+        found, described = self.attributes.get(name.lower()), self.type_of(name)
+        if found is None or found.equality_rule is None or described is None:
             return None
-        return _CASE_EXACT.get(found.equality_rule)
+        rule = _CASE_EXACT.get(found.equality_rule)
+        if rule is None or described.name.lower() not in self.rule_uses.get(rule.lower(), ()):
+            return None  # not known to apply: an unknown rule would be Undefined, no match
+        return rule
 
 
 _CASE_EXACT = {
@@ -230,6 +240,22 @@ _CASE_EXACT = {
 }
 """Case-ignoring equality rules (RFC 4517 §4.2.11, §4.2.10), by name or OID as a schema
 may publish them, and the rules comparing with case (§4.2.4, §4.2.3)."""
+
+
+def _rule_uses(schema: Any, infos: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """`DirectorySchema.rule_uses` from ldap3's parsed matchingRuleUse values."""
+    uses: dict[str, frozenset[str]] = {}
+    for use in {id(each): each for each in (schema.matching_rule_uses or {}).values()}.values():
+        applies = frozenset(
+            str(infos[str(name).lower()].name[0]).lower()
+            if str(name).lower() in infos and infos[str(name).lower()].name
+            else str(name).lower()
+            for name in use.apply_to or ()
+        )
+        for name in [*(use.name or ()), use.oid]:
+            if name:
+                uses[str(name).lower()] = applies
+    return uses
 
 
 def _first_name(published: Any) -> str | None:
@@ -257,7 +283,7 @@ def read_schema(connection: Any) -> DirectorySchema | None:
         str(entry),
         "(objectClass=subschema)",
         ldap3.BASE,
-        attributes=["attributeTypes", "objectClasses"],
+        attributes=["attributeTypes", "objectClasses", "matchingRuleUse"],
     )
     found = [item for item in connection.response or [] if item.get("type") == "searchResEntry"]
     if not found:

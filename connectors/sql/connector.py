@@ -14,7 +14,6 @@ import errno
 import functools
 import hashlib
 import logging
-import pathlib
 import random
 from collections import defaultdict
 from collections.abc import (
@@ -39,6 +38,7 @@ from connectors.base import (
     Change,
     Conflict,
     ConnectorError,
+    EventLost,
     InvalidValue,
     Journal,
     Kind,
@@ -72,7 +72,7 @@ from connectors.sql.errors import (
 )
 from connectors.sql.positions import Positions
 from connectors.sql.settings import SqlSettings, parse_url
-from connectors.sql.tables import Mapped, Members, Tables, reflect
+from connectors.sql.tables import Mapped, Members, Tables, missing_table, reflect
 from connectors.sql.values import from_column, id_from_key, key_from_id, new_key, now, to_column
 
 log = logging.getLogger("scim_bridge.sql")
@@ -129,12 +129,9 @@ class SqlConnector:
         self.schema = schema
         self._settings = settings
         self._rehearsal = rehearsal
-        """`scim-bridge check`: the tables create_tables would make are made in a
-        transaction that is rolled back, and a database file that connecting created is
-        removed on close, so that checking a configuration writes nothing."""
+        """`scim-bridge check`: opening writes nothing (`_rehearse`)."""
         self._rehearsed: list[str] | None = None
-        """The problems found in that transaction, where the tables existed."""
-        self._created_file: pathlib.Path | None = None
+        """The problems a rehearsal found (`_rehearse`)."""
         self.to_create: list[str] = []
         """The tables a rehearsal found missing, which the service creates at start."""
         self._journal = journal
@@ -166,25 +163,18 @@ class SqlConnector:
                 raise Unavailable(self._creation_refused, retry_after=RETRY_AFTER)
             cause = FileNotFoundError(errno.ENOENT, missing)  # what the admin is told
             raise Unavailable(missing, retry_after=RETRY_AFTER) from cause
-        rehearse = create and self._rehearsal
-        if rehearse:
-            path = sqlite_file(parse_url(self._settings.url))
-            self._created_file = path if path is not None and not path.exists() else None
+        if create and self._rehearsal:
+            await self._rehearse()
+            return
         engine = make_engine(self._settings)
         try:
             with translated_errors():
                 async with engine.begin() as connection:
-                    if rehearse:
-                        self.to_create = await connection.run_sync(_missing_default_tables)
                     if create:
                         await connection.run_sync(create_default_tables)
                     self._tables = await connection.run_sync(reflect, self.schema)
-                    if rehearse:  # SQLite's DDL is transactional (BEGIN is explicit)
-                        self._rehearsed = list(self._tables.problems)
-                        await connection.rollback()
         except BaseException:
             await engine.dispose()
-            self._remove_created_file()
             raise
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
@@ -204,15 +194,39 @@ class SqlConnector:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = self._writer = self._reader = self._single_writer = None
-        self._remove_created_file()
 
-    def _remove_created_file(self) -> None:
-        """A rehearsal leaves no database file where there was none (nor its journal)."""
-        if self._created_file is None:
+    async def _rehearse(self) -> None:
+        """What opening with create_tables would find and create, with nothing written
+        (`scim-bridge check`): the problems of the tables that exist, and `to_create`.
+
+        A SQLite file that does not exist is not connected to (connecting creates it,
+        which is the service's to do, and it may be starting beside this check): every
+        table is to be created. Where DDL is transactional (SQLite, PostgreSQL), the
+        tables are created in a transaction rolled back, so that what create_tables does
+        to tables that exist is checked too; MySQL and MariaDB commit each CREATE TABLE
+        by themselves, so there the missing tables are only named.
+        """
+        path = sqlite_file(parse_url(self._settings.url))
+        if path is not None and not path.exists():
+            self.to_create = list(default_metadata().tables)
+            self._rehearsed = []
             return
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            self._created_file.with_name(self._created_file.name + suffix).unlink(missing_ok=True)
-        self._created_file = None
+        engine = make_engine(self._settings)
+        try:
+            with translated_errors():
+                async with engine.connect() as connection:
+                    self.to_create = await connection.run_sync(_missing_default_tables)
+                    if connection.dialect.name in ("sqlite", "postgresql"):
+                        await connection.run_sync(create_default_tables)
+                        found = await connection.run_sync(reflect, self.schema)
+                        await connection.rollback()
+                        self._rehearsed = list(found.problems)
+                    else:
+                        found = await connection.run_sync(reflect, self.schema)
+                        created = {missing_table(name) for name in self.to_create}
+                        self._rehearsed = [p for p in found.problems if p not in created]
+        finally:
+            await engine.dispose()
 
     async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
         """Reflect again, so that a table fixed since open() no longer counts. No record
@@ -512,16 +526,15 @@ class SqlConnector:
                     await self._journal.record(told, None)
             except Exception as error:
                 # Asked before the transaction (ready), the store failed since: the log
-                # names what lost its events (never their values) for reconciling.
+                # names what lost its events (never their values) for reconciling, and
+                # the client is not invited to retry (503) a change that has committed.
                 for change in told:
                     log.error(
                         "the database committed a change to %s %s whose event could not be stored",
                         change.kind.resource_type,
                         change.id,
                     )
-                if isinstance(error, RolledBack):  # committed: it must not be redone
-                    raise Unavailable(str(error), retry_after=error.retry_after) from error
-                raise
+                raise EventLost() from error
 
     @property
     def _reflected(self) -> Tables:

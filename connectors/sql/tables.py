@@ -108,6 +108,11 @@ class Tables:
         return self.dialect in ("mysql", "mariadb")
 
 
+def missing_table(name: str) -> str:
+    """The problem of a table the mapping names that the database does not hold."""
+    return f'table "{name}" does not exist'
+
+
 def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
     """Reflect the tables of `schema` that exist; describe what is missing."""
     if schema.users.directory is not None:
@@ -139,9 +144,7 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         # An index on an expression (lower(user_name)) serves the database, not us.
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
         metadata.reflect(connection, only=[name for name in names if name in existing])
-    problems = [
-        f'table "{name}" does not exist' for name in dict.fromkeys(names) if name not in existing
-    ]
+    problems = [missing_table(name) for name in dict.fromkeys(names) if name not in existing]
 
     if connection.dialect.name == "sqlite":
         for table in metadata.tables.values():

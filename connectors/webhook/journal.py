@@ -77,8 +77,13 @@ class OutboxJournal:
         together or not at all."""
         if self._engine is None:
             return
+        engine = self._engine
+        if engine.dialect.name == "postgresql":
+            # Without a transaction: one round trip, not BEGIN, SELECT and ROLLBACK
+            # (asyncpg's autocommit is the client's own; PyMySQL's would cost two more).
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         try:
-            async with live_connection(self._engine) as connection:
+            async with live_connection(engine) as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except (OSError, SQLAlchemyError) as error:
             raise Unavailable(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from backends import create_database, drop_database
 from receiver import SECRET
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bridge.cli import main
 from bridge.config import ConfigError, load_config
@@ -135,9 +139,10 @@ def test_check_passes_with_a_usable_secret(
     assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err
 
 
+STORE = "sqlite+aiosqlite:///{tmp}/store.db"
 WEBHOOK_CONNECTOR = (
     'mapping = "sql-default"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
-    '[connector]\ntype = "webhook"\nurl = "sqlite+aiosqlite:///{tmp}/store.db"\n'
+    f'[connector]\ntype = "webhook"\nurl = "{STORE}"\n'
     'webhooks = ["hr"]\n'
 )
 
@@ -159,3 +164,33 @@ def test_check_creates_no_store(
     path.write_text(config.replace("{tmp}", str(tmp_path)))
     assert main(["check", "--config", str(path)]) == 0, capsys.readouterr().err
     assert [each.name for each in tmp_path.iterdir()] == ["config.toml"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+async def test_check_creates_no_table_in_a_database_store(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    """MariaDB commits each CREATE TABLE by itself: a transaction rolled back would not
+    undo them there, so the check only names what `serve` will create."""
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", "test-token-0123456789")
+    monkeypatch.setenv("HR_SECRET", SECRET)
+    url = await create_database(backend, tmp_path)
+    try:
+        path = tmp_path / "config.toml"
+        path.write_text(WEBHOOK_CONNECTOR.replace(STORE, url) + HOOK)
+        status = await asyncio.to_thread(main, ["check", "--config", str(path)])
+        out = capsys.readouterr().out
+        assert status == 0, out
+        assert "serve creates its tables: users, groups, memberships" in out
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        finally:
+            await engine.dispose()
+        assert tables == []
+    finally:
+        await drop_database(backend, url)

@@ -193,7 +193,8 @@ async def test_a_change_is_refused_while_the_events_store_is_down(
     try:
         scim = await serve_config(config, aiohttp_client, ldap_direct, ENV)
         alice = await user(scim, "alice")
-        await receiver.wait_for(1)
+        report = await user(scim, "dan", **{ENTERPRISE: {"manager": {"value": alice}}})
+        await receiver.wait_for(2)
     finally:
         await drop_database("postgresql", store)
     refused = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "bob"})
@@ -210,17 +211,29 @@ async def test_a_change_is_refused_while_the_events_store_is_down(
     assert (await scim.delete(f"/Users/{alice}")).status == 503
     assert ldap_user_state(ldap_direct, "alice") is not None
     # A store that fails after it answered (here: not asked at all): the change is made,
-    # the request fails, and the log names the resource whose event was lost.
+    # the request fails without inviting a retry (500, not 503), and the log names every
+    # resource whose event was lost: the deleted user and the report it no longer manages.
     monkeypatch.setattr(OutboxJournal, "ready", _always_ready)
     with caplog.at_level(logging.ERROR, logger="scim_bridge.ldap"):
         late = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "carol"})
-    assert late.status >= 500
+        deleted = await scim.delete(f"/Users/{alice}")
+    assert late.status == 500, late.body
+    assert late.body["detail"] == (
+        "the change was made, but its event could not be stored; do not send it again"
+    )
+    assert "Retry-After" not in late.headers
     assert "postgres" not in json.dumps(late.body).lower()
     carol = ldap_user_state(ldap_direct, "carol")
     assert carol is not None
+    assert deleted.status == 500
+    assert ldap_user_state(ldap_direct, "alice") is None
     lost = [r.getMessage() for r in caplog.records if "could not be stored" in r.getMessage()]
-    assert len(lost) == 1
+    assert len(lost) == 3
     assert lost[0].startswith("the directory made a change to User ")
+    assert lost[1:] == [
+        f"the directory made a change to User {alice} whose event could not be stored",
+        f"the directory made a change to User {report} whose event could not be stored",
+    ]
     assert "carol" not in lost[0]
 
 
@@ -256,6 +269,12 @@ async def test_a_sql_change_is_refused_while_its_separate_events_store_is_down(
     assert refused.status == 503, refused.body
     rows = await sqlite_direct.rows("SELECT user_name FROM users")
     assert [row["user_name"] for row in rows] == ["alice"]
+    # Failing after the commit instead: 500, not a 503 inviting a second POST.
+    monkeypatch.setattr(OutboxJournal, "ready", _always_ready)
+    late = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "carol"})
+    assert (late.status, "Retry-After" in late.headers) == (500, False)
+    rows = await sqlite_direct.rows("SELECT user_name FROM users ORDER BY user_name")
+    assert [row["user_name"] for row in rows] == ["alice", "carol"]
 
 
 async def test_notify_beside_a_sql_connector_writes_events_in_its_database(

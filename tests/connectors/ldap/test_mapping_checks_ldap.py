@@ -130,7 +130,9 @@ def test_each_shipped_preset_passes_its_servers_real_schema(preset: str, dump: s
         ("OFFLINE_SLAPD_2_4", "title", "caseExactMatch"),  # inherited from `name`
         ("OFFLINE_SLAPD_2_4", "mail", "caseExactIA5Match"),
         ("OFFLINE_SLAPD_2_4", "entryUUID", None),  # uuidMatch: no case to ignore
-        ("OFFLINE_DS389_1_3_3", "description", "caseExactMatch"),
+        # 389 DS's dump publishes no matchingRuleUse: the extensible match is not known
+        # to apply there, and an unknown rule would match nothing (RFC 4511 §4.5.1.7.7).
+        ("OFFLINE_DS389_1_3_3", "description", None),
         ("OFFLINE_AD_2012_R2", "description", None),  # no equality rule published
         ("OFFLINE_SLAPD_2_4", "noSuchAttribute", None),
     ],
@@ -155,3 +157,14 @@ def test_an_equality_rule_published_by_its_oid_has_its_case_exact_counterpart() 
     published = replace(schema, attributes={**schema.attributes, **by_oid})
     assert published.case_exact_rule("description") == "caseExactMatch"
     assert published.case_exact_rule("mail") == "caseExactIA5Match"
+
+
+def test_a_case_exact_rule_the_directory_does_not_apply_to_the_attribute_is_not_used() -> None:
+    """Only matchingRuleUse says an extensible match may name the rule for the attribute."""
+    server = ldap3.Server("offline", get_info=ldap3.OFFLINE_SLAPD_2_4)
+    schema = DirectorySchema.from_ldap3(server.schema)
+    assert schema.case_exact_rule("description") == "caseExactMatch"
+    others = frozenset(schema.rule_uses["caseexactmatch"] - {"description"})
+    narrowed = replace(schema, rule_uses={**schema.rule_uses, "caseexactmatch": others})
+    assert narrowed.case_exact_rule("description") is None
+    assert narrowed.case_exact_rule("title") == "caseExactMatch"

@@ -18,6 +18,7 @@ from connectors.base import (
     Change,
     Compare,
     Conflict,
+    EventLost,
     InvalidValue,
     Kind,
     MemberChanges,
@@ -25,7 +26,6 @@ from connectors.base import (
     Op,
     PreconditionFailed,
     Query,
-    Unavailable,
 )
 from connectors.sql import SqlConnector, SqlSettings
 from connectors.sql.caseless import on_sqlite
@@ -372,13 +372,14 @@ class DeadlockedOnce(RecordingJournal):
 async def test_a_write_that_committed_is_not_redone_when_its_event_deadlocks(
     tables: str,
 ) -> None:
-    """The change has committed when a journal of its own is told: a deadlock there is a
-    503, never a reason to make the write again (a second group, a 409 on a user)."""
+    """The change has committed when a journal of its own is told: a deadlock there is
+    never a reason to make the write again (a second group, a 409 on a user), here nor by
+    the client: EventLost (500 "do not send it again"), not Unavailable (503, retry)."""
     journal = DeadlockedOnce()
     connector = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA, journal)
     await connector.open()
     try:
-        with pytest.raises(Unavailable):
+        with pytest.raises(EventLost):
             await connector.create(Kind.GROUPS, {"display_name": "once"})
         page = await connector.search(Kind.GROUPS, Query())
     finally:
