@@ -437,12 +437,15 @@ class Journal(Protocol):
 
     async def record(self, changes: list[Change], transaction: Any | None) -> None: ...
 
-    async def ready(self) -> None:
-        """Raise Unavailable when a change told after its write could not be recorded now.
+    async def ready(self, kinds: Collection[Kind]) -> None:
+        """Raise Unavailable when changes of `kinds`, told after their write, could not be
+        recorded now.
 
         A connector whose journal records after the write (a directory, or a journal with
-        a database of its own) asks before writing: with that database down, the change
-        is refused (503) rather than made without its event.
+        a database of its own) asks before writing, naming the kinds the write may tell
+        (a deletion's followers too): with that database down, the change is refused (503)
+        rather than made without its event. A kind whose changes make no event needs no
+        database, and is never refused.
         """
         ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from connectors.base import Change, Kind
@@ -16,7 +17,7 @@ class RecordingJournal:
     async def record(self, changes: list[Change], transaction: Any | None) -> None:
         self.changes += changes
 
-    async def ready(self) -> None:
+    async def ready(self, kinds: Collection[Kind]) -> None:
         """Always: the changes are kept in memory."""
 
 

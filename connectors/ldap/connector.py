@@ -328,7 +328,7 @@ class LdapConnector:
         location = self._location(kind)
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
-        await self._journal_ready()
+        await self._journal_ready(kind)
 
         def add(slot: Slot, connection: ldap3.Connection) -> Record:
             directory = location.directory
@@ -408,7 +408,7 @@ class LdapConnector:
     ) -> Record:
         kind, id, with_members, with_groups = target
         location = self._location(kind)
-        await self._journal_ready()
+        await self._journal_ready(kind)
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
             for _ in range(MOVED_ATTEMPTS):
@@ -549,11 +549,12 @@ class LdapConnector:
             raise
         await self._tell(*told, Change(kind, moved.id, moved, None), *followers)
 
-    async def _journal_ready(self) -> None:
-        """Before a write: the journal, which is told once the directory has made the
-        change, can record it (connectors.base.Journal.ready); else nothing is written."""
+    async def _journal_ready(self, *kinds: Kind) -> None:
+        """Before a write that may tell changes of `kinds` (every kind when none is named):
+        the journal, which is told once the directory has made the change, can record it
+        (connectors.base.Journal.ready); else nothing is written."""
         if self._journal is not None:
-            await self._journal.ready()
+            await self._journal.ready(kinds or tuple(Kind))
 
     async def _tell(self, *changes: Change) -> None:
         """Record writes that the directory has made in the journal.

@@ -338,7 +338,9 @@ class SqlConnector:
         # insert: a failure of that read must not leave it written.)
         one_write = kind is Kind.USERS and self._journal is None
         with translated_errors():
-            async with self._connected(write=True, one_write=one_write) as connection:
+            async with self._connected(
+                write=True, one_write=one_write, tells=(kind,)
+            ) as connection:
                 row = await self._columns(connection, mapped, values, current_key=None)
                 for name, value in mapped.spec.constants.items():
                     row[name] = to_column(mapped.table.c[name], value, field=name)
@@ -393,7 +395,7 @@ class SqlConnector:
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
         with translated_errors():
-            async with self._connected(write=True) as connection:
+            async with self._connected(write=True, tells=(kind,)) as connection:
                 key = _key(mapped, id)
                 locked = await self._locked_row(connection, mapped, key, if_version)
                 before = _record(mapped, locked)
@@ -496,13 +498,14 @@ class SqlConnector:
 
     @asynccontextmanager
     async def _connected(
-        self, *, write: bool, one_write: bool = False
+        self, *, write: bool, one_write: bool = False, tells: Collection[Kind] = tuple(Kind)
     ) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction of its own, committed at the end of the block.
 
         `one_write`: the block's only statement after its reads is one write, which the
         database makes atomic by itself; where reads go without a transaction
-        (PostgreSQL), so does it, saving the BEGIN and COMMIT round trips.
+        (PostgreSQL), so does it, saving the BEGIN and COMMIT round trips. `tells`: the
+        kinds of the changes a write may tell the journal (every kind unless narrowed).
         """
         engine = (self._single_writer if one_write else self._writer) if write else self._reader
         if engine is None:
@@ -511,7 +514,8 @@ class SqlConnector:
         # told inside, it would hold an event of a change a failed commit then undid.
         told: list[Change] | None = None
         if write and self._journal is not None and not _in_transaction(self._journal):
-            await self._journal.ready()  # else the change could be made without its event
+            if tells:  # else the change could be made without its event
+                await self._journal.ready(tells)
             told = []
         token = _TOLD_AFTER_COMMIT.set(told)
         try:
@@ -819,7 +823,7 @@ class SqlConnector:
         rename has committed: holding the user's row while locking its groups' would
         deadlock with a member change, which locks the group first, then the user."""
         members, groups = self._reflected.members, self._reflected.groups
-        async with self._connected(write=True) as connection:
+        async with self._connected(write=True, tells=()) as connection:  # versions only
             if members is not None and groups is not None:
                 showing = sa.select(members.group).where(members.member == user)
                 await self._touch(connection, groups, groups.key.in_(showing))

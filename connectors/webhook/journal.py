@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,11 +71,11 @@ class OutboxJournal:
         own): a connector with transactions then tells inside it, else after its commit."""
         return self._engine is None
 
-    async def ready(self) -> None:
-        """The events' own database answers (connectors.base.Journal.ready); in the
-        connector's transaction there is nothing to ask: the write and its events commit
-        together or not at all."""
-        if self._engine is None:
+    async def ready(self, kinds: Collection[Kind]) -> None:
+        """The events' own database answers, when changes of `kinds` make events
+        (connectors.base.Journal.ready); in the connector's transaction there is nothing to
+        ask: the write and its events commit together or not at all."""
+        if self._engine is None or not any(self._routes.get(kind) for kind in kinds):
             return
         engine = self._engine
         if engine.dialect.name == "postgresql":

@@ -210,6 +210,13 @@ async def test_a_change_is_refused_while_the_events_store_is_down(
     assert state["title"] is None
     assert (await scim.delete(f"/Users/{alice}")).status == 503
     assert ldap_user_state(ldap_direct, "alice") is not None
+    # Groups notify no one here: their changes make no event, and need no store.
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})
+    assert group.status == 201, group.body
+    joined = await scim.patch(
+        f"/Groups/{group.body['id']}", {"op": "add", "path": "members", "value": [{"value": alice}]}
+    )
+    assert joined.status == 204, joined.body
     # A store that fails after it answered (here: not asked at all): the change is made,
     # the request fails without inviting a retry (500, not 503), and the log names every
     # resource whose event was lost: the deleted user and the report it no longer manages.
@@ -237,7 +244,7 @@ async def test_a_change_is_refused_while_the_events_store_is_down(
     assert "carol" not in lost[0]
 
 
-async def _always_ready(self: OutboxJournal) -> None:
+async def _always_ready(self: OutboxJournal, kinds: object) -> None:
     """OutboxJournal.ready as if the store had answered."""
 
 
@@ -269,6 +276,8 @@ async def test_a_sql_change_is_refused_while_its_separate_events_store_is_down(
     assert refused.status == 503, refused.body
     rows = await sqlite_direct.rows("SELECT user_name FROM users")
     assert [row["user_name"] for row in rows] == ["alice"]
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})
+    assert group.status == 201, group.body  # groups notify no one: no store needed
     # Failing after the commit instead: 500, not a 503 inviting a second POST.
     monkeypatch.setattr(OutboxJournal, "ready", _always_ready)
     late = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "carol"})
