@@ -258,11 +258,10 @@ async def _store_problems(events: Events, settings: Settings) -> list[str]:
     """Whether the events' database answers (nothing is written to it here)."""
     import sqlalchemy as sa
 
-    from connectors.sql.errors import sqlite_file
+    from connectors.sql.errors import missing_database
     from connectors.sql.settings import parse_url
 
-    path = sqlite_file(parse_url(events.store))
-    if path is not None and not path.exists() and path.parent.is_dir():
+    if missing_database(parse_url(events.store)) is not None:
         # Connecting would create the file, which `serve` does with the events table:
         # a check writes nothing. (A missing directory fails the connect below.)
         await events.engine.dispose()

@@ -244,18 +244,15 @@ may publish them, and the rules comparing with case (§4.2.4, §4.2.3)."""
 
 def _rule_uses(schema: Any, infos: dict[str, Any]) -> dict[str, frozenset[str]]:
     """`DirectorySchema.rule_uses` from ldap3's parsed matchingRuleUse values."""
-    uses: dict[str, frozenset[str]] = {}
-    for use in {id(each): each for each in (schema.matching_rule_uses or {}).values()}.values():
-        applies = frozenset(
-            str(infos[str(name).lower()].name[0]).lower()
-            if str(name).lower() in infos and infos[str(name).lower()].name
-            else str(name).lower()
-            for name in use.apply_to or ()
-        )
-        for name in [*(use.name or ()), use.oid]:
-            if name:
-                uses[str(name).lower()] = applies
-    return uses
+
+    def first_name(name: str) -> str:
+        info = infos.get(name.lower())
+        return str(info.name[0]).lower() if info is not None and info.name else name.lower()
+
+    return {
+        rule: frozenset(first_name(str(name)) for name in use.apply_to or ())
+        for rule, use in _by_every_name(schema.matching_rule_uses).items()
+    }
 
 
 def _first_name(published: Any) -> str | None:
