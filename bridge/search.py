@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
+from pydantic import ValidationError
 from scim2_models import Context, Path, SearchRequest
 from scim2_models.path import Comparison, FilterNode, LogicalExpr, Not, ValuePath
 
 from bridge.errors import ScimError
 from bridge.projection import Projection
+from bridge.qualify import qualified_filter, qualified_paths
 from bridge.resources import POLICY, ReadOptions, ResourceService
 from connectors.base import Kind, Query
 
@@ -337,7 +339,22 @@ def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> A
                 raise ScimError(400, f"{key} must be an integer", "invalidValue") from None
     if isinstance(body.get("sortOrder"), str):
         body["sortOrder"] = body["sortOrder"].lower()  # clients write "Descending" too
-    return request_class.model_validate(body, scim_ctx=Context.SEARCH_REQUEST, scim_policy=POLICY)
+    for key in ("sortBy", "attributes", "excludedAttributes"):
+        if key in body:
+            body[key] = qualified_paths(models, body[key])
+    try:
+        return request_class.model_validate(
+            body, scim_ctx=Context.SEARCH_REQUEST, scim_policy=POLICY
+        )
+    except ValidationError:
+        # Rarely: a filter naming an extension attribute without its URN. Looked for only
+        # now, so that a well-formed filter is parsed once.
+        qualified = qualified_filter(models, body.get("filter"))
+        if qualified is None:
+            raise
+    return request_class.model_validate(
+        {**body, "filter": qualified}, scim_ctx=Context.SEARCH_REQUEST, scim_policy=POLICY
+    )
 
 
 def _projection(service: ResourceService, request: Any) -> Projection:
