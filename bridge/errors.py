@@ -150,7 +150,7 @@ def _as_scim_error(error: BaseException) -> ScimError | None:
     if isinstance(error, BodyError):
         return ScimError(400, str(error), "invalidSyntax")
     if isinstance(error, UnsupportedMediaType):
-        return ScimError(415, str(error))
+        return ScimError(415, str(error), None, error.headers)
     if isinstance(error, UntranslatableFilter):
         return ScimError(400, str(error), "invalidFilter")
     if isinstance(error, TranslationError):

@@ -26,8 +26,19 @@ class UnstorableText(BodyError):
 
 
 class UnsupportedMediaType(Exception):
-    """A body in a media type or charset this service does not read; answered 415
-    (RFC 9110 §15.5.16), not 400: the body may be fine, only its declared form is not."""
+    """A body in a media type, charset or content coding this service does not read;
+    answered 415 (RFC 9110 §15.5.16), not 400: the body may be fine, only its declared
+    form is not."""
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+READ_CODINGS = ("gzip", "deflate")
+"""The content codings a body may come in (RFC 9110 §8.4): those aiohttp decodes with
+the standard library alone. It skips any other (the body would be read as JSON still
+compressed), or fails on `br` and `zstd` without their optional modules."""
 
 
 def scim_json_response(
@@ -57,7 +68,20 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     content_type = request.content_type
     if request.headers.get("Content-Type") and content_type not in _JSON_CONTENT_TYPES:
         raise UnsupportedMediaType(f"the body must be {SCIM_CONTENT_TYPE}, not {content_type}")
-    text = _decoded(await request.read(), request.charset)
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity", *READ_CODINGS):
+        raise UnsupportedMediaType(
+            f"the body's Content-Encoding is not one this service reads: {', '.join(READ_CODINGS)}"
+            " or none",
+            headers={"Accept-Encoding": ", ".join(READ_CODINGS)},  # RFC 9110 §15.5.16
+        )
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # what the Content-Encoding says it is, it is not
+        raise BodyError(f"the body is not valid {coding or 'HTTP'} data") from None
+    except ConnectionResetError:  # the connection closed before the body arrived whole
+        raise BodyError("the body did not arrive whole") from None
+    text = _decoded(raw, request.charset)
     try:
         payload = _STRICT_JSON.decode(text)
     except json.JSONDecodeError as error:

@@ -4,15 +4,20 @@ JSON, content negotiation and the Host header. All HTTP, so SQLite alone runs th
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import socket
+import time
+import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from direct import SqlDirect
 from multidict import CIMultiDict
 from scim_client import BASE, TOKEN, USER_SCHEMA, Scim, write_config
-from served import serve, serve_config
+from served import serve, serve_config, spawn_serve
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -210,6 +215,81 @@ async def test_bytes_not_in_the_declared_charset_are_invalid_syntax(scim: Scim) 
     answer = await scim.post("/Users", None, raw=raw)  # no charset: UTF-8
     assert answer.status == 400, answer.body
     assert_error(answer.body, 400, "invalidSyntax")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "GZIP", "identity"])
+async def test_a_body_in_a_content_coding_it_decodes_is_read(
+    scim: Scim, sqlite_direct: SqlDirect, coding: str
+) -> None:
+    raw = json.dumps(user(f"coded-{coding}")).encode()
+    if coding.lower() == "gzip":
+        raw = gzip.compress(raw)
+    elif coding == "deflate":
+        raw = zlib.compress(raw)
+    answer = await scim.post("/Users", None, raw=raw, headers={"Content-Encoding": coding})
+    assert answer.status == 201, answer.body
+    assert await sqlite_direct.user(f"coded-{coding}") is not None
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_body_that_is_not_what_its_content_coding_says_is_invalid_syntax(
+    scim: Scim, sqlite_direct: SqlDirect, coding: str
+) -> None:
+    # aiohttp fails to decode it while the body is read: that was answered 500.
+    raw = json.dumps(user("not-coded")).encode()
+    answer = await scim.post("/Users", None, raw=raw, headers={"Content-Encoding": coding})
+    assert answer.status == 400, answer.body
+    assert_error(answer.body, 400, "invalidSyntax")
+    assert coding in answer.body["detail"]
+    assert await sqlite_direct.user("not-coded") is None
+
+
+@pytest.mark.parametrize("coding", ["bogus", "compress", "gzip, gzip"])
+async def test_a_content_coding_it_does_not_decode_is_415_naming_those_it_does(
+    scim: Scim, sqlite_direct: SqlDirect, coding: str
+) -> None:
+    # aiohttp passes a coding it does not know as it is: the body was read as JSON.
+    raw = json.dumps(user("unknown-coding")).encode()
+    answer = await scim.post("/Users", None, raw=raw, headers={"Content-Encoding": coding})
+    assert answer.status == 415, answer.body
+    assert_error(answer.body, 415)
+    assert answer.headers["Accept-Encoding"] == "gzip, deflate"  # RFC 9110 §15.5.16
+    assert await sqlite_direct.user("unknown-coding") is None
+
+
+def test_a_client_gone_before_its_body_arrived_is_no_error_of_the_service(
+    tmp_path: Path,
+) -> None:
+    # A client that closes its connection while its body is still expected: the read of
+    # the body ends with ConnectionResetError, which was logged as the service's own
+    # failure (ERROR, a traceback, an access-log line saying 500).
+    config = write_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/cut.db", extra="create_tables = true"
+    )
+    log = tmp_path / "serve.log"
+    process, url = spawn_serve(config, log, {})
+    try:
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as client:
+            client.sendall(
+                f"POST {BASE}/Users HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}"
+                "\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n"
+                '{"userName": "cut'.encode()
+            )
+            time.sleep(0.3)
+        for _ in range(100):  # the access log says the request has ended
+            if "POST /scim/v2/Users" in log.read_text():
+                break
+            time.sleep(0.05)
+        answer = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.json()["totalResults"] == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    written = log.read_text()
+    assert "Traceback" not in written
+    assert "ERROR" not in written
+    assert '"POST /scim/v2/Users" 500' not in written
 
 
 @pytest.mark.parametrize(
