@@ -92,6 +92,53 @@ def split_member_operations(
     return others, members.changes()
 
 
+_STAND_IN = [{"value": "scim-bridge-stand-in"}]
+"""What scim2-models validates in place of the value list of a member removal."""
+
+
+def lighten_member_removals(payload: dict[str, Any]) -> tuple[dict[str, Any], dict[int, Any]]:
+    """A PATCH body whose `remove` of `members` by a value list (Entra's form) carries a
+    stand-in instead, for scim2-models to validate; and the lists taken, by place.
+
+    scim2-models reads such a list as one filter, an `or` of a comparison per member, which
+    it writes out and parses again: seconds for tens of thousands of members, holding the
+    event loop (a body of 1 MB took 10 s). The ids are read here instead, in linear time,
+    once restore_member_removals has put the lists back.
+    """
+    operations = payload.get("Operations")
+    if not isinstance(operations, list):
+        return payload, {}
+    taken: dict[int, Any] = {}
+    lightened: list[Any] = []
+    for place, operation in enumerate(operations):
+        if _removes_members_by_value(operation):
+            taken[place] = operation["value"]
+            operation = {**operation, "value": _STAND_IN}
+        lightened.append(operation)
+    return ({**payload, "Operations": lightened} if taken else payload), taken
+
+
+def restore_member_removals(operations: list[Any], taken: dict[int, Any]) -> list[Any]:
+    """The validated operations with the value lists lighten_member_removals took."""
+    return [
+        operation.model_copy(update={"value": taken[place]}) if place in taken else operation
+        for place, operation in enumerate(operations)
+    ]
+
+
+def _removes_members_by_value(operation: Any) -> bool:
+    if not isinstance(operation, dict) or str(operation.get("op", "")).lower() != "remove":
+        return False
+    path, value = operation.get("path"), operation.get("value")
+    return (
+        isinstance(path, str)
+        and path.strip().lower() in _MEMBERS_KEYS
+        and isinstance(value, list)
+        and len(value) > 1
+        and all(isinstance(entry, dict) and entry for entry in value)
+    )
+
+
 def _is_members(node: Any) -> bool:
     """`members`, unqualified or qualified with the Group schema URN (RFC 7644 §3.10)."""
     attr = node.attr_path if isinstance(node, ValuePath) else node

@@ -31,7 +31,12 @@ from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalO
 from bridge import patch_targets, quirks
 from bridge.config import GroupPolicy, Settings, UserPolicy
 from bridge.errors import ScimError
-from bridge.membership import member_ids, split_member_operations
+from bridge.membership import (
+    lighten_member_removals,
+    member_ids,
+    restore_member_removals,
+    split_member_operations,
+)
 from bridge.turns import Turns
 from connectors.base import (
     Compare,
@@ -236,13 +241,17 @@ class ResourceService:
             )
         normalized = self._resolved_paths(normalized)
         manager_was = quirks.take_manager_conditions(normalized)
+        removals: dict[int, Any] = {}
+        if self.kind is Kind.GROUPS:
+            normalized, removals = lighten_member_removals(normalized)
         patch = self._patch_class.model_validate(
             normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
         )
         # By operation, not by place: splitting out a group's member operations shifts places.
         conditioned = [((patch.operations or [])[i], was) for i, was in manager_was.items()]
         if self.kind is Kind.GROUPS:
-            operations, members = split_member_operations(patch.operations or [])
+            sent = restore_member_removals(patch.operations or [], removals)
+            operations, members = split_member_operations(sent)
         else:
             operations, members = list(patch.operations or []), MemberChanges()
         with self._scim_field_names():

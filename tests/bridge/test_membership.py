@@ -3,24 +3,63 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from scim2_models import Context, Group, PatchOp
 
 from bridge.errors import ScimError
-from bridge.membership import split_member_operations
+from bridge.membership import (
+    lighten_member_removals,
+    restore_member_removals,
+    split_member_operations,
+)
 from bridge.resources import POLICY
 from connectors.base import MemberChanges
 
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
 
 def split(*operations: dict[str, Any]) -> tuple[list[Any], MemberChanges]:
+    """As the service reads a group's PATCH: member removals by value lightened first."""
+    sent = {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+    lightened, taken = lighten_member_removals(sent)
     patch = PatchOp[Group].model_validate(
-        {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": list(operations),
-        },
-        scim_ctx=Context.RESOURCE_PATCH_REQUEST,
-        scim_policy=POLICY,
+        lightened, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
     )
-    return split_member_operations(patch.operations or [])
+    return split_member_operations(restore_member_removals(patch.operations or [], taken))
+
+
+def test_a_long_removal_list_reaches_scim2_models_as_a_stand_in_and_is_read_as_ids() -> None:
+    # scim2-models parses such a list as a filter of one comparison per member: a body of
+    # 60,000 took 10 s and held the event loop.
+    ids = [str(n) for n in range(50_000)]
+    removal = {"op": "remove", "path": "members", "value": [{"value": id} for id in ids]}
+    lightened, taken = lighten_member_removals({"Operations": [removal]})
+    assert lightened["Operations"][0]["value"] == [{"value": "scim-bridge-stand-in"}]
+    assert taken == {0: removal["value"]}
+    _, changes = split({"op": "add", "path": "members", "value": [{"value": "x"}]}, removal)
+    assert changes == MemberChanges(added=frozenset({"x"}), removed=frozenset(ids))
+
+
+def test_lightened_removals_keep_their_place_among_member_operations() -> None:
+    _, changes = split(
+        {"op": "remove", "path": "members", "value": [{"value": "1"}, {"value": "2"}]},
+        {"op": "add", "path": "members", "value": [{"value": "2"}]},
+        {"op": "REMOVE", "path": "Members", "value": [{"value": "3"}, {"value": "4"}]},
+    )
+    assert changes == MemberChanges(added=frozenset({"2"}), removed=frozenset({"1", "3", "4"}))
+
+
+@pytest.mark.parametrize("entries", [[{"value": "1"}, "2"], [{"value": "1"}, {}]])
+def test_a_removal_list_scim2_models_refuses_is_still_refused(entries: list[Any]) -> None:
+    with pytest.raises(ValidationError):
+        split({"op": "remove", "path": "members", "value": entries})
+
+
+@pytest.mark.parametrize("entry", [{"display": "no value"}, {"value": "1", "type": "Group"}])
+def test_a_removal_list_naming_no_user_is_invalid_value(entry: dict[str, Any]) -> None:
+    with pytest.raises(ScimError) as refused:
+        split({"op": "remove", "path": "members", "value": [{"value": "0"}, entry]})
+    assert refused.value.scim_type == "invalidValue"
 
 
 def test_add_two_members_in_one_operation() -> None:
