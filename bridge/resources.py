@@ -37,6 +37,7 @@ from bridge.membership import (
     restore_member_removals,
     split_member_operations,
 )
+from bridge.read_only import without_read_only
 from bridge.turns import Turns
 from connectors.base import (
     Compare,
@@ -571,6 +572,7 @@ class ResourceService:
         normalized = quirks.normalize_resource(
             payload, core_schema=self.core_schema, known_schemas=self.known_schemas
         )
+        normalized = without_read_only(normalized, self.model)
         resource = self.model.model_validate(normalized, scim_ctx=context, scim_policy=POLICY)
         return resource.model_dump(scim_ctx=context, scim_policy=POLICY)
 
