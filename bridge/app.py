@@ -104,6 +104,7 @@ def build_app(
         routes.get(endpoint)(_bind(kind, list_resources))
         routes.post(endpoint)(_bind(kind, create_resource))
         routes.post(f"{endpoint}/.search")(_bind(kind, search_resources))
+        routes.route("*", f"{endpoint}/.search")(search_by_post_only)
         routes.get(f"{endpoint}/{{id}}")(_bind(kind, get_resource))
         routes.put(f"{endpoint}/{{id}}")(_bind(kind, replace_resource))
         routes.patch(f"{endpoint}/{{id}}")(_bind(kind, patch_resource))
@@ -114,6 +115,7 @@ def build_app(
     routes.get(f"{base}/ResourceTypes")(resource_types)
     routes.get(f"{base}/ResourceTypes/{{id}}")(resource_type)
     routes.post(f"{base}/.search")(search_everything)
+    routes.route("*", f"{base}/.search")(search_by_post_only)
     routes.post(f"{base}/Bulk")(not_implemented)
     routes.route("*", f"{base}/Me")(not_implemented)
     app.add_routes(routes)
@@ -608,6 +610,12 @@ async def resource_type(request: web.Request) -> web.StreamResponse:
     _refuse_filter(request)
     documents = request.app[DISCOVERY].resource_types(_base_url(request))
     return _one(documents, request.match_info["id"], "resource type")
+
+
+async def search_by_post_only(request: web.Request) -> web.StreamResponse:
+    """`.search` takes POST alone (RFC 7644 §3.4.3); another method is 405, not a read of
+    a resource whose id would be ".search" (404)."""
+    raise web.HTTPMethodNotAllowed(request.method, ["POST"])
 
 
 async def not_implemented(request: web.Request) -> web.StreamResponse:

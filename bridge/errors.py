@@ -104,7 +104,8 @@ def _described(error: ValidationError) -> str:
 
 
 _QUOTED_FIELD = re.compile(r"'([a-z]+(?:_[a-z]+)+)'")
-_INSTANCE_OF = re.compile(r" or instance of [A-Za-z_]\w*(?:\[[\w, ]*\])?")
+_INSTANCE_OF = re.compile(r" or instance of [A-Za-z_]\w*(?:\[[\w, \[\]]*\])?")
+"""Brackets nest: `PatchOperation[User[EnterpriseUser, Employment]]`."""
 _EXPECTED = re.compile(r"Expected (\w+) or \w+, got \w+")
 _SCIM_TYPES = {"str": "a string", "int": "an integer", "bool": "a boolean", "dict": "an object"}
 

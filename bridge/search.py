@@ -157,6 +157,7 @@ def _comparisons(node: FilterNode) -> int:
 # the filter does, is parsed whole, every time, so that its errors name what was sent.
 
 _STRING = re.compile(r'"[^"\\]*"')
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 _SHAPES_KEPT = 512
 _SHAPE_KEPT_LENGTH = 1024
 """Longer shapes are parsed each time: 512 parses of long filters would hold gigabytes."""
@@ -333,9 +334,12 @@ def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> A
     body = {key: value for key, value in payload.items() if key != "schemas"}
     for key in ("startIndex", "count"):
         if isinstance(body.get(key), str):
+            # In ASCII digits: int() also reads other scripts' ("٣"), and "1_000".
             try:
+                if not _INTEGER.fullmatch(body[key]):
+                    raise ValueError(body[key])
                 body[key] = int(body[key])
-            except ValueError:
+            except ValueError:  # or more digits than Python converts (4,300)
                 raise ScimError(400, f"{key} must be an integer", "invalidValue") from None
     if isinstance(body.get("sortOrder"), str):
         body["sortOrder"] = body["sortOrder"].lower()  # clients write "Descending" too

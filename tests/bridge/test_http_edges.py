@@ -11,6 +11,7 @@ import time
 import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import pytest
@@ -427,3 +428,44 @@ async def test_with_public_url_the_host_is_not_used(
     assert status == 200, content
     location = json.loads(content)["meta"]["location"]
     assert location == f"https://idm.example.com{BASE}/ServiceProviderConfig"
+
+
+# --- G: methods ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/Users/.search", "/Groups/.search", "/.search"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_search_endpoints_take_post_alone(scim: Scim, path: str, method: str) -> None:
+    # GET /Users/.search read a user whose id would be ".search": 404.
+    answer = await scim.request(method, path, {} if method in ("PUT", "PATCH") else None)
+    assert answer.status == 405, answer.body
+    assert_error(answer.body, 405)
+    assert answer.headers["Allow"] == "POST"
+    assert (await scim.post(path, {})).status == 200
+
+
+async def test_a_method_an_endpoint_lacks_is_405_naming_those_it_has(scim: Scim) -> None:
+    answer = await scim.delete("/Users")
+    assert answer.status == 405, answer.body
+    assert_error(answer.body, 405)
+    assert set(answer.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize("value", ["٣", "1_0", "1.5", "", "x", "9" * 5000])
+@pytest.mark.parametrize("parameter", ["startIndex", "count"])
+async def test_paging_numbers_are_ascii_integers(scim: Scim, parameter: str, value: str) -> None:
+    # int() reads other scripts' digits and underscores: "٣" was taken as 3.
+    answer = await scim.get(f"/Users?{parameter}={quote(value)}")
+    if value == "":
+        assert answer.status == 200  # an empty parameter is one not given
+        return
+    assert answer.status == 400, answer.body
+    assert_error(answer.body, 400, "invalidValue")
+    assert parameter in answer.body["detail"]
+
+
+@pytest.mark.parametrize("value", ["3", "+3", " 3"])
+async def test_paging_numbers_may_carry_a_sign_or_spaces(scim: Scim, value: str) -> None:
+    answer = await scim.get(f"/Users?startIndex={quote(value)}")
+    assert answer.status == 200, answer.body
+    assert answer.body["startIndex"] == 3
