@@ -18,6 +18,7 @@ from typing import Any
 
 import pydantic
 from pydantic import ValidationError
+from pydantic.alias_generators import to_snake
 from scim2_models import (
     Context,
     NoTargetException,
@@ -173,7 +174,7 @@ class ResourceService:
 
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
         scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
-        self._refuse_blank_name(scim.get("userName"))
+        self._refuse_blank_name(scim.get(self._name_attribute))
         if scim.get("active") is False and self.on_deactivate != "disable":
             # Created inactive, the account would be what the policy never lets exist:
             # an account the service refuses to disable, or one it deletes instead.
@@ -191,7 +192,7 @@ class ResourceService:
     ) -> Record:
         """PUT (RFC 7644 §3.5.1): the mapped attributes become what the body says."""
         scim = self._validated(payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-        self._refuse_blank_name(scim.get("userName"))
+        self._refuse_blank_name(scim.get(self._name_attribute))
 
         async def replace(current: Record) -> Record:
             if self._deactivates(current, scim.get("active")):
@@ -286,7 +287,7 @@ class ResourceService:
                         _apply_operation(patch, operation, resource)
                         if conditioned:  # Entra's conditional removal: rare, so dumped
                             manager = self._manager_of(self._dump(resource))
-                    self._refuse_blank_name(getattr(resource, "user_name", None))
+                    self._refuse_blank_name(getattr(resource, to_snake(self._name_attribute)))
                     if self._deactivates(current, getattr(resource, "active", None)):
                         return await self._deactivate(current)
                     patched = self._dump(resource)
@@ -562,11 +563,16 @@ class ResourceService:
         computed_subs = {name.lower() for name in item.read_only_sub_attributes}
         return item.read_only or sub in computed_subs
 
-    def _refuse_blank_name(self, user_name: Any) -> None:
-        """userName identifies the user to the service provider (RFC 7643 §4.1.1): one
-        of spaces alone names no one (and "" is refused as missing already)."""
-        if self.kind is Kind.USERS and isinstance(user_name, str) and not user_name.strip():
-            raise ScimError(400, "userName must not be blank", "invalidValue")
+    @property
+    def _name_attribute(self) -> str:
+        return "userName" if self.kind is Kind.USERS else "displayName"
+
+    def _refuse_blank_name(self, name: Any) -> None:
+        """userName identifies the user to the service provider (RFC 7643 §4.1.1), and
+        displayName a group (§4.2, required): one of spaces alone names no one ("" is
+        refused as missing already), and no filter can compare it."""
+        if isinstance(name, str) and not name.strip():
+            raise ScimError(400, f"{self._name_attribute} must not be blank", "invalidValue")
 
     def _validated(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
         normalized = quirks.normalize_resource(

@@ -981,13 +981,20 @@ class LdapConnector:
             self._replace_member_value(connection, str(old), str(new))
 
     def _replace_member_value(self, connection: ldap3.Connection, old: str, new: str) -> None:
-        """Every group holding the member value `old` holds `new` instead."""
+        """Every group holding the member value `old` holds `new` instead.
+
+        A group that already holds a value matching `new` is left alone: either the
+        directory followed the rename itself (OpenLDAP's memberof refint), or `old` and
+        `new` are one value to it (`rev ` and `rev`: insignificant spaces, RFC 4518
+        §2.6.1), and removing `old` would remove the member.
+        """
         if self._groups is None:
             return
         term = f"({self._member_attribute()}={escape(old)})"
         for base in self._groups.bases:
             for group in list(search_all(connection, base, term, ["1.1"])):
-                self._modify_members(connection, group.dn, added=[new], removed=[old])
+                if not self._holds(connection, group.dn, new):
+                    self._modify_members(connection, group.dn, added=[new], removed=[old])
 
     def _dependents(
         self, connection: ldap3.Connection, kind: Kind, user: Entry

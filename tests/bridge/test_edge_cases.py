@@ -280,6 +280,25 @@ async def test_a_blank_user_name_is_refused_on_every_write(scim: Scim) -> None:
     assert (await scim.get(path)).body["userName"] == "alice"
 
 
+@pytest.mark.parametrize("blank", ["   ", "\u00a0", "\t"])
+async def test_a_blank_group_name_is_refused_on_every_write(scim: Scim, blank: str) -> None:
+    # Accepted, a group of spaces alone could not be found by any filter (Entra matches
+    # groups by displayName), and on a directory a second one of NBSP collided with it.
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops"})
+    path = f"/Groups/{group.body['id']}"
+    answers = [
+        await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": blank}),
+        await scim.put(path, {"schemas": [GROUP_SCHEMA], "displayName": blank}),
+        await scim.patch(path, {"op": "replace", "path": "displayName", "value": blank}),
+        await scim.patch(path, {"op": "replace", "value": {"displayName": blank}}),
+    ]
+    assert [(a.status, a.body.get("scimType")) for a in answers] == [(400, "invalidValue")] * 4
+    assert answers[0].body["detail"] == "displayName must not be blank"
+    assert (await scim.get(path)).body["displayName"] == "Ops"
+    listed = await scim.get("/Groups")
+    assert [each["displayName"] for each in listed.body["Resources"]] == ["Ops"]
+
+
 async def test_a_patch_path_naming_no_attribute_is_refused(scim: Scim) -> None:
     # RFC 7644 §3.5.2: an operation that cannot be applied fails the request; it is never
     # dropped while the answer says 200.
