@@ -55,6 +55,7 @@ from connectors.base import (
     Query,
     Record,
     Unavailable,
+    Unsortable,
 )
 from mappings import Mapping, ResourceMapping
 
@@ -447,7 +448,9 @@ class ResourceService:
                 return await self.connector.search(self.kind, query)
         except InvalidValue as error:
             subject = f"{error.field}: " if error.field else ""
-            raise ScimError(400, f"{subject}{error.message}", "invalidFilter") from None
+            # sortBy's own fault is invalidValue, as a mapping's unsortable attribute is.
+            scim_type = "invalidValue" if isinstance(error, Unsortable) else "invalidFilter"
+            raise ScimError(400, f"{subject}{error.message}", scim_type) from None
 
     async def manager_names(self, records: list[Record]) -> dict[str, str | None]:
         """Display names of the managers of a page of users, in one query."""

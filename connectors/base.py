@@ -73,6 +73,11 @@ class InvalidValue(ConnectorError):
     """The backend refuses a value: wrong type, too long, unknown reference."""
 
 
+class Unsortable(InvalidValue):
+    """The backend cannot order by this field as the client reads it (a directory holds
+    a reference as a DN, not as the id the client sees)."""
+
+
 class Rejected(ConnectorError):
     """A system the change must be agreed with refused it (a synchronous webhook receiver).
 

@@ -49,6 +49,7 @@ from connectors.base import (
     Record,
     Sort,
     Unavailable,
+    Unsortable,
 )
 from connectors.ldap import ber
 from connectors.ldap import dn as dns
@@ -289,7 +290,15 @@ class LdapConnector:
         member_values = query.with_members and self._reads_member_values()
         attributes = location.attributes(members=member_values)
         plan = PagedSearch((kind.value, *location.bases), attributes, query)
-        sort_key = _sort_key(location, query.sort) if query.sort is not None else None
+        sort_key = None
+        if query.sort is not None:
+            described = location.spec.field_named(query.sort.field)
+            if described is not None and described.reference is not None:
+                # The directory holds the referenced entry's DN: the order would be its
+                # DNs', not the ids' the client reads (RFC 7644 §3.4.2.3).
+                message = "a reference cannot be sorted by in a directory, which holds DNs"
+                raise Unsortable(message, field=query.sort.field)
+            sort_key = _sort_key(location, query.sort)
         cursor = self._cursors.get(plan.key(query.offset))
         prefer = cursor.slot if cursor is not None else None
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import ldap3
 import pytest
 from scim_client import (
+    ENTERPRISE,
     GROUP_SCHEMA,
     LDAP_PASSWORD_ENV,
     TOKEN,
@@ -344,6 +345,24 @@ async def test_the_stand_in_for_no_family_name_sorts_as_no_value(
     answer = await scim.get(f"/Users?sortBy=name.familyName&sortOrder={order}")
     assert answer.status == 200, answer.body
     assert [user["userName"] for user in answer.body["Resources"]] == expected
+
+
+async def test_sorting_by_the_manager_is_refused_in_a_directory(ldap_scim: Scim) -> None:
+    # The directory holds the manager's DN: users came in the order of their managers'
+    # DNs, not of the ids the answer shows (RFC 7644 §3.4.2.3).
+    scim = ldap_scim
+    zed = await scim.create_user("zed")
+    amy = await scim.create_user("amy")
+    for name, boss in (("one", zed), ("two", amy)):
+        manager = {ENTERPRISE: {"manager": {"value": boss["id"]}}}
+        await scim.create_user(name, schemas=[USER_SCHEMA, ENTERPRISE], **manager)
+    for path in (f"{ENTERPRISE}:manager.value", "manager.value"):
+        answer = await scim.get(f"/Users?sortBy={quote(path)}")
+        assert answer.status == 400, answer.body
+        assert answer.body["scimType"] == "invalidValue"
+        assert "manager" in answer.body["detail"]
+        assert "uid=" not in answer.body["detail"]
+    assert (await scim.get("/Users?sortBy=userName")).status == 200
 
 
 @pytest.mark.parametrize("op", ["eq", "ne", "co", "sw", "ew"])
