@@ -135,7 +135,25 @@ def _removes_members_by_value(operation: Any) -> bool:
         and path.strip().lower() in _MEMBERS_KEYS
         and isinstance(value, list)
         and len(value) > 1
-        and all(isinstance(entry, dict) and entry for entry in value)
+        and all(_plain_member(entry) for entry in value)
+    )
+
+
+_MEMBER_KEYS = {"value", "display", "$ref", "type"}
+"""The sub-attributes of `members` (RFC 7643 §4.2)."""
+
+
+def _plain_member(entry: Any) -> bool:
+    """`{"value": "id"}` and the like: anything else is left to scim2-models, which
+    refuses it (a value that is a list, a key that is no sub-attribute)."""
+    return (
+        isinstance(entry, dict)
+        and bool(entry)
+        and all(
+            str(key).lower() in _MEMBER_KEYS
+            and (each is None or (isinstance(each, str | int) and not isinstance(each, bool)))
+            for key, each in entry.items()
+        )
     )
 
 

@@ -32,15 +32,20 @@ def qualified_paths(models: Models, paths: Any) -> Any:
     return paths
 
 
-def qualified_filter(models: Models, text: Any) -> str | None:
-    """The filter with its unqualified extension attributes qualified, or None when it
-    names none (or does not parse: the caller's own parse reports why)."""
+def syntax_tree(text: Any) -> FilterNode | None:
+    """The filter parsed without a model, or None when it does not parse (the parse that
+    binds the models says why)."""
     if not isinstance(text, str):
         return None
     try:
-        tree = ScimFilter(text).ast
-    except Exception:  # a syntax error: reported by the parse that binds the models
+        return ScimFilter(text).ast
+    except Exception:
         return None
+
+
+def qualified_filter(models: Models, tree: FilterNode) -> str | None:
+    """The filter with its unqualified extension attributes qualified, or None when it
+    names none."""
     qualified = _qualified_node(models, tree)
     return None if qualified == tree else str(qualified)
 

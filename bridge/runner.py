@@ -17,9 +17,11 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
 
 from bridge.errors import error_response
+from bridge.http import READ_CODINGS
 
 SERVER_NAME = "scim-bridge"
 """The Server header of every answer (RFC 9110 §10.2.4 lets it be just the product)."""
@@ -40,7 +42,19 @@ class _RequestHandler(RequestHandler):
         # aiohttp's own: it logs the failure (bridge.access_log keeps what the client
         # sent out of that record) and refuses when part of an answer went out already.
         super().handle_error(request, status, exc, message)
-        response = error_response(status, _detail(status))
+        if isinstance(exc, ContentEncodingError):
+            # `br` or `zstd`, which aiohttp's parser takes on but cannot decode without
+            # modules this service does not install: the coding is refused, as any other
+            # it does not read is by bridge.http (RFC 9110 §15.5.16).
+            response = error_response(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "the body's Content-Encoding is not one this service reads: "
+                f"{', '.join(READ_CODINGS)} or none",
+                None,
+                {"Accept-Encoding": ", ".join(READ_CODINGS)},
+            )
+        else:
+            response = error_response(status, _detail(status))
         response.headers[hdrs.SERVER] = SERVER_NAME
         response.force_close()
         return response

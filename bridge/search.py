@@ -23,7 +23,7 @@ from scim2_models.path import Comparison, FilterNode, LogicalExpr, Not, ValuePat
 
 from bridge.errors import ScimError
 from bridge.projection import Projection
-from bridge.qualify import qualified_filter, qualified_paths
+from bridge.qualify import qualified_filter, qualified_paths, syntax_tree
 from bridge.resources import POLICY, ReadOptions, ResourceService
 from connectors.base import Kind, Query
 
@@ -105,12 +105,7 @@ def build_search(
     request, ast = _parsed(across or (service.model,), payload)
     where = None
     if ast is not None:
-        if _comparisons(ast) > MAX_FILTER_COMPARISONS:
-            raise ScimError(
-                400,
-                f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons",
-                "tooMany",
-            )
+        _refuse_too_many(ast)
         where = service.mapping.condition(ast, undeclared_is_false=bool(across))
     sort = None
     if request.sort_by is not None and (not across or _declares(service, str(request.sort_by))):
@@ -134,6 +129,13 @@ def build_search(
 def _declares(service: ResourceService, attribute_path: str) -> bool:
     path_class: Any = Path.__class_getitem__(service.model)
     return path_class(attribute_path).resolve() is not None
+
+
+def _refuse_too_many(tree: FilterNode) -> None:
+    """A filter of more comparisons than MAX_FILTER_COMPARISONS: 400 tooMany."""
+    if _comparisons(tree) > MAX_FILTER_COMPARISONS:
+        message = f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons"
+        raise ScimError(400, message, "tooMany")
 
 
 def _comparisons(node: FilterNode) -> int:
@@ -352,8 +354,13 @@ def _search_request(models: tuple[type[Any], ...], payload: dict[str, Any]) -> A
         )
     except ValidationError:
         # Rarely: a filter naming an extension attribute without its URN. Looked for only
-        # now, so that a well-formed filter is parsed once.
-        qualified = qualified_filter(models, body.get("filter"))
+        # now, so that a well-formed filter is parsed once; one over the comparison limit
+        # is not parsed a third time for it (its error is as good).
+        tree = syntax_tree(body.get("filter"))
+        if tree is None:
+            raise
+        _refuse_too_many(tree)
+        qualified = qualified_filter(models, tree)
         if qualified is None:
             raise
     return request_class.model_validate(

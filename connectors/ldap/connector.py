@@ -992,18 +992,26 @@ class LdapConnector:
     def _replace_member_value(self, connection: ldap3.Connection, old: str, new: str) -> None:
         """Every group holding the member value `old` holds `new` instead.
 
-        A group that already holds a value matching `new` is left alone: either the
-        directory followed the rename itself (OpenLDAP's memberof refint), or `old` and
-        `new` are one value to it (`rev ` and `rev`: insignificant spaces, RFC 4518
-        §2.6.1), and removing `old` would remove the member.
+        One modify deletes `old`, then adds `new`: when the directory reads the two as one
+        value (`rev ` and `rev`: insignificant spaces, RFC 4518 §2.6.1), the value is
+        written again rather than lost, which a check of `new` before the write could not
+        tell from a group holding both. A group that already holds `new` besides `old`
+        loses `old` alone; one whose `old` went meanwhile (OpenLDAP's memberof refint
+        follows renames itself) is given `new` if it lacks it.
         """
         if self._groups is None:
             return
-        term = f"({self._member_attribute()}={escape(old)})"
+        attribute = self._member_attribute()
+        term = f"({attribute}={escape(old)})"
         for base in self._groups.bases:
             for group in list(search_all(connection, base, term, ["1.1"])):
-                if not self._holds(connection, group.dn, new):
-                    self._modify_members(connection, group.dn, added=[new], removed=[old])
+                swap = [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
+                try:
+                    connection.modify(group.dn, {attribute: swap})
+                except ldap_errors.LDAPAttributeOrValueExistsResult:
+                    self._modify_members(connection, group.dn, added=[], removed=[old])
+                except ldap_errors.LDAPNoSuchAttributeResult:
+                    self._modify_members(connection, group.dn, added=[new], removed=[])
 
     def _dependents(
         self, connection: ldap3.Connection, kind: Kind, user: Entry

@@ -282,6 +282,7 @@ def test_a_client_gone_before_its_body_arrived_is_no_error_of_the_service(
             if "POST /scim/v2/Users" in log.read_text():
                 break
             time.sleep(0.05)
+        assert "POST /scim/v2/Users" in log.read_text()  # it ended, and was answered
         answer = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
         assert answer.json()["totalResults"] == 0
     finally:
@@ -291,6 +292,35 @@ def test_a_client_gone_before_its_body_arrived_is_no_error_of_the_service(
     assert "Traceback" not in written
     assert "ERROR" not in written
     assert '"POST /scim/v2/Users" 500' not in written
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd"])
+def test_a_coding_aiohttp_parses_but_cannot_decode_is_415_too(tmp_path: Path, coding: str) -> None:
+    # aiohttp's parser takes `br` and `zstd` on, then fails without their modules before
+    # any handler runs: that was "not valid HTTP/1.1" (400). A served process, since the
+    # runner's own error answer is what is tested.
+    config = write_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/coded.db", extra="create_tables = true"
+    )
+    process, url = spawn_serve(config, tmp_path / "serve.log", {})
+    try:
+        answer = httpx2.post(
+            f"{url}/Users",
+            content=json.dumps(user("br-user")).encode(),
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Content-Type": "application/scim+json",
+                "Content-Encoding": coding,
+            },
+        )
+        assert answer.status_code == 415, answer.text
+        assert_error(answer.json(), 415)
+        assert answer.headers["Accept-Encoding"] == "gzip, deflate"
+        listed = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert listed.json()["totalResults"] == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,15 @@ def test_lightened_removals_keep_their_place_among_member_operations() -> None:
     assert changes == MemberChanges(added=frozenset({"2"}), removed=frozenset({"1", "3", "4"}))
 
 
-@pytest.mark.parametrize("entries", [[{"value": "1"}, "2"], [{"value": "1"}, {}]])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [{"value": "1"}, "2"],
+        [{"value": "1"}, {}],
+        [{"value": ["u1", "u2"]}, {"value": "u3"}],  # was read as the id "['u1', 'u2']"
+        [{"value": "u3", "bad key!": {"x": 1}}, {"value": "u4"}],
+    ],
+)
 def test_a_removal_list_scim2_models_refuses_is_still_refused(entries: list[Any]) -> None:
     with pytest.raises(ValidationError):
         split({"op": "remove", "path": "members", "value": entries})

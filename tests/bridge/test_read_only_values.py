@@ -18,7 +18,8 @@ async def test_a_create_ignores_read_only_values_of_any_form(scim: Scim) -> None
         },
     )
     assert answer.status == 201, answer.body
-    assert answer.body["id"] != 12345
+    assert str(answer.body["id"]) != "12345"  # the service's own id, as a string
+    assert isinstance(answer.body["id"], str)
     assert answer.body["meta"]["resourceType"] == "User"
     assert answer.body["meta"]["created"] != "yesterday"
     assert "groups" not in answer.body or answer.body["groups"] == []

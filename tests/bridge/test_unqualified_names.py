@@ -108,3 +108,12 @@ async def test_a_name_no_schema_declares_is_still_refused(scim: Scim) -> None:
     sorted_ = await scim.get("/Users?sortBy=shoeSize")
     assert sorted_.status == 400
     assert sorted_.body["scimType"] == "invalidPath"
+
+
+async def test_an_unqualified_filter_over_the_comparison_limit_is_too_many(scim: Scim) -> None:
+    # Refused before its names are qualified: qualifying writes every term out again with
+    # its URN, and parses it a third time.
+    huge = " or ".join(["department pr"] * 201)
+    answer = await scim.get("/Users?filter=" + quote(huge))
+    assert answer.status == 400
+    assert answer.body["scimType"] == "tooMany"

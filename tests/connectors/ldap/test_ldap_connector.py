@@ -656,18 +656,26 @@ async def test_posix_groups_hold_member_uids(
     assert [ref.id for ref in fetched.members or []] == [alice.id]
     user_read = await ldap.get(Kind.USERS, alice.id, with_groups=True)
     assert [ref.id for ref in user_read.groups or []] == [group.id]
-    # memberUid compares with case (RFC 2307): a rename, even of case alone, is followed;
-    # one of insignificant spaces alone keeps the value it matches.
+    # memberUid compares with case (RFC 2307): a rename, even of case alone, is followed,
+    # and one of insignificant spaces alone (a value it matches) is written, not lost.
     for name in ("alicia", "Alicia", "Alicia "):
         await ldap.update(Kind.USERS, alice.id, {"uid": name})
-        held = name.strip()  # the value written by the rename before, which matches it
-        assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {"memberuid": [held]}
+        assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {"memberuid": [name]}
         user_read = await ldap.get(Kind.USERS, alice.id, with_groups=True)
         assert [ref.id for ref in user_read.groups or []] == [group.id]
     await ldap.update(
         Kind.GROUPS, group.id, {}, members=MemberChanges(removed=frozenset({alice.id}))
     )
     assert read(slapd, group_dn(ldap_tree, "devs"), "memberUid") == {}
+    # A group that also holds the new name (a local account's) loses the old one: left,
+    # it would make whoever is named so next a member.
+    jdoe = await ldap.create(Kind.USERS, user("jdoe"))
+    await ldap.create(Kind.GROUPS, {"cn": "sudo", "gidNumber": "5001"}, members=[jdoe.id])
+    with directory(slapd) as connection:
+        sudo = {"memberUid": [(ldap3.MODIFY_ADD, ["john.doe"])]}
+        assert connection.modify(group_dn(ldap_tree, "sudo"), sudo)
+    await ldap.update(Kind.USERS, jdoe.id, {"uid": "john.doe"})
+    assert read(slapd, group_dn(ldap_tree, "sudo"), "memberUid") == {"memberuid": ["john.doe"]}
 
 
 POSIX_GROUPS = """
