@@ -83,17 +83,18 @@ def _extension_declaring(models: Models, path: str) -> str | None:
     """The URN of the extension declaring `path` (`name` or `name.sub`), or None when a
     core schema declares it, or nothing does."""
     try:
-        if any(_declares(model, path) for model in models):
+        if any(declares(model, path) for model in models):
             return None
         for model in models:
             for urn in model.get_extension_models():
-                if _declares(model, f"{urn}:{path}"):
+                if declares(model, f"{urn}:{path}"):
                     return str(urn)
     except Exception:  # not an attribute path at all: the model's own parse says so
         return None
     return None
 
 
-def _declares(model: type[Any], path: str) -> bool:
+def declares(model: type[Any], path: str) -> bool:
+    """Whether the resource type declares the attribute `path` names."""
     path_class: Any = Path.__class_getitem__(model)
     return path_class(path).resolve() is not None

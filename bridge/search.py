@@ -18,12 +18,12 @@ from functools import reduce
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import Context, Path, SearchRequest
+from scim2_models import Context, SearchRequest
 from scim2_models.path import Comparison, FilterNode, LogicalExpr, Not, ValuePath
 
 from bridge.errors import ScimError
 from bridge.projection import Projection
-from bridge.qualify import qualified_filter, qualified_paths, syntax_tree
+from bridge.qualify import declares, qualified_filter, qualified_paths, syntax_tree
 from bridge.resources import POLICY, ReadOptions, ResourceService
 from connectors.base import Kind, Query
 
@@ -108,7 +108,9 @@ def build_search(
         _refuse_too_many(ast)
         where = service.mapping.condition(ast, undeclared_is_false=bool(across))
     sort = None
-    if request.sort_by is not None and (not across or _declares(service, str(request.sort_by))):
+    if request.sort_by is not None and (
+        not across or declares(service.model, str(request.sort_by))
+    ):
         descending = request.sort_order == SearchRequest.SortOrder.descending
         sort = service.mapping.sort(str(request.sort_by), descending=descending)
     start_index = min(max(request.start_index or 1, 1), MAX_START_INDEX)
@@ -124,11 +126,6 @@ def build_search(
         with_groups=options.groups,
     )
     return Search(query=query, start_index=start_index, projection=projection)
-
-
-def _declares(service: ResourceService, attribute_path: str) -> bool:
-    path_class: Any = Path.__class_getitem__(service.model)
-    return path_class(attribute_path).resolve() is not None
 
 
 def _refuse_too_many(tree: FilterNode) -> None:
