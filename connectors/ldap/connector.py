@@ -510,7 +510,8 @@ class LdapConnector:
         changes: Mapping[str, Any] | None = None,
     ) -> None:
         """Write `changes` (the account disabled), leave every group, stop being anyone's
-        manager, then move under `container`.
+        manager, then move under `container`. A group's members leave it first: a deleted
+        group confers no membership, archived or not.
 
         The entry keeps its attributes and its key; outside the type's containers it is
         no longer served (a 404), which RFC 7644 §3.6 asks of a deleted resource.
@@ -540,6 +541,8 @@ class LdapConnector:
                 before = disabled
             dependents = self._dependents(connection, kind, entry)
             followers = self._forget_user(connection, entry, before.id, dependents)
+            if kind is Kind.GROUPS:
+                self._empty_group(connection, entry.dn)
             try:
                 connection.modify_dn(entry.dn, rdn, delete_old_dn=True, new_superior=destination)
             except ldap_errors.LDAPEntryAlreadyExistsResult:
@@ -1092,6 +1095,19 @@ class LdapConnector:
         return self._forget_user(connection, user, user_id, late) if late else []
 
     # --- Members ----------------------------------------------------------------------
+
+    def _empty_group(self, connection: ldap3.Connection, group_dn: str) -> None:
+        """Every member leaves the group (the placeholder stays where one is needed).
+
+        An archived group kept its members before: whoever searches the whole tree for
+        `member=<user>`, or reads memberOf (which the memberof overlay moved along with
+        the group), found the user still in a group the identity provider had deleted.
+        """
+        if self.schema.memberships is None or self.schema.memberships.field is None:
+            return
+        placeholder = self._placeholder()
+        kept = [placeholder] if placeholder else []
+        connection.modify(group_dn, {self._member_attribute(): [(ldap3.MODIFY_REPLACE, kept)]})
 
     def _member_attribute(self) -> str:
         members = self.schema.memberships

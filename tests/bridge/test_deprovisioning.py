@@ -122,6 +122,46 @@ async def test_on_delete_move_archives_the_entry_out_of_its_groups(
     assert "pwdaccountlockedtime" not in kept
 
 
+async def test_groups_on_delete_move_archives_the_group_without_its_members(
+    ldap_direct: LdapDirect, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deleted group confers no membership, archived or not: a reader that searches the
+    whole tree for `member=<user>` (or reads memberOf) must not find it."""
+    scim = await policy_client(
+        ldap_direct,
+        tmp_path,
+        aiohttp_client,
+        monkeypatch,
+        '[groups]\non_delete = "move"\narchive = "ou=archive"\n',
+    )
+    first = await scim.create_user("first")
+    second = await scim.create_user("second")
+    members = [{"value": first["id"]}, {"value": second["id"]}]
+    group = await scim.post(
+        "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Vpn", "members": members}
+    )
+    kept = await scim.post(
+        "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Kept", "members": members[:1]}
+    )
+    assert (await scim.delete(f"/Groups/{group.body['id']}")).status == 204
+    assert (await scim.get(f"/Groups/{group.body['id']}")).status == 404
+    tree = ldap_direct.tree
+    [archived] = ldap_direct.search(f"ou=archive,{tree}", "(cn=Vpn)", "member")
+    assert archived["dn"] == f"cn=Vpn,ou=archive,{tree}"
+    people = {ldap_direct.people_dn("first").lower(), ldap_direct.people_dn("second").lower()}
+    assert not people & {value.lower() for value in archived.get("member", [])}
+    assert ldap_direct.search(tree, f"(member={ldap_direct.people_dn('second')})") == []
+    [still] = ldap_direct.search(tree, f"(member={ldap_direct.people_dn('first')})")
+    assert still["dn"] == f"cn=Kept,ou=groups,{tree}"
+    for name, expected in (("first", [f"cn=Kept,ou=groups,{tree}"]), ("second", [])):
+        [user] = ldap_direct.search(f"ou=people,{tree}", f"(uid={name})", "memberOf")
+        assert [dn.lower() for dn in user.get("memberof", [])] == [e.lower() for e in expected]
+    # What SCIM says agrees with the directory: only `first` is in a group.
+    answer = await scim.get("/Users?filter=groups pr&attributes=userName")
+    assert [user["userName"] for user in answer.body["Resources"]] == ["first"]
+    assert kept.status == 201
+
+
 async def test_without_an_active_rule_deactivation_is_refused_not_ignored(
     sqlite_direct: SqlDirect,
     tmp_path: Path,
