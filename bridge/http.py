@@ -41,6 +41,17 @@ the standard library alone. It skips any other (the body would be read as JSON s
 compressed), or fails on `br` and `zstd` without their optional modules."""
 
 
+def unreadable_coding() -> UnsupportedMediaType:
+    """The refusal of a body in a content coding this service does not read, naming those
+    it reads in Accept-Encoding (RFC 9110 §15.5.16); raised here, and answered by
+    bridge.runner for the codings aiohttp's parser fails on before any handler runs."""
+    return UnsupportedMediaType(
+        f"the body's Content-Encoding is not one this service reads: {', '.join(READ_CODINGS)}"
+        " or none",
+        headers={"Accept-Encoding": ", ".join(READ_CODINGS)},
+    )
+
+
 def scim_json_response(
     body: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -70,11 +81,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise UnsupportedMediaType(f"the body must be {SCIM_CONTENT_TYPE}, not {content_type}")
     coding = request.headers.get("Content-Encoding", "").strip().lower()
     if coding not in ("", "identity", *READ_CODINGS):
-        raise UnsupportedMediaType(
-            f"the body's Content-Encoding is not one this service reads: {', '.join(READ_CODINGS)}"
-            " or none",
-            headers={"Accept-Encoding": ", ".join(READ_CODINGS)},  # RFC 9110 §15.5.16
-        )
+        raise unreadable_coding()
     try:
         raw = await request.read()
     except web.RequestPayloadError:  # what the Content-Encoding says it is, it is not

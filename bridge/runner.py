@@ -21,7 +21,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestHandler
 
 from bridge.errors import error_response
-from bridge.http import READ_CODINGS
+from bridge.http import unreadable_coding
 
 SERVER_NAME = "scim-bridge"
 """The Server header of every answer (RFC 9110 §10.2.4 lets it be just the product)."""
@@ -46,12 +46,9 @@ class _RequestHandler(RequestHandler):
             # `br` or `zstd`, which aiohttp's parser takes on but cannot decode without
             # modules this service does not install: the coding is refused, as any other
             # it does not read is by bridge.http (RFC 9110 §15.5.16).
+            refusal = unreadable_coding()
             response = error_response(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                "the body's Content-Encoding is not one this service reads: "
-                f"{', '.join(READ_CODINGS)} or none",
-                None,
-                {"Accept-Encoding": ", ".join(READ_CODINGS)},
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(refusal), None, refusal.headers
             )
         else:
             response = error_response(status, _detail(status))

@@ -9,7 +9,10 @@ import json
 import socket
 import time
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +31,35 @@ async def scim(
     sqlite_direct: SqlDirect, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Scim:
     return await serve(sqlite_direct, tmp_path, aiohttp_client, monkeypatch)
+
+
+@dataclass
+class ServedProcess:
+    """A `scim-bridge serve` process on a SQLite file of its own, for what only a served
+    process shows: the runner's own answers, what it logs."""
+
+    url: str
+    log: Path
+    process: Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def served_process(tmp_path: Path) -> Iterator[ServedProcess]:
+    config = write_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/served.db", extra="create_tables = true"
+    )
+    log = tmp_path / "serve.log"
+    process, url = spawn_serve(config, log, {})
+    served = ServedProcess(url, log, process)
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 def user(user_name: str, **attributes: Any) -> dict[str, Any]:
@@ -259,35 +291,28 @@ async def test_a_content_coding_it_does_not_decode_is_415_naming_those_it_does(
 
 
 def test_a_client_gone_before_its_body_arrived_is_no_error_of_the_service(
-    tmp_path: Path,
+    served_process: ServedProcess,
 ) -> None:
     # A client that closes its connection while its body is still expected: the read of
     # the body ends with ConnectionResetError, which was logged as the service's own
     # failure (ERROR, a traceback, an access-log line saying 500).
-    config = write_config(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/cut.db", extra="create_tables = true"
-    )
-    log = tmp_path / "serve.log"
-    process, url = spawn_serve(config, log, {})
-    try:
-        host, port = url.split("//")[1].split("/")[0].split(":")
-        with socket.create_connection((host, int(port)), timeout=10) as client:
-            client.sendall(
-                f"POST {BASE}/Users HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}"
-                "\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n"
-                '{"userName": "cut'.encode()
-            )
-            time.sleep(0.3)
-        for _ in range(100):  # the access log says the request has ended
-            if "POST /scim/v2/Users" in log.read_text():
-                break
-            time.sleep(0.05)
-        assert "POST /scim/v2/Users" in log.read_text()  # it ended, and was answered
-        answer = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert answer.json()["totalResults"] == 0
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    url, log = served_process.url, served_process.log
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(
+            f"POST {BASE}/Users HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}"
+            "\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n"
+            '{"userName": "cut'.encode()
+        )
+        time.sleep(0.3)
+    for _ in range(100):  # the access log says the request has ended
+        if "POST /scim/v2/Users" in log.read_text():
+            break
+        time.sleep(0.05)
+    assert "POST /scim/v2/Users" in log.read_text()  # it ended, and was answered
+    answer = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.json()["totalResults"] == 0
+    served_process.stop()  # what it logs while stopping is read too
     written = log.read_text()
     assert "Traceback" not in written
     assert "ERROR" not in written
@@ -295,32 +320,27 @@ def test_a_client_gone_before_its_body_arrived_is_no_error_of_the_service(
 
 
 @pytest.mark.parametrize("coding", ["br", "zstd"])
-def test_a_coding_aiohttp_parses_but_cannot_decode_is_415_too(tmp_path: Path, coding: str) -> None:
+def test_a_coding_aiohttp_parses_but_cannot_decode_is_415_too(
+    served_process: ServedProcess, coding: str
+) -> None:
     # aiohttp's parser takes `br` and `zstd` on, then fails without their modules before
     # any handler runs: that was "not valid HTTP/1.1" (400). A served process, since the
     # runner's own error answer is what is tested.
-    config = write_config(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/coded.db", extra="create_tables = true"
+    url = served_process.url
+    answer = httpx2.post(
+        f"{url}/Users",
+        content=json.dumps(user("br-user")).encode(),
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Content-Type": "application/scim+json",
+            "Content-Encoding": coding,
+        },
     )
-    process, url = spawn_serve(config, tmp_path / "serve.log", {})
-    try:
-        answer = httpx2.post(
-            f"{url}/Users",
-            content=json.dumps(user("br-user")).encode(),
-            headers={
-                "Authorization": f"Bearer {TOKEN}",
-                "Content-Type": "application/scim+json",
-                "Content-Encoding": coding,
-            },
-        )
-        assert answer.status_code == 415, answer.text
-        assert_error(answer.json(), 415)
-        assert answer.headers["Accept-Encoding"] == "gzip, deflate"
-        listed = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert listed.json()["totalResults"] == 0
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    assert answer.status_code == 415, answer.text
+    assert_error(answer.json(), 415)
+    assert answer.headers["Accept-Encoding"] == "gzip, deflate"
+    listed = httpx2.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert listed.json()["totalResults"] == 0
 
 
 @pytest.mark.parametrize(
