@@ -32,7 +32,7 @@ from bridge.auth import TokenVerifier, new_token, token_digest
 from bridge.config import ConfigError, Settings, load_config, parse_listen
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
-from bridge.runner import Runner
+from bridge.runner import MAX_REQUEST_LINE, Runner
 from bridge.workers import Copies, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
@@ -54,10 +54,6 @@ _EXIT_PROBLEMS = 2
 """The configuration, the mapping or the backend is not usable (as for a usage error)."""
 _EXIT_INTERRUPTED = 130
 """As a shell reports a command stopped by SIGINT (128 + 2)."""
-
-MAX_REQUEST_LINE = 65536
-"""Bytes of a request line (method, path and query) the service reads."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Service:

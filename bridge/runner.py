@@ -17,11 +17,15 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from aiohttp import hdrs, web
-from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.http_exceptions import BadHttpMethod, ContentEncodingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from bridge.errors import error_response
 from bridge.http import unreadable_coding
+
+MAX_REQUEST_LINE = 65536
+"""Bytes of a request line (method, path and query) the service reads: a long filter
+reaches the service, which answers it in SCIM terms (aiohttp's own limit is 8 KiB)."""
 
 SERVER_NAME = "scim-bridge"
 """The Server header of every answer (RFC 9110 §10.2.4 lets it be just the product)."""
@@ -51,10 +55,26 @@ class _RequestHandler(RequestHandler):
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(refusal), None, refusal.headers
             )
         else:
-            response = error_response(status, _detail(status))
+            status, detail = _refusal(status, exc)
+            response = error_response(status, detail)
         response.headers[hdrs.SERVER] = SERVER_NAME
         response.force_close()
         return response
+
+
+def _refusal(status: int, exc: BaseException | None) -> tuple[int, str]:
+    """The status and detail of a request aiohttp's parser refused (always 400 there), as
+    RFC 9110 and RFC 6585 name the cases a client can act on."""
+    if isinstance(exc, LineTooLong):
+        # The limit it names tells the request line from a header field (the C parser
+        # gives it as a number, the Python one as text).
+        if str(exc.args[1]) == str(MAX_REQUEST_LINE):
+            return 414, f"the request line is longer than {MAX_REQUEST_LINE} bytes"
+        return 431, "a header field is longer than this service reads"  # RFC 6585 §5
+    if isinstance(exc, BadHttpMethod) and "HTTPS" not in exc.message:
+        # RFC 9110 §9.1: a method the server does not recognise is 501.
+        return 501, "the request method is not one this service implements"
+    return status, _detail(status)
 
 
 def _detail(status: int) -> str:

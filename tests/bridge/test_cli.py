@@ -376,7 +376,7 @@ async def test_a_long_request_line_is_served_and_an_overlong_one_is_not_logged(
     long = '/Users?filter=externalId eq "private' + "x" * 20_000 + '"'
     overlong = '/Users?filter=externalId eq "private' + "x" * 100_000 + '"'
     stderr = await serve_until_sigterm(
-        path, "serve-token-0123456789", [(long, 200), (overlong, 400)]
+        path, "serve-token-0123456789", [(long, 200), (overlong, 414)]
     )
     assert "private" not in stderr
     assert "Traceback" not in stderr

@@ -519,3 +519,41 @@ async def test_paging_numbers_may_carry_a_sign_or_spaces(scim: Scim, value: str)
     answer = await scim.get(f"/Users?startIndex={quote(value)}")
     assert answer.status == 200, answer.body
     assert answer.body["startIndex"] == 3
+
+
+def raw_exchange(url: str, head: str) -> tuple[int, bytes]:
+    """Sends `head` (a request without a body, CRLF added) to a served process as
+    written; the status and the body of its answer."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(head.replace("\n", "\r\n").encode() + b"\r\n\r\n")
+        received = b""
+        while chunk := client.recv(65536):
+            received += chunk
+    headers, _, body = received.partition(b"\r\n\r\n")
+    return int(headers.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "detail"),
+    [
+        # RFC 9110 §9.1: a method the service does not recognise is 501, not 400.
+        (f"BREW {BASE}/Users HTTP/1.1\nHost: x", 501, "method"),
+        # RFC 9112 §3: a target longer than the service reads is 414.
+        (f"GET {BASE}/Users?filter={'x' * 70_000} HTTP/1.1\nHost: x", 414, "request line"),
+        # RFC 6585 §5: a header field longer than it reads is 431.
+        (f"GET {BASE}/Users HTTP/1.1\nHost: x\nX-Long: {'y' * 10_000}", 431, "header field"),
+        # Still 400: the request line is not HTTP at all.
+        (f"GET {BASE}/Users HTTQ/1.1\nHost: x", 400, "not valid HTTP"),
+    ],
+)
+def test_what_the_parser_refuses_gets_the_status_that_names_it(
+    served_process: ServedProcess, head: str, status: int, detail: str
+) -> None:
+    answered, body = raw_exchange(served_process.url, f"{head}\nAuthorization: Bearer {TOKEN}")
+    assert answered == status, body
+    error = json.loads(body)
+    assert_error(error, status)
+    assert detail in error["detail"]
+    assert "x" * 100 not in body.decode()
+    assert "y" * 100 not in body.decode()
