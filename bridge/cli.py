@@ -55,6 +55,7 @@ _EXIT_PROBLEMS = 2
 _EXIT_INTERRUPTED = 130
 """As a shell reports a command stopped by SIGINT (128 + 2)."""
 
+
 @dataclass(frozen=True, slots=True)
 class _Service:
     """Everything the application needs, checked."""
