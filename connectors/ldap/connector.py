@@ -215,6 +215,9 @@ class LdapConnector:
                 archive = self._dn(container)
                 if not _exists(connection, archive):
                     problems.append(f"{key}: the entry {archive!r} does not exist")
+            if not problems:  # the entries are looked at in containers that exist
+                problems += self._member_of_problems(connection)
+                warnings.extend(self._version_warnings(connection))
             if not self._settings.bind_dn:
                 container = self._users.container
                 refused = _anonymous_write_refused(connection, container)
@@ -257,6 +260,69 @@ class LdapConnector:
                 if not schema.knows_attribute(name)
             )
         return problems + mapping_problems(schema, self.schema)
+
+    def _member_of_problems(self, connection: ldap3.Connection) -> list[str]:
+        """memberOf named in the mapping must be kept by the directory for the member
+        attribute: a fresh 389 DS keeps none (its MemberOf plugin is off, and follows
+        `member`, not `uniqueMember`), and every group then read as empty and every user
+        as in none, with nothing said. Checked on the first users found in a group: their
+        memberOf must name each group whose member attribute names them."""
+        member_of, groups = self._users.member_of, self._groups
+        members = self.schema.memberships
+        if member_of is None or groups is None or members is None or members.field is None:
+            return []
+        if members.member_value is not None:
+            return []  # member values that are not DNs: no directory keeps memberOf for them
+        attribute = members.field
+        looked_at = 0
+        for base in self._users.bases:
+            for user in search_all(connection, base, self._users.only_ours(ANY), [member_of]):
+                looked_at += 1
+                if looked_at > MEMBER_OF_SAMPLE:
+                    return []
+                term = groups.only_ours(f"({attribute}={escape(user.dn)})")
+                holding = {
+                    dns.normalized(group.dn)
+                    for group_base in groups.bases
+                    for group in search_all(connection, group_base, term, ["1.1"])
+                }
+                if not holding:
+                    continue
+                kept = {dns.normalized(str(value)) for value in user.values(member_of)}
+                missing = sorted(holding - kept)
+                if not missing:
+                    return []
+                return [
+                    f"groups.members.member_of: the directory does not keep {member_of} for "
+                    f"{attribute}: {user.dn!r} is in {missing[0]!r} by its {attribute}, and "
+                    f"its {member_of} does not say so. Turn that on in the directory (389 DS: "
+                    f"the MemberOf plugin, with memberofgroupattr: {attribute}; OpenLDAP: "
+                    f"the memberof overlay, with memberof-member-ad {attribute}), or remove "
+                    f"member_of from the mapping, and members are read from {attribute}"
+                ]
+        return []
+
+    def _version_warnings(self, connection: ldap3.Connection) -> list[str]:
+        """The version attribute the mapping names must be on the entries: 389 DS keeps
+        `entryusn` only while its USN plugin is on. Without it the service still works,
+        on ETags hashed from the attributes read, which miss what those leave out."""
+        found: list[str] = []
+        for location in self._locations():
+            version = location.spec.version
+            if version is None:
+                continue
+            for base in location.bases:
+                term = location.only_ours(ANY)
+                first = next(iter(search_all(connection, base, term, [version])), None)
+                if first is not None and first.first(version) is None:
+                    found.append(
+                        f"{location.kind.value}: version: the directory keeps no {version} "
+                        f"on {first.dn!r} (389 DS: turn the USN plugin on for entryusn), so "
+                        "ETags are a hash of the attributes read: a group's ETag then "
+                        "misses member changes within one second of another write"
+                    )
+                    break
+        return found
 
     def _attribute_types(self, location: Location) -> list[str]:
         """Every attribute type the mapping names for a resource type."""
@@ -1371,6 +1437,11 @@ class LdapConnector:
 
 # --- Helpers ----------------------------------------------------------------------------
 
+
+ANY = "(objectClass=*)"
+
+MEMBER_OF_SAMPLE = 50
+"""Users looked at, at most, for one in a group whose memberOf can be compared."""
 
 LONGEST_SURE_NAME = 240
 """Bytes of an entry's name (`uid=...`) that OpenLDAP's back-mdb surely stores: it keeps

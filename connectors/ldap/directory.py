@@ -389,7 +389,11 @@ class Location:
         """
         version = self.stored_version(entry)
         if version is None:
-            parts = [entry.dn, *sorted(f"{k}={v!r}" for k, v in entry.attributes.items())]
+            # Not the members, which only some reads fetch: the same entry read with and
+            # without them must have one version (an If-Match from a GET, on a PATCH).
+            members = (self.member_attribute or "").lower()
+            read = (f"{k}={v!r}" for k, v in entry.attributes.items() if k.lower() != members)
+            parts = [entry.dn, *sorted(read)]
         else:
             groups = entry.values(self.member_of) if self.member_of else []
             parts = [str(version), *sorted(dns.normalized(str(each)) for each in groups)]
