@@ -107,6 +107,12 @@ def _redone_when_rolled_back(
     return redone
 
 
+CLAIM_WAIT = 10
+"""Seconds a MariaDB write waits for another's claim on the same unique value (503 after)."""
+
+_CLAIMED: contextvars.ContextVar[bool] = contextvars.ContextVar("_CLAIMED", default=False)
+"""Named locks (MariaDB) are held by the block's connection, to release when it ends."""
+
 _TOTAL = "scim_bridge_total"
 """The window count of a page query: a label no mapped column can have."""
 _CHUNK = 1000
@@ -140,6 +146,8 @@ class SqlConnector:
         self._writer: AsyncEngine | None = None
         self._reader: AsyncEngine | None = None
         self._single_writer: AsyncEngine | None = None
+        self._checker: AsyncEngine | None = None
+        """MariaDB: connections of their own for the uniqueness reads of claimed values."""
         self._tables: Tables | None = None
         self._positions = Positions()
         self._creation_refused: str | None = None
@@ -191,6 +199,9 @@ class SqlConnector:
             self._single_writer = self._reader
 
     async def close(self) -> None:
+        if self._checker is not None:
+            await self._checker.dispose()
+            self._checker = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = self._writer = self._reader = self._single_writer = None
@@ -238,7 +249,33 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)
+        self.warnings = tuple(self._unindexed_unique())
+        for line in self.warnings:
+            log.warning("connector: %s", line)
         return [*refused, *self._tables.problems]
+
+    warnings: tuple[str, ...] = ()
+    """What the last verify() found worth saying that does not stop the service."""
+
+    def _unindexed_unique(self) -> Iterator[str]:
+        """Unique fields without a unique index on lower(column): the service checks them
+        itself, one write at a time per value (_claim); a program writing the table
+        directly is not held back, which an index would do."""
+        if self._tables is None:
+            return
+        for mapped in (self._tables.users, self._tables.groups):
+            if mapped is None:
+                continue
+            kind = mapped.spec.kind
+            for name in _checked_unique(mapped, self._tables.dialect):
+                column = mapped.table.c[name]
+                yield (
+                    f"{kind.value}: {name} is unique, and {mapped.table.name} has no unique "
+                    f"index on lower({column.name}): the service checks each value before "
+                    "writing it, one request at a time, but a program writing the table "
+                    "directly is not held back. Where you may, add one: CREATE UNIQUE INDEX "
+                    f"ON {mapped.table.name} (lower({column.name}))"
+                )
 
     # --- Reading ----------------------------------------------------------------------
 
@@ -336,7 +373,13 @@ class SqlConnector:
         # A user is one INSERT ... RETURNING and nothing after it, unless the journal
         # writes its event in the same transaction. (A group is read back after its
         # insert: a failure of that read must not leave it written.)
-        one_write = kind is Kind.USERS and self._journal is None
+        # Nor when a unique field is checked by the service, whose claim on the value
+        # lasts as long as the transaction (_claim).
+        one_write = (
+            kind is Kind.USERS
+            and self._journal is None
+            and not _checked_unique(mapped, self._reflected.dialect)
+        )
         with translated_errors():
             async with self._connected(
                 write=True, one_write=one_write, tells=(kind,)
@@ -520,8 +563,15 @@ class SqlConnector:
         token = _TOLD_AFTER_COMMIT.set(told)
         try:
             # On an engine in autocommit, begin() sends nothing: each statement commits.
-            async with live_connection(engine) as connection, connection.begin():
-                yield connection
+            async with live_connection(engine) as connection:
+                claimed = _CLAIMED.set(False)
+                try:
+                    async with connection.begin():
+                        yield connection
+                finally:
+                    if _CLAIMED.get():
+                        await _release_claims(connection)
+                    _CLAIMED.reset(claimed)
         finally:
             _TOLD_AFTER_COMMIT.reset(token)
         if told and self._journal is not None:
@@ -725,28 +775,85 @@ class SqlConnector:
             else:
                 row[name] = to_column(mapped.table.c[name], value, field=name)
         enforced = mapped.caseless_unique.values()
+        claimed = _checked_unique(mapped, self._reflected.dialect)
         for name in mapped.spec.unique:
             value = row.get(name)
             if value is not None and not (isinstance(value, str) and name in enforced):
-                await self._unique(connection, mapped, name, value, current_key)
+                if name in claimed:
+                    folded = value.lower() if isinstance(value, str) else str(value)
+                    await self._claim(connection, f"unique:{mapped.table.name}:{name}:{folded}")
+                await self._unique(
+                    connection, mapped, name, value, current_key, claimed=name in claimed
+                )
         return row
+
+    async def _claim(self, connection: AsyncConnection, name: str) -> None:
+        """Hold a lock named `name` until the transaction ends, across workers.
+
+        A unique field without a unique index on lower(column) is checked by a SELECT
+        before the write; two requests with one value, each checking before the other
+        wrote, both found it free (a probe made ten users of one userName). Claimed
+        first, the second waits for the first to end, then finds its row. PostgreSQL:
+        an advisory transaction lock. MariaDB: a named lock, released once the
+        transaction ends (_connected), and the check then reads outside the
+        transaction, whose snapshot (REPEATABLE READ) may predate the first's commit.
+        SQLite's writers take turns already (BEGIN IMMEDIATE).
+        """
+        digest = hashlib.sha256(name.encode()).digest()
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        elif dialect in ("mysql", "mariadb"):
+            lock = f"scim-bridge:{digest.hex()[:40]}"
+            statement = sa.select(sa.func.get_lock(lock, CLAIM_WAIT))
+            got = (await connection.execute(statement)).scalar()
+            _CLAIMED.set(True)
+            if got != 1:
+                raise Unavailable("the value is being written by another request; retry")
 
     async def _reference(self, connection: AsyncConnection, kind: Kind, id: Any, field: str) -> Any:
         linked = self._mapped(kind)
         key = key_from_id(kind, linked.key, str(id))
         if key is not None:
-            statement = sa.select(linked.key).where(linked.key == key)
+            # Share-locked: a deletion of that record (which locks it for update, then
+            # clears the references to it) waits for this write, then clears this one
+            # too; or this waits for the deletion, and finds the record gone. Unlocked,
+            # a reference written meanwhile outlived its record on PostgreSQL.
+            statement = (
+                sa.select(linked.key)
+                .where(linked.key == key)
+                .with_for_update(read=True, key_share=True)
+            )
             if (await connection.execute(statement)).first() is not None:
                 return key
         raise InvalidValue(f"no {kind.value} record has the id {id!r}", field=field)
 
     async def _unique(
-        self, connection: AsyncConnection, mapped: Mapped, name: str, value: Any, current: Any
+        self,
+        connection: AsyncConnection,
+        mapped: Mapped,
+        name: str,
+        value: Any,
+        current: Any,
+        *,
+        claimed: bool,
     ) -> None:
         """RFC 7644 §3.3: 409 when another record holds the value, ignoring case."""
         statement = _taken(mapped, name, text=isinstance(value, str), other=current is not None)
-        found = await connection.execute(statement, {"value": value, "current": current})
-        if found.first() is not None:
+        parameters = {"value": value, "current": current}
+        if claimed and connection.dialect.name in ("mysql", "mariadb"):
+            # Read in a transaction of its own (this one's snapshot may predate the
+            # commit of the claim's last holder), on connections of their own: those of
+            # the pool may all be held by writes waiting for this claim.
+            if self._checker is None:
+                self._checker = make_engine(self._settings)
+            async with live_connection(self._checker) as reader, reader.begin():
+                found = await reader.execute(statement, parameters)
+                taken = found.first() is not None
+        else:
+            taken = (await connection.execute(statement, parameters)).first() is not None
+        if taken:
             raise Conflict("the value is already taken by another record", field=name)
 
     async def _add_members(
@@ -1029,6 +1136,34 @@ def _by_key(mapped: Mapped, *, lock: bool) -> sa.Select[Any]:
         return statement.with_for_update() if lock else statement
 
     return _statement(mapped, ("by_key", lock), build)  # type: ignore[no-any-return]
+
+
+def _checked_unique(mapped: Mapped, dialect: str) -> list[str]:
+    """The unique fields only the service's own check keeps unique, ignoring case (which
+    it then claims, _claim): those without a unique index on lower(column), or, on
+    MariaDB, a plain unique index on a column whose collation ignores case (_ci, the
+    default). SQLite's writers take turns: none there."""
+    if dialect == "sqlite":
+        return []
+    enforced = set(mapped.caseless_unique.values())
+    if dialect in ("mysql", "mariadb"):
+        for name in mapped.exact_unique.values():
+            collation = getattr(mapped.table.c[name].type, "collation", None)
+            if collation is None or str(collation).lower().endswith("_ci"):
+                enforced.add(name)
+    return [name for name in mapped.spec.unique if name not in enforced]
+
+
+async def _release_claims(connection: AsyncConnection) -> None:
+    """Release a MariaDB connection's named locks, its transaction ended (they outlive
+    it, and the connection goes back to the pool). A connection that fails here is
+    dropped, and its locks with it."""
+    try:
+        await connection.execute(sa.select(sa.func.release_all_locks()))
+        await connection.commit()
+    except Exception:
+        log.warning("a connection could not release its locks; it is closed")
+        await connection.invalidate()
 
 
 def _taken(mapped: Mapped, name: str, *, text: bool, other: bool) -> sa.Select[Any]:

@@ -1,0 +1,142 @@
+"""Writes that race on a legacy table the service did not create and may not change: the
+sql-hr-table preset's `hr_staff`, as its header defines it, with no unique index on the
+login and no foreign key on the manager. What the database holds is read directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from backends import create_database, drop_database
+from scim_client import TOKEN, USER_SCHEMA, Scim, write_config
+from served import serve_config
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bridge.cli import main
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+HR_STAFF = """
+CREATE TABLE hr_staff (
+  employee_id   VARCHAR(32) PRIMARY KEY,
+  login         VARCHAR(64) NOT NULL,
+  personnel_no  VARCHAR(16),
+  first_name    VARCHAR(100),
+  last_name     VARCHAR(100),
+  job_title     VARCHAR(100),
+  dept_code     VARCHAR(10),
+  manager_id    VARCHAR(32),
+  status_code   CHAR(3),
+  mail_aliases  VARCHAR(500),
+  hire_date     VARCHAR(10),
+  record_source VARCHAR(10),
+  last_change   {timestamp}
+)
+"""
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+async def hr_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    backend: str = request.param
+    url = await create_database(backend, tmp_path)
+    engine = create_async_engine(url)
+    timestamp = "TIMESTAMP" if backend == "postgresql" else "DATETIME NULL"
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(HR_STAFF.format(timestamp=timestamp)))
+    finally:
+        await engine.dispose()
+    yield url
+    await drop_database(backend, url)
+
+
+@pytest.fixture
+async def scim(hr_url: str, tmp_path: Path, aiohttp_client: Any) -> Scim:
+    config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
+    return await serve_config(config, aiohttp_client, None)
+
+
+async def rows(url: str, query: str) -> list[Any]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return list(await connection.execute(sa.text(query)))
+    finally:
+        await engine.dispose()
+
+
+def user(user_name: str, **attributes: Any) -> dict[str, Any]:
+    return {"schemas": [USER_SCHEMA], "userName": user_name, **attributes}
+
+
+async def test_parallel_creates_of_one_user_name_make_one_user(scim: Scim, hr_url: str) -> None:
+    for round in range(5):
+        names = [f"Dup{round}@corp.test", f"dup{round}@CORP.test"] * 10
+        answers = await asyncio.gather(*(scim.post("/Users", user(name)) for name in names))
+        statuses = sorted(answer.status for answer in answers)
+        assert statuses == [201] + [409] * 19, [
+            a.body for a in answers if a.status not in (201, 409)
+        ]
+        assert {a.body["scimType"] for a in answers if a.status == 409} == {"uniqueness"}
+    found = await rows(hr_url, "SELECT login FROM hr_staff ORDER BY login")
+    assert [row.login for row in found] == [f"dup{round}@corp.test" for round in range(5)]
+
+
+async def test_parallel_renames_to_one_user_name_rename_one_user(scim: Scim, hr_url: str) -> None:
+    created = [await scim.create_user(f"renamed{n}") for n in range(10)]
+    answers = await asyncio.gather(
+        *(
+            scim.patch(f"/Users/{each['id']}", {"op": "replace", "path": "userName", "value": "X"})
+            for each in created
+        ),
+        scim.post("/Users", user("x")),
+    )
+    assert sorted(answer.status for answer in answers).count(409) == 10, [
+        (a.status, a.body) for a in answers
+    ]
+    found = await rows(hr_url, "SELECT login FROM hr_staff WHERE login = 'x'")
+    assert len(found) == 1
+
+
+async def test_a_manager_set_while_the_manager_is_deleted_leaves_no_reference(
+    scim: Scim, hr_url: str
+) -> None:
+    for _ in range(3):
+        boss = await scim.create_user("boss")
+        reports = [await scim.create_user(f"report{n}") for n in range(10)]
+        manager = {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": boss["id"]}}
+        answers = await asyncio.gather(
+            *(scim.patch(f"/Users/{each['id']}", manager) for each in reports),
+            scim.delete(f"/Users/{boss['id']}"),
+        )
+        assert all(answer.status in (200, 204, 400) for answer in answers), [
+            (a.status, a.body) for a in answers
+        ]
+        dangling = await rows(
+            hr_url,
+            f"SELECT employee_id FROM hr_staff WHERE manager_id = '{boss['id']}'",  # noqa: S608
+        )
+        assert dangling == []
+        for each in reports:
+            assert (await scim.delete(f"/Users/{each['id']}")).status == 204
+
+
+async def test_check_says_what_an_index_would_add(
+    hr_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
+    config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
+    code = await asyncio.to_thread(main, ["check", "--config", str(config)])
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, captured
+    assert "users: login is unique, and hr_staff has no unique index on lower(login)" in out
+    assert "CREATE UNIQUE INDEX ON hr_staff (lower(login))" in out
