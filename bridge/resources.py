@@ -697,6 +697,37 @@ def policy_problems(settings: Settings, mapping: Mapping) -> list[str]:
                     f'{source}: users.{key}: "disable" needs an active rule in the mapping '
                     f"{mapping.source}"
                 )
+    else:
+        problems += _state_problems(settings, mapping)
     if settings.groups.on_delete == "move" and mapping.groups is None:
         problems.append(f"{source}: groups.on_delete: the mapping {mapping.source} maps no groups")
+    return problems
+
+
+def _state_problems(settings: Settings, mapping: Mapping) -> list[str]:
+    """Policies the mapping's `active` rule cannot carry out: a map without a value for
+    false (`map = { true = "A" }`) would answer every DELETE or deactivation 400.
+
+    Disabling writes false under on_delete "disable" and "move" (an archived entry is
+    disabled too) and under on_deactivate "disable" and "delete" (whose answer shows the
+    account disabled); on_deactivate "disable" also lets a client enable it again (true).
+    """
+    on_deactivate = deprovisioning(settings.users, maps_active=True)
+    implied = "" if settings.users.on_deactivate is not None else " (the default)"
+    needs: list[tuple[str, str, tuple[bool, ...]]] = []
+    if settings.users.on_delete in ("disable", "move"):
+        needs.append(("on_delete", f'"{settings.users.on_delete}"', (False,)))
+    if on_deactivate == "disable":
+        needs.append(("on_deactivate", f'"disable"{implied}', (False, True)))
+    elif on_deactivate == "delete":
+        needs.append(("on_deactivate", '"delete"', (False,)))
+    problems = []
+    for key, chosen, states in needs:
+        missing = [state for state in states if not mapping.users.stores("active", state)]
+        if missing:
+            spelled = " or ".join("true" if state else "false" for state in missing)
+            problems.append(
+                f"{settings.source}: users.{key}: {chosen} needs the active rule of the "
+                f"mapping {mapping.source} to store {spelled}, which its map cannot"
+            )
     return problems

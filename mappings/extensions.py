@@ -46,9 +46,15 @@ RESERVED = frozenset(
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 """RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar)."""
 _URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+", re.IGNORECASE)
-_TAKEN_NAMES = frozenset({*User.model_fields, EnterpriseUser.__name__})
-"""Names an extension cannot take: its name becomes a field of the User model beside
-these, and one of them would hide the other."""
+_TAKEN_NAMES = frozenset(
+    name.lower()
+    for field_name, info in User.model_fields.items()
+    for name in (field_name, info.serialization_alias or field_name)
+) | {"user", EnterpriseUser.__name__.lower()}
+"""Names an extension cannot take, lower-case: its name becomes a field of the User model
+beside these (Python's `user_name` and the schema's `userName`), and one of them would hide
+the other; RFC 7643 §2.1 compares attribute names case-insensitively, and `User` is the
+resource type the extension extends."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ def _own_name(
             "each extension needs a name of its own",
         )
         return False
-    if name in _TAKEN_NAMES:
+    if name.lower() in _TAKEN_NAMES:
         problem(
             f"{key}.name",
             f"{name!r} is the name of an attribute or schema of User{given}: choose another",

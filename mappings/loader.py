@@ -71,6 +71,22 @@ _MEMBER_KEYS = ("object", "group", "member", "field", "member_value", "placehold
 _DIRECTORY_MEMBER_KEYS = ("member_value", "placeholder", "member_of")
 _RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*=\s*\{([^{}]+)\}\s*")
 _SCALAR = (str, bool, int, float)
+_CORE_USER = str(User.__schema__).lower()
+_REFERENCES = {
+    f"{EnterpriseUser.__schema__}:manager.value".lower(): Kind.USERS,
+}
+"""The attributes whose value is another resource's id, and the type they refer to: the
+enterprise `manager` (RFC 7643 §4.3). The core User's `groups` and the Group's `members`
+are the bridge's own, and a declared extension attribute cannot be a reference."""
+_SLOT_TYPES = {
+    "emails": ("work", "home", "other"),
+    "phonenumbers": ("work", "home", "mobile", "fax", "pager", "other"),
+    "ims": ("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+    "photos": ("photo", "thumbnail"),
+    "addresses": ("work", "home", "other"),
+}
+"""The canonical `type` values RFC 7643 §4.1.2 lists for the User's multi-valued
+attributes (addresses: §2.4 and §4.1.2); entitlements, roles and x509Certificates list none."""
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -124,9 +140,14 @@ class _Loader:
         self.disabled_object: str | None = None
         self.models = resource_models([])
         self.declared: dict[str, DeclaredExtension] = {}
+        self.slips: list[str] = []
 
     def problem(self, key: str, text: str) -> None:
         self.problems.append(f"{self.label}: {key}: {text}")
+
+    def slip(self, key: str, text: str) -> None:
+        """What loads but is most likely a mistake: announced at start, never refused."""
+        self.slips.append(f"{self.label}: {key}: {text}")
 
     def typed(
         self, table: dict[str, Any], name: str, key: str, kind: type | tuple[type, ...], what: str
@@ -177,6 +198,7 @@ class _Loader:
             ),
             users=users,
             groups=groups,
+            slips=tuple(self.slips),
         )
 
     def resource(self, kind: Kind, table: Any) -> ResourceMapping | None:
@@ -217,6 +239,10 @@ class _Loader:
         rules: list[Rule] = []
         self.walk(self.models[kind], f"{name}.attributes", attributes or {}, [], rules)
         self.check_together(rules, found)
+        self.check_templates(rules)
+        self.check_slot_types(rules)
+        if kind is Kind.USERS and attributes is not None:
+            self.check_user_name(name, attributes, rules)
         self.check_constants(name, constants, rules, found)
         directory = self.directory(name, table, rules, constants)
         if found["object"] is None or found["key"] is None:
@@ -413,6 +439,8 @@ class _Loader:
         elif split is not None and target is not None and target.slot is not None:
             self.problem(f"{key}.split", f"'{scim_path}' selects a single entry")
         reference = self.reference(table, key)
+        if reference is not None and target is not None:
+            self.check_reference(key, target, reference)
         strategy = self.account_state(table, key, target)
         empty = self.typed(table, "empty", key, str, "a string")
         if empty == "":
@@ -428,6 +456,13 @@ class _Loader:
             self.problem(key, "needs a field, a template or a constant")
         if "template" in table and "constant" in table:
             self.problem(key, "template and constant exclude each other")
+        for computed in ("template", "constant"):
+            if computed in table and "default" in table:
+                # A computed value is never left out by a client: the default would
+                # never apply, and the file would read as if it did.
+                self.problem(f"{key}.default", f"never applies: {computed} computes the value")
+        if target is not None and _is_user_name(target):
+            unique = self.user_name_unique(key, table, unique)
         for flag, given in (("unique", unique), ("display", display)):
             if given and "field" not in table:
                 self.problem(f"{key}.{flag}", "needs a field")
@@ -463,10 +498,10 @@ class _Loader:
         if len(given) > 1:
             self.problem(key, f"{' and '.join(given)} exclude each other")
         boolean = target is not None and target.kind is ValueKind.BOOLEAN
-        for name in ("bit", "location", "bit_set", "base"):
+        for name in ("absent", "bit", "location", "bit_set", "base"):
             if name in table and target is not None and not boolean:
                 self.problem(f"{key}.{name}", f"applies only to a boolean, not '{target.urn}'")
-        if "absent" in table:
+        if "absent" in table and (boolean or target is None):
             absent = self.typed(table, "absent", key, _SCALAR, "a string, number or boolean")
             if boolean and not isinstance(absent, bool):
                 self.problem(f"{key}.absent", "must be true or false for a boolean")
@@ -609,6 +644,93 @@ class _Loader:
             return None
         return Kind(reference)
 
+    def check_reference(self, key: str, target: Target, reference: Kind) -> None:
+        """`reference` stores another record's key in place of the value: only an
+        attribute that holds a resource's id can take it, else the key would be served
+        as the plain string /Schemas announces."""
+        refers_to = _REFERENCES.get(target.urn.lower())
+        if refers_to is None:
+            self.problem(
+                f"{key}.reference",
+                f"'{target.urn}' is no reference to a resource (manager.value of the "
+                "enterprise extension is, RFC 7643 §4.3)",
+            )
+        elif refers_to is not reference:
+            self.problem(
+                f"{key}.reference",
+                f"'{target.urn}' refers to {refers_to.value} (RFC 7643 §4.3), "
+                f"not {reference.value}",
+            )
+
+    def user_name_unique(self, key: str, table: dict[str, Any], unique: bool | None) -> bool:
+        """userName is unique whatever the file says (RFC 7643 §4.1.1: "MUST be unique
+        across the service provider's entire set of Users"), so the connector refuses a
+        second user of one name instead of storing two the client cannot tell apart."""
+        if unique is False:
+            self.problem(f"{key}.unique", "userName is unique (RFC 7643 §4.1.1): remove it")
+        return "field" in table
+
+    def check_user_name(self, name: str, attributes: dict[str, Any], rules: list[Rule]) -> None:
+        """RFC 7643 §4.1.1 makes userName required: a mapping that stores none would
+        create users without it, answered 201 all the same. A key spelled so that its
+        rule was refused already is not reported twice."""
+        if any(_is_user_name(rule.target) and rule.field for rule in rules):
+            return
+        if any(each.lower().rsplit(":", 1)[-1] == "username" for each in attributes):
+            if not any(_is_user_name(rule.target) for rule in rules):
+                return  # its own rule is refused, with the reason
+            self.problem(
+                f"{name}.attributes.userName",
+                "needs a field: userName is stored, and unique (RFC 7643 §4.1.1)",
+            )
+            return
+        self.problem(
+            f"{name}.attributes.userName",
+            'missing: RFC 7643 §4.1.1 makes userName required (userName = "login")',
+        )
+
+    def check_templates(self, rules: list[Rule]) -> None:
+        """A template is rendered from the attributes the record stores (to_scim places
+        the stored ones first), and a templated default is derived again from them: a
+        placeholder naming itself, or an attribute no rule stores, never has a value."""
+        stored = {_identity(rule.target) for rule in rules if rule.field and rule.constant is None}
+        for rule in rules:
+            for name, template in (("template", rule.template), ("default", rule.default)):
+                if not isinstance(template, Template):
+                    continue
+                for target in template.targets:
+                    here = _identity(target)
+                    if here == _identity(rule.target):
+                        self.problem(
+                            f"{rule.key}.{name}",
+                            f"'{template.text}' names the attribute it computes: it never "
+                            "has a value",
+                        )
+                    elif here not in stored:
+                        self.problem(
+                            f"{rule.key}.{name}",
+                            f"'{template.text}' names '{_placeholder(target)}', which the "
+                            "mapping does not store: map it to a field",
+                        )
+
+    def check_slot_types(self, rules: list[Rule]) -> None:
+        """A slot of a type RFC 7643 §4.1.2 does not list (`"wrok"`) is most likely a
+        typo: the entries clients send, of the listed types, would find no slot and be
+        dropped. Other types are allowed ("the value MAY be any string"), so it is a
+        slip announced at start, not a refusal."""
+        for rule in rules:
+            slot, target = rule.target.slot, rule.target
+            if slot is None or target.extension:
+                continue
+            listed = _SLOT_TYPES.get(target.attr.lower())
+            if listed is not None and slot.type.lower() not in listed:
+                self.slip(
+                    rule.key,
+                    f'type "{slot.type}" is not one RFC 7643 §4.1.2 lists for '
+                    f"{target.attr} ({', '.join(listed)}): entries of those types are "
+                    "not stored in it",
+                )
+
     def check_together(self, rules: list[Rule], found: dict[str, str | None]) -> None:
         """Problems between rules: fields written twice, attributes mapped twice.
 
@@ -748,6 +870,29 @@ class _Loader:
                     f"{name}.constants.{field}",
                     f"field {field!r} is also written by {writer.key}: give it one of the two",
                 )
+
+
+def _is_user_name(target: Target) -> bool:
+    """Whether a target is the core User's userName (RFC 7643 §4.1.1)."""
+    return (
+        target.schema.lower() == _CORE_USER
+        and target.attr.lower() == "username"
+        and target.sub_attr is None
+    )
+
+
+def _identity(target: Target) -> tuple[str, str | None]:
+    """A target as a template reads it: by its URN and the type of its slot (read_single
+    takes the first entry of that type, primary or not)."""
+    return target.urn.lower(), None if target.slot is None else target.slot.type.lower()
+
+
+def _placeholder(target: Target) -> str:
+    """A template's placeholder as a mapping key writes it, for messages."""
+    path = target.attr if target.sub_attr is None else f"{target.attr}.{target.sub_attr}"
+    if target.slot is not None:
+        path = f'{target.attr}[type eq "{target.slot.type}"].{target.sub_attr or "value"}'
+    return f"{target.schema}:{path}" if target.extension else path
 
 
 def _folded(slot: Slot | None) -> Slot | None:

@@ -13,6 +13,7 @@ from connectors.base import BackendSchema, Condition, Field, Kind, ObjectSpec, S
 
 from .announce import AnnouncedAttribute, announced
 from .conditions import ConditionTranslator
+from .errors import TranslationError
 from .rules import Rule, RuleSet
 from .sort import sort_by
 from .translate import changes, cleared, rederived, to_backend, to_scim
@@ -142,6 +143,20 @@ class ResourceMapping:
         """Whether the mapping stores a top-level attribute of the core schema (`active`)."""
         return bool(self.rules.for_attribute(str(self.model.__schema__), attribute))
 
+    def stores(self, attribute: str, value: Any) -> bool:
+        """Whether a client's value of a top-level core attribute can be written: a map
+        without it (`active` with no value for false) refuses it at every write, which a
+        deprovisioning policy must know at start rather than at each DELETE."""
+        rules = self.rules.for_attribute(str(self.model.__schema__), attribute)
+        if not rules or any(rule.read_only or rule.field is None for rule in rules):
+            return False
+        try:
+            for rule in rules:
+                rule.encode(value)
+        except TranslationError:
+            return False
+        return True
+
     def attribute_of(self, field: str) -> str | None:
         """The SCIM path a backend field holds, to name it in a client message."""
         managed = {
@@ -183,6 +198,10 @@ class Mapping:
     backend: BackendSchema
     users: ResourceMapping
     groups: ResourceMapping | None
+    slips: tuple[str, ...] = ()
+    """What the file says that the service can run with but that is most likely a
+    mistake (a slot of a type RFC 7643 does not list), one line each as problems are:
+    announced at start beside the configuration's slips, never silently kept."""
 
     def for_kind(self, kind: Kind) -> ResourceMapping:
         """The mapping of a resource type; LookupError when the file maps no groups."""

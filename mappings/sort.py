@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scim2_models import Path, Resource
@@ -59,6 +60,14 @@ def sort_by(
     if not candidates or candidates[0][1].several:
         raise unsortable
     field, rule = candidates[0]
+    if rule.date_format is not None and not _sorts_by_date(rule.date_format):
+        # The backend orders the text ("02.01.2022" before "15.03.2021"), not the date
+        # it holds: refused, as `gt` and `lt` on it are (conditions.compare_rule).
+        raise TranslationError(
+            f"'{attribute_path}' is held as text in the format {rule.date_format!r}, which "
+            "does not sort by date",
+            attribute=attribute_path,
+        )
     ranks, absent_rank, unlisted_rank = _ranks(rule, binding.case_exact)
     return Sort(
         field,
@@ -69,6 +78,17 @@ def sort_by(
         absent_rank=absent_rank,
         unlisted_rank=unlisted_rank,
     )
+
+
+_BIG_ENDIAN = ("%Y", "%m", "%d", "%H", "%M", "%S", "%f")
+"""Fixed-width strftime directives, largest unit first: text made of a prefix of them, in
+this order, sorts as the moments it holds (ISO 8601 is made so)."""
+
+
+def _sorts_by_date(date_format: str) -> bool:
+    """Whether dates written in `date_format` sort as text the way they do as dates."""
+    directives = re.findall(r"%.", date_format)
+    return tuple(directives) == _BIG_ENDIAN[: len(directives)]
 
 
 def _ranks(

@@ -14,7 +14,10 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def attributes(body: str) -> str:
-    return f"{USERS}[users.attributes]\n{body}\n"
+    """A users mapping of `body`'s attributes, and of userName when `body` leaves it out
+    (a mapping must map it, RFC 7643 §4.1.1)."""
+    login = "" if "userName" in body else 'userName = "login"\n'
+    return f"{USERS}[users.attributes]\n{login}{body}\n"
 
 
 def test_presets_are_listed() -> None:
