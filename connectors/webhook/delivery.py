@@ -40,6 +40,8 @@ LAST_ATTEMPT_LEAD = 1.0
 claim made at the next poll, a little late, still sends it."""
 
 _RETRIED = frozenset({408, 429})
+LOST = "connection lost"
+"""A connection that ended after it was made: the event may have been sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,9 @@ class Outcome:
     """Seconds the receiver asked to wait (Retry-After of a 429 or 503)."""
     error: str | None = None
     """What went wrong, for `events list` and the log: never the body or a secret."""
+    indeterminate: bool = False
+    """Sent, or perhaps sent, and not answered (a timeout, a connection lost): the
+    receiver may have taken the event all the same."""
 
 
 class Receiver:
@@ -89,12 +94,15 @@ class Receiver:
             ) as response:
                 await _discard_answer(response)
                 return classify(response.status, response.headers.get("Retry-After"))
+        except aiohttp.ConnectionTimeoutError:  # before TimeoutError: it is one
+            return Outcome(False, True, error="cannot connect in time")
         except TimeoutError:
-            return Outcome(False, True, error="no answer in time")
+            return Outcome(False, True, error="no answer in time", indeterminate=True)
         except aiohttp.ClientConnectionError as error:
-            return Outcome(False, True, error=_connection_problem(error))
-        except aiohttp.ClientError as error:
-            return Outcome(False, True, error=type(error).__name__)
+            problem = _connection_problem(error)
+            return Outcome(False, True, error=problem, indeterminate=problem == LOST)
+        except aiohttp.ClientError as error:  # an answer that is not HTTP: it was sent
+            return Outcome(False, True, error=type(error).__name__, indeterminate=True)
 
     def delay(self, attempts: int) -> float:
         """The wait before attempt `attempts + 1`, exponential with jitter."""
@@ -129,7 +137,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit that float() refuses
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
@@ -146,7 +154,7 @@ def _connection_problem(error: aiohttp.ClientConnectionError) -> str:
         return "connection refused"
     if isinstance(error, aiohttp.ClientConnectorError):
         return "cannot connect"
-    return "connection lost"
+    return LOST
 
 
 class DeliveryWorker:

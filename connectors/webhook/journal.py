@@ -2,12 +2,17 @@
 
 What an event says is decided by the bridge (`describe`: the SCIM resource after the
 change, the attributes that changed); this module only routes events to receivers,
-stores them, and has a synchronous receiver take the first event of each request at once.
+stores them, and has a synchronous receiver take the first event of each request at once
+(and, when it may have taken one of a change then undone, tells it so afterwards).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import math
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Collection, Mapping
@@ -40,6 +45,13 @@ Describe = Callable[[Change], list[EventContent]]
 
 STORE_RETRY_AFTER = 5
 """Seconds a client is asked to wait when the events store does not answer."""
+RECEIVER_RETRY_AFTER = 5
+"""Seconds a client is asked to wait when a synchronous receiver cannot take a change
+now and says nothing of when it can."""
+CLIENT_WAIT_MAX = 300
+"""The longest Retry-After passed on from a synchronous receiver, in seconds."""
+
+log = logging.getLogger("scim_bridge.webhook")
 
 
 class OutboxJournal:
@@ -63,7 +75,9 @@ class OutboxJournal:
         self._engine = engine
         self._wake = wake
         self._asked: weakref.WeakSet[Any] = weakref.WeakSet()
-        """The transactions in which a synchronous receiver was asked already."""
+        """The transactions whose first change (the client's) was recorded already."""
+        self._storing: set[asyncio.Task[None]] = set()
+        """Events that put a receiver right, being stored (see `_put_right`)."""
 
     @property
     def in_transaction(self) -> bool:
@@ -105,32 +119,26 @@ class OutboxJournal:
         pending: list[NewEvent] = []
         delivered: list[NewEvent] = []
         request = _transaction_of(transaction)
+        # The client's change is the first one a request records, whoever is told of it:
+        # a user's deletion that no receiver hears of still makes its groups' events
+        # followers, never a question.
         may_ask = request is None or request not in self._asked
+        if request is not None:
+            self._asked.add(request)
         for change in changes:
             names = self._routes.get(change.kind, [])
-            if not names:
-                continue
-            for content in self._describe(change):
+            for content in self._describe(change) if names else []:
                 body = _body(content)
                 for name in names:
-                    event = NewEvent(
-                        id=body["id"],
-                        webhook=name,
-                        type=content.type,
-                        resource_type=content.resource_type,
-                        resource_id=content.resource_id,
-                        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                    )
+                    event = _event(body, content, name)
                     if may_ask and self._receivers[name].settings.synchronous:
                         await self._in_order(event, transaction)
-                        await self._agree(event)
+                        await self._agree(event, change, transaction)
                         delivered.append(event)
                     else:
                         pending.append(event)
-                if delivered:
-                    may_ask = False
-                    if request is not None:
-                        self._asked.add(request)
+                may_ask = False
+            may_ask = False
         if not pending and not delivered:
             return
         if self._engine is not None:
@@ -165,19 +173,86 @@ class OutboxJournal:
                 retry_after=1,
             )
 
-    async def _agree(self, event: NewEvent) -> None:
+    async def _agree(self, event: NewEvent, change: Change, transaction: Any | None) -> None:
         """A synchronous receiver takes the event now, or the change is not made."""
         receiver = self._receivers[event.webhook]
         outcome = await receiver.send(event.id, event.body)
         if outcome.delivered:
             return
         if outcome.retry:
+            if outcome.indeterminate and isinstance(transaction, AsyncConnection):
+                self._put_right(event.webhook, change, transaction.engine)
             raise Unavailable(
                 f"the webhook receiver {event.webhook} cannot take the change now "
                 f"({outcome.error}); retry later",
-                retry_after=int(outcome.retry_after or 5),
+                retry_after=client_wait(outcome.retry_after),
             )
         raise Rejected(f"the webhook receiver {event.webhook} refused the change ({outcome.error})")
+
+    def _put_right(self, name: str, change: Change, engine: AsyncEngine) -> None:
+        """Queue for receiver `name` the events of `change` reversed: the request fails,
+        and its transaction is about to undo the change.
+
+        The receiver did not answer in time, or its connection was lost: it may have
+        taken the event all the same, after the request failed, and would then hold a
+        change that was not made (a user that does not exist, whose id SQLite gives
+        the next one). A receiver that never took it is told of a state it already
+        has. They are due after one more `timeout`: a receiver that was still at work
+        on the event must have finished before it is told otherwise. Stored apart, in
+        a task that waits for the write lock the request's transaction holds on SQLite
+        (elsewhere it may commit first: the change cannot, the request fails). Until
+        they are delivered, a request on the resource is answered 503 (`_in_order`).
+        """
+        undone = Change(
+            change.kind,
+            change.id,
+            before=change.after,
+            after=change.before,
+            members_added=change.members_removed,
+            members_removed=change.members_added,
+        )
+        events = [_event(_body(content), content, name) for content in self._describe(undone)]
+        if not events:
+            return
+        due = time.time() + self._receivers[name].settings.timeout
+        task = asyncio.get_running_loop().create_task(self._store_later(engine, events, due))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
+
+    async def _store_later(self, engine: AsyncEngine, events: list[NewEvent], due: float) -> None:
+        try:
+            async with live_connection(engine) as connection, connection.begin():
+                await self._outbox.append(connection, events, due=due)
+        except Exception:  # a task of its own: nobody else would hear of it
+            first = events[0]
+            log.exception(
+                "the webhook receiver %s may hold an event of a change to %s %s that was not "
+                "made, and the events that put it right could not be stored",
+                first.webhook,
+                first.resource_type,
+                first.resource_id,
+            )
+
+
+def client_wait(receiver_wait: float | None) -> int:
+    """The Retry-After passed on to the client for a receiver that cannot take a change
+    now: the receiver's own, within 1 to CLIENT_WAIT_MAX seconds (a receiver's date in
+    2099 is not an identity provider's business), else RECEIVER_RETRY_AFTER."""
+    if receiver_wait is None:
+        return RECEIVER_RETRY_AFTER
+    return max(1, math.ceil(min(receiver_wait, CLIENT_WAIT_MAX)))
+
+
+def _event(body: dict[str, Any], content: EventContent, webhook: str) -> NewEvent:
+    """The event `body` says, for one receiver."""
+    return NewEvent(
+        id=body["id"],
+        webhook=webhook,
+        type=content.type,
+        resource_type=content.resource_type,
+        resource_id=content.resource_id,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    )
 
 
 def _transaction_of(transaction: Any | None) -> Any | None:

@@ -106,8 +106,10 @@ class Outbox:
         events: Iterable[NewEvent],
         *,
         delivered: bool = False,
+        due: float | None = None,
     ) -> None:
-        """Insert events, pending (or already delivered, by a synchronous receiver)."""
+        """Insert events, pending (or already delivered, by a synchronous receiver); due
+        now, or at the Unix time `due`."""
         now = time.time()
         rows = [
             {
@@ -120,7 +122,7 @@ class Outbox:
                 "status": Status.DELIVERED if delivered else Status.PENDING,
                 "attempts": 1 if delivered else 0,
                 "created": now,
-                "due": now,
+                "due": now if due is None else due,
                 "finished": now if delivered else None,
             }
             for event in events

@@ -51,14 +51,6 @@ def webhook_config(
     return path
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = Receiver()
-    await started.start()
-    yield started
-    await started.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database for the webhook connector's own store."""
