@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 
-from bridge.config import MIN_TOKEN_LENGTH, AuthSettings, ConfigError
+from bridge.config import MIN_TOKEN_LENGTH, AuthSettings, ConfigError, unset_variable
 
 
 def new_token() -> str:
@@ -23,6 +23,24 @@ def new_token() -> str:
 def token_digest(token: str) -> str:
     """The SHA-256 hex digest that `sha256 =` in `[[auth.tokens]]` expects."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _slip(token: str) -> str | None:
+    """What makes `token` one no client can present, if anything: never the token itself.
+
+    A client sends `Authorization: Bearer <token>`, the token being RFC 6750's b64token
+    (printable ASCII without spaces): anything else is a paste gone wrong, never matched.
+    """
+    if token[:7].lower() == "bearer ":
+        return "starts with 'Bearer ': give the token alone (clients send 'Bearer ' before it)"
+    if any(char.isspace() for char in token):
+        return "holds white space, which cannot follow 'Bearer ' in an Authorization header"
+    if not (token.isascii() and token.isprintable()):
+        return (
+            "holds characters other than printable ASCII, which an Authorization header "
+            "does not carry"
+        )
+    return None
 
 
 class TokenVerifier:
@@ -43,9 +61,11 @@ class TokenVerifier:
                 key = f"{source}: auth.tokens[{index}].env"
                 value = environ.get(token.env)
                 if value is None:
-                    problems.append(f"{key}: environment variable {token.env} is not set")
+                    problems.append(f"{key}: {unset_variable(token.env)}")
                 elif not value.strip():
                     problems.append(f"{key}: environment variable {token.env} is empty")
+                elif slip := _slip(value.strip()):
+                    problems.append(f"{key}: the token in {token.env} {slip}")
                 elif len(value.strip()) < MIN_TOKEN_LENGTH:  # too short to resist guessing
                     problems.append(
                         f"{key}: the token in {token.env} is shorter than {MIN_TOKEN_LENGTH} "

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bridge.access_log import ACCEPT_FAILURES, MALFORMED_REQUESTS, AccessLog
 from bridge.access_log import LOGGER as ACCESS_LOGGER
 from bridge.app import build_app
 from bridge.auth import TokenVerifier, new_token, token_digest
-from bridge.config import ConfigError, Settings, load_config, parse_listen
+from bridge.config import ConfigError, Settings, load_config, parse_listen, unset_variable
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
 from bridge.runner import MAX_REQUEST_LINE, Runner
@@ -54,6 +55,28 @@ _EXIT_PROBLEMS = 2
 """The configuration, the mapping or the backend is not usable (as for a usage error)."""
 _EXIT_INTERRUPTED = 130
 """As a shell reports a command stopped by SIGINT (128 + 2)."""
+_EXIT_READER_GONE = 141
+"""As a shell reports a command stopped by SIGPIPE (128 + 13), which Python ignores."""
+
+
+class _UnreadableBodies(logging.Filter):
+    """After answering, aiohttp reads what the handler left of a request body; a body the
+    client broke (not gzip under `Content-Encoding: gzip`, a malformed chunk) fails there,
+    logged as an unhandled exception with a traceback of some 30 lines, which any client,
+    without a token, can repeat to flood the log. The client's fault: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, RequestPayloadError):
+            record.msg = "a request body could not be read (%s); its connection is closed"
+            record.args = (type(error.__cause__ or error).__name__,)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_UNREADABLE_BODIES = _UnreadableBodies()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +115,18 @@ async def _checked(
     except ConfigError as exc:
         problems += exc.problems
     try:
-        mapping = load_mapping(settings.mapping_source())
+        mapping = _mapping(settings)
     except MappingError as exc:
         problems += exc.problems
     if mapping is None:
         raise ConfigError(problems)
     problems += policy_problems(settings, mapping)
+    if settings.groups.notify and not mapping.groups:
+        # As an unnamed [webhooks.X] is refused: a receiver told of nothing is a slip.
+        problems.append(
+            f"{source}: groups.notify: the mapping maps no groups, so no group event is ever "
+            f"sent and webhooks.{settings.groups.notify[0]} would receive none from it"
+        )
     events = None
     secrets = _secret_problems(settings, environ)
     if secrets:
@@ -141,6 +170,20 @@ async def _checked(
     return _Service(settings, verifier, mapping, connector, events)
 
 
+def _mapping(settings: Settings) -> AttributeMapping:
+    """The mapping the file names; a file that is not there is said at the key naming it,
+    with the path tried (relative to the configuration file's directory)."""
+    source = settings.mapping_source()
+    if isinstance(source, Path) and not source.exists():
+        raise MappingError(
+            [
+                f"{settings.source}: mapping: no such file: {source.absolute()} (a mapping "
+                "file's path is relative to the configuration file's directory)"
+            ]
+        )
+    return load_mapping(source)
+
+
 def _attributed(
     line: str, source: str, mapping: AttributeMapping, archives: Mapping[str, str]
 ) -> str:
@@ -180,7 +223,11 @@ def _password_problem(settings: Settings) -> str | None:
     """The bind password is read from the process's environment, as the connector reads it."""
     if not isinstance(settings.connector, LdapSettings):
         return None
-    problem = settings.connector.password_problem()
+    name = settings.connector.password_env
+    if name is not None and name not in os.environ:
+        problem: str | None = unset_variable(name)
+    else:
+        problem = settings.connector.password_problem()
     return None if problem is None else f"{settings.source}: connector.password_env: {problem}"
 
 
@@ -244,10 +291,15 @@ def _secret_problems(settings: Settings, environ: Mapping[str, str]) -> list[str
     used = sorted({name for names in settings.destinations().values() for name in names})
     problems = []
     for name in used:
+        key = f"{settings.source}: webhooks.{name}.secret_env"
+        variable = settings.webhooks[name].secret_env
+        if variable not in environ:
+            problems.append(f"{key}: {unset_variable(variable)}")
+            continue
         try:
             settings.webhooks[name].key(environ)
         except ValueError as error:
-            problems.append(f"{settings.source}: webhooks.{name}.secret_env: {error}")
+            problems.append(f"{key}: {error}")
     return problems
 
 
@@ -288,18 +340,45 @@ async def _check(config: Path, environ: Mapping[str, str]) -> int:
     # failover server down): `check` silences the connectors' log, so it is printed here.
     for line in getattr(service.connector, "warnings", ()):
         print(f"warning: {settings.source}: connector: {line}")
-    for line in settings.slips():
+    for line in [*settings.slips(), *mapping.slips]:
         print(f"warning: {line}")
     print(f"ok: {settings.source}: configuration is valid")
     print(f"ok: {len(settings.auth.tokens)} bearer token(s) configured")
     served = "users and groups" if mapping.groups else "users"
     print(f"ok: mapping {settings.mapping_source()}: {served}")
-    created = getattr(service.connector, "to_create", ())
+    created = list(getattr(service.connector, "to_create", ()))
+    events_table = await _missing_events_table(service.events)
+    if events_table is not None and settings.events.store is None:
+        created.append(events_table)  # in the connector's own database
     if created:  # create_tables: checked in a transaction rolled back, made by `serve`
         print(f"ok: the backend is reachable; serve creates its tables: {', '.join(created)}")
     else:
         print("ok: the backend is reachable and holds everything the mapping names")
+    if events_table is not None and settings.events.store is not None:
+        print(f"ok: events.store is reachable; serve creates its table: {events_table}")
     return 0
+
+
+async def _missing_events_table(events: Events | None) -> str | None:
+    """The events table's name when `serve` will create it (Events.open), else None.
+
+    Read only: a SQLite file that does not exist yet is not opened (it would be made)."""
+    if events is None:
+        return None
+    import sqlalchemy as sa
+
+    from connectors.sql.errors import missing_database
+    from connectors.sql.settings import parse_url
+
+    name = events.outbox.table.name
+    if missing_database(parse_url(events.store)) is not None:
+        return name
+    try:
+        async with events.engine.connect() as connection:
+            held = await connection.run_sync(lambda sync: sa.inspect(sync).has_table(name))
+    finally:
+        await events.engine.dispose()
+    return None if held else name
 
 
 async def application(
@@ -314,6 +393,9 @@ async def application(
     if listen is not None:
         server = settings.server.model_copy(update={"listen": listen})
         settings = settings.model_copy(update={"server": server})
+    if parent_of_this_worker(environ) is None:  # said once, not by every worker
+        for slip in service.mapping.slips:
+            log.warning("%s", slip)
     app = build_app(settings, service.mapping, service.connector, service.verifier, service.events)
     return app, settings
 
@@ -323,6 +405,7 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
     # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
     # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
     logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
+    logging.getLogger("aiohttp.server").addFilter(_UNREADABLE_BODIES)
     logging.getLogger("asyncio").addFilter(ACCEPT_FAILURES)
     # The idle timeout runs from the connection's start and again after each answer: a
     # request whose headers never end is closed too (aiohttp's own default is an hour).
@@ -521,6 +604,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # here, not at exit, where a reader gone away is a traceback
+    except BrokenPipeError:
+        # `events list | head -1`: the reader has all it wanted, and the rest is dropped
+        # quietly, as other commands do. Python would fail again flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _EXIT_READER_GONE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "token":
         _print_token(new_token())

@@ -49,12 +49,37 @@ MIN_TOKEN_LENGTH = 16
 
 _EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
+_CONVENTIONAL_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
+"""A variable's name as people write one (SCIM_BRIDGE_TOKEN). What else passes for a name
+(`li4YqsDw...`, `Corp2024Passw0rd`) is as likely the secret itself, pasted there by mistake."""
+
+
+_NAME_NOT_REPEATED = (
+    "its name is not repeated: one not in capitals may be a secret written there by mistake"
+)
+
+
+def unset_variable(name: str) -> str:
+    """Why a secret cannot be read: its variable is not set, named only if it looks like a name.
+
+    A variable that is set proves its name a name: only this message needs the care.
+    """
+    if _CONVENTIONAL_VARIABLE.fullmatch(name):
+        return f"environment variable {name} is not set"
+    return f"the environment variable named here is not set ({_NAME_NOT_REPEATED})"
+
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """Split `HOST:PORT` (an IPv6 host in brackets: `[::1]:8080`) into host and port.
 
     Port 0 asks the system for a free port. Raises ValueError saying what is wrong.
     """
+    scheme, separator, _ = listen.partition("://")
+    if separator:
+        # Else read as host "http" with "//127.0.0.1:8080" left over, or worse.
+        raise ValueError(
+            f"is HOST:PORT without a scheme: drop {scheme}:// (127.0.0.1:8080, [::1]:8080)"
+        )
     if listen.startswith("["):
         host, bracket, port = listen[1:].partition("]:")
         if not bracket:
@@ -91,6 +116,12 @@ MIN_BODY_BYTES = 4096
 PATCH of a few members) with 413."""
 MAX_BODY_BYTES = 1 << 30
 """More lets one request hold the service's memory (a body is read whole to be parsed)."""
+MAX_PAGE_SIZE = 100_000
+"""A page is built whole in memory; identity providers ask for 100 to 1000 at a time. Far
+more once passed `check` and failed every list (an integer the database cannot bind)."""
+MIN_POLL_INTERVAL = 0.1
+"""Seconds between two looks for due events at the least: a write in the same process
+wakes delivery at once, so shorter only keeps a core and the database busy."""
 
 
 class ServerSettings(_Section):
@@ -101,7 +132,7 @@ class ServerSettings(_Section):
     """The path under which the SCIM endpoints live (RFC 7644 §3: the service's base URI)."""
     max_body_bytes: int = Field(default=1_048_576, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES)
     """Larger request bodies are refused with 413 (announced as bulk.maxPayloadSize)."""
-    max_page_size: int = Field(default=1000, gt=0)
+    max_page_size: int = Field(default=1000, gt=0, le=MAX_PAGE_SIZE)
     """`count` is capped to this (RFC 7644 §3.4.2.4; announced as filter.maxResults)."""
     workers: int = Field(default=1, ge=1, le=64)
     """Serving processes, all accepting on `listen` (SO_REUSEPORT); one per core uses the
@@ -333,9 +364,15 @@ class Settings(_Section):
         for index, token in enumerate(self.auth.tokens):
             key = ("env", token.env) if token.env is not None else ("sha256", token.sha256 or "")
             if key in seen:
-                what = token.env if token.env is not None else "this digest"
+                if token.env is None:
+                    what, why = "this digest", ""
+                elif _CONVENTIONAL_VARIABLE.fullmatch(token.env):
+                    what, why = token.env, ""
+                else:
+                    what, why = "this name", f" ({_NAME_NOT_REPEATED})"
                 raise ValueError(
-                    f"auth.tokens[{index}].{key[0]}: {what} is already auth.tokens[{seen[key]}]"
+                    f"auth.tokens[{index}].{key[0]}: {what} is already "
+                    f"auth.tokens[{seen[key]}]{why}"
                 )
             seen[key] = index
         return self
@@ -374,6 +411,33 @@ class Settings(_Section):
                 f"webhooks.{synchronous[0]}.synchronous: a refusal can only undo a change "
                 "written in the same transaction as its event: a sql or webhook connector, "
                 "without [events] store"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _passwords_are_escaped(self) -> Settings:
+        """An `@` in a URL's password ends the password there, and the rest reads as the
+        host (`scim:Tr0ub4dor@2024@db.internal`): connecting would then print a part of
+        the password as a host name not found."""
+        from connectors.sql.settings import parse_url
+
+        for key, url in (
+            ("connector.url", getattr(self.connector, "url", None)),
+            ("events.store", self.events.store),
+        ):
+            if url is not None and "@" in (parse_url(url).host or ""):
+                raise ValueError(
+                    f"{key}: its password holds an @, which a URL writes as %40 (the URL is "
+                    "not repeated: it holds a password)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _events_are_not_polled_in_a_loop(self) -> Settings:
+        if self.events.poll_interval < MIN_POLL_INTERVAL:
+            raise ValueError(
+                f"events.poll_interval: must be at least {MIN_POLL_INTERVAL:g} seconds: a "
+                "write wakes delivery at once, and polling faster only keeps a core busy"
             )
         return self
 
@@ -424,11 +488,31 @@ class Settings(_Section):
         """The preset name, or the mapping file's path resolved against this file's directory."""
         if not _is_path(self.mapping):
             return self.mapping
-        return self.source.parent / pathlib.Path(self.mapping).expanduser()
+        return _beside(self.source, self.mapping)
 
 
 def _is_path(mapping: str) -> bool:
     return mapping.endswith(".toml") or "/" in mapping
+
+
+def _beside(config: pathlib.Path, value: str) -> pathlib.Path:
+    """A path the configuration file gives, relative to that file's directory (so that
+    the service finds the same files from whatever directory it is started in)."""
+    return config.parent / pathlib.Path(value).expanduser()
+
+
+def _files_beside(document: dict[str, Any], config: pathlib.Path) -> dict[str, Any]:
+    """The document with its file paths (`connector.ca_file`) resolved against `config`'s
+    directory, as `mapping` is, before the connector's settings check that they exist.
+
+    Absolute, so that the error naming a missing file names the very path tried.
+    (SQLite URLs stay relative to the working directory, as SQLAlchemy reads them: a
+    database read from elsewhere than before would be a new, empty one.)"""
+    connector = document.get("connector")
+    if not isinstance(connector, dict) or not isinstance(connector.get("ca_file"), str):
+        return document
+    ca_file = str(_beside(config, connector["ca_file"]).absolute())
+    return {**document, "connector": {**connector, "ca_file": ca_file}}
 
 
 def load_config(path: pathlib.Path) -> Settings:
@@ -447,7 +531,7 @@ def load_config(path: pathlib.Path) -> Settings:
         raise ConfigError([f"{path}: invalid TOML: {_sentence(str(exc))}"]) from None
     problems = [f"{path}: source: unknown key"] if "source" in document else []
     try:
-        settings = Settings.model_validate({**document, "source": path})
+        settings = Settings.model_validate({**_files_beside(document, path), "source": path})
     except ValidationError as exc:
         problems += (f"{path}: {_describe(error)}" for error in exc.errors())
     if problems:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from backends import BACKENDS, create_database, create_default_tables, drop_database
+from config_files import Write, config_writer
 from direct import Direct, LdapDirect, SqlDirect
+from receiver import Receiver
 from scim_client import Scim
 from served import serve
 from slapd import SlapdServer
@@ -65,3 +67,19 @@ async def sqlite_direct(tmp_path: Path) -> AsyncIterator[SqlDirect]:
     direct = SqlDirect("sqlite", url)
     yield direct
     await direct.close()
+
+
+@pytest.fixture
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Write:
+    """config.toml in a fresh working directory (messages name `config.toml`), with a
+    usable token and webhook secret in the environment."""
+    return config_writer(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver: a real aiohttp server on 127.0.0.1 that records what it gets."""
+    started = Receiver()
+    await started.start()
+    yield started
+    await started.stop()

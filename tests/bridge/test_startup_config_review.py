@@ -8,15 +8,13 @@ import pathlib
 import socket
 
 import pytest
+from config_files import TOKEN, check_problems, load_problems
 from scim_client import LDAP_PASSWORD_ENV, write_ldap_config
 from slapd import SlapdServer
 
 from bridge.cli import main
-from bridge.config import ConfigError, load_config
+from bridge.config import load_config
 from connectors.ldap import LdapSettings
-
-TOKEN = "review-token-0123456789"
-SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
 
 
 def sql_config(
@@ -45,37 +43,6 @@ def ldap_config(connector: str, urls: str = '["ldap://127.0.0.1:389"]') -> str:
         'mapping = "ldap-openldap"\n[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
         f'[connector]\ntype = "ldap"\nurls = {urls}\n{connector}\n'
     )
-
-
-@pytest.fixture
-def write(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
-    """config.toml in a fresh working directory (messages name `config.toml`), with a
-    usable token and webhook secret in the environment."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
-    monkeypatch.setenv("HR_SECRET", SECRET)
-
-    def write(text: str) -> pathlib.Path:
-        path = pathlib.Path("config.toml")
-        path.write_text(text)
-        return path
-
-    return write
-
-
-def load_problems(path: pathlib.Path) -> list[str]:
-    with pytest.raises(ConfigError) as raised:
-        load_config(path)
-    return raised.value.problems
-
-
-def check_problems(path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """`scim-bridge check`: exit status 2, nothing on stdout, the problem lines."""
-    status = main(["check", "--config", str(path)])
-    out, err = capsys.readouterr()
-    assert (status, out) == (2, ""), err
-    assert "Traceback" not in err
-    return err.splitlines()
 
 
 # --- D18: [connector] values have their TOML type, as in every other table -----------------
