@@ -582,6 +582,11 @@ class ResourceService:
             payload, core_schema=self.core_schema, known_schemas=self.known_schemas
         )
         normalized = without_read_only(normalized, self.model)
+        if self.kind is Kind.GROUPS:
+            # Each member as sent names a user: `{"value": null}` validates, then dumps
+            # to nothing, and the group was made without it under a 201.
+            sent = next((v for k, v in normalized.items() if k.lower() == "members"), None)
+            member_ids(sent)
         resource = self.model.model_validate(normalized, scim_ctx=context, scim_policy=POLICY)
         return resource.model_dump(scim_ctx=context, scim_policy=POLICY)
 

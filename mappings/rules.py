@@ -208,7 +208,15 @@ class Rule:
         if not encoded:
             return None
         if self.split is not None:
-            return self.split.join(str(item) for item in encoded)
+            texts = [str(item) for item in encoded]
+            for text in texts:
+                if self.split in text:
+                    # Joined, it would read back as two values: `a,b@corp.test` as the
+                    # addresses `a` and `b@corp.test`, which a filter then finds.
+                    raise self._translation_error(
+                        text, f"holds {self.split!r}, which separates the values stored here"
+                    )
+            return self.split.join(texts)
         return encoded
 
     def decode_one(self, value: Any) -> Any:

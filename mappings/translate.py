@@ -148,11 +148,16 @@ def _named(target: Target, named: Mapping[str, bool]) -> bool | None:
 
 
 def _derived(rule: Rule, stored: Any, previous: Mapping[str, Any] | None) -> bool:
-    """Whether `stored` is what the rule's templated default made of `previous`."""
+    """Whether `stored` is what the rule's templated default made of `previous`: its
+    rendering, or nothing when `previous` held nothing to render it of (a user created
+    without names, whose names a PATCH then adds, gets its displayName as a POST with
+    them would have)."""
     if previous is None or not isinstance(rule.default, Template):
         return False
     rendered = rule.default.render(previous)
-    return not _missing(rendered) and rule.encode(rendered) == stored
+    if _missing(rendered):
+        return stored is None or stored == rule.empty
+    return rule.encode(rendered) == stored
 
 
 def _scim_value(

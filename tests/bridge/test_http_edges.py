@@ -557,3 +557,20 @@ def test_what_the_parser_refuses_gets_the_status_that_names_it(
     assert detail in error["detail"]
     assert "x" * 100 not in body.decode()
     assert "y" * 100 not in body.decode()
+
+
+@pytest.mark.parametrize("member", [{"value": None}, {"value": ""}, {"display": "Ann"}])
+async def test_a_member_without_a_value_is_refused_not_dropped(
+    scim: Scim, sqlite_direct: SqlDirect, member: dict[str, Any]
+) -> None:
+    ann = await scim.create_user("ann")
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Nulls",
+        "members": [{"value": ann["id"]}, member],
+    }
+    answer = await scim.post("/Groups", body)
+    assert answer.status == 400, answer.body
+    assert_error(answer.body, 400, "invalidValue")
+    listed = await scim.get('/Groups?filter=displayName eq "Nulls"')
+    assert listed.body["totalResults"] == 0

@@ -630,6 +630,25 @@ async def test_a_derived_display_name_follows_the_names_until_the_client_sends_o
     assert renamed.body["displayName"] == "Countess"  # the client's own: kept
 
 
+async def test_names_added_by_patch_to_a_user_created_without_them_derive_the_display_name(
+    scim: Scim,
+) -> None:
+    """Created with a userName alone (nothing to derive displayName from), then named by
+    PATCH, as identity providers do: the user gets the displayName a POST with the names
+    would have given it (it stayed empty)."""
+    user = await scim.create_user("nameless")
+    assert "displayName" not in user
+    named = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "add", "path": "name.givenName", "value": "Jane"},
+        {"op": "add", "path": "name.familyName", "value": "Doe"},
+    )
+    assert named.status == 200, named.body
+    assert named.body["displayName"] == "Jane Doe"
+    stored = (await scim.get(f"/Users/{user['id']}")).body
+    assert stored["displayName"] == "Jane Doe"
+
+
 async def test_a_patch_naming_the_derived_value_keeps_what_it_says(scim: Scim) -> None:
     """A rename that also sets displayName, even to the value it held, says what it
     wants: nothing is derived over it."""

@@ -140,3 +140,19 @@ async def test_check_says_what_an_index_would_add(
     assert code == 0, captured
     assert "users: login is unique, and hr_staff has no unique index on lower(login)" in out
     assert "CREATE UNIQUE INDEX ON hr_staff (lower(login))" in out
+
+
+async def test_an_address_holding_the_separator_is_refused_not_split(
+    scim: Scim, hr_url: str
+) -> None:
+    # mail_aliases holds every address, comma-separated: `a,b@corp.test` was stored as
+    # written and read back as two addresses, `a` and `b@corp.test`.
+    refused = await scim.post("/Users", user("split", emails=[{"value": "a,b@corp.test"}]))
+    assert (refused.status, refused.body["scimType"]) == (400, "invalidValue"), refused.body
+    assert await rows(hr_url, "SELECT login FROM hr_staff") == []
+    kept = await scim.create_user("kept", emails=[{"value": "kept@corp.test"}])
+    smuggled = {"op": "replace", "path": "emails", "value": [{"value": "x@corp.test,evil@x.test"}]}
+    answer = await scim.patch(f"/Users/{kept['id']}", smuggled)
+    assert (answer.status, answer.body["scimType"]) == (400, "invalidValue"), answer.body
+    [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
+    assert row.mail_aliases == "kept@corp.test"
