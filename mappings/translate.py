@@ -156,7 +156,7 @@ def _derived(rule: Rule, stored: Any, previous: Mapping[str, Any] | None) -> boo
         return False
     rendered = rule.default.render(previous)
     if _missing(rendered):
-        return stored is None or stored == rule.empty
+        return stored is None or bool(stored == rule.empty)
     return rule.encode(rendered) == stored
 
 
