@@ -157,7 +157,7 @@ def _derived(rule: Rule, stored: Any, previous: Mapping[str, Any] | None) -> boo
     rendered = rule.default.render(previous)
     if _missing(rendered):
         return stored is None or bool(stored == rule.empty)
-    return rule.encode(rendered) == stored
+    return bool(rule.encode(rendered) == stored)
 
 
 def _scim_value(
