@@ -26,20 +26,29 @@ GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
-@pytest.fixture
-async def config(tmp_path: pathlib.Path) -> AsyncIterator[pathlib.Path]:
-    url = await create_database("postgresql", tmp_path)
+async def served_config(
+    tmp_path: pathlib.Path, backend: str, workers: int
+) -> AsyncIterator[pathlib.Path]:
+    """A configuration of `workers` on a fresh database of `backend` with the default
+    tables, dropped afterwards."""
+    url = await create_database(backend, tmp_path)
     try:
         await create_default_tables(url)
         path = tmp_path / "config.toml"
         path.write_text(
-            'mapping = "sql-default"\n[server]\nworkers = 3\n'
+            f'mapping = "sql-default"\n[server]\nworkers = {workers}\n'
             '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
             f'[connector]\ntype = "sql"\nurl = "{url}"\n'
         )
         yield path
     finally:
-        await drop_database("postgresql", url)
+        await drop_database(backend, url)
+
+
+@pytest.fixture
+async def config(tmp_path: pathlib.Path) -> AsyncIterator[pathlib.Path]:
+    async for path in served_config(tmp_path, "postgresql", 3):
+        yield path
 
 
 def children(pid: int) -> list[int]:
@@ -186,18 +195,8 @@ async def test_parallel_unconditional_patches_across_workers_all_land(
 
 @pytest.fixture
 async def mariadb_config(tmp_path: pathlib.Path) -> AsyncIterator[pathlib.Path]:
-    url = await create_database("mariadb", tmp_path)
-    try:
-        await create_default_tables(url)
-        path = tmp_path / "config.toml"
-        path.write_text(
-            'mapping = "sql-default"\n[server]\nworkers = 2\n'
-            '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
-            f'[connector]\ntype = "sql"\nurl = "{url}"\n'
-        )
+    async for path in served_config(tmp_path, "mariadb", 2):
         yield path
-    finally:
-        await drop_database("mariadb", url)
 
 
 async def test_members_added_while_their_users_are_deleted_across_workers_are_never_503(
