@@ -163,10 +163,9 @@ class LdapConnector:
         self._member_writes = self._group_commit()  # closed with the connector before
         try:
             self._pool = ConnectionPool(self._settings)
-        except KeyError as missing:
-            raise ConnectorError(
-                f"the environment variable {missing.args[0]} (password_env) is not set"
-            ) from None
+        except KeyError:
+            # Not named: what password_env holds may be the password itself, pasted there.
+            raise ConnectorError("the environment variable password_env names is not set") from None
         try:
             self._schema_read = await self._run(lambda slot, connection: read_schema(connection))
             controls = await self._run(lambda slot, connection: supported_controls(connection))
