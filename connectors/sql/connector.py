@@ -440,8 +440,6 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=True, tells=(kind,)) as connection:
                 key = _key(mapped, id)
-                if members and connection.dialect.name != "sqlite":  # its writers take turns
-                    await self._share_joining(connection, members)
                 locked = await self._locked_row(connection, mapped, key, if_version)
                 before = _record(mapped, locked)
                 row = await self._columns(connection, mapped, changes, current_key=key)
@@ -858,27 +856,6 @@ class SqlConnector:
         if taken:
             raise Conflict("the value is already taken by another record", field=name)
 
-    async def _share_joining(self, connection: AsyncConnection, changes: MemberChanges) -> None:
-        """Share-lock the users a member change adds, before the group is locked.
-
-        A user's deletion locks the user, then the groups it leaves (their version);
-        a member change locked the group, then the user (_add_members): in opposite
-        orders, each waited for the other, and on MariaDB with two workers a third of
-        such races ended as deadlock victims redone five times, then 503. Users first,
-        in key order, as the deletion does.
-        """
-        users = self._mapped(Kind.USERS)
-        ids = changes.replace if changes.replace is not None else changes.added
-        keys = sorted({key_from_id(Kind.USERS, users.key, id) for id in ids} - {None}, key=str)
-        for chunk in _chunks(keys):
-            statement = (
-                sa.select(users.key)
-                .where(users.key.in_(chunk))
-                .order_by(users.key)
-                .with_for_update(read=True, key_share=True)
-            )
-            await connection.execute(statement)
-
     async def _add_members(
         self, connection: AsyncConnection, group: Any, keys: set[Any], *, skip_existing: bool
     ) -> set[Any]:
@@ -890,17 +867,7 @@ class SqlConnector:
         members = self._memberships()
         joined: set[Any] = set()
         for chunk in _chunks(keys):
-            # Share-locked before a membership row is written: a deletion of one of
-            # them (which locks the user first, then removes its memberships) is waited
-            # for here, before this holds anything it needs. Checked by a plain read,
-            # the insert's own foreign key check waited for the user while the deletion
-            # waited for the inserted row: a deadlock, on MariaDB with two workers a
-            # third of such requests (redone five times, then 503).
-            statement = (
-                sa.select(users.key)
-                .where(users.key.in_(chunk))
-                .with_for_update(read=True, key_share=True)
-            )
+            statement = sa.select(users.key).where(users.key.in_(chunk))
             found = set((await connection.execute(statement)).scalars())
             if len(found) != len(chunk):
                 raise InvalidValue("a member id names no user", field="members")
