@@ -17,6 +17,22 @@ SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
 Write = Callable[[str], pathlib.Path]
 
 
+def sql_config(
+    url: str = "sqlite+aiosqlite:///bridge.db",
+    connector: str = "create_tables = true\n",
+    server: str = "",
+    tokens: str = '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n',
+    rest: str = "",
+    *,
+    mapping: str = "sql-default",
+) -> str:
+    """A configuration on a SQL connector; each argument is TOML for its place."""
+    return (
+        f'mapping = "{mapping}"\n[server]\nlisten = "127.0.0.1:8080"\n{server}\n{tokens}\n'
+        f'[connector]\ntype = "sql"\nurl = "{url}"\n{connector}\n{rest}'
+    )
+
+
 def config_writer(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Write:
     """Writes config.toml in `tmp_path`, made the working directory, with a usable token
     (SCIM_BRIDGE_TEST_TOKEN) and webhook secret (HR_SECRET) in the environment."""

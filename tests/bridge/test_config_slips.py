@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from config_files import TOKEN, Write, check_output, check_problems, load_problems
+from config_files import TOKEN, Write, check_output, check_problems, load_problems, sql_config
 from scim_client import BASE, write_config
 from served import spawn_serve
 
@@ -26,19 +26,8 @@ PASTED_PASSWORD = "Corp2024Passw0rd"
 HOOK = '[webhooks.hr]\nurl = "https://hr.example.com/in"\nsecret_env = "HR_SECRET"\n'
 
 
-def sql_config(
-    mapping: str = "sql-default",
-    url: str = "sqlite+aiosqlite:///bridge.db",
-    *,
-    variable: str = "SCIM_BRIDGE_TEST_TOKEN",
-    server: str = "",
-    rest: str = "",
-) -> str:
-    return (
-        f'mapping = "{mapping}"\n[server]\nlisten = "127.0.0.1:8080"\n{server}\n'
-        f'[[auth.tokens]]\nenv = "{variable}"\n'
-        f'[connector]\ntype = "sql"\nurl = "{url}"\ncreate_tables = true\n{rest}'
-    )
+def token_entry(variable: str) -> str:
+    return f'[[auth.tokens]]\nenv = "{variable}"\n'
 
 
 def ldap_config(connector: str, urls: str = '["ldap://127.0.0.1:9"]') -> str:
@@ -59,7 +48,7 @@ NOT_REPEATED = (
 def test_a_token_written_as_the_variable_name_is_not_repeated(
     write: Write, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lines = check_problems(write(sql_config(variable=PASTED_TOKEN)), capsys)
+    lines = check_problems(write(sql_config(tokens=token_entry(PASTED_TOKEN))), capsys)
     assert lines == [f"config.toml: auth.tokens[0].env: {NOT_REPEATED}"]
 
 
@@ -96,7 +85,7 @@ def test_a_secret_written_twice_as_a_variable_name_is_not_repeated(write: Write)
 def test_a_conventional_variable_name_is_still_named(
     write: Write, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lines = check_problems(write(sql_config(variable="UNSET_SLIPS_TOKEN")), capsys)
+    lines = check_problems(write(sql_config(tokens=token_entry("UNSET_SLIPS_TOKEN"))), capsys)
     assert lines == [
         "config.toml: auth.tokens[0].env: environment variable UNSET_SLIPS_TOKEN is not set"
     ]
@@ -111,7 +100,7 @@ def test_an_unescaped_at_sign_in_a_password_is_named_without_the_password(
 ) -> None:
     url = "postgresql+asyncpg://scim:Tr0ub4dor@2024@db.internal:5432/scim"
     if key == "connector.url":
-        text = sql_config(url=url).replace("create_tables = true\n", "")
+        text = sql_config(url=url, connector="")
     else:
         text = sql_config(rest=f'{HOOK}[users]\nnotify = ["hr"]\n[events]\nstore = "{url}"\n')
     (line,) = load_problems(write(text))
@@ -125,7 +114,7 @@ def test_an_unescaped_at_sign_in_a_password_is_named_without_the_password(
 
 def test_an_escaped_at_sign_is_fine(write: Write) -> None:
     url = "postgresql+asyncpg://scim:Tr0ub4dor%402024@db.internal:5432/scim"
-    load_config(write(sql_config(url=url).replace("create_tables = true\n", "")))
+    load_config(write(sql_config(url=url, connector="")))
 
 
 # --- 3, 4, 7: numbers and addresses -------------------------------------------------------

@@ -8,26 +8,13 @@ import pathlib
 import socket
 
 import pytest
-from config_files import TOKEN, check_problems, load_problems
+from config_files import TOKEN, check_problems, load_problems, sql_config
 from scim_client import LDAP_PASSWORD_ENV, write_ldap_config
 from slapd import SlapdServer
 
 from bridge.cli import main
 from bridge.config import load_config
 from connectors.ldap import LdapSettings
-
-
-def sql_config(
-    url: str = "sqlite+aiosqlite:///bridge.db",
-    connector: str = "create_tables = true\n",
-    server: str = "",
-    tokens: str = '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n',
-    rest: str = "",
-) -> str:
-    return (
-        f'mapping = "sql-default"\n[server]\nlisten = "127.0.0.1:8080"\n{server}\n{tokens}\n'
-        f'[connector]\ntype = "sql"\nurl = "{url}"\n{connector}\n{rest}'
-    )
 
 
 def webhook_config(url: str = "https://hr.example.com/in", extra: str = "") -> str:
