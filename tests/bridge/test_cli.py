@@ -574,9 +574,17 @@ async def test_sigint_while_the_backend_is_slow_to_answer_stops_without_a_traceb
             .replace("create_tables = true\n", "")
         )
         process = await start_serve(path, environment(SCIM_BRIDGE_TEST_TOKEN="t" * 32))
-        await asyncio.sleep(3)  # past the imports: connecting
-        process.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        # Interrupted once it connects (past its imports, however slow the machine), and
+        # never greeted.
+        silent.setblocking(False)
+        loop = asyncio.get_running_loop()
+        accepted, _ = await asyncio.wait_for(loop.sock_accept(silent), timeout=60)
+        try:
+            await asyncio.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            accepted.close()
         assert process.returncode == 130, err
         assert b"Traceback" not in err
         assert err.decode().splitlines()[-1] == "interrupted"
