@@ -238,8 +238,11 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 async def start_serve(
-    path: pathlib.Path, env: dict[str, str], *extra: str
+    path: pathlib.Path, env: dict[str, str], *extra: str, default_sigint: bool = False
 ) -> asyncio.subprocess.Process:
+    """`serve` in a process of its own. With `default_sigint`, SIGINT raises
+    KeyboardInterrupt in it, as in a terminal, even when the tests run as a background
+    job (which a shell starts with SIGINT ignored, and a child inherits that)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -251,7 +254,12 @@ async def start_serve(
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_default_sigint if default_sigint else None,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def environment(**values: str) -> dict[str, str]:
@@ -573,7 +581,9 @@ async def test_sigint_while_the_backend_is_slow_to_answer_stops_without_a_traceb
             )
             .replace("create_tables = true\n", "")
         )
-        process = await start_serve(path, environment(SCIM_BRIDGE_TEST_TOKEN="t" * 32))
+        process = await start_serve(
+            path, environment(SCIM_BRIDGE_TEST_TOKEN="t" * 32), default_sigint=True
+        )
         # Interrupted once it connects (past its imports, however slow the machine), and
         # never greeted.
         silent.setblocking(False)
