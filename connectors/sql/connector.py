@@ -504,10 +504,15 @@ class SqlConnector:
         with translated_errors():
             async with self._connected(write=True) as connection:
                 key = _key(mapped, id)
+                groups: list[Any] = []
+                if kind is Kind.USERS:
+                    groups = await self._lock_groups_of(connection, key)
                 before = await self._lock(connection, mapped, key, if_version)
-                followers = await self._followers(connection, kind, key)
+                if kind is Kind.USERS:
+                    groups = await self._lock_groups_of(connection, key, locked=groups)
+                followers = await self._followers(connection, kind, key, groups)
                 await self._clear_references(connection, kind, key)
-                await self._forget_memberships(connection, kind, key)
+                await self._forget_memberships(connection, kind, key, groups)
                 await connection.execute(sa.delete(mapped.table).where(mapped.key == key))
                 await self._tell(connection, Change(kind, before.id, before, None))
                 for follower in followers:
@@ -960,8 +965,43 @@ class SqlConnector:
         joined = await self._add_members(connection, group, added, skip_existing=True)
         return joined, left
 
+    async def _lock_groups_of(
+        self, connection: AsyncConnection, user_key: Any, *, locked: Collection[Any] | None = None
+    ) -> list[Any]:
+        """Lock the groups of a user about to be deleted, in key order; their keys.
+
+        A member change locks the group, then the user it adds (the foreign key's check,
+        and the user's new version). A deletion that locked the user first, then its
+        groups (to change their versions, by a statement that on MariaDB also locked
+        every group it looked at), deadlocked with it: with two workers, a third of such
+        races were redone five times, then answered 503. So the deletion locks the groups
+        first (`locked` None), then the user, then looks again (a locking read,
+        which sees what committed meanwhile) and locks those the user joined in between:
+        no member change of that user can be under way then, since each holds the user's
+        lock until it ends; one that comes later waits, then finds the user gone.
+        """
+        members, groups = self._reflected.members, self._reflected.groups
+        if members is None or groups is None:
+            return []
+        of_user = sa.select(members.group).where(members.member == user_key)
+        if locked is not None:  # the user is locked: its memberships are as they will stay
+            of_user = of_user.with_for_update()
+        keys = sorted(set((await connection.execute(of_user)).scalars()))
+        before = set(locked or ())
+        # Two statements: a locking read with the memberships in a subquery would lock
+        # (or, on MariaDB, gap-lock) those rows too, which the member changes insert.
+        new = [key for key in keys if key not in before]
+        for start in range(0, len(new), _LOCKED_AT_ONCE):
+            await connection.execute(
+                sa.select(groups.key)
+                .where(groups.key.in_(new[start : start + _LOCKED_AT_ONCE]))
+                .order_by(groups.key)
+                .with_for_update()
+            )
+        return keys
+
     async def _followers(
-        self, connection: AsyncConnection, kind: Kind, key: Any
+        self, connection: AsyncConnection, kind: Kind, key: Any, groups_of_user: list[Any]
     ) -> list[_Follower]:
         """The other records a deletion changes, as they are before it: those that refer
         to the deleted one (a manager), and a deleted user's groups, which lose a member.
@@ -975,12 +1015,13 @@ class SqlConnector:
             self._follow(found, mapped, rows.mappings())
         members, groups = self._reflected.members, self._reflected.groups
         if kind is Kind.USERS and members is not None and groups is not None:
-            of_user = sa.select(members.group).where(members.member == key)
-            rows = await connection.execute(
-                sa.select(*groups.selected).where(groups.key.in_(of_user.scalar_subquery()))
-            )
             left = frozenset({id_from_key(Kind.USERS, key)})
-            self._follow(found, groups, rows.mappings(), members_removed=left)
+            for start in range(0, len(groups_of_user), _LOCKED_AT_ONCE):
+                chunk = groups_of_user[start : start + _LOCKED_AT_ONCE]
+                rows = await connection.execute(
+                    sa.select(*groups.selected).where(groups.key.in_(chunk))
+                )
+                self._follow(found, groups, rows.mappings(), members_removed=left)
         found.pop((kind, key), None)  # a user that managed itself goes with the deletion
         return list(found.values())
 
@@ -1014,7 +1055,11 @@ class SqlConnector:
                 if described.reference is kind:
                     yield mapped, mapped.table.c[described.name]
 
-    async def _forget_memberships(self, connection: AsyncConnection, kind: Kind, key: Any) -> None:
+    async def _forget_memberships(
+        self, connection: AsyncConnection, kind: Kind, key: Any, groups_of_user: list[Any]
+    ) -> None:
+        """Remove the record's memberships; the groups of a user (`groups_of_user`, all
+        locked) or the members of a group get a new version."""
         members = self._reflected.members
         groups = self._reflected.groups
         if members is None:
@@ -1022,13 +1067,13 @@ class SqlConnector:
         own = members.member if kind is Kind.USERS else members.group
         stamps = _stamps(groups, created=False) if groups is not None else {}
         if kind is Kind.USERS and groups is not None and stamps:
-            # The user's groups lose a member: a change to each of them.
-            of_user = sa.select(members.group).where(members.member == key)
-            await connection.execute(
-                sa.update(groups.table)
-                .where(groups.key.in_(of_user.scalar_subquery()))
-                .values(stamps)
-            )
+            # The user's groups lose a member: a change to each of them. By their keys:
+            # with the memberships in a subquery, MariaDB locked every group it read.
+            for start in range(0, len(groups_of_user), _LOCKED_AT_ONCE):
+                chunk = groups_of_user[start : start + _LOCKED_AT_ONCE]
+                await connection.execute(
+                    sa.update(groups.table).where(groups.key.in_(chunk)).values(stamps)
+                )
         if kind is Kind.GROUPS:
             # The group's members lose a group: a change to each of them.
             users = self._mapped(Kind.USERS)
@@ -1042,6 +1087,9 @@ class SqlConnector:
                 )
         await connection.execute(sa.delete(members.table).where(own == key))
 
+
+_LOCKED_AT_ONCE = 1000
+"""Groups locked by one statement (asyncpg takes at most 32,767 parameters)."""
 
 _TOLD_AFTER_COMMIT: contextvars.ContextVar[list[Change] | None] = contextvars.ContextVar(
     "told_after_commit", default=None

@@ -22,6 +22,7 @@ from test_cli import environment, start_serve
 TOKEN = "workers-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -187,6 +188,68 @@ async def test_parallel_unconditional_patches_across_workers_all_land(
 
         for _ in range(3):
             assert await asyncio.gather(*(patch(n) for n in range(24))) == [200] * 24
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=30)
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+async def two_workers(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> AsyncIterator[pathlib.Path]:
+    async for path in served_config(tmp_path, request.param, 2):
+        yield path
+
+
+async def test_members_added_while_their_users_are_deleted_across_workers_are_never_503(
+    two_workers: pathlib.Path,
+) -> None:
+    # A member change locks the group, then the user; a deletion locked the user, then its
+    # groups: on MariaDB with two workers, a third of such requests were deadlock victims
+    # five times over and answered 503 (15 of each at once). A deletion now locks the
+    # user's groups first; a member add that comes second finds the user gone (400).
+    process, url, _ = await started(two_workers)
+    try:
+        for round in range(4):
+            async with aiohttp.ClientSession(headers=HEADERS) as session:
+                body = {"schemas": [GROUP], "displayName": f"crowd{round}"}
+                async with session.post(f"{url}/Groups", json=body) as response:
+                    group = (await response.json())["id"]
+                users = []
+                for n in range(15):
+                    body = {"schemas": [USER], "userName": f"crowd{round}-{n}"}
+                    async with session.post(f"{url}/Users", json=body) as response:
+                        users.append((await response.json())["id"])
+                # Some are members already: their deletion has a group to lock.
+                already = {"op": "add", "path": "members", "value": [{"value": users[0]}]}
+                body = {"schemas": [PATCH], "Operations": [already]}
+                async with session.patch(f"{url}/Groups/{group}", json=body) as response:
+                    assert response.status in (200, 204)
+
+            async def send(method: str, path: str, body: object = None) -> int:
+                # A connection each: the kernel spreads them across both workers.
+                connector = aiohttp.TCPConnector(force_close=True)
+                async with (
+                    aiohttp.ClientSession(connector=connector, headers=HEADERS) as own,
+                    own.request(method, f"{url}{path}", json=body) as response,
+                ):
+                    return response.status
+
+            def joining(user: str) -> dict[str, object]:
+                operation = {"op": "add", "path": "members", "value": [{"value": user}]}
+                return {"schemas": [PATCH], "Operations": [operation]}
+
+            statuses = await asyncio.gather(
+                *(send("DELETE", f"/Users/{user}") for user in users),
+                *(send("PATCH", f"/Groups/{group}", joining(user)) for user in users),
+            )
+            assert statuses[:15] == [204] * 15
+            assert set(statuses[15:]) <= {200, 204, 400}, statuses
+            async with (
+                aiohttp.ClientSession(headers=HEADERS) as session,
+                session.get(f"{url}/Groups/{group}") as response,
+            ):
+                assert (await response.json()).get("members", []) == []
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), timeout=30)
