@@ -509,7 +509,7 @@ class SqlConnector:
                     groups = await self._lock_groups_of(connection, key)
                 before = await self._lock(connection, mapped, key, if_version)
                 if kind is Kind.USERS:
-                    groups = await self._lock_groups_of(connection, key, locked=groups)
+                    groups = await self._groups_still_locked(connection, key, groups)
                 followers = await self._followers(connection, kind, key, groups)
                 await self._clear_references(connection, kind, key)
                 await self._forget_memberships(connection, kind, key, groups)
@@ -965,39 +965,47 @@ class SqlConnector:
         joined = await self._add_members(connection, group, added, skip_existing=True)
         return joined, left
 
-    async def _lock_groups_of(
-        self, connection: AsyncConnection, user_key: Any, *, locked: Collection[Any] | None = None
-    ) -> list[Any]:
-        """Lock the groups of a user about to be deleted, in key order; their keys.
+    async def _lock_groups_of(self, connection: AsyncConnection, user_key: Any) -> list[Any]:
+        """Lock the groups of a user about to be deleted, in key order, before the user
+        itself; their keys.
 
         A member change locks the group, then the user it adds (the foreign key's check,
         and the user's new version). A deletion that locked the user first, then its
         groups (to change their versions, by a statement that on MariaDB also locked
         every group it looked at), deadlocked with it: with two workers, a third of such
-        races were redone five times, then answered 503. So the deletion locks the groups
-        first (`locked` None), then the user, then looks again (a locking read,
-        which sees what committed meanwhile) and locks those the user joined in between:
-        no member change of that user can be under way then, since each holds the user's
-        lock until it ends; one that comes later waits, then finds the user gone.
+        races were redone five times, then answered 503.
         """
         members, groups = self._reflected.members, self._reflected.groups
         if members is None or groups is None:
             return []
-        of_user = sa.select(members.group).where(members.member == user_key)
-        if locked is not None:  # the user is locked: its memberships are as they will stay
-            of_user = of_user.with_for_update()
-        keys = sorted(set((await connection.execute(of_user)).scalars()))
-        before = set(locked or ())
         # Two statements: a locking read with the memberships in a subquery would lock
-        # (or, on MariaDB, gap-lock) those rows too, which the member changes insert.
-        new = [key for key in keys if key not in before]
-        for start in range(0, len(new), _LOCKED_AT_ONCE):
+        # (or, on MariaDB, gap-lock) those rows too, which member changes insert.
+        of_user = sa.select(members.group).where(members.member == user_key)
+        keys = sorted(set((await connection.execute(of_user)).scalars()))
+        for chunk in _chunks(keys):
             await connection.execute(
                 sa.select(groups.key)
-                .where(groups.key.in_(new[start : start + _LOCKED_AT_ONCE]))
+                .where(groups.key.in_(chunk))
                 .order_by(groups.key)
                 .with_for_update()
             )
+        return keys
+
+    async def _groups_still_locked(
+        self, connection: AsyncConnection, user_key: Any, locked: list[Any]
+    ) -> list[Any]:
+        """The user's groups now that the user is locked (no member change can add it
+        anywhere any more): those of `locked` it is still in. One it joined since they
+        were locked would have to be locked after the user, against the order above:
+        the deletion is made again instead (RolledBack), locking it first this time."""
+        members = self._reflected.members
+        if members is None or self._reflected.groups is None:
+            return []
+        # A locking read: it sees what committed after this transaction's first read.
+        of_user = sa.select(members.group).where(members.member == user_key).with_for_update()
+        keys = sorted(set((await connection.execute(of_user)).scalars()))
+        if not set(keys) <= set(locked):
+            raise RolledBack()
         return keys
 
     async def _followers(
@@ -1010,16 +1018,20 @@ class SqlConnector:
         if self._journal is None:
             return []
         found: dict[tuple[Kind, Any], _Follower] = {}
+        # Locking reads (the rows are locked already, or about to be changed): on
+        # MariaDB, a plain read sees the snapshot of the transaction's first read, which
+        # came before the record itself was locked.
         for mapped, column in self._references_to(kind):
-            rows = await connection.execute(sa.select(*mapped.selected).where(column == key))
+            rows = await connection.execute(
+                sa.select(*mapped.selected).where(column == key).with_for_update()
+            )
             self._follow(found, mapped, rows.mappings())
         members, groups = self._reflected.members, self._reflected.groups
         if kind is Kind.USERS and members is not None and groups is not None:
             left = frozenset({id_from_key(Kind.USERS, key)})
-            for start in range(0, len(groups_of_user), _LOCKED_AT_ONCE):
-                chunk = groups_of_user[start : start + _LOCKED_AT_ONCE]
+            for chunk in _chunks(groups_of_user):
                 rows = await connection.execute(
-                    sa.select(*groups.selected).where(groups.key.in_(chunk))
+                    sa.select(*groups.selected).where(groups.key.in_(chunk)).with_for_update()
                 )
                 self._follow(found, groups, rows.mappings(), members_removed=left)
         found.pop((kind, key), None)  # a user that managed itself goes with the deletion
@@ -1069,8 +1081,7 @@ class SqlConnector:
         if kind is Kind.USERS and groups is not None and stamps:
             # The user's groups lose a member: a change to each of them. By their keys:
             # with the memberships in a subquery, MariaDB locked every group it read.
-            for start in range(0, len(groups_of_user), _LOCKED_AT_ONCE):
-                chunk = groups_of_user[start : start + _LOCKED_AT_ONCE]
+            for chunk in _chunks(groups_of_user):
                 await connection.execute(
                     sa.update(groups.table).where(groups.key.in_(chunk)).values(stamps)
                 )
@@ -1087,9 +1098,6 @@ class SqlConnector:
                 )
         await connection.execute(sa.delete(members.table).where(own == key))
 
-
-_LOCKED_AT_ONCE = 1000
-"""Groups locked by one statement (asyncpg takes at most 32,767 parameters)."""
 
 _TOLD_AFTER_COMMIT: contextvars.ContextVar[list[Change] | None] = contextvars.ContextVar(
     "told_after_commit", default=None

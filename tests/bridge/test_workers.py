@@ -1,8 +1,9 @@
 """`server.workers`: several serving processes on one port, kept running, stopped together.
 
-Run as an admin runs it (`python -m bridge serve`) on PostgreSQL, since SQLite refuses more
-than one worker. Which process holds a listening socket is read from /proc, so each test
-checks that every worker really accepts on the port, not only that it exists.
+Run as an admin runs it (`python -m bridge serve`) on PostgreSQL (and MariaDB, for writes
+that race across workers), since SQLite refuses more than one worker. Which process holds a
+listening socket is read from /proc, so each test checks that every worker really accepts
+on the port, not only that it exists.
 """
 
 from __future__ import annotations

@@ -405,3 +405,48 @@ async def test_a_member_write_that_changes_nothing_on_a_table_without_stamps(
     finally:
         await connector.close()
     assert after.version == group.version
+
+
+# Not on SQLite: its writers take turns, so nothing can commit in between.
+@pytest.mark.parametrize("sql_url", ["postgresql", "mariadb"], indirect=True)
+async def test_a_deletion_made_again_when_the_user_joined_a_group_meanwhile(
+    tables: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion locks the user's groups, then the user. A group the user joined in
+    between (committed by another connection) would be locked after the user, against
+    the order member changes take: the deletion is made again, and then tells of both
+    groups' loss and leaves no membership behind."""
+    journal = RecordingJournal()
+    connector = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA, journal)
+    other = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA)
+    await connector.open()
+    await other.open()
+    try:
+        user = await connector.create(Kind.USERS, {"user_name": "leaver"})
+        first = await connector.create(Kind.GROUPS, {"display_name": "first"}, members=[user.id])
+        second = await connector.create(Kind.GROUPS, {"display_name": "second"})
+        journal.changes.clear()
+        lock_groups = connector._lock_groups_of
+        calls: list[list[object]] = []
+
+        async def joined_in_between(connection: object, user_key: object) -> list[object]:
+            locked = await lock_groups(connection, user_key)  # type: ignore[arg-type]
+            calls.append(locked)
+            if len(calls) == 1:
+                joining = MemberChanges(added=frozenset({user.id}))
+                await other.update(Kind.GROUPS, second.id, {}, members=joining)
+            return locked
+
+        monkeypatch.setattr(connector, "_lock_groups_of", joined_in_between)
+        await connector.delete(Kind.USERS, user.id)
+        assert [len(locked) for locked in calls] == [1, 2]  # made again, both locked
+        told = {(change.kind, change.id): change for change in journal.changes}
+        assert told[(Kind.USERS, user.id)].after is None
+        assert told[(Kind.GROUPS, first.id)].members_removed == {user.id}
+        assert told[(Kind.GROUPS, second.id)].members_removed == {user.id}
+        for group in (first, second):
+            fresh = await connector.get(Kind.GROUPS, group.id, with_members=True)
+            assert fresh.members == []
+    finally:
+        await other.close()
+        await connector.close()
