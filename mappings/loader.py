@@ -926,6 +926,7 @@ def _fields(rules: list[Rule]) -> list[Field]:
                 key=rule.key,
                 writes=writes,
                 stored=stored,
+                longest=rule.longest_date(),
             )
     return list(fields.values())
 

@@ -36,6 +36,8 @@ class MappedField(Field):
     reference)."""
     stored: tuple[Any, ...] = ()
     """Fixed values the rule writes: a map's values, a constant, the `empty` value."""
+    longest: str | None = None
+    """The longest text the rule writes, when a `format` bounds it (a date)."""
 
     # Equal to the Field it describes: what the check reads is no part of the field.
     def __eq__(self, other: object) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 
 from connectors.base import ENABLED_BY_LOCATION, Kind
@@ -17,6 +17,9 @@ from connectors.base import ENABLED_BY_LOCATION, Kind
 from .errors import TranslationError
 from .paths import Slot, Target, ValueKind
 from .templates import Template
+
+_LONGEST_ZONE = timezone(-timedelta(hours=9, minutes=30))
+"""A zone whose %z (-0930) and %Z (UTC-09:30) are as long as any client's offset makes."""
 
 
 class _Omit:
@@ -108,6 +111,16 @@ class Rule:
         return TranslationError(
             f"value {value!r} of '{self.scim_path}' {why}", attribute=self.scim_path
         )
+
+    def longest_date(self) -> str | None:
+        """The longest text `date_format` writes (the longest month and day names, a
+        time zone of half hours west of UTC), for the start-up check against the column
+        it goes to; None without a format."""
+        if self.date_format is None:
+            return None
+        start = datetime(2000, 1, 1, 23, 59, 59, 999999, tzinfo=_LONGEST_ZONE)
+        days = (start + timedelta(days=n) for n in range(366))
+        return max((day.strftime(self.date_format) for day in days), key=len)
 
     def encode_flags(self, value: Any, current: Any) -> int:
         """The flags integer with this rule's bits set or cleared, other bits as stored."""

@@ -438,6 +438,11 @@ def _unfit(schema: BackendSchema, spec: ObjectSpec, table: sa.Table) -> list[str
         refused = _refused(column, getattr(each, "stored", ()))
         if refused:
             problems.append(f"{where} cannot hold {refused}")
+        longest: str | None = getattr(each, "longest", None)
+        refused = _refused(column, (longest,)) if longest is not None else ""
+        if refused:
+            # Else `check` passed and every write of the attribute was refused (400).
+            problems.append(f"{where} cannot hold every date its format writes, such as {refused}")
     for name, value in spec.constants.items():
         refused = _refused(table.c[name], (value,))
         if refused:

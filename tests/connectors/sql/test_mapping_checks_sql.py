@@ -295,3 +295,23 @@ AUDITED_TABLE = {
         "INSERT INTO audit () VALUES ()",
     ],
 }
+
+
+async def test_a_date_format_longer_than_its_column(sql_url: str, tmp_path: Path) -> None:
+    # CHAR(1) takes no day of the month; String(100) takes every date of the long format.
+    employment = "urn:scim-bridge:schemas:extension:employment:2.0:User"
+    attributes = (
+        f'[users.attributes."{employment}"]\n'
+        'startDate = { field = "status", format = "%d" }\n'
+        'endDate = { field = "note", format = "%A, %d %B %Y %H:%M:%S.%f" }'
+    )
+    rest = (
+        f'[extensions."{employment}"]\nname = "Employment"\n'
+        f'[extensions."{employment}".attributes]\n'
+        'startDate = { type = "dateTime" }\nendDate = { type = "dateTime" }'
+    )
+    assert await problems(sql_url, tmp_path, attributes, rest) == [
+        f'my.toml: users.attributes.{employment}.startDate: column "status" of table "people" '
+        "cannot hold every date its format writes, such as '01': the value is too long (at most "
+        "1 characters)"
+    ]
