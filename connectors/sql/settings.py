@@ -115,6 +115,15 @@ def _check_options(url: URL) -> None:
     if unknown:
         hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
         raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
+    ssl = url.query.get("ssl")
+    if backend == "postgresql" and isinstance(ssl, str) and ssl not in _ASYNCPG_SSL_MODES:
+        # asyncpg would refuse it only when connecting, naming `sslmode`, an option the
+        # admin did not write.
+        raise ValueError(f"ssl={ssl!r}: asyncpg takes one of {', '.join(_ASYNCPG_SSL_MODES)}")
+
+
+_ASYNCPG_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""The values asyncpg's `ssl` takes as text (libpq's sslmode values)."""
 
 
 def _driver_connect(backend: str) -> Callable[..., Any]:

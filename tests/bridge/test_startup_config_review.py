@@ -399,8 +399,13 @@ def test_serve_names_the_key_it_cannot_listen_on(write, capsys) -> None:
             "mariadb+aiomysql takes no option 'bogus'",
         ),
         ("sqlite+aiosqlite:///x.db?bogus=1", "sqlite+aiosqlite takes no option 'bogus'"),
+        (
+            "postgresql+asyncpg://postgres:s3cr3t@127.0.0.1/db?ssl=true",
+            "ssl='true': asyncpg takes one of disable, allow, prefer, require, verify-ca, "
+            "verify-full",
+        ),
     ],
-    ids=["sslmode", "bad-value", "mariadb", "sqlite"],
+    ids=["sslmode", "bad-value", "mariadb", "sqlite", "ssl-value"],
 )
 def test_an_unknown_url_option_is_named(write, url: str, problem: str) -> None:
     problems = load_problems(write(sql_config(url=url, connector="")))
@@ -411,6 +416,7 @@ def test_an_unknown_url_option_is_named(write, url: str, problem: str) -> None:
 def test_known_url_options_load(write) -> None:
     for url in (
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=require&prepared_statement_cache_size=0",
+        "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify-full",
         "mysql+aiomysql://root@127.0.0.1/db?charset=utf8mb4&ssl_ca=/ca.pem",
         "sqlite+aiosqlite:///file:x.db?mode=ro&uri=true",
         "sqlite+aiosqlite:///x.db?timeout=3",
