@@ -48,6 +48,22 @@ class ConnectorError(Exception):
         self.message = message
         self.field = field
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copied (and pickled) as it is, whatever its constructor takes: its arguments
+        and attributes, without calling it. The LDAP group commit hands each waiting
+        request a copy of the error of their shared write; the default copy called the
+        constructor with the message alone, which EventLost and PartiallyWritten refuse."""
+        return (_restored_error, (type(self), self.args, self.__dict__))
+
+
+def _restored_error(
+    kind: type[ConnectorError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ConnectorError:
+    error = Exception.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(ConnectorError):
     """The record does not exist."""

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ConnectorError, InvalidValue, Unavailable
+from connectors.base import (
+    ConnectorError,
+    EventLost,
+    InvalidValue,
+    PartiallyWritten,
+    Unavailable,
+)
 from connectors.ldap.group_commit import MOST_NAMES, GroupCommit
 
 
@@ -105,6 +111,32 @@ async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry()
         errors.append(raised.value)
     assert writer.writes == [[{"a"}], [{"b"}, {"c"}]]
     assert errors[1] is not errors[2]  # each caller raises an error of its own
+
+
+@pytest.mark.parametrize(
+    "error",
+    [EventLost(), PartiallyWritten("stopped half-way", written=("cn",))],
+    ids=["event-lost", "partially-written"],
+)
+async def test_errors_whose_constructors_take_other_arguments_reach_every_caller(
+    error: ConnectorError,
+) -> None:
+    # Each caller gets a copy: the default copy called the constructor with the message
+    # alone, which these refuse, and the callers were answered "the service is stopping".
+    async def write(key: str, changes: list[set[str]]) -> str:
+        await asyncio.sleep(0)
+        raise error
+
+    commit = GroupCommit(write, named, gather_most=0.0)
+    tasks = [asyncio.create_task(commit.submit("g", change)) for change in ({"a"}, {"b"}, {"c"})]
+    raised = []
+    for task in tasks:
+        with pytest.raises(type(error)) as caught:
+            await task
+        raised.append(caught.value)
+    assert [str(each) for each in raised] == [str(error)] * 3
+    assert all(vars(each) == vars(error) for each in raised)
+    assert raised[1] is not raised[2]
 
 
 async def test_a_write_names_at_most_so_many_values() -> None:
