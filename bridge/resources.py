@@ -631,6 +631,10 @@ class ResourceService:
             yield
         except ConnectorError as error:
             if error.field and error.field != "members":
+                made = self.mapping.made_from(error.field)
+                if made is not None and isinstance(error, InvalidValue):
+                    # The client may not have sent it: say what it is made of.
+                    error.message += f" (unless sent, it is made as {made})"
                 error.field = self.mapping.attribute_of(error.field) or error.field
             if isinstance(error, PartiallyWritten):
                 error.written = tuple(self.mapping.attribute_of(f) or f for f in error.written)

@@ -16,6 +16,7 @@ from .conditions import ConditionTranslator
 from .errors import TranslationError
 from .rules import Rule, RuleSet
 from .sort import sort_by
+from .templates import Template
 from .translate import changes, cleared, rederived, to_backend, to_scim
 
 
@@ -170,6 +171,15 @@ class ResourceMapping:
         if field in managed:
             return managed[field]
         return next((rule.scim_path for rule in self.rules.rules if rule.field == field), None)
+
+    def made_from(self, field: str) -> str | None:
+        """The template a backend field's value is made from when the client sends none
+        (`{name.givenName} {name.familyName}`), to say so in a client message about it."""
+        for rule in self.rules.rules:
+            if rule.field == field:
+                made = rule.template or rule.default
+                return made.text if isinstance(made, Template) else None
+        return None
 
     def announced(self) -> dict[str, dict[str, AnnouncedAttribute]]:
         """Schema URN -> top-level attribute -> what discovery may announce."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from direct import SqlDirect
 from scim_client import ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA, Scim
+from served import serve
 
 
 def q(filter_: str) -> str:
@@ -755,3 +758,23 @@ async def test_a_patch_removing_every_source_of_a_derived_value_clears_it(scim: 
     assert "displayName" not in gone.body
     assert "name" not in gone.body or not gone.body["name"].get("formatted")
     assert "displayName" not in (await scim.get(path)).body
+
+
+async def test_a_derived_value_too_long_says_what_it_is_made_of(
+    sqlite_direct: SqlDirect, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each name fits its column; "given family", which name.formatted and displayName are
+    # made of when the client sends neither, does not: the client is told why.
+    scim = await serve(sqlite_direct, tmp_path, aiohttp_client, monkeypatch)
+    name = {"givenName": "g" * 200, "familyName": "f" * 100}
+    body = {"schemas": [USER_SCHEMA], "userName": "long", "name": name}
+    answer = await scim.post("/Users", body)
+    assert (answer.status, answer.body["scimType"]) == (400, "invalidValue")
+    detail = answer.body["detail"]
+    assert detail.endswith(
+        "the value is too long (at most 255 characters) (unless sent, it is made as "
+        "{name.givenName} {name.familyName})"
+    ), detail
+    assert detail.split(":")[0] in ("name.formatted", "displayName")
+    sent = {**body, "displayName": "Long", "name": {**name, "formatted": "G F"}}
+    assert (await scim.post("/Users", sent)).status == 201
