@@ -182,7 +182,7 @@ class ResourceService:
             raise self._cannot_disable()
         values = self.mapping.to_backend(scim)
         members = member_ids(scim.get("members")) if self.kind is Kind.GROUPS else []
-        with self._scim_field_names():
+        with self._scim_field_names(writing=True):
             record = await self.connector.create(self.kind, values, members=members)
             if read.groups:
                 record.groups = []
@@ -221,7 +221,7 @@ class ResourceService:
                 with_groups=read.groups,
             )
 
-        with self._scim_field_names():
+        with self._scim_field_names(writing=True):
             return await self._on_current(id, if_match, replace)
 
     async def patch(
@@ -257,7 +257,7 @@ class ResourceService:
             operations, members = split_member_operations(sent)
         else:
             operations, members = list(patch.operations or []), MemberChanges()
-        with self._scim_field_names():
+        with self._scim_field_names(writing=True):
             if not operations and if_match is None:
                 # Members alone, unconditionally (an identity provider's PATCH): nothing
                 # of the group needs reading first; a missing group is a 404 all the same.
@@ -625,16 +625,16 @@ class ResourceService:
             raise ScimError(412, "the resource has changed since the version in If-Match")
 
     @contextmanager
-    def _scim_field_names(self) -> Iterator[None]:
-        """Name the SCIM attribute, not the backend field, in a connector's error."""
+    def _scim_field_names(self, *, writing: bool = False) -> Iterator[None]:
+        """Name the SCIM attribute, not the backend field, in a connector's error; in a
+        write's, say how a value refused is made when the mapping makes it."""
         try:
             yield
         except ConnectorError as error:
             if error.field and error.field != "members":
-                made = self.mapping.made_from(error.field)
-                if made is not None and isinstance(error, InvalidValue):
-                    # The client may not have sent it: say what it is made of.
-                    error.message += f" (unless sent, it is made as {made})"
+                made = self.mapping.made_from(error.field) if writing else None
+                if made is not None and type(error) is InvalidValue:
+                    error.message += f" ({made})"
                 error.field = self.mapping.attribute_of(error.field) or error.field
             if isinstance(error, PartiallyWritten):
                 error.written = tuple(self.mapping.attribute_of(f) or f for f in error.written)

@@ -173,12 +173,16 @@ class ResourceMapping:
         return next((rule.scim_path for rule in self.rules.rules if rule.field == field), None)
 
     def made_from(self, field: str) -> str | None:
-        """The template a backend field's value is made from when the client sends none
-        (`{name.givenName} {name.familyName}`), to say so in a client message about it."""
+        """How a backend field's value is made from others, when it is (`unless sent, it
+        is made as {name.givenName} {name.familyName}`), for a client message about a
+        value the backend refused: the client may have sent neither attribute named."""
         for rule in self.rules.rules:
             if rule.field == field:
-                made = rule.template or rule.default
-                return made.text if isinstance(made, Template) else None
+                if rule.template is not None:  # read-only: always made
+                    return f"it is made as {rule.template.text}"
+                if isinstance(rule.default, Template):
+                    return f"unless sent, it is made as {rule.default.text}"
+                return None
         return None
 
     def announced(self) -> dict[str, dict[str, AnnouncedAttribute]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from connectors.base import ENABLED_BY_LOCATION, Kind
@@ -17,9 +17,6 @@ from connectors.base import ENABLED_BY_LOCATION, Kind
 from .errors import TranslationError
 from .paths import Slot, Target, ValueKind
 from .templates import Template
-
-_LONGEST_ZONE = timezone(-timedelta(hours=9, minutes=30))
-"""A zone whose %z (-0930) and %Z (UTC-09:30) are as long as any client's offset makes."""
 
 
 class _Omit:
@@ -113,12 +110,13 @@ class Rule:
         )
 
     def longest_date(self) -> str | None:
-        """The longest text `date_format` writes (the longest month and day names, a
-        time zone of half hours west of UTC), for the start-up check against the column
-        it goes to; None without a format."""
+        """The longest text `date_format` writes (every day of a leap year, so the
+        longest month and day names; %z as long as any offset's, %Z as `UTC`, what a
+        client's `Z` gives), for the start-up check against the column it goes to; None
+        without a format."""
         if self.date_format is None:
             return None
-        start = datetime(2000, 1, 1, 23, 59, 59, 999999, tzinfo=_LONGEST_ZONE)
+        start = datetime(2088, 1, 1, 23, 59, 59, 999999, tzinfo=UTC)
         days = (start + timedelta(days=n) for n in range(366))
         return max((day.strftime(self.date_format) for day in days), key=len)
 

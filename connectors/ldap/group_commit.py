@@ -198,7 +198,7 @@ class GroupCommit(Generic[Key, Change, Result]):
             if isinstance(each, Exception):
                 # Each caller raises an error of its own: one instance raised in several
                 # tasks would gather their tracebacks, and a caller may annotate it.
-                waiting.answer.set_exception(copy.copy(each))
+                waiting.answer.set_exception(_own_copy(each))
             else:
                 waiting.answer.set_result(each)
 
@@ -207,6 +207,15 @@ class GroupCommit(Generic[Key, Change, Result]):
             return await self._write(key, changes)
         except Exception as error:  # handed to each caller, raised there
             return error
+
+
+def _own_copy(error: Exception) -> Exception:
+    """A copy of `error` for one caller; the error itself when it cannot be copied (an
+    exception whose constructor takes other arguments than its message)."""
+    try:
+        return copy.copy(error)
+    except Exception:
+        return error
 
 
 def _stopping() -> Unavailable:

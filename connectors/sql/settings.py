@@ -116,10 +116,15 @@ def _check_options(url: URL) -> None:
         hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
         raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
     ssl = url.query.get("ssl")
-    if backend == "postgresql" and isinstance(ssl, str) and ssl not in _ASYNCPG_SSL_MODES:
+    if backend == "postgresql" and ssl is not None and not _asyncpg_ssl_mode(ssl):
         # asyncpg would refuse it only when connecting, naming `sslmode`, an option the
         # admin did not write.
         raise ValueError(f"ssl={ssl!r}: asyncpg takes one of {', '.join(_ASYNCPG_SSL_MODES)}")
+
+
+def _asyncpg_ssl_mode(value: object) -> bool:
+    """Whether asyncpg reads `value` as an sslmode (it takes `_` for `-`, verify_full)."""
+    return isinstance(value, str) and value.replace("_", "-") in _ASYNCPG_SSL_MODES
 
 
 _ASYNCPG_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

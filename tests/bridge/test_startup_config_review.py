@@ -417,6 +417,7 @@ def test_known_url_options_load(write) -> None:
     for url in (
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=require&prepared_statement_cache_size=0",
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify-full",
+        "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify_ca",  # asyncpg takes both
         "mysql+aiomysql://root@127.0.0.1/db?charset=utf8mb4&ssl_ca=/ca.pem",
         "sqlite+aiosqlite:///file:x.db?mode=ro&uri=true",
         "sqlite+aiosqlite:///x.db?timeout=3",

@@ -139,6 +139,27 @@ async def test_errors_whose_constructors_take_other_arguments_reach_every_caller
     assert raised[1] is not raised[2]
 
 
+class TwoPartError(Exception):
+    """An error whose constructor takes other arguments than its message: not copied."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+async def test_an_error_that_cannot_be_copied_still_reaches_every_caller() -> None:
+    error = TwoPartError("the write", "failed")
+
+    async def write(key: str, changes: list[set[str]]) -> str:
+        await asyncio.sleep(0)
+        raise error
+
+    commit = GroupCommit(write, named, gather_most=0.0)
+    tasks = [asyncio.create_task(commit.submit("g", change)) for change in ({"a"}, {"b"}, {"c"})]
+    for task in tasks:
+        with pytest.raises(TwoPartError, match="the write failed"):
+            await task
+
+
 async def test_a_write_names_at_most_so_many_values() -> None:
     writer = Writer()
     commit = without_gathering(writer)
