@@ -106,6 +106,16 @@ async def started(path: pathlib.Path) -> tuple[asyncio.subprocess.Process, str, 
             return process, found[1], int(found[2])
 
 
+async def status_on_a_fresh_connection(method: str, url: str, body: object = None) -> int:
+    """One request on a connection of its own (the kernel spreads them over the workers)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector, headers=HEADERS) as session,
+        session.request(method, url, json=body) as response,
+    ):
+        return response.status
+
+
 async def answered_by_fresh_connections(url: str, user_id: str, times: int = 12) -> None:
     """GET the user on `times` new connections, which the kernel spreads over the workers."""
     for _ in range(times):
@@ -180,12 +190,7 @@ async def test_parallel_unconditional_patches_across_workers_all_land(
         async def patch(n: int) -> int:
             operation = {"op": "add", "path": "title", "value": f"title {n}"}
             body = {"schemas": [PATCH], "Operations": [operation]}
-            connector = aiohttp.TCPConnector(force_close=True)
-            async with (
-                aiohttp.ClientSession(connector=connector) as own,
-                own.patch(f"{url}/Users/{user_id}", json=body, headers=HEADERS) as response,
-            ):
-                return response.status
+            return await status_on_a_fresh_connection("PATCH", f"{url}/Users/{user_id}", body)
 
         for _ in range(3):
             assert await asyncio.gather(*(patch(n) for n in range(24))) == [200] * 24
@@ -227,22 +232,16 @@ async def test_members_added_while_their_users_are_deleted_across_workers_are_ne
                 async with session.patch(f"{url}/Groups/{group}", json=body) as response:
                     assert response.status in (200, 204)
 
-            async def send(method: str, path: str, body: object = None) -> int:
-                # A connection each: the kernel spreads them across both workers.
-                connector = aiohttp.TCPConnector(force_close=True)
-                async with (
-                    aiohttp.ClientSession(connector=connector, headers=HEADERS) as own,
-                    own.request(method, f"{url}{path}", json=body) as response,
-                ):
-                    return response.status
-
             def joining(user: str) -> dict[str, object]:
                 operation = {"op": "add", "path": "members", "value": [{"value": user}]}
                 return {"schemas": [PATCH], "Operations": [operation]}
 
             statuses = await asyncio.gather(
-                *(send("DELETE", f"/Users/{user}") for user in users),
-                *(send("PATCH", f"/Groups/{group}", joining(user)) for user in users),
+                *(status_on_a_fresh_connection("DELETE", f"{url}/Users/{user}") for user in users),
+                *(
+                    status_on_a_fresh_connection("PATCH", f"{url}/Groups/{group}", joining(user))
+                    for user in users
+                ),
             )
             assert statuses[:15] == [204] * 15
             assert set(statuses[15:]) <= {200, 204, 400}, statuses
