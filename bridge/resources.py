@@ -58,6 +58,7 @@ from connectors.base import (
     Unsortable,
 )
 from mappings import Mapping, ResourceMapping
+from mappings.names import composed
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -174,7 +175,7 @@ class ResourceService:
     # --- writes -------------------------------------------------------------------
 
     async def create(self, payload: dict[str, Any], read: ReadOptions) -> Record:
-        scim = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
+        scim = self._composed_name(self._validated(payload, Context.RESOURCE_CREATION_REQUEST))
         self._refuse_blank_name(scim.get(self._name_attribute))
         if scim.get("active") is False and self.on_deactivate != "disable":
             # Created inactive, the account would be what the policy never lets exist:
@@ -199,12 +200,12 @@ class ResourceService:
             if self._deactivates(current, scim.get("active")):
                 return await self._deactivate(current)
             stored = self._as_request(current)
-            body = scim
+            body = self._composed_name(scim, stored)
             if body.get("active") is None and stored.get("active") is not None:
                 # A body without `active` does not assert it (RFC 7644 §3.5.1 lets the
                 # service keep the value): a disabled account is not enabled by a PUT
                 # from a client that does not manage the account state.
-                body = {**scim, "active": stored["active"]}
+                body = {**body, "active": stored["active"]}
             before = self.mapping.to_backend(stored, current=current.values, previous=stored)
             after = self.mapping.to_backend(body, current=current.values, previous=stored)
             changes = self.mapping.changes(before, after)
@@ -291,7 +292,7 @@ class ResourceService:
                     self._refuse_blank_name(getattr(resource, to_snake(self._name_attribute)))
                     if self._deactivates(current, getattr(resource, "active", None)):
                         return await self._deactivate(current)
-                    patched = self._dump(resource)
+                    patched = self._composed_name(self._dump(resource), previous)
                     after = self.mapping.to_backend(patched, current=stored, defaults=False)
                     after |= self.mapping.rederived(before, previous, patched, named)
                     changes = self.mapping.changes(before, after)
@@ -576,6 +577,16 @@ class ResourceService:
         refused as missing already), and no filter can compare it."""
         if isinstance(name, str) and not name.strip():
             raise ScimError(400, f"{self._name_attribute} must not be blank", "invalidValue")
+
+    def _composed_name(
+        self, scim: dict[str, Any], stored: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The resource with its name in NFC (mappings.names), or as stored when the
+        client sent the stored name in another form."""
+        name = self._name_attribute
+        if name not in scim:
+            return scim
+        return {**scim, name: composed(scim[name], (stored or {}).get(name))}
 
     def _validated(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
         normalized = quirks.normalize_resource(

@@ -37,11 +37,15 @@ from connectors.base import (
 )
 
 from .errors import TranslationError, UntranslatableFilter
+from .names import composed, spellings
 from .paths import Slot, ValueKind, split_urn
 from .rules import Rule, RuleSet
 
 _EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
 _META_FIELDS = {"created": "created", "lastmodified": "modified"}
+
+_NAMES = {backend.Kind.USERS: "userName", backend.Kind.GROUPS: "displayName"}
+"""The attribute that names a resource of each kind, in schema spelling."""
 
 _RESOURCE_TYPES = {backend.Kind.USERS: "User", backend.Kind.GROUPS: "Group"}
 """`meta.resourceType` of each kind (RFC 7643 §3.1): known without the backend, so a
@@ -250,7 +254,17 @@ class ConditionTranslator:
             rule = next((r for r in rules if r.target.sub_attr == "value"), None)
         if rule is None:
             raise not_mapped(written)
+        if isinstance(value, str) and self._names_the_resource(binding, sub):
+            # Written in NFC by this service; found by `eq` in any form (mappings.names).
+            forms = spellings(value) if op in _EQUALITY else [composed(value)]
+            terms = [self.compare_rule(rule, op, f, written, binding.case_exact) for f in forms]
+            return any_of(terms) if op is not CompareOperator.ne else all_of(terms)
         return self.compare_rule(rule, op, value, written, binding.case_exact)
+
+    def _names_the_resource(self, binding: AttributeBinding, sub: str | None) -> bool:
+        """Whether the comparison is on userName (users) or displayName (groups)."""
+        _, attr, _ = split_urn(binding)
+        return binding.model is self.model and sub is None and attr == _NAMES[self.spec.kind]
 
     def compare_rule(
         self, rule: Rule, op: CompareOperator, value: Any, written: str, case_exact: bool
