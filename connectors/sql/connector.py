@@ -980,8 +980,7 @@ class SqlConnector:
             return []
         # Two statements: a locking read with the memberships in a subquery would lock
         # (or, on MariaDB, gap-lock) those rows too, which member changes insert.
-        of_user = sa.select(members.group).where(members.member == user_key)
-        keys = sorted(set((await connection.execute(of_user)).scalars()))
+        keys = await _groups_of(connection, members, user_key, lock=False)
         for chunk in _chunks(keys):
             await connection.execute(
                 sa.select(groups.key)
@@ -1002,8 +1001,7 @@ class SqlConnector:
         if members is None or self._reflected.groups is None:
             return []
         # A locking read: it sees what committed after this transaction's first read.
-        of_user = sa.select(members.group).where(members.member == user_key).with_for_update()
-        keys = sorted(set((await connection.execute(of_user)).scalars()))
+        keys = await _groups_of(connection, members, user_key, lock=True)
         if not set(keys) <= set(locked):
             raise RolledBack()
         return keys
@@ -1192,6 +1190,16 @@ def _by_key(mapped: Mapped, *, lock: bool) -> sa.Select[Any]:
         return statement.with_for_update() if lock else statement
 
     return _statement(mapped, ("by_key", lock), build)  # type: ignore[no-any-return]
+
+
+async def _groups_of(
+    connection: AsyncConnection, members: Members, user_key: Any, *, lock: bool
+) -> list[Any]:
+    """The keys of the groups the user is in, in order; with `lock`, a locking read."""
+    of_user = sa.select(members.group).where(members.member == user_key)
+    if lock:
+        of_user = of_user.with_for_update()
+    return sorted(set((await connection.execute(of_user)).scalars()))
 
 
 def _checked_unique(mapped: Mapped, dialect: str) -> list[str]:
