@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -51,6 +50,7 @@ from connectors.base import (
     Unavailable,
     Unsortable,
 )
+from connectors.group_commit import MemberWritesTogether, UpdateTarget
 from connectors.ldap import ber
 from connectors.ldap import dn as dns
 from connectors.ldap.ber import Control
@@ -58,7 +58,6 @@ from connectors.ldap.cursors import PagedSearch, Segment, cursor_cache
 from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
-from connectors.ldap.group_commit import GroupCommit
 from connectors.ldap.pool import ConnectionPool, Slot
 from connectors.ldap.schema import (
     ASSERTION,
@@ -94,16 +93,7 @@ class _MemberTargets(NamedTuple):
     leaving: dict[str, str]
 
 
-class _Target(NamedTuple):
-    """The record an update writes, and what its answer reads back."""
-
-    kind: Kind
-    id: str
-    with_members: bool
-    with_groups: bool
-
-
-class LdapConnector:
+class LdapConnector(MemberWritesTogether):
     """The Connector protocol (connectors.base) over ldap3."""
 
     def __init__(
@@ -176,10 +166,6 @@ class LdapConnector:
             raise Unavailable(
                 f"cannot connect to the directory ({reasons})", retry_after=error.retry_after
             ) from None
-
-    def _group_commit(self) -> GroupCommit[_Target, MemberChanges, Record]:
-        """A group's member changes that arrive while it is being written go in one modify."""
-        return GroupCommit(self._write_member_changes, _member_ids)
 
     async def close(self) -> None:
         await self._member_writes.close()
@@ -446,36 +432,9 @@ class LdapConnector:
         await self._tell(Change(kind, created.id, None, created, joined))
         return created
 
-    async def update(
-        self,
-        kind: Kind,
-        id: str,
-        changes: Mapping[str, Any],
-        *,
-        members: MemberChanges | None = None,
-        if_version: str | None = None,
-        with_members: bool = False,
-        with_groups: bool = False,
-    ) -> Record:
-        if members and kind is not Kind.GROUPS:
-            raise InvalidValue("only groups have members", field="members")
-        target = _Target(kind, id, with_members, with_groups)
-        if members and members.replace is None and not changes and if_version is None:
-            # What identity providers send most: members added or removed, nothing else.
-            return copy.copy(await self._member_writes.submit(target, members))
-        return await self._update_now(target, changes, members, if_version)
-
-    async def _write_member_changes(self, target: _Target, together: list[MemberChanges]) -> Record:
-        """Several requests' member changes to one group, written as one modify."""
-        members = MemberChanges(
-            added=frozenset().union(*(changes.added for changes in together)),
-            removed=frozenset().union(*(changes.removed for changes in together)),
-        )
-        return await self._update_now(target, {}, members, None)
-
     async def _update_now(
         self,
-        target: _Target,
+        target: UpdateTarget,
         changes: Mapping[str, Any],
         members: MemberChanges | None,
         if_version: str | None,
@@ -1544,12 +1503,6 @@ def _post_read_entry(connection: ldap3.Connection, entry_dn: str) -> Entry | Non
     return Entry(
         entry_dn, {name.lower(): [text_of(v) for v in values] for name, values in read.items()}
     )
-
-
-def _member_ids(changes: MemberChanges) -> set[str]:
-    """The members a request names (ids compare case-insensitively): two requests that
-    name one in common keep their order."""
-    return {id.lower() for id in changes.added | changes.removed}
 
 
 def _listed(value: Any) -> list[Any]:

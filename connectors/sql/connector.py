@@ -52,6 +52,7 @@ from connectors.base import (
     Sort,
     Unavailable,
 )
+from connectors.group_commit import MemberWritesTogether, UpdateTarget
 from connectors.sql.caseless import folding
 from connectors.sql.conditions import (
     LOOKUP_VALUE,
@@ -121,7 +122,7 @@ _CHUNK = 1000
 Row = sa.RowMapping
 
 
-class SqlConnector:
+class SqlConnector(MemberWritesTogether):
     """The Connector protocol (connectors.base) over SQLAlchemy Core, asyncio."""
 
     def __init__(
@@ -150,6 +151,7 @@ class SqlConnector:
         """MariaDB: connections of their own for the uniqueness reads of claimed values."""
         self._tables: Tables | None = None
         self._positions = Positions()
+        self._member_writes = self._group_commit()
         self._creation_refused: str | None = None
         """Why create_tables would create no table the mapping uses, when it is set."""
         if settings.create_tables:
@@ -174,6 +176,7 @@ class SqlConnector:
         if create and self._rehearsal:
             await self._rehearse()
             return
+        self._member_writes = self._group_commit()  # closed with the connector before
         engine = make_engine(self._settings)
         try:
             with translated_errors():
@@ -199,6 +202,7 @@ class SqlConnector:
             self._single_writer = self._reader
 
     async def close(self) -> None:
+        await self._member_writes.close()
         if self._checker is not None:
             await self._checker.dispose()
             self._checker = None
@@ -423,20 +427,15 @@ class SqlConnector:
                 return created
 
     @_redone_when_rolled_back
-    async def update(
+    async def _update_now(
         self,
-        kind: Kind,
-        id: str,
+        target: UpdateTarget,
         changes: Mapping[str, Any],
-        *,
-        members: MemberChanges | None = None,
-        if_version: str | None = None,
-        with_members: bool = False,
-        with_groups: bool = False,
+        members: MemberChanges | None,
+        if_version: str | None,
     ) -> Record:
+        kind, id, with_members, with_groups = target
         mapped = self._mapped(kind)
-        if members and kind is not Kind.GROUPS:
-            raise InvalidValue("only groups have members", field="members")
         with translated_errors():
             async with self._connected(write=True, tells=(kind,)) as connection:
                 key = _key(mapped, id)

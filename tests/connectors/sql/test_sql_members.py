@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sql_specs import SCHEMA
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import InvalidValue, Kind, MemberChanges, MemberRef, Query
-from connectors.sql import SqlConnector
+from connectors.sql import SqlConnector, SqlSettings
 from connectors.sql.caseless import on_sqlite
 
 
@@ -200,20 +202,57 @@ async def test_a_page_of_groups_reads_members_in_one_query(
     assert len([s for s, _ in statements.seen if "memberships" in s]) == 1
 
 
-async def test_concurrent_additions_all_land(connector: SqlConnector) -> None:
-    """Writers queue on the group's row lock (SQLite: on BEGIN IMMEDIATE) instead of failing."""
-    ids = await users(connector, *(f"user{n}" for n in range(8)))
+async def test_concurrent_additions_all_land_in_fewer_writes(
+    connector: SqlConnector, tables: str
+) -> None:
+    """Additions to one group from two connectors (two workers) at once: each connector
+    writes its first alone and the three that queued meanwhile together (group commit),
+    and the two connectors' transactions queue on the group's row lock (SQLite: on BEGIN
+    IMMEDIATE) instead of failing."""
+    other = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA)
+    await other.open()
+    try:
+        ids = await users(connector, *(f"user{n}" for n in range(8)))
+        group = await connector.create(Kind.GROUPS, {"display_name": "Busy"})
+        answers = await asyncio.gather(
+            *(
+                writer.update(
+                    Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({id}))
+                )
+                for writer, id in zip(itertools.cycle([connector, other]), ids, strict=False)
+            )
+        )
+        assert await member_ids(connector, group.id) == set(ids)
+        # Created at version 1, then two writes by each connector, not eight.
+        assert (await connector.get(Kind.GROUPS, group.id)).version == "5"
+        assert {answer.version for answer in answers} <= {"2", "3", "4", "5"}
+    finally:
+        await other.close()
+
+
+async def test_a_member_naming_no_user_fails_alone_among_concurrent_additions(
+    connector: SqlConnector,
+) -> None:
+    """Written together, the additions are refused as one (the transaction rolls back);
+    each is then written alone, so that only the one naming no user is refused."""
+    ids = await users(connector, *(f"user{n}" for n in range(5)))
     group = await connector.create(Kind.GROUPS, {"display_name": "Busy"})
-    await asyncio.gather(
+    sent = [*ids[:3], "999999", *ids[3:]]
+    answers = await asyncio.gather(
         *(
             connector.update(
                 Kind.GROUPS, group.id, {}, members=MemberChanges(added=frozenset({id}))
             )
-            for id in ids
-        )
+            for id in sent
+        ),
+        return_exceptions=True,
     )
+    refused = [
+        id for id, answer in zip(sent, answers, strict=True) if isinstance(answer, Exception)
+    ]
+    assert refused == ["999999"]
+    assert isinstance(answers[3], InvalidValue)
     assert await member_ids(connector, group.id) == set(ids)
-    assert (await connector.get(Kind.GROUPS, group.id)).version == str(1 + len(ids))
 
 
 async def test_a_new_display_name_gives_those_who_show_it_new_versions(

@@ -18,7 +18,7 @@ from connectors.base import (
     PartiallyWritten,
     Unavailable,
 )
-from connectors.ldap.group_commit import MOST_NAMES, GroupCommit
+from connectors.group_commit import MOST_NAMES, GroupCommit
 
 
 class Writer:

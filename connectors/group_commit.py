@@ -1,13 +1,15 @@
 """Group commit: changes to one entry that arrive while a write of it is in flight go
 together in the next write.
 
-A directory without transactions rewrites an entry whole on each modify: OpenLDAP's
-back-mdb copies every value of a group of 50,000 members (and writes them back) to add
-one, which takes it several milliseconds, one modify at a time. When an identity provider
-pushes members to such a group from several connections at once, each PATCH would wait
-for all the modifies queued before it. Here the first change to an idle entry is written
-at once; changes that arrive meanwhile wait for it, then go together in one write, so a
-queue of N costs one rewrite of the entry instead of N.
+Identity providers push a group's members from several connections at once (one PATCH
+per member), and every backend takes such writes one at a time. A directory without
+transactions rewrites an entry whole on each modify: OpenLDAP's back-mdb copies every
+value of a group of 50,000 members (and writes them back) to add one, which takes it
+several milliseconds. A database holds the group's row locked for the length of each
+transaction that changes its members (the group's version changes with them), so the
+transactions of N concurrent PATCHes run in turn, each several round trips long. Here the
+first change to an idle entry is written at once; changes that arrive meanwhile wait for
+it, then go together in one write, so a queue of N costs one write instead of N.
 
 Clients that each wait for their answer before sending the next change come back
 together, a little apart: without more, the first of them would be written alone and
@@ -17,22 +19,22 @@ that entry waits for as many companions, but never longer than a quarter of what
 last write took (and at most 5 ms): a lone client, or an entry written for the first time
 in a while, never waits. Changes that name
 the same value are never put together (their order matters). A combination refused for
-one change's value (InvalidValue: a member naming no user, a value the directory refuses,
-both found before anything is written) is written again one change at a time, so that
-each gets its own answer; any other error is every change's, since the write may have
-been made (a journal that failed after the modify must not be hidden by a retry that
-finds the members already there).
+one change's value (InvalidValue: a member naming no user, a value the backend refuses,
+found before anything is written, or rolled back with the rest of the transaction) is
+written again one change at a time, so that each gets its own answer; any other error is
+every change's, since the write may have been made (a journal that failed after the
+modify must not be hidden by a retry that finds the members already there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable, Collection, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from connectors.base import InvalidValue, Unavailable
+from connectors.base import InvalidValue, Kind, MemberChanges, Record, Unavailable
 
 Key = TypeVar("Key", bound=Hashable)
 Change = TypeVar("Change")
@@ -69,6 +71,76 @@ class _Waiting(Generic[Change, Result]):
     answer: asyncio.Future[Result] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+class UpdateTarget(NamedTuple):
+    """The record an update writes, and what its answer reads back: what a group's member
+    changes are keyed by here (those whose answers read differently go apart)."""
+
+    kind: Kind
+    id: str
+    with_members: bool
+    with_groups: bool
+
+
+def merged(together: list[MemberChanges]) -> MemberChanges:
+    """Member changes to one group as one: they name no member in common (`names_of`)."""
+    return MemberChanges(
+        added=frozenset().union(*(changes.added for changes in together)),
+        removed=frozenset().union(*(changes.removed for changes in together)),
+    )
+
+
+def names_of(changes: MemberChanges) -> set[str]:
+    """The members a change names (ids compare case-insensitively): two changes that name
+    one in common keep their order."""
+    return {id.lower() for id in changes.added | changes.removed}
+
+
+class MemberWritesTogether:
+    """`update` (the Connector protocol's) for a connector whose `_update_now` makes one
+    update: a group's member changes alone, what identity providers send most, often to
+    one group from several connections at once, go through a group commit."""
+
+    _member_writes: GroupCommit[UpdateTarget, MemberChanges, Record]
+
+    async def _update_now(
+        self,
+        target: UpdateTarget,
+        changes: Mapping[str, Any],
+        members: MemberChanges | None,
+        if_version: str | None,
+    ) -> Record:
+        raise NotImplementedError
+
+    def _group_commit(self) -> GroupCommit[UpdateTarget, MemberChanges, Record]:
+        """A new group commit (a closed one refuses every change)."""
+        return GroupCommit(self._write_member_changes, names_of)
+
+    async def update(
+        self,
+        kind: Kind,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        members: MemberChanges | None = None,
+        if_version: str | None = None,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> Record:
+        if members and kind is not Kind.GROUPS:
+            raise InvalidValue("only groups have members", field="members")
+        target = UpdateTarget(kind, id, with_members, with_groups)
+        if members and members.replace is None and not changes and if_version is None:
+            # Each caller gets a record of its own: callers may set what they read back.
+            return copy.copy(await self._member_writes.submit(target, members))
+        return await self._update_now(target, changes, members, if_version)
+
+    async def _write_member_changes(
+        self, target: UpdateTarget, together: list[MemberChanges]
+    ) -> Record:
+        """Several requests' member changes to one group, written as one update."""
+        return await self._update_now(target, {}, merged(together), None)
 
 
 class GroupCommit(Generic[Key, Change, Result]):
