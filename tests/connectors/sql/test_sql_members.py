@@ -327,3 +327,35 @@ async def test_a_rename_that_committed_is_answered_even_if_renewing_versions_fai
     renamed = await connector.update(Kind.USERS, alice, {"display_name": "Alice B."})
     assert renamed.values["display_name"] == "Alice B."
     assert (await connector.get(Kind.USERS, alice)).values["display_name"] == "Alice B."
+
+
+async def test_one_user_added_to_many_groups_at_once_never_deadlocks(
+    connector: SqlConnector, tables: str
+) -> None:
+    """Each addition gives the user a new version: its foreign key's check must not hold
+    the user shared meanwhile, or two additions to two groups wait for each other
+    (MariaDB picks a victim; redone five times, it is a 503). Two connectors, as two
+    workers, so that the additions run in parallel transactions."""
+    other = SqlConnector(SqlSettings(type="sql", url=tables), SCHEMA)
+    await other.open()
+    try:
+        groups = [
+            (await connector.create(Kind.GROUPS, {"display_name": f"Many{n}"})).id
+            for n in range(16)
+        ]
+        for round in range(6):
+            [user] = await users(connector, f"joiner{round}")
+            await asyncio.gather(
+                *(
+                    writer.update(
+                        Kind.GROUPS, group, {}, members=MemberChanges(added=frozenset({user}))
+                    )
+                    for writer, group in zip(
+                        itertools.cycle([connector, other]), groups, strict=False
+                    )
+                )
+            )
+            joined = await connector.get(Kind.USERS, user, with_groups=True)
+            assert {group.id for group in joined.groups or []} == set(groups)
+    finally:
+        await other.close()
