@@ -58,7 +58,7 @@ from connectors.base import (
     Unsortable,
 )
 from mappings import Mapping, ResourceMapping
-from mappings.names import composed
+from mappings.names import NAME_ATTRIBUTE, composed
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -569,7 +569,7 @@ class ResourceService:
 
     @property
     def _name_attribute(self) -> str:
-        return "userName" if self.kind is Kind.USERS else "displayName"
+        return NAME_ATTRIBUTE[self.kind]
 
     def _refuse_blank_name(self, name: Any) -> None:
         """userName identifies the user to the service provider (RFC 7643 §4.1.1), and

@@ -37,15 +37,12 @@ from connectors.base import (
 )
 
 from .errors import TranslationError, UntranslatableFilter
-from .names import composed, spellings
+from .names import NAME_ATTRIBUTE, composed, spellings
 from .paths import Slot, ValueKind, split_urn
 from .rules import Rule, RuleSet
 
 _EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
 _META_FIELDS = {"created": "created", "lastmodified": "modified"}
-
-_NAMES = {backend.Kind.USERS: "userName", backend.Kind.GROUPS: "displayName"}
-"""The attribute that names a resource of each kind, in schema spelling."""
 
 _RESOURCE_TYPES = {backend.Kind.USERS: "User", backend.Kind.GROUPS: "Group"}
 """`meta.resourceType` of each kind (RFC 7643 §3.1): known without the backend, so a
@@ -264,7 +261,8 @@ class ConditionTranslator:
     def _names_the_resource(self, binding: AttributeBinding, sub: str | None) -> bool:
         """Whether the comparison is on userName (users) or displayName (groups)."""
         _, attr, _ = split_urn(binding)
-        return binding.model is self.model and sub is None and attr == _NAMES[self.spec.kind]
+        named = attr == NAME_ATTRIBUTE[self.spec.kind]
+        return binding.model is self.model and sub is None and named
 
     def compare_rule(
         self, rule: Rule, op: CompareOperator, value: Any, written: str, case_exact: bool

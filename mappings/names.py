@@ -13,6 +13,12 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from connectors.base import Kind
+
+NAME_ATTRIBUTE = {Kind.USERS: "userName", Kind.GROUPS: "displayName"}
+"""The attribute that names a resource of each kind (RFC 7643 §4.1.1, §4.2), in schema
+spelling: what identifies it to the client, and what this module keeps in one form."""
+
 
 def composed(name: Any, stored: Any = None) -> Any:
     """`name` in NFC; `stored` itself when it is the same name in another form.
@@ -24,7 +30,7 @@ def composed(name: Any, stored: Any = None) -> Any:
     if not isinstance(name, str):
         return name
     nfc = unicodedata.normalize("NFC", name)
-    if isinstance(stored, str) and stored != nfc and unicodedata.normalize("NFC", stored) == nfc:
+    if isinstance(stored, str) and unicodedata.normalize("NFC", stored) == nfc:
         return stored
     return nfc
 
