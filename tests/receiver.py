@@ -11,22 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from ports import free_port
 
 from connectors.webhook.signing import secret_key, verify
 
 SECRET = "whsec_" + base64.b64encode(b"receiver-test-key-0123456789abcdef").decode()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

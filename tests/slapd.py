@@ -11,7 +11,6 @@ import ctypes.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import ldap3
 import pytest
+from ports import free_port
 
 SLAPD_BASE = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{SLAPD_BASE}"
@@ -70,13 +70,6 @@ def slapd_available() -> str | None:
     if not (MODULES / "back_mdb.so").exists():
         return f"slapd modules not found in {MODULES}"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 TLS_CONFIG = """
@@ -165,26 +158,31 @@ class SlapdServer(LoopbackDirectory):
         return self.directory / "ca.pem"
 
     def start(self) -> None:
-        """Start (or restart, on the same port and data) and wait until it answers."""
+        """Start (or restart, on the same port and data) and wait until it answers.
+
+        A slapd that exits at once (its port held a moment longer by a connection being
+        torn down) is started again until the deadline; what it printed is in the error.
+        """
         binary = slapd_binary()
         if binary is None:
             raise RuntimeError("slapd is not installed")
-        log = (self.directory / "slapd.log").open("ab")
         listen = f"{self.url}/" + (f" {self.tls_url}/" if self.tls_port else "")
         environment = None
         if self.allocator is not None:
             environment = {**os.environ, "LD_PRELOAD": self.allocator}
-        self.process = subprocess.Popen(
-            [binary, "-d", "0", "-f", str(self.directory / "slapd.conf"), "-h", listen],
-            env=environment,
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
+        # -d none: no debugging, but errors (a port in use, say) on stderr, to the log.
+        command = [binary, "-d", "none", "-f", str(self.directory / "slapd.conf"), "-h", listen]
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
+            if self.process is None or self.process.poll() is not None:
+                time.sleep(0 if self.process is None else 0.5)
+                with (self.directory / "slapd.log").open("ab") as log:
+                    self.process = subprocess.Popen(
+                        command,
+                        env=environment,
+                        stdout=log,
+                        stderr=log,
+                    )
             try:
                 self.connection().unbind()
                 return
@@ -283,8 +281,8 @@ def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> S
     for attempt in range(3):
         server = SlapdServer(
             directory,
-            _free_port(),
-            _free_port() if tls else None,
+            free_port(),
+            free_port() if tls else None,
             allocator=large_allocator() if large else None,
         )
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from direct import Direct, LdapDirect
-from receiver import free_port
+from ports import free_port
 from scim_client import BASE, LDAP_PASSWORD_ENV, TOKEN, Scim, write_config, write_ldap_config
 
 from bridge.cli import application

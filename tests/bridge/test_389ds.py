@@ -15,7 +15,7 @@ import ldap3
 import pytest
 from direct import LdapDirect
 from ds389 import Ds389Server, ds389_available, start_ds389
-from receiver import free_port
+from ports import free_port
 from scim_client import GROUP_SCHEMA, Scim
 from served import serve
 from slapd import unavailable

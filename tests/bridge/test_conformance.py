@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx2
 import pytest
 from backends import create_default_tables
+from ports import free_port
 from readme import readme_block
-from receiver import SECRET, free_port
+from receiver import SECRET
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from scim_client import TOKEN, write_config
