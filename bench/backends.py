@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from ports import free_port as free_port  # noqa: E402  (bench.service's)
 from slapd import (  # noqa: E402  (tests/ is not a package)
     ADMIN_DN,
     ADMIN_PASSWORD,

@@ -17,16 +17,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench.backends import ROOT
+from bench.backends import ROOT, free_port
 
 TOKEN = "bench-token-9f8e7d6c5b4a39281706"  # a throwaway service on loopback
 TOKEN_ENV = "BENCH_TOKEN"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Service:
@@ -46,7 +40,7 @@ class Service:
         `trace_memory`: run it under bench.trace_memory, writing snapshots there."""
         self.name = name
         self.workers = workers
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/scim/v2"
         config_file = directory / f"{name}.toml"
         config_file.write_text(config)

@@ -15,6 +15,7 @@ import sys
 
 import aiohttp
 import pytest
+from ports import free_port
 
 from bridge.auth import TokenVerifier
 from bridge.cli import main
@@ -455,9 +456,7 @@ def test_events_commands_name_an_unreachable_store_in_one_line(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_config(tmp_path)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nothing listens on
     path.write_text(
         path.read_text()
         + f'\n[events]\nstore = "postgresql+asyncpg://postgres@127.0.0.1:{port}/none"\n'

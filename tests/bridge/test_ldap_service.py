@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import ldap3
 import pytest
+from ports import free_port
 from scim_client import (
     ENTERPRISE,
     GROUP_SCHEMA,
@@ -48,9 +49,7 @@ def test_check_passes_on_the_openldap_preset(
 def test_check_warns_of_a_failover_server_that_does_not_answer(
     slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"ldap://127.0.0.1:{probe.getsockname()[1]}"
+    dead = f"ldap://127.0.0.1:{free_port()}"
     config = write_ldap_config(tmp_path, slapd, slapd.make_tree("check-failover"))
     config.write_text(
         config.read_text().replace(f'urls = ["{slapd.url}"]', f'urls = ["{dead}", "{slapd.url}"]')

@@ -5,12 +5,12 @@ be reached and why, a secret where a name belongs. Every server here is a real s
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 from slapd import SlapdServer
 
 from bridge.config import ConfigError, load_config
@@ -32,9 +32,7 @@ userName = { field = "uid", unique = true }
 
 def _dead_url() -> str:
     """An ldap:// URL on a loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"ldap://127.0.0.1:{probe.getsockname()[1]}"
+    return f"ldap://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 from slapd import SlapdServer, start_slapd
 
 from connectors.base import ConnectorError, Kind, Unavailable
@@ -20,10 +21,7 @@ PASSWORD_ENV = "SCIM_BRIDGE_TEST_LDAP_PASSWORD"
 
 def _dead_url() -> str:
     """An ldap:// URL on a loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"ldap://127.0.0.1:{port}"
+    return f"ldap://127.0.0.1:{free_port()}"
 
 
 def settings_for(server: SlapdServer, tree: str, **overrides: Any) -> LdapSettings:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from ports import free_port
 from sql_specs import SCHEMA
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -18,10 +18,8 @@ from connectors.sql.caseless import on_sqlite
 
 
 def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nobody listens on."""
+    return free_port()
 
 
 @pytest.mark.parametrize("scheme", ["postgresql+asyncpg", "mysql+aiomysql"])
