@@ -132,6 +132,14 @@ class LoopbackDirectory:
         return tree
 
 
+PORT_IN_USE = b"Address already in use"
+"""What slapd prints (bind failed, errno 98) when its port is taken."""
+
+
+class PortInUse(RuntimeError):
+    """slapd could not listen: its port stayed taken until the deadline."""
+
+
 @dataclass
 class SlapdServer(LoopbackDirectory):
     directory: Path
@@ -160,8 +168,10 @@ class SlapdServer(LoopbackDirectory):
     def start(self) -> None:
         """Start (or restart, on the same port and data) and wait until it answers.
 
-        A slapd that exits at once (its port held a moment longer by a connection being
-        torn down) is started again until the deadline; what it printed is in the error.
+        A slapd that exits at once because its port is still held (by a connection being
+        torn down) is started again until the deadline; one that exits for any other
+        reason (a broken configuration) fails at once. What it printed is in the error:
+        `PortInUse` when the port never came free.
         """
         binary = slapd_binary()
         if binary is None:
@@ -172,11 +182,19 @@ class SlapdServer(LoopbackDirectory):
             environment = {**os.environ, "LD_PRELOAD": self.allocator}
         # -d none: no debugging, but errors (a port in use, say) on stderr, to the log.
         command = [binary, "-d", "none", "-f", str(self.directory / "slapd.conf"), "-h", listen]
+        log_file = self.directory / "slapd.log"
         deadline = time.monotonic() + 15
+        logged = 0  # the log's length when the running slapd was started
+        spawned = False
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                time.sleep(0 if self.process is None else 0.5)
-                with (self.directory / "slapd.log").open("ab") as log:
+                if spawned:
+                    if PORT_IN_USE not in log_file.read_bytes()[logged:]:
+                        break
+                    time.sleep(0.5)
+                logged = log_file.stat().st_size if log_file.exists() else 0
+                spawned = True
+                with log_file.open("ab") as log:
                     self.process = subprocess.Popen(
                         command,
                         env=environment,
@@ -188,9 +206,11 @@ class SlapdServer(LoopbackDirectory):
                 return
             except ldap3.core.exceptions.LDAPException:
                 time.sleep(0.05)
-        tail = (self.directory / "slapd.log").read_text(errors="replace")[-2000:]
         self.stop()
-        raise RuntimeError(f"slapd did not start on {self.url}:\n{tail}")
+        printed = log_file.read_bytes()[logged:]  # by the last slapd started
+        tail = log_file.read_text(errors="replace")[-2000:]
+        error = PortInUse if PORT_IN_USE in printed else RuntimeError
+        raise error(f"slapd did not start on {self.url}:\n{tail}")
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -288,7 +308,7 @@ def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> S
         try:
             server.start()
             break
-        except RuntimeError:
+        except PortInUse:  # another port; any other failure is the configuration's
             if attempt == 2:
                 raise
     connection = server.connection()
