@@ -87,7 +87,13 @@ class Ldap:
     long as the last write, left small groups alone and wrote batches of 6.6 changes to
     the large one, yet moved the ratio only from 1.86 to 1.75 (means of four alternating
     runs each): with every change merged, the directory's own extra cost of the modify
-    (4-5 ms) over a small group's latency (8-13 ms) stays, a floor near 1.4-1.5."""
+    (4-5 ms) over a small group's latency (8-13 ms) stays, a floor near 1.4-1.5. On a
+    machine three times as fast (2026-12-03: Python's share of every request shrank, slapd's
+    modify of the 50,000 group did not, 3.1-4.4 ms against 0.3 ms for 10), the small
+    group's median fell to 6.1-6.5 ms and scenario 5 gave 2.2-2.6 with two workers and 1.29
+    with one, which then missed creates (0.73) and lookups (0.69): the directory's extra
+    time alone is 0.5-0.6 of the small group's latency there, so no worker count meets all
+    three targets on it."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
