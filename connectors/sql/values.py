@@ -233,6 +233,10 @@ def id_from_key(resource: Kind, key: Any) -> str:
     return f"{ID_PREFIXES[resource]}{key}"
 
 
+KEY_LENGTH = 32
+"""The length of the text keys made for new records (a UUID's 32 hexadecimal digits)."""
+
+
 def new_key(column: sa.Column[Any]) -> Any | None:
     """A key for a new record, or None when the database assigns one (autoincrement)."""
     if isinstance(column.type, sa.Integer):
