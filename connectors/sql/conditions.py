@@ -102,7 +102,7 @@ def compare(target: Target, condition: Compare) -> Expression:
     beyond = beyond_range(column, condition.value)
     if beyond:
         return _beyond_range(condition.op, column, above=beyond > 0)
-    value = to_column(column, condition.value, field=condition.field)
+    value = to_column(column, condition.value, field=condition.field, stored=False)
     return _two_valued(condition.op, column, _ORDERING[condition.op](column, value))
 
 

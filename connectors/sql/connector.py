@@ -723,7 +723,7 @@ class SqlConnector(MemberWritesTogether):
         whens: list[tuple[sa.ColumnElement[bool], Any]] = [(nothing, absent)]
         for value, rank in sort.ranks:
             try:
-                bound = to_column(column, value, field=sort.field)
+                bound = to_column(column, value, field=sort.field, stored=False)
             except InvalidValue:
                 continue
             literal: sa.ColumnElement[Any] = sa.literal(bound, column.type)

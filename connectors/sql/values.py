@@ -46,6 +46,11 @@ def from_column(value: Any, column: sa.Column[Any] | None = None) -> Any:
     if isinstance(value, Decimal):
         scale = getattr(column.type, "scale", None) if column is not None else None
         return _read_number(value, scale)
+    if isinstance(value, str) and column is not None and isinstance(column.type, sa.CHAR):
+        # A fixed-width column pads what it holds with spaces (PostgreSQL's character(n)
+        # gives them back; it also compares without them): `alice` stored in CHAR(20)
+        # reads as `alice`, and a `map` code 'T' as 'T', not 'T  '.
+        return value.rstrip(" ")
     return value
 
 
@@ -65,8 +70,12 @@ def _read_number(value: Decimal, scale: int | None) -> int | float | None:
     return float(value)
 
 
-def to_column(column: sa.Column[Any], value: Any, *, field: str) -> Any:
-    """`value` in the Python type the column's driver expects; None passes through."""
+def to_column(column: sa.Column[Any], value: Any, *, field: str, stored: bool = True) -> Any:
+    """`value` in the Python type the column's driver expects; None passes through.
+
+    `stored`: the value is written to the column, which must hold it exactly. A filter's
+    operand (stored=False) is only compared with the column's values, at any precision.
+    """
     if value is None:
         return None
     kind = column.type
@@ -75,7 +84,16 @@ def to_column(column: sa.Column[Any], value: Any, *, field: str) -> Any:
     if isinstance(kind, sa.Integer):
         return _integer(value, field)
     if isinstance(kind, sa.Numeric):
-        return _number(value, field)
+        number = _number(value, field)
+        scale = None if isinstance(kind, sa.Float) else kind.scale
+        if stored and scale is not None and _places(number) > scale:
+            # The database would round it (0.5 into NUMERIC(10,0) stores 1) and answer
+            # with another value than the client wrote.
+            if not scale:
+                raise InvalidValue("the value is not a whole number", field=field)
+            digits = "1 digit" if scale == 1 else f"{scale} digits"
+            raise InvalidValue(f"the value has more than {digits} after the point", field=field)
+        return number
     if isinstance(kind, sa.DateTime):
         return _datetime(value, field, aware=bool(kind.timezone))
     if isinstance(kind, sa.Date):
@@ -120,6 +138,15 @@ def _number(value: Any, field: str) -> Decimal | float:
     raise InvalidValue("the value is not a number", field=field)
 
 
+def _places(number: Decimal | float) -> int:
+    """The digits after the point `number` needs (12.50 needs 1; a float as it prints)."""
+    exact = Decimal(repr(number)) if isinstance(number, float) else number
+    if not exact.is_finite():
+        return 0
+    exponent = exact.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def _datetime(value: Any, field: str, *, aware: bool) -> datetime:
     moment: datetime | None = value if isinstance(value, datetime) else None
     if isinstance(value, str):
@@ -135,8 +162,10 @@ def _datetime(value: Any, field: str, *, aware: bool) -> datetime:
 
 
 def _date(value: Any, field: str) -> date:
+    """The day `value` names, as written: `2026-03-01T00:00:00+02:00` is 1 March (not 28
+    February, its day in UTC), as a `format` rule writes it into a text column."""
     if isinstance(value, datetime):
-        return utc(value).date()
+        return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -144,7 +173,7 @@ def _date(value: Any, field: str) -> date:
             return date.fromisoformat(value)
         except ValueError:
             try:
-                return utc(datetime.fromisoformat(value)).date()
+                return datetime.fromisoformat(value).date()
             except ValueError:
                 pass
     raise InvalidValue("the value is not an ISO 8601 date", field=field)
