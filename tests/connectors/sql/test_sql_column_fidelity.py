@@ -8,11 +8,10 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from sql_tables import connector_on
 
 from connectors.base import BackendSchema, Compare, Field, InvalidValue, Kind, ObjectSpec, Op, Query
-from connectors.sql import SqlConnector, SqlSettings
-from connectors.sql.caseless import on_sqlite
+from connectors.sql import SqlConnector
 
 STAFF = sa.MetaData()
 sa.Table(
@@ -36,15 +35,8 @@ PERSON = ObjectSpec(
 
 @pytest.fixture
 async def staff(sql_url: str) -> AsyncIterator[SqlConnector]:
-    engine = on_sqlite(create_async_engine(sql_url))
-    async with engine.begin() as connection:
-        await connection.run_sync(STAFF.create_all)
-    await engine.dispose()
-    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), BackendSchema(users=PERSON))
-    await connector.open()
-    assert await connector.verify() == []
-    yield connector
-    await connector.close()
+    async with connector_on(sql_url, STAFF, BackendSchema(users=PERSON)) as connector:
+        yield connector
 
 
 async def logins(staff: SqlConnector, field: str, op: Op, value: object) -> list[str]:

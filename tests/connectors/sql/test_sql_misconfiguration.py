@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from backends import create_database, drop_database
+from sql_tables import create_tables
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import BackendSchema, Compare, Kind, Op, Query, Unavailable
 from connectors.sql import SqlConnector, SqlSettings
-from connectors.sql.caseless import on_sqlite
 from connectors.sql.errors import connection_problem
 from mappings import load_mapping
 
@@ -41,13 +41,6 @@ def people(*extra: sa.Column[object]) -> sa.MetaData:
         *extra,
     )
     return metadata
-
-
-async def create(url: str, metadata: sa.MetaData) -> None:
-    engine = on_sqlite(create_async_engine(url))
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    await engine.dispose()
 
 
 def schema(tmp_path: Path, attributes: str = "", key: str = "id") -> BackendSchema:
@@ -126,7 +119,9 @@ async def test_an_integer_key_the_database_numbers_is_taken_and_numbers_creates(
 async def test_a_text_key_too_short_for_the_keys_made_is_refused(
     sql_url: str, tmp_path: Path
 ) -> None:
-    await create(sql_url, people(sa.Column("emp_id", sa.String(16), unique=True, nullable=False)))
+    await create_tables(
+        sql_url, people(sa.Column("emp_id", sa.String(16), unique=True, nullable=False))
+    )
     assert await problems(sql_url, schema(tmp_path, key="emp_id")) == [
         'users.key: column "emp_id" of table "people" holds 16 characters, and the keys the '
         "service makes for new records have 32: every create would fail"
@@ -134,7 +129,7 @@ async def test_a_text_key_too_short_for_the_keys_made_is_refused(
 
 
 async def test_a_key_of_a_type_no_key_is_made_for_is_refused(sql_url: str, tmp_path: Path) -> None:
-    await create(sql_url, people(sa.Column("hired", sa.Date, unique=True, nullable=False)))
+    await create_tables(sql_url, people(sa.Column("hired", sa.Date, unique=True, nullable=False)))
     found = await problems(sql_url, schema(tmp_path, key="hired"))
     assert len(found) == 1
     assert found[0].startswith('users.key: column "hired" of table "people" is of type DATE')
@@ -142,7 +137,7 @@ async def test_a_key_of_a_type_no_key_is_made_for_is_refused(sql_url: str, tmp_p
 
 async def test_a_key_that_is_no_unique_column_is_refused(sql_url: str, tmp_path: Path) -> None:
     # Rows would show "id": "None" (NULL) or share an id, and pages skip or repeat rows.
-    await create(sql_url, people())
+    await create_tables(sql_url, people())
     assert await problems(sql_url, schema(tmp_path, key="title")) == [
         'users.key: column "title" of table "people" is neither its primary key nor a '
         "UNIQUE NOT NULL column: the SCIM id must name one row for good"
@@ -150,7 +145,7 @@ async def test_a_key_that_is_no_unique_column_is_refused(sql_url: str, tmp_path:
 
 
 async def test_a_unique_nullable_key_is_refused(sql_url: str, tmp_path: Path) -> None:
-    await create(sql_url, people(sa.Column("badge", sa.String(40), unique=True)))
+    await create_tables(sql_url, people(sa.Column("badge", sa.String(40), unique=True)))
     found = await problems(sql_url, schema(tmp_path, key="badge"))
     assert [line.split(" is neither")[0] for line in found] == [
         'users.key: column "badge" of table "people"'
@@ -159,7 +154,7 @@ async def test_a_unique_nullable_key_is_refused(sql_url: str, tmp_path: Path) ->
 
 async def test_a_unique_not_null_key_is_taken(sql_url: str, tmp_path: Path) -> None:
     extra = sa.Column("badge", sa.String(32), unique=True, nullable=False)
-    await create(sql_url, people(extra))
+    await create_tables(sql_url, people(extra))
     assert await problems(sql_url, schema(tmp_path, key="badge")) == []
 
 
@@ -168,7 +163,7 @@ async def test_a_unique_not_null_key_is_taken(sql_url: str, tmp_path: Path) -> N
 
 async def test_create_tables_with_another_mapping_is_refused(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/hr.db"
-    await create(url, people())
+    await create_tables(url, people())
     found = await problems(url, schema(tmp_path), create_tables=True)
     assert found == [
         "create_tables creates the tables of the sql-default mapping (users, groups, "
@@ -243,7 +238,7 @@ async def test_a_silent_server_is_no_answer_within_connect_timeout(
 
 async def test_a_column_named_in_another_case(sql_url: str, tmp_path: Path) -> None:
     # PostgreSQL keeps "Mixed" apart from mixed; SQLite and MariaDB ignore the case.
-    await create(sql_url, people(sa.Column("Mixed", sa.String(64))))
+    await create_tables(sql_url, people(sa.Column("Mixed", sa.String(64))))
     backend = schema(tmp_path, 'nickName = "mixed"\n"name.givenName" = "TITLE"')
     assert await problems(sql_url, backend) == []
     connector = SqlConnector(SqlSettings(type="sql", url=sql_url), backend)
@@ -265,7 +260,7 @@ async def test_columns_differing_only_in_case_are_named_exactly(tmp_path: Path) 
     # Only PostgreSQL lets a table have both.
     url = await create_database("postgresql", tmp_path)
     try:
-        await create(url, people(sa.Column("Mixed", sa.Text), sa.Column("MIXED", sa.Text)))
+        await create_tables(url, people(sa.Column("Mixed", sa.Text), sa.Column("MIXED", sa.Text)))
         assert await problems(url, schema(tmp_path, 'nickName = "mixed"')) == [
             'table "people" has columns "MIXED" and "Mixed", which differ only in case: '
             'name one exactly instead of "mixed"'

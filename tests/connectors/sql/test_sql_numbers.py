@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from sql_tables import connector_on
 
 from connectors.base import (
     BackendSchema,
@@ -24,8 +24,7 @@ from connectors.base import (
     Query,
     Sort,
 )
-from connectors.sql import SqlConnector, SqlSettings
-from connectors.sql.caseless import on_sqlite
+from connectors.sql import SqlConnector
 
 PEOPLE = sa.MetaData()
 sa.Table(
@@ -54,15 +53,8 @@ PERSON = ObjectSpec(
 
 @pytest.fixture
 async def people(sql_url: str) -> AsyncIterator[SqlConnector]:
-    engine = on_sqlite(create_async_engine(sql_url))
-    async with engine.begin() as connection:
-        await connection.run_sync(PEOPLE.create_all)
-    await engine.dispose()
-    connector = SqlConnector(SqlSettings(type="sql", url=sql_url), BackendSchema(users=PERSON))
-    await connector.open()
-    assert await connector.verify() == []
-    yield connector
-    await connector.close()
+    async with connector_on(sql_url, PEOPLE, BackendSchema(users=PERSON)) as connector:
+        yield connector
 
 
 def _typed(values: dict[str, Any]) -> dict[str, tuple[type, Any]]:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from backends import create_default_tables
 from sql_specs import GROUPS, MEMBERSHIPS, SCHEMA, USERS
+from sql_tables import create_tables
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import (
@@ -31,13 +32,6 @@ from connectors.base import (
 from connectors.sql import SqlConnector, SqlSettings
 from connectors.sql.caseless import on_sqlite
 from connectors.sql.embedded import default_metadata
-
-
-async def create(url: str, metadata: sa.MetaData) -> None:
-    engine = on_sqlite(create_async_engine(url))
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    await engine.dispose()
 
 
 async def problems(url: str, schema: BackendSchema) -> list[str]:
@@ -117,7 +111,7 @@ PERSON = ObjectSpec(
 
 @pytest.fixture
 async def people(sql_url: str) -> AsyncIterator[SqlConnector]:
-    await create(sql_url, PEOPLE)
+    await create_tables(sql_url, PEOPLE)
     connector = SqlConnector(SqlSettings(type="sql", url=sql_url), BackendSchema(users=PERSON))
     await connector.open()
     yield connector
