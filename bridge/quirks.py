@@ -62,6 +62,12 @@ MANAGER_WAS = "scim-bridge:manager-was"
 """Key of a normalized manager removal that names the manager it removes: the removal
 applies only while that is still the manager (bridge.resources takes the key out)."""
 _MANAGER_VALUE_PATHS = {f"{path}.value" for path in _MANAGER_PATHS}
+_ENTERPRISE_NAMES = {
+    ENTERPRISE_SCHEMA.lower(),
+    *(legacy for legacy, urn in _LEGACY_SCHEMAS.items() if urn == ENTERPRISE_SCHEMA),
+}
+"""The enterprise extension's names, lowered (URNs compare case-insensitively, RFC 8141
+§3.1): a path that is one of them targets the extension's attributes as one object."""
 
 
 def normalize_resource(
@@ -139,6 +145,10 @@ def _normalize_operation(operation: dict[str, Any], resource_id: str) -> dict[st
                 if manager is None and str(operation.get("op", "")).lower() != "remove":
                     return {"op": "remove", "path": path}
                 operation["value"] = manager
+            elif path.lower() in _ENTERPRISE_NAMES:
+                # The extension's attributes as one object, the manager among them in any
+                # form (RFC 7644 §3.5.2.1): as a path-less value keyed by the extension is.
+                operation["value"] = _normalize_values(value)
             elif leaf in _BOOLEAN_ATTRIBUTES:
                 operation["value"] = _boolean(value)
             else:
@@ -205,7 +215,7 @@ def _normalize_pathless_value(value: dict[str, Any], resource_id: str) -> dict[s
             manager = _normalize_manager(item)
             result[f"{ENTERPRISE_SCHEMA}:manager"] = manager
             continue
-        if lowered == ENTERPRISE_SCHEMA.lower() and isinstance(item, dict):
+        if lowered in _ENTERPRISE_NAMES and isinstance(item, dict):
             result[key] = _normalize_values(item)
             continue
         leaf = lowered.rsplit(":", 1)[-1].split(".")[-1]
