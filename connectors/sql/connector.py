@@ -15,6 +15,7 @@ import functools
 import hashlib
 import logging
 import random
+import re
 from collections import defaultdict
 from collections.abc import (
     AsyncIterator,
@@ -270,15 +271,21 @@ class SqlConnector(MemberWritesTogether):
         for mapped in (self._tables.users, self._tables.groups):
             if mapped is None:
                 continue
-            kind = mapped.spec.kind
+            kind, table = mapped.spec.kind, mapped.table.name
             for name in _checked_unique(mapped, self._tables.dialect):
-                column = mapped.table.c[name]
+                column = mapped.table.c[name].name
+                if self._tables.is_mysql:
+                    # No index on an expression here (MariaDB): a collation that ignores
+                    # case makes a plain unique index do it.
+                    index = f"unique index on {column} in a collation that ignores case (_ci)"
+                    add = f"ALTER TABLE {table} ADD UNIQUE ({column})"
+                else:
+                    index = f"unique index on lower({column})"
+                    add = f"CREATE UNIQUE INDEX ON {table} (lower({column}))"
                 yield (
-                    f"{kind.value}: {name} is unique, and {mapped.table.name} has no unique "
-                    f"index on lower({column.name}): the service checks each value before "
-                    "writing it, one request at a time, but a program writing the table "
-                    "directly is not held back. Where you may, add one: CREATE UNIQUE INDEX "
-                    f"ON {mapped.table.name} (lower({column.name}))"
+                    f"{kind.value}: {name} is unique, and {table} has no {index}: the service "
+                    "checks each value before writing it, one request at a time, but a program "
+                    f"writing the table directly is not held back. Where you may, add one: {add}"
                 )
 
     # --- Reading ----------------------------------------------------------------------
@@ -1216,17 +1223,11 @@ async def _groups_of(
 
 def _checked_unique(mapped: Mapped, dialect: str) -> list[str]:
     """The unique fields only the service's own check keeps unique, ignoring case (which
-    it then claims, _claim): those without a unique index on lower(column), or, on
-    MariaDB, a plain unique index on a column whose collation ignores case (_ci, the
-    default). SQLite's writers take turns: none there."""
+    it then claims, _claim): those without a unique index that ignores case
+    (`caseless_unique`). SQLite's writers take turns: none there."""
     if dialect == "sqlite":
         return []
     enforced = set(mapped.caseless_unique.values())
-    if dialect in ("mysql", "mariadb"):
-        for name in mapped.exact_unique.values():
-            collation = getattr(mapped.table.c[name].type, "collation", None)
-            if collation is None or str(collation).lower().endswith("_ci"):
-                enforced.add(name)
     return [name for name in mapped.spec.unique if name not in enforced]
 
 
@@ -1277,15 +1278,35 @@ def _unique_violations(mapped: Mapped) -> Iterator[None]:
     try:
         yield
     except sa_exc.IntegrityError as error:
-        # SQLAlchemy's asyncpg adapter raises its own error from asyncpg's, which names
-        # the index that refused the row.
-        index = getattr(error.orig.__cause__, "constraint_name", None) if error.orig else None
+        index = _refusing_index(error)
         field = None
-        if isinstance(index, str):
+        if index is not None:
             field = mapped.caseless_unique.get(index) or mapped.exact_unique.get(index)
         if field is None:
             raise
         raise Conflict("the value is already taken by another record", field=field) from None
+
+
+_DUPLICATE_ENTRY = 1062
+"""MariaDB's (and MySQL's) error number for a row refused by a unique index."""
+_DUPLICATE_KEY = re.compile(r"for key '(?:[^']*\.)?(?P<index>[^'.]*)'$")
+"""The index its message names: `Duplicate entry 'x' for key 'login'` (MySQL 8 writes
+`'people.login'`)."""
+
+
+def _refusing_index(error: sa_exc.IntegrityError) -> str | None:
+    """The name of the unique index that refused a row, when the driver tells it."""
+    if error.orig is None:
+        return None
+    # SQLAlchemy's asyncpg adapter raises its own error from asyncpg's, which names it.
+    named = getattr(error.orig.__cause__, "constraint_name", None)
+    if isinstance(named, str):
+        return named
+    arguments: tuple[Any, ...] = tuple(getattr(error.orig, "args", ()))
+    if len(arguments) == 2 and arguments[0] == _DUPLICATE_ENTRY:
+        matched = _DUPLICATE_KEY.search(str(arguments[1]))
+        return matched["index"] if matched else None
+    return None
 
 
 def _display(mapped: Mapped) -> sa.ColumnElement[Any]:

@@ -38,12 +38,14 @@ class Mapped:
     table: sa.Table
     caseless_unique: Mapping[str, str] = field(default_factory=dict)
     """Columns whose case-insensitive uniqueness the database enforces itself, by the
-    name of the unique index on lower(column) that does it (PostgreSQL only: its errors
-    name the index, so a violation can be reported on the right attribute)."""
+    name of the unique index that does it: on lower(column) (PostgreSQL), or on a column
+    whose collation ignores case (MariaDB's _ci, its default). Both name the index in
+    their errors, so a violation is reported on the right attribute. Not on SQLite."""
     exact_unique: Mapping[str, str] = field(default_factory=dict)
     """The mapping's unique columns by the name of a plain unique constraint or index on
     one of them (PostgreSQL only): a value taken in exactly the same case trips it before
-    the index on lower(column), and is reported on the attribute all the same."""
+    the index on lower(column), and is reported on the attribute all the same. (On
+    MariaDB such an index is in `caseless_unique` when its column ignores case.)"""
 
     @property
     def key(self) -> sa.Column[Any]:
@@ -191,6 +193,8 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         if connection.dialect.name == "postgresql":
             caseless = _caseless_unique_indexes(connection, table, spec.unique)
             exact = _exact_unique_constraints(connection, table, spec.unique)
+        elif connection.dialect.name in ("mysql", "mariadb"):
+            caseless = _unique_ignoring_case(connection, table, spec.unique)
         return Mapped(spec, table, caseless, exact)
 
     users, groups = mapped(schema.users), mapped(schema.groups)
@@ -271,6 +275,32 @@ def _exact_unique_constraints(
         column = keys.get(columns[0] or "") if len(columns) == 1 else None
         if name is not None and column is not None and column in unique:
             found[name] = column
+    return found
+
+
+def _unique_ignoring_case(
+    connection: sa.Connection, table: sa.Table, unique: Collection[str]
+) -> dict[str, str]:
+    """MariaDB: the unique indexes on exactly one of the mapping's unique columns whose
+    collation ignores case (`_ci`, the default: utf8mb4_general_ci), column by index
+    name. Such an index refuses `Alice` beside `alice`, as RFC 7643 §4.1.1 wants of a
+    userName; one on a `_bin` or `_cs` column does not."""
+    described = connection.execute(
+        sa.text(
+            "SELECT column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = :table"
+        ),
+        {"table": table.name},
+    )
+    collations = {str(column): collation for column, collation in described}
+    found: dict[str, str] = {}
+    keys = _keys(table)
+    for name, columns in _unique_sets(connection, table):
+        column = columns[0] if len(columns) == 1 else None
+        key = keys.get(column or "")
+        collation = str(collations.get(column or "") or "").lower()
+        if name is not None and key is not None and key in unique and collation.endswith("_ci"):
+            found[name] = key
     return found
 
 

@@ -138,8 +138,47 @@ async def test_check_says_what_an_index_would_add(
     captured = capsys.readouterr()
     out = captured.out
     assert code == 0, captured
-    assert "users: login is unique, and hr_staff has no unique index on lower(login)" in out
-    assert "CREATE UNIQUE INDEX ON hr_staff (lower(login))" in out
+    if hr_url.startswith("postgresql"):
+        assert "users: login is unique, and hr_staff has no unique index on lower(login)" in out
+        assert "CREATE UNIQUE INDEX ON hr_staff (lower(login))" in out
+    else:  # MariaDB indexes no expression; a collation that ignores case does it
+        assert (
+            "users: login is unique, and hr_staff has no unique index on login in a "
+            "collation that ignores case (_ci)"
+        ) in out
+        assert "ALTER TABLE hr_staff ADD UNIQUE (login)" in out
+
+
+async def test_the_index_check_advises_is_taken_and_answers_409_on_its_own(
+    hr_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: Any,
+) -> None:
+    # What check advised, added: the warning goes, and the database's own refusal of a
+    # name taken in another case is the 409 the service's check gave (RFC 7644 §3.3).
+    index = (
+        "CREATE UNIQUE INDEX hr_login_lower ON hr_staff (lower(login))"
+        if hr_url.startswith("postgresql")
+        else "ALTER TABLE hr_staff ADD UNIQUE hr_login (login)"
+    )
+    engine = create_async_engine(hr_url)
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(index))
+    await engine.dispose()
+    monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
+    config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
+    code = await asyncio.to_thread(main, ["check", "--config", str(config)])
+    captured = capsys.readouterr()
+    assert code == 0, captured
+    assert "warning" not in captured.out
+    scim = await serve_config(config, aiohttp_client, None)
+    assert (await scim.post("/Users", user("Alice"))).status == 201
+    taken = await scim.post("/Users", user("alice"))
+    assert taken.status == 409
+    assert taken.body["scimType"] == "uniqueness"
+    assert len(await rows(hr_url, "SELECT login FROM hr_staff")) == 1
 
 
 async def test_an_address_holding_the_separator_is_refused_not_split(
