@@ -393,16 +393,50 @@ class ConditionTranslator:
 
     @staticmethod
     def present_rule(rule: Rule, written: str) -> Condition:
+        """`pr` on one rule (RFC 7644 §3.4.2.2: the attribute has a non-empty value): the
+        field holds what Rule.decode shows as a value, so that `not (x pr)` finds the
+        records shown without one.
+
+        Not exact where no backend condition can tell: a `format` date whose text does not
+        parse reads as no value yet matches (a LIKE pattern knows no digits, a directory
+        no strftime), and so do separators alone beyond those Rule.blank_texts lists.
+        """
         if rule.absent is not None or rule.field == ENABLED_BY_LOCATION:
             return Constant(True)
         if rule.constant is not None:
             return Constant(rule.constant != "")
         if rule.field is None:
             raise UntranslatableFilter(f"'{written}' is computed and cannot be filtered on")
+        present = ConditionTranslator.holds_value(rule, rule.field, written)
         if rule.empty is not None:  # the stand-in for no value is not one (RFC 7644 §3.4.2.2)
             stand_in = Compare(rule.field, Op.EQ, rule.empty, case_exact=True)
-            return all_of([backend.Present(rule.field), negate(stand_in)])
-        return backend.Present(rule.field)
+            return all_of([present, negate(stand_in)])
+        return present
+
+    @staticmethod
+    def holds_value(rule: Rule, field: str, written: str) -> Condition:
+        """The field holds what Rule.decode shows as a value (the `empty` stand-in aside)."""
+        if rule.value_map is not None:
+            # A stored value the map does not list reads as none: one of the listed.
+            listed = dict.fromkeys(rule.value_map.values())
+            return any_of([ConditionTranslator.stores(rule, field, v, written) for v in listed])
+        if rule.split is not None:
+            # Parts are read trimmed and blank ones dropped: separators alone are no value.
+            blank: list[Condition] = [
+                Compare(field, Op.EQ, text, case_exact=True) for text in rule.blank_texts()
+            ]
+            return all_of([backend.Present(field), negate(any_of(blank))])
+        return backend.Present(field)
+
+    @staticmethod
+    def stores(rule: Rule, field: str, stored: Any, written: str) -> Condition:
+        """The field holds `stored` (one of its parts, with `split`), compared as `eq`
+        compares a value of the attribute: ignoring case unless it is caseExact."""
+        case_exact = rule.target.case_exact
+        if rule.split is not None:
+            eq = CompareOperator.eq
+            return ConditionTranslator.compare_parts(rule, eq, str(stored), written, case_exact)
+        return Compare(field, Op.EQ, stored, case_exact)
 
     # --- multi-valued attributes: value selections and slots ----------------------------
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import product
 from typing import Any, Final
 
 from connectors.base import ENABLED_BY_LOCATION, Kind
@@ -219,7 +220,10 @@ class Rule:
         if not encoded:
             return None
         if self.split is not None:
-            texts = [str(item) for item in encoded]
+            # Each part as `decode` reads it back, trimmed and none empty: a filter compares
+            # parts so (conditions.compare_parts), and `" a@corp.test"` stored as sent was
+            # shown as `a@corp.test`, which `eq "a@corp.test"` then did not find.
+            texts = [text for text in (str(item).strip() for item in encoded) if text]
             for text in texts:
                 if self.split in text:
                     # Joined, it would read back as two values: `a,b@corp.test` as the
@@ -227,7 +231,7 @@ class Rule:
                     raise self._translation_error(
                         text, f"holds {self.split!r}, which separates the values stored here"
                     )
-            return self.split.join(texts)
+            return self.split.join(texts) or None
         return encoded
 
     def decode_one(self, value: Any) -> Any:
@@ -278,6 +282,23 @@ class Rule:
         decoded = [self.decode_one(item) for item in items if item is not None and item != ""]
         kept = [item for item in decoded if item is not OMIT]
         return kept or OMIT
+
+    def blank_texts(self) -> tuple[str, ...]:
+        """Texts of a `split` field that `decode` reads as no value, for `pr` to tell
+        apart: separators alone, between two or three parts each empty or one space
+        (`,`, `, ,`), as a system joining a list of empty values writes them.
+
+        Separators between more parts, or around other white space, read as no value
+        too, but a backend condition cannot say "nothing but these characters" (no
+        character classes in `co`, `sw`, `ew`): such texts still match `pr`. Spaces alone
+        are left out: a directory cannot compare them (connectors.ldap.filters).
+        """
+        if self.split is None:
+            raise ValueError("not a split rule")
+        joined = (
+            self.split.join(parts) for size in (2, 3) for parts in product(("", " "), repeat=size)
+        )
+        return tuple(dict.fromkeys(text for text in joined if text.strip()))
 
 
 def _attribute_key(target: Target) -> tuple[str, str]:

@@ -14,6 +14,7 @@ import pytest
 from backends import BACKENDS, create_database, create_default_tables, drop_database
 from config_files import Write, config_writer
 from direct import Direct, LdapDirect, SqlDirect
+from hr_table import create_hr_staff
 from receiver import Receiver
 from scim_client import Scim
 from served import serve
@@ -83,3 +84,13 @@ async def receiver() -> AsyncIterator[Receiver]:
     await started.start()
     yield started
     await started.stop()
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+async def hr_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database holding the sql-hr-table preset's `hr_staff` (hr_table.py)."""
+    backend: str = request.param
+    url = await create_database(backend, tmp_path)
+    await create_hr_staff(url, backend)
+    yield url
+    await drop_database(backend, url)

@@ -6,72 +6,23 @@ login and no foreign key on the manager. What the database holds is read directl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from backends import create_database, drop_database
-from scim_client import TOKEN, USER_SCHEMA, Scim, write_config
+from hr_table import execute, rows, user
+from scim_client import TOKEN, Scim, write_config
 from served import serve_config
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bridge.cli import main
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-HR_STAFF = """
-CREATE TABLE hr_staff (
-  employee_id   VARCHAR(32) PRIMARY KEY,
-  login         VARCHAR(64) NOT NULL,
-  personnel_no  VARCHAR(16),
-  first_name    VARCHAR(100),
-  last_name     VARCHAR(100),
-  job_title     VARCHAR(100),
-  dept_code     VARCHAR(10),
-  manager_id    VARCHAR(32),
-  status_code   CHAR(3),
-  mail_aliases  VARCHAR(500),
-  hire_date     VARCHAR(10),
-  record_source VARCHAR(10),
-  last_change   {timestamp}
-)
-"""
-
-
-@pytest.fixture(params=["postgresql", "mariadb"])
-async def hr_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    backend: str = request.param
-    url = await create_database(backend, tmp_path)
-    engine = create_async_engine(url)
-    timestamp = "TIMESTAMP" if backend == "postgresql" else "DATETIME NULL"
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(sa.text(HR_STAFF.format(timestamp=timestamp)))
-    finally:
-        await engine.dispose()
-    yield url
-    await drop_database(backend, url)
 
 
 @pytest.fixture
 async def scim(hr_url: str, tmp_path: Path, aiohttp_client: Any) -> Scim:
     config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
     return await serve_config(config, aiohttp_client, None)
-
-
-async def rows(url: str, query: str) -> list[Any]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return list(await connection.execute(sa.text(query)))
-    finally:
-        await engine.dispose()
-
-
-def user(user_name: str, **attributes: Any) -> dict[str, Any]:
-    return {"schemas": [USER_SCHEMA], "userName": user_name, **attributes}
 
 
 async def test_parallel_creates_of_one_user_name_make_one_user(scim: Scim, hr_url: str) -> None:
@@ -163,10 +114,7 @@ async def test_the_index_check_advises_is_taken_and_answers_409_on_its_own(
         if hr_url.startswith("postgresql")
         else "ALTER TABLE hr_staff ADD UNIQUE hr_login (login)"
     )
-    engine = create_async_engine(hr_url)
-    async with engine.begin() as connection:
-        await connection.execute(sa.text(index))
-    await engine.dispose()
+    await execute(hr_url, index)
     monkeypatch.setenv("SCIM_BRIDGE_TEST_TOKEN", TOKEN)
     config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
     code = await asyncio.to_thread(main, ["check", "--config", str(config)])

@@ -141,6 +141,17 @@ def test_map_decides_values_outside_it(mapping: Mapping) -> None:
     assert users(mapping, 'title eq "Pilot" or userName eq "a"') == Compare("login", Op.EQ, "a")
 
 
+def test_map_is_present_where_a_mapped_value_is_stored(mapping: Mapping) -> None:
+    # A stored value the map does not list reads as no value (Rule.decode_one): `pr`
+    # holds on the mapped ones, compared as equality compares them (RFC 7644 §3.4.2.2).
+    either = Or((Compare("status", Op.EQ, "A"), Compare("status", Op.EQ, "T")))
+    assert users(mapping, "active pr") == either
+    assert users(mapping, "not (active pr)") == Not(either)
+    assert users(mapping, "title pr") == Or(
+        (Compare("title_code", Op.EQ, "ENG"), Compare("title_code", Op.EQ, "MGR"))
+    )
+
+
 def test_map_allows_only_equality(mapping: Mapping) -> None:
     assert (
         refused(mapping, 'title co "Eng"') == "'title' cannot be compared with 'co' by the backend"
@@ -190,13 +201,23 @@ def test_split_attribute(mapping: Mapping) -> None:
         )
     )
     assert users(mapping, 'phoneNumbers[value co "55"]') == Compare("phones", Op.CO, "55")
-    assert users(mapping, "phoneNumbers pr") == Present("phones")
+    assert users(mapping, "phoneNumbers pr") == _SEPARATORS_ALONE_EXCLUDED
     assert refused(mapping, 'phoneNumbers sw "5"') == (
         "'phoneNumbers.value' cannot be compared with 'sw' by the backend"
     )
     assert refused(mapping, 'phoneNumbers[type eq "work"]') == (
         "'phoneNumbers.type' is not mapped to the backend"
     )
+
+
+_COMMAS_ALONE = (",", ", ", " ,", " , ", ",,", ",, ", ", ,", ", , ", " ,,", " ,, ", " , ,", " , , ")
+_SEPARATORS_ALONE_EXCLUDED = And(
+    (
+        Present("phones"),
+        Not(Or(tuple(Compare("phones", Op.EQ, each, case_exact=True) for each in _COMMAS_ALONE))),
+    )
+)
+"""`phoneNumbers pr` (split = ","): a value, and not separators alone (Rule.blank_texts)."""
 
 
 def test_slots_are_or_ed(mapping: Mapping) -> None:
@@ -344,6 +365,37 @@ def test_split_attribute_matches_one_value_not_across_separators(
         )
 
 
+def test_split_is_present_where_a_part_is_not_blank(load: Callable[[str], Mapping]) -> None:
+    """RFC 7644 §3.4.2.2: `pr` holds on a non-empty value, and parts are read trimmed
+    with blank ones dropped (Rule.decode): separators alone show no value."""
+    for sep, blanks, shown in (
+        (",", (",", ", ", " , ", ",,", ", ,", " ,, "), ("a", " ,a", "a,,", ", , b")),
+        ("; ", ("; ", " ;  ", "; ; ", ";  ; "), (";", "; ;", "a; ")),
+    ):
+        mapping = _tags_mapping(load, sep)
+        present = users(mapping, f"{TAGS}:tags pr")
+        absent = users(mapping, f"not ({TAGS}:tags pr)")
+        for stored in blanks:
+            assert (_holds(present, stored), _holds(absent, stored)) == (False, True), stored
+        for stored in shown:
+            assert (_holds(present, stored), _holds(absent, stored)) == (True, False), stored
+
+
+def test_split_codes_are_present_where_a_part_is_a_listed_code(
+    load: Callable[[str], Mapping],
+) -> None:
+    mapping = load(
+        '[users]\nobject = "people"\nkey = "id"\n[users.attributes]\nuserName = "login"\n'
+        f'[users.attributes."{TAGS}"]\n'
+        'tags = { field = "tags", split = ",", map = { admin = "A", staff = "S" } }\n'
+        f'[extensions."{TAGS}".attributes]\n'
+        'tags = { type = "string", multi_valued = true }\n'
+    )
+    present = users(mapping, f"{TAGS}:tags pr")
+    stored = ("A", "X, S", "S,X", "X", "X,AS", ",", "")
+    assert [text for text in stored if _holds(present, text)] == ["A", "X, S", "S,X"]
+
+
 def test_split_contains_is_refused_where_the_whole_text_could_answer_wrong(
     load: Callable[[str], Mapping],
 ) -> None:
@@ -364,5 +416,5 @@ def test_split_complex_attribute_never_matches_across_separators(mapping: Mappin
     assert users(mapping, 'phoneNumbers[value co ","]') == Constant(False)
     assert users(mapping, 'not (phoneNumbers.value co "5,5")') == Constant(True)
     # A value selection with `not` keeps requiring an entry (RFC 7644 §3.4.2.2).
-    assert users(mapping, 'phoneNumbers[not (value eq "5,5")]') == Present("phones")
+    assert users(mapping, 'phoneNumbers[not (value eq "5,5")]') == _SEPARATORS_ALONE_EXCLUDED
     assert users(mapping, 'phoneNumbers co "55"') == Compare("phones", Op.CO, "55")

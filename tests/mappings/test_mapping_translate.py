@@ -239,6 +239,14 @@ def test_split_ignores_empty_parts(users: ResourceMapping) -> None:
     assert users.to_backend({"phoneNumbers": []})["phones"] is None
 
 
+def test_split_stores_each_value_as_it_is_read_back(users: ResourceMapping) -> None:
+    # Parts are read trimmed, and a filter compares them so (conditions.compare_parts):
+    # stored with their spaces, " 555" was shown as "555" that `eq "555"` did not find.
+    sent = {"phoneNumbers": [{"value": " 555"}, {"value": "556 "}, {"value": "  "}]}
+    assert users.to_backend(sent)["phones"] == "555,556"
+    assert users.to_backend({"phoneNumbers": [{"value": " "}]})["phones"] is None
+
+
 def test_to_scim_renders_backend_types(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "types.toml"
     path.write_text(
