@@ -441,6 +441,17 @@ class _Loader:
         reference = self.reference(table, key)
         if reference is not None and target is not None:
             self.check_reference(key, target, reference)
+        elif "reference" not in table and target and target.urn.lower() in _REFERENCES:
+            refers_to = _REFERENCES[target.urn.lower()]
+            # Else the id would be stored as plain text: never checked to name a user (a
+            # manager who does not exist accepted), a directory's DN attribute refusing
+            # it, and the manager's deletion leaving it behind.
+            self.problem(
+                key,
+                f"'{target.urn}' holds the id of one of the {refers_to.value} (RFC 7643 "
+                f'§4.3): give reference = "{refers_to.value}", which stores that record\'s '
+                "key (a row key, a DN) and checks that it names one",
+            )
         strategy = self.account_state(table, key, target)
         empty = self.typed(table, "empty", key, str, "a string")
         if empty == "":

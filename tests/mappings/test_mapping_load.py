@@ -303,6 +303,24 @@ def test_bad_reference(problems: Callable[[str], list[str]]) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "rule",
+    ['"m"', '{ field = "m" }', '{ field = "m", case = "lower" }'],
+    ids=["plain", "table", "other-keys"],
+)
+def test_a_manager_without_reference_is_refused(
+    problems: Callable[[str], list[str]], rule: str
+) -> None:
+    path = f"{ENTERPRISE}:manager.value"
+    # Stored as plain text, the id was never checked to name a user, and its user's
+    # deletion left it behind; a directory's DN attribute refused every one.
+    assert problems(attributes(f'"{path}" = {rule}')) == [
+        f"my.toml: users.attributes.{path}: '{ENTERPRISE}:manager.value' holds the id of "
+        'one of the users (RFC 7643 §4.3): give reference = "users", which stores that '
+        "record's key (a row key, a DN) and checks that it names one"
+    ]
+
+
 def test_reference_to_groups_without_groups(problems: Callable[[str], list[str]]) -> None:
     text = attributes(f'"{ENTERPRISE}:manager.value" = {{ field = "m", reference = "groups" }}')
     assert problems(text) == [
