@@ -28,7 +28,7 @@ from connectors.base import (
 
 from .errors import MappingError, TranslationError
 from .extensions import DeclaredExtension, declared_extensions
-from .model import MappedBackend, MappedField, Mapping, ResourceMapping
+from .model import MappedBackend, MappedField, Mapping, ResourceMapping, returned
 from .paths import PathProblem, Slot, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
 from .templates import Template, TemplateProblem, is_template
@@ -251,7 +251,7 @@ class _Loader:
             kind=kind,
             object=found["object"],
             key=found["key"],
-            fields=tuple(_fields(rules)),
+            fields=tuple(_fields(rules, self.models[kind])),
             unique=tuple(rule.field for rule in rules if rule.unique and rule.field),
             display=next((rule.field for rule in rules if rule.display), None),
             created=found["created"],
@@ -924,7 +924,7 @@ def _connector_role(found: dict[str, str | None], field: str) -> str | None:
     )
 
 
-def _fields(rules: list[Rule]) -> list[Field]:
+def _fields(rules: list[Rule], model: type[Resource[Any]]) -> list[Field]:
     fields: dict[str, Field] = {}
     for rule in rules:
         if rule.field is not None and rule.field not in fields:
@@ -938,6 +938,7 @@ def _fields(rules: list[Rule]) -> list[Field]:
                 writes=writes,
                 stored=stored,
                 longest=rule.longest_date(),
+                secret=not returned(model, rule),
             )
     return list(fields.values())
 

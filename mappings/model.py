@@ -39,6 +39,9 @@ class MappedField(Field):
     """Fixed values the rule writes: a map's values, a constant, the `empty` value."""
     longest: str | None = None
     """The longest text the rule writes, when a `format` bounds it (a date)."""
+    secret: bool = False
+    """The attribute is `returned: never` (the password, RFC 7643 §7): a credential,
+    written as the client sends it, which a connector that hashes nothing warns of."""
 
     # Equal to the Field it describes: what the check reads is no part of the field.
     def __eq__(self, other: object) -> bool:

@@ -52,6 +52,8 @@ from connectors.base import (
     Record,
     Sort,
     Unavailable,
+    mapping_origin,
+    rule_key,
 )
 from connectors.group_commit import MemberWritesTogether, UpdateTarget
 from connectors.sql.caseless import folding
@@ -254,7 +256,7 @@ class SqlConnector(MemberWritesTogether):
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)
-        self.warnings = tuple(self._unindexed_unique())
+        self.warnings = (*self._unindexed_unique(), *self._credentials_in_clear())
         for line in self.warnings:
             log.warning("connector: %s", line)
         return [*refused, *self._tables.problems]
@@ -287,6 +289,25 @@ class SqlConnector(MemberWritesTogether):
                     "checks each value before writing it, one request at a time, but a program "
                     f"writing the table directly is not held back. Where you may, add one: {add}"
                 )
+
+    def _credentials_in_clear(self) -> Iterator[str]:
+        """Columns the password goes to (a `returned: never` attribute, RFC 7643 §7): the
+        service stores what the client sends, and a database hashes nothing by itself,
+        unless a trigger of its own does (which the service cannot see)."""
+        if self._tables is None:
+            return
+        mapped_tables = (self._tables.users, self._tables.groups)
+        for mapped in (each for each in mapped_tables if each is not None):
+            for field in mapped.spec.fields:
+                if getattr(field, "secret", False):
+                    column = mapped.table.c[field.name].name
+                    yield (
+                        f"{mapping_origin(self.schema, rule_key(mapped.spec, field))}: column "
+                        f'"{column}" of table "{mapped.table.name}" receives the password as '
+                        "the client sends it, in clear text: the service hashes nothing. Map "
+                        "it only to a column a trigger of the database hashes, or leave "
+                        "password unmapped"
+                    )
 
     # --- Reading ----------------------------------------------------------------------
 

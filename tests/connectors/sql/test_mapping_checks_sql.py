@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from backends import create_database, drop_database
+from sql_tables import connector_on
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.base import InvalidValue, Kind
@@ -314,4 +315,24 @@ async def test_a_date_format_longer_than_its_column(sql_url: str, tmp_path: Path
         f'my.toml: users.attributes.{employment}.startDate: column "status" of table "people" '
         "cannot hold every date its format writes, such as '01': the value is too long (at most "
         "1 characters)"
+    ]
+
+
+@pytest.mark.parametrize("mapped", [True, False], ids=["password-mapped", "no-password"])
+async def test_a_password_column_is_warned_of_as_clear_text(
+    sql_url: str, tmp_path: Path, mapped: bool
+) -> None:
+    # Accepted (a trigger may hash it), but never silently: check and the start say so.
+    path = tmp_path / "my.toml"
+    attributes = 'password = "email"' if mapped else ""
+    path.write_text(MAPPING.format(attributes=attributes, rest=""))
+    async with connector_on(sql_url, people(), load_mapping(path).backend) as connector:
+        warned = [line for line in connector.warnings if "password" in line]
+    if not mapped:
+        assert warned == []
+        return
+    assert warned == [
+        f'{path}: users.attributes.password: column "email" of table "people" receives the '
+        "password as the client sends it, in clear text: the service hashes nothing. Map it "
+        "only to a column a trigger of the database hashes, or leave password unmapped"
     ]
