@@ -263,6 +263,12 @@ class Rule:
             if scim is None:
                 return OMIT
             return scim == "true" if self.target.kind is ValueKind.BOOLEAN else scim
+        day = isinstance(value, date) and not isinstance(value, datetime)
+        if day and self.target.kind is ValueKind.STRING:
+            # A string attribute kept in a DATE column reads back as the date the client
+            # sent (`2026-03-01`), not as a timestamp it never wrote: an identity provider
+            # comparing would see a change on every sync.
+            return value.isoformat()
         if isinstance(value, datetime | date):
             return iso(value)
         if self.target.kind is ValueKind.BOOLEAN and isinstance(value, int):

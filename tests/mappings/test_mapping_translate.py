@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -357,3 +357,19 @@ def test_a_template_with_a_field_is_computed_written_and_read_back(
     before = users.to_backend(sent, current=stored, defaults=False)
     after = users.to_backend(renamed, current=stored, defaults=False)
     assert users.changes(before, after) == {"first": "Anna", "display": "Anna Lee"}
+
+
+def test_a_day_read_from_a_date_column_keeps_the_attributes_type(tmp_path: pathlib.Path) -> None:
+    # A string attribute (as sql-default declares startDate) kept in a DATE column reads
+    # back as the date sent, not as a timestamp the client never wrote (every sync would
+    # see a change); a dateTime attribute reads as midnight UTC of that day (RFC 7643 §2.3.5).
+    path = tmp_path / "days.toml"
+    path.write_text(
+        '[users]\nobject = "people"\nkey = "id"\n[users.attributes]\nuserName = "login"\n'
+        f'[users.attributes."{HR}"]\nhired = "hired"\nchecked = "checked"\n'
+        f'[extensions."{HR}".attributes]\nhired = "string"\nchecked = "dateTime"\n'
+    )
+    mapping = load_mapping(path).users
+    assert mapping is not None
+    shown = mapping.to_scim({"login": "a", "hired": date(2026, 3, 1), "checked": date(2026, 3, 1)})
+    assert shown[HR] == {"hired": "2026-03-01", "checked": "2026-03-01T00:00:00+00:00"}
