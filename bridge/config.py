@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from connectors import ConnectorSettings
-from connectors.base import NOT_A_VARIABLE_NAME
+from connectors.base import variable_name
 from connectors.webhook import EventStoreSettings, WebhookSettings
 from connectors.webhook.settings import parse_http_url
 from mappings import preset_names, toml_text
@@ -214,9 +214,7 @@ class TokenSettings(_Section):
     @field_validator("env")
     @classmethod
     def _check_env(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(NOT_A_VARIABLE_NAME)
-        return value
+        return None if value is None else variable_name(value)
 
     @field_validator("sha256")
     @classmethod
@@ -561,6 +559,9 @@ def _describe(error: ErrorDetails) -> str:
             problem += " (a top-level key such as mapping must come before the first [table])"
     elif error["type"] == "value_error":
         problem = str(error["ctx"]["error"])
+    elif error["type"] == "list_type" and isinstance(error.get("input"), dict):
+        # TOML's [auth.tokens] is one table; a list of them is written [[auth.tokens]].
+        problem = f"must be a list of tables: write each one as [[{location}]], not [{location}]"
     else:
         problem = _sentence(error["msg"])
     return f"{location}: {problem}" if location else problem

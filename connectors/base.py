@@ -14,6 +14,7 @@ for group members.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -553,3 +554,19 @@ NOT_A_VARIABLE_NAME = (
 """The message for an `*_env` setting that is not a variable's name. It never quotes the
 value: what an admin pastes there by mistake is often the secret itself, and the message
 is printed and logged."""
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHELL_REFERENCE = re.compile(r"\$\{?(?P<name>[A-Z_][A-Z0-9_]*)\}?")
+"""`$SCIM_BRIDGE_TOKEN` or `${...}`, as a shell would read the variable: a name in capitals
+after the `$`, which is a name, not a secret, and may be repeated."""
+
+
+def variable_name(value: str) -> str:
+    """`value`, an `*_env` setting, when it is the name of an environment variable; else
+    ValueError saying what to write instead (no shell expands the file)."""
+    if _VARIABLE_NAME.fullmatch(value):
+        return value
+    shell = _SHELL_REFERENCE.fullmatch(value)
+    if shell is not None:
+        raise ValueError(f"give the variable's name without the shell's $: \"{shell['name']}\"")
+    raise ValueError(NOT_A_VARIABLE_NAME)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from connectors.base import NOT_A_VARIABLE_NAME
+from connectors.base import variable_name
 from connectors.ldap.dn import parsed as parsed_dn
 
 MAX_TIMEOUT = 86_400.0
@@ -124,8 +124,7 @@ class LdapSettings(pydantic.BaseModel):
     def _check_env(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
         if value is None:
             return None
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(NOT_A_VARIABLE_NAME)  # never quoted: it may be the password
+        variable_name(value)  # what is not a name is never quoted: it may be the password
         if info.data.get("bind_dn") == "":
             raise ValueError("has no effect without bind_dn: an anonymous bind sends no password")
         return value

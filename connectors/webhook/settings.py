@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from connectors.base import NOT_A_VARIABLE_NAME
+from connectors.base import variable_name
 from connectors.sql.settings import MAX_TIMEOUT, SqlSettings, parse_url
 from connectors.webhook.signing import secret_key
 
@@ -105,9 +105,7 @@ class WebhookSettings(_Strict):
     @pydantic.field_validator("secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(NOT_A_VARIABLE_NAME)
-        return value
+        return variable_name(value)
 
     def key(self, environ: Mapping[str, str]) -> bytes:
         """The signing key, read from the environment; ValueError names what is wrong."""

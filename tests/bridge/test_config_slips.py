@@ -91,6 +91,29 @@ def test_a_conventional_variable_name_is_still_named(
     ]
 
 
+@pytest.mark.parametrize("written", ["$UNSET_SLIPS_TOKEN", "${UNSET_SLIPS_TOKEN}"])
+def test_a_shell_reference_is_told_to_drop_its_dollar(
+    write: Write, capsys: pytest.CaptureFixture[str], written: str
+) -> None:
+    # No shell expands the file: the name is what env takes. (It was blamed as a secret.)
+    lines = check_problems(write(sql_config(tokens=token_entry(written))), capsys)
+    assert lines == [
+        "config.toml: auth.tokens[0].env: give the variable's name without the shell's $: "
+        '"UNSET_SLIPS_TOKEN"'
+    ]
+
+
+def test_tokens_written_as_one_table_are_told_the_double_brackets(write: Write) -> None:
+    text = (
+        'mapping = "sql-default"\n[auth.tokens]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+        '[connector]\ntype = "sql"\nurl = "sqlite+aiosqlite:///b.db"\n'
+    )
+    assert load_problems(write(text)) == [
+        "config.toml: auth.tokens: must be a list of tables: write each one as "
+        "[[auth.tokens]], not [auth.tokens]"
+    ]
+
+
 # --- 2: an unescaped @ in a database password ----------------------------------------------
 
 
