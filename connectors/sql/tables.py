@@ -199,6 +199,9 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
 
     users, groups = mapped(schema.users), mapped(schema.groups)
     members = _members(metadata, schema, problems)
+    problems.extend(_unfit_references(schema, users, groups))
+    if members is not None and users is not None and groups is not None:
+        problems.extend(_swapped_members(schema, members, users, groups))
     if schema.groups is not None and membership is None:
         problems.append("groups are mapped but no membership table is")
     return Tables(
@@ -585,3 +588,78 @@ def _unkeyable(schema: BackendSchema, spec: ObjectSpec, table: sa.Table) -> list
         f"{where} is of type {kind}: the service makes keys for text columns "
         f"({KEY_LENGTH} characters) and UUID columns, and leaves integer keys to the database"
     ]
+
+
+def _key_family(kind: sa.types.TypeEngine[Any]) -> str:
+    """What a key column holds, as far as another column can hold it too."""
+    if isinstance(kind, sa.Integer):
+        return "whole numbers"
+    if isinstance(kind, sa.Uuid):
+        return "UUIDs"
+    if isinstance(kind, sa.String):
+        return "text"
+    return str(kind)
+
+
+def _unfit_references(
+    schema: BackendSchema, users: Mapped | None, groups: Mapped | None
+) -> list[str]:
+    """Reference columns (a manager) that cannot hold the keys of the records they refer
+    to: another type (an INTEGER column for keys of VARCHAR(32)), or text too short for
+    them. Every write of the attribute would fail, and a filter on it compare unlike
+    types."""
+    referred = {Kind.USERS: users, Kind.GROUPS: groups}
+    problems: list[str] = []
+    for mapped in (each for each in (users, groups) if each is not None):
+        for described in mapped.spec.fields:
+            target = referred.get(described.reference) if described.reference else None
+            column = mapped.table.c.get(described.name)
+            key = target.table.c.get(target.spec.key) if target is not None else None
+            if target is None or column is None or key is None:
+                continue  # a missing column is a problem of its own (_missing)
+            where = (
+                f"{mapping_origin(schema, rule_key(mapped.spec, described))}: column "
+                f'"{column.name}" of table "{mapped.table.name}" holds keys of table '
+                f'"{target.table.name}"'
+            )
+            held, wanted = _key_family(column.type), _key_family(key.type)
+            if held != wanted:
+                problems.append(
+                    f"{where}, which are {wanted} ({key.type}), but it holds {held} "
+                    f'({column.type}): give it the type of "{key.name}"'
+                )
+                continue
+            length = getattr(column.type, "length", None)
+            needed = getattr(key.type, "length", None) or KEY_LENGTH
+            if held == "text" and length is not None and length < needed:
+                problems.append(
+                    f"{where}, of up to {needed} characters, but it holds {length}: give "
+                    f'it the type of "{key.name}"'
+                )
+    return problems
+
+
+def _swapped_members(
+    schema: BackendSchema, members: Members, users: Mapped, groups: Mapped
+) -> list[str]:
+    """The membership table's group and member columns named the wrong way round, as its
+    foreign keys show: every membership would be written transposed (the API reading it
+    back alike), and every other reader of the table would see the wrong ones."""
+    if users.table.name == groups.table.name:
+        return []
+
+    def refers_to(column: sa.Column[Any]) -> set[str]:
+        # "table.column" (or "schema.table.column"): the referred table need not be
+        # reflected for its name to be read.
+        return {foreign.target_fullname.split(".")[-2] for foreign in column.foreign_keys}
+
+    if users.table.name in refers_to(members.group) or groups.table.name in refers_to(
+        members.member
+    ):
+        return [
+            f"{mapping_origin(schema, 'groups.members')}: the foreign keys of table "
+            f'"{members.table.name}" make "{members.group.name}" (the group column here) '
+            f'refer to a user or "{members.member.name}" (the member column) to a group: '
+            "group and member seem swapped"
+        ]
+    return []

@@ -333,3 +333,56 @@ async def test_a_service_without_groups(tables: str) -> None:
         assert (await connector.get(Kind.USERS, alice.id, with_groups=True)).groups is None
     finally:
         await connector.close()
+
+
+async def test_verify_finds_group_and_member_columns_swapped(tables: str) -> None:
+    # The default memberships' foreign keys: group_id -> groups, user_id -> users.
+    swapped = dataclasses.replace(MEMBERSHIPS, group="user_id", member="group_id")
+    schema = dataclasses.replace(SCHEMA, memberships=swapped)
+    assert await problems(tables, schema) == [
+        'groups.members: the foreign keys of table "memberships" make "user_id" (the group '
+        'column here) refer to a user or "group_id" (the member column) to a group: group '
+        "and member seem swapped"
+    ]
+
+
+async def test_verify_finds_a_reference_column_of_another_type_than_the_key(
+    tables: str,
+) -> None:
+    # title (VARCHAR) holding users' keys (INTEGER): every manager written was refused.
+    fields = (*USERS.fields[:-1], Field("title", reference=Kind.USERS))
+    schema = dataclasses.replace(SCHEMA, users=dataclasses.replace(USERS, fields=fields))
+    found = await problems(tables, schema)
+    assert len(found) == 1
+    assert found[0].startswith(
+        'users.attributes (title): column "title" of table "users" holds keys of table '
+        '"users", which are whole numbers (INTEGER), but it holds text (VARCHAR'
+    )
+
+
+async def test_verify_finds_a_reference_column_too_short_for_the_keys(sql_url: str) -> None:
+    metadata = sa.MetaData()
+    sa.Table(
+        "staff",
+        metadata,
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("login", sa.String(40), nullable=False),
+        sa.Column("boss", sa.String(16)),
+        sa.Column("deputy", sa.String(32)),
+    )
+    await create_tables(sql_url, metadata)
+    spec = ObjectSpec(
+        kind=Kind.USERS,
+        object="staff",
+        key="code",
+        fields=(
+            Field("login"),
+            Field("boss", reference=Kind.USERS),
+            Field("deputy", reference=Kind.USERS),
+        ),
+        unique=("login",),
+    )
+    assert await problems(sql_url, BackendSchema(users=spec)) == [
+        'users.attributes (boss): column "boss" of table "staff" holds keys of table "staff", '
+        'of up to 32 characters, but it holds 16: give it the type of "code"'
+    ]
