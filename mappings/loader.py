@@ -186,6 +186,8 @@ class _Loader:
                 memberships = self.members(data["groups"].get("members"))
         if users is not None and groups is not None:
             self.check_apart(users.spec, groups.spec, memberships)
+        if users is not None:
+            self.check_declared_used(users)
         if self.problems or users is None:
             return None
         return Mapping(
@@ -200,6 +202,19 @@ class _Loader:
             groups=groups,
             slips=tuple(self.slips),
         )
+
+    def check_declared_used(self, users: ResourceMapping) -> None:
+        """An extension declared but none of whose attributes is mapped: /Schemas and
+        /ResourceTypes announce it, and whatever a client sends in it is dropped (most
+        likely its attributes sit under a misspelt URN, or were left out)."""
+        mapped = {rule.target.schema.lower() for rule in users.rules.rules}
+        for urn, extension in self.declared.items():
+            if urn not in mapped:
+                self.slip(
+                    f'extensions."{extension.urn}"',
+                    "declared, but no attribute of it is mapped under [users.attributes]: "
+                    "it is announced to clients, and what they send in it is dropped",
+                )
 
     def resource(self, kind: Kind, table: Any) -> ResourceMapping | None:
         name = kind.value

@@ -258,6 +258,21 @@ def test_listed_slot_types_are_no_slip(load: Callable[[str], Mapping]) -> None:
     assert mapping.slips == ()
 
 
+# --- 10: an extension declared and never mapped ------------------------------------------
+
+
+def test_an_extension_declared_and_never_mapped_is_a_slip(load: Callable[[str], Mapping]) -> None:
+    declared = f'[extensions."{HR}"]\nname = "HR"\n[extensions."{HR}".attributes]\nx = "string"\n'
+    # Its attribute written under a misspelt URN is refused by itself; one left out is not.
+    mapping = load(attributes("") + declared)
+    assert [line.split(": ", 1)[1] for line in mapping.slips] == [
+        f'extensions."{HR}": declared, but no attribute of it is mapped under '
+        "[users.attributes]: it is announced to clients, and what they send in it is dropped"
+    ]
+    used = load(attributes(f'"{HR}:x" = "x"') + declared)
+    assert used.slips == ()
+
+
 @pytest.mark.parametrize("preset", preset_names())
 def test_presets_have_no_slips(preset: str) -> None:
     assert load_mapping(preset).slips == ()
