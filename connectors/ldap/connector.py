@@ -201,7 +201,7 @@ class LdapConnector(MemberWritesTogether):
                 if not _exists(connection, archive):
                     problems.append(f"{key}: the entry {archive!r} does not exist")
             if not problems:  # the entries are looked at in containers that exist
-                problems += self._member_of_problems(connection)
+                problems += self._member_of_problems(connection, warnings)
                 warnings.extend(self._version_warnings(connection))
             if not self._settings.bind_dn:
                 container = self._users.container
@@ -246,12 +246,13 @@ class LdapConnector(MemberWritesTogether):
             )
         return problems + mapping_problems(schema, self.schema)
 
-    def _member_of_problems(self, connection: ldap3.Connection) -> list[str]:
+    def _member_of_problems(self, connection: ldap3.Connection, warnings: list[str]) -> list[str]:
         """memberOf named in the mapping must be kept by the directory for the member
         attribute: a fresh 389 DS keeps none (its MemberOf plugin is off, and follows
         `member`, not `uniqueMember`), and every group then read as empty and every user
         as in none, with nothing said. Checked on the first users found in a group: their
-        memberOf must name each group whose member attribute names them."""
+        memberOf must name each group whose member attribute names them. Where no user
+        is in a group yet (a new directory), it cannot be told: a warning says so."""
         member_of, groups = self._users.member_of, self._groups
         members = self.schema.memberships
         if member_of is None or groups is None or members is None or members.field is None:
@@ -260,10 +261,19 @@ class LdapConnector(MemberWritesTogether):
             return []  # member values that are not DNs: no directory keeps memberOf for them
         attribute = members.field
         looked_at = 0
+        untold = (
+            f"groups.members.member_of: no user found is in a group yet, so whether the "
+            f"directory keeps {member_of} for {attribute} cannot be told (it is looked at "
+            f"again at each start). If it does not, every group will read as empty: turn "
+            f"that on in the directory (389 DS: the MemberOf plugin, with memberofgroupattr: "
+            f"{attribute}; OpenLDAP: the memberof overlay, with memberof-member-ad "
+            f"{attribute}), or remove member_of from the mapping"
+        )
         for base in self._users.bases:
             for user in search_all(connection, base, self._users.only_ours(ANY), [member_of]):
                 looked_at += 1
                 if looked_at > MEMBER_OF_SAMPLE:
+                    warnings.append(untold)
                     return []
                 term = groups.only_ours(f"({attribute}={escape(user.dn)})")
                 holding = {
@@ -285,6 +295,7 @@ class LdapConnector(MemberWritesTogether):
                     f"the memberof overlay, with memberof-member-ad {attribute}), or remove "
                     f"member_of from the mapping, and members are read from {attribute}"
                 ]
+        warnings.append(untold)
         return []
 
     def _version_warnings(self, connection: ldap3.Connection) -> list[str]:

@@ -56,10 +56,10 @@ def test_check_warns_of_a_failover_server_that_does_not_answer(
     )
     assert main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (
+    assert (
         f"warning: {config}: connector: urls: {dead}: connection refused; another server "
         "answers, and is used while this one is down"
-    )
+    ) in out
     assert "ok: the backend is reachable and holds everything the mapping names" in out
 
 
