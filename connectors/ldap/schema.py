@@ -19,6 +19,7 @@ syntaxes only) is taken to support every comparison: nothing is refused on a gue
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,20 @@ _OPERATIONAL = frozenset({"DIRECTORY_OPERATION", "DISTRIBUTED_OPERATION", "DSA_O
 
 DN_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.12"
 """RFC 4517 §3.3.9 DN: the syntax of an attribute holding references to entries."""
+
+_SYNTAX_FORMS = {
+    "1.3.6.1.4.1.1466.115.121.1.7": ("Boolean", re.compile(r"TRUE|FALSE")),
+    "1.3.6.1.4.1.1466.115.121.1.24": (
+        "Generalized Time",
+        re.compile(r"\d{10}(\d{2}(\d{2})?)?([.,]\d+)?(Z|[+-]\d{2}(\d{2})?)"),
+    ),
+    "1.3.6.1.4.1.1466.115.121.1.27": ("Integer", re.compile(r"-?[1-9]\d*|0")),
+    "1.3.6.1.4.1.1466.115.121.1.36": ("Numeric String", re.compile(r"[\d ]+")),
+}
+"""The forms of some syntaxes (RFC 4517 §3.3.3, §3.3.13, §3.3.16, §3.3.23) whose values a
+mapping fixes (a `map`'s values, a constant): one of another form is refused by the
+directory (invalidAttributeSyntax) on every write of it. A value the check cannot judge
+(a syntax not listed here) passes."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +376,38 @@ def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[
                     f"{where}: a reference is stored as a DN, but {each.name!r} has syntax "
                     f"{found.syntax}, not DN ({DN_SYNTAX})"
                 )
+            problems += _unfit_values(where, each.name, found, getattr(each, "stored", ()))
+        for name, value in spec.constants.items():
+            found = directory.type_of(name)
+            if found is not None:
+                where = mapping_origin(schema, f"{kind}.constants.{name}")
+                problems += _unfit_values(where, name, found, (value,))
     return problems
+
+
+def _unfit_values(where: str, name: str, found: AttributeType, values: Any) -> list[str]:
+    """Fixed values of a rule that the attribute's syntax refuses, as one line."""
+    form = _SYNTAX_FORMS.get(found.syntax or "")
+    if form is None:
+        return []
+    label, pattern = form
+    refused = [
+        value for value in values if value is not None and not pattern.fullmatch(_as_written(value))
+    ]
+    if not refused:
+        return []
+    shown = ", ".join(repr(_as_written(value)) for value in refused)
+    return [
+        f"{where}: {shown} cannot be stored in {name!r}, whose syntax is {label} "
+        f"({found.syntax}): the directory would refuse every write of it"
+    ]
+
+
+def _as_written(value: Any) -> str:
+    """A fixed value as the connector writes it (connectors.ldap.values.to_directory)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _not_allowed(

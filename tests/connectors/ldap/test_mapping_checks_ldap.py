@@ -102,6 +102,21 @@ async def test_reference_in_an_attribute_without_dn_syntax(problems: Callable[..
     ]
 
 
+async def test_a_fixed_value_the_attributes_syntax_refuses(problems: Callable[..., Any]) -> None:
+    # Every deactivation was answered 400 "the directory refused this value"; check passed.
+    found = await problems({'map = { false = "000001010000Z" }': 'map = { false = "yes" }'})
+    assert found == [
+        "my.toml: users.attributes.active: 'yes' cannot be stored in 'pwdAccountLockedTime', "
+        "whose syntax is Generalized Time (1.3.6.1.4.1.1466.115.121.1.24): the directory "
+        "would refuse every write of it"
+    ]
+
+
+async def test_fixed_values_of_the_attributes_syntax_pass(problems: Callable[..., Any]) -> None:
+    lock = {'map = { false = "000001010000Z" }': 'map = { false = "20260301120000.5+0100" }'}
+    assert await problems(lock) == []
+
+
 @pytest.mark.parametrize(
     ("preset", "dump"),
     [
