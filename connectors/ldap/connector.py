@@ -1006,9 +1006,31 @@ class LdapConnector(MemberWritesTogether):
             if described.reference is not Kind.USERS:
                 continue
             term = f"({described.name}={escape(old_dn)})"
+            follow = functools.partial(_replace_value, connection, described.name, new_dn)
+            self._on_each_found(connection, location, term, follow)
+
+    def _on_each_found(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        term: str,
+        change: Callable[[str], object],
+    ) -> None:
+        """`change(dn)` on every entry of `location` matching `term`, also one that another
+        writer renames or deletes meanwhile: a deleted one has nothing left to change, and
+        a renamed one is found again where it is now (a directory has no transactions; a
+        user's rename must not fail, nor leave references behind, for another's)."""
+        for _ in range(MOVED_ATTEMPTS):
+            moved = False
             for base in location.bases:
-                for user in list(search_all(connection, base, term, ["1.1"])):
-                    connection.modify(user.dn, {described.name: [(ldap3.MODIFY_REPLACE, [new_dn])]})
+                for entry in list(search_all(connection, base, term, ["1.1"])):
+                    try:
+                        change(entry.dn)
+                    except ldap_errors.LDAPNoSuchObjectResult:
+                        moved = True
+            if not moved:
+                return
+        raise Unavailable("the entries to change kept moving under concurrent writes; retry")
 
     def _follow_member_value(
         self,
@@ -1041,15 +1063,17 @@ class LdapConnector(MemberWritesTogether):
             return
         attribute = self._member_attribute()
         term = f"({attribute}={escape(old)})"
-        for base in self._groups.bases:
-            for group in list(search_all(connection, base, term, ["1.1"])):
-                swap = [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
-                try:
-                    connection.modify(group.dn, {attribute: swap})
-                except ldap_errors.LDAPAttributeOrValueExistsResult:
-                    self._modify_members(connection, group.dn, added=[], removed=[old])
-                except ldap_errors.LDAPNoSuchAttributeResult:
-                    self._modify_members(connection, group.dn, added=[new], removed=[])
+
+        def swap(group_dn: str) -> None:
+            values = [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
+            try:
+                connection.modify(group_dn, {attribute: values})
+            except ldap_errors.LDAPAttributeOrValueExistsResult:
+                self._modify_members(connection, group_dn, added=[], removed=[old])
+            except ldap_errors.LDAPNoSuchAttributeResult:
+                self._modify_members(connection, group_dn, added=[new], removed=[])
+
+        self._on_each_found(connection, self._groups, term, swap)
 
     def _dependents(
         self, connection: ldap3.Connection, kind: Kind, user: Entry
@@ -1095,12 +1119,17 @@ class LdapConnector(MemberWritesTogether):
         for dependent in dependents:
             location = dependent.location
             left: frozenset[str] = frozenset()
-            if dependent.field is None:
-                value = self._member_value_of(user)
-                self._modify_members(connection, dependent.dn, added=[], removed=[value])
-                left = frozenset({user_id})
-            else:
-                connection.modify(dependent.dn, {dependent.field: [(ldap3.MODIFY_REPLACE, [])]})
+            try:
+                if dependent.field is None:
+                    value = self._member_value_of(user)
+                    self._modify_members(connection, dependent.dn, added=[], removed=[value])
+                    left = frozenset({user_id})
+                else:
+                    _replace_value(connection, dependent.field, None, dependent.dn)
+            except ldap_errors.LDAPNoSuchObjectResult:
+                # Deleted since it was found (nothing left to change), or renamed, and then
+                # found again where it is now (_forget_late) once the user is gone.
+                continue
             if dependent.before is not None:
                 entry = self._read_dn(connection, location, dependent.dn, False)
                 after = self._records(connection, location, [entry], False, False)[0]
@@ -1433,6 +1462,15 @@ def _storable_name(dn: str, field: str) -> Iterator[None]:
 MEMBER_WRITE_ATTEMPTS = 4
 """Member modifies sent for one change, each after another writer's change refused the
 last (a value it added or removed first, the placeholder put back or taken away)."""
+
+
+def _replace_value(
+    connection: ldap3.Connection, attribute: str, value: str | None, entry_dn: str
+) -> None:
+    """The entry's `attribute` holds `value` alone from now on (none when None)."""
+    values = [] if value is None else [value]
+    connection.modify(entry_dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]})
+
 
 MOVED_ATTEMPTS = 8
 """Finds and writes of one entry that another writer renamed between the two."""
