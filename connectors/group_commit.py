@@ -20,8 +20,10 @@ last write took (and at most 5 ms): a lone client, or an entry written for the f
 in a while, never waits. Changes that name
 the same value are never put together (their order matters). A combination refused for
 one change's value (InvalidValue: a member naming no user, a value the backend refuses,
-found before anything is written, or rolled back with the rest of the transaction) is
-written again one change at a time, so that each gets its own answer; any other error is
+found before anything is written, or rolled back with the rest of the transaction), or
+refused by a system it must be agreed with (Rejected: a synchronous webhook receiver,
+nothing written), is written again one change at a time, so that each gets its own
+answer; any other error is
 every change's, since the write may have been made (a journal that failed after the
 modify must not be hidden by a retry that finds the members already there).
 """
@@ -34,7 +36,7 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from connectors.base import InvalidValue, Kind, MemberChanges, Record, Unavailable
+from connectors.base import InvalidValue, Kind, MemberChanges, Record, Rejected, Unavailable
 
 Key = TypeVar("Key", bound=Hashable)
 Change = TypeVar("Change")
@@ -264,7 +266,7 @@ class GroupCommit(Generic[Key, Change, Result]):
     async def _write_together(self, key: Key, together: list[_Waiting[Change, Result]]) -> None:
         outcome = await self._outcome(key, [waiting.change for waiting in together])
         outcomes = [outcome] * len(together)
-        if len(together) > 1 and isinstance(outcome, InvalidValue):
+        if len(together) > 1 and isinstance(outcome, InvalidValue | Rejected):
             outcomes = [await self._outcome(key, [waiting.change]) for waiting in together]
         for waiting, each in zip(together, outcomes, strict=True):
             if isinstance(each, Exception):

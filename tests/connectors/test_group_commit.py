@@ -16,6 +16,7 @@ from connectors.base import (
     EventLost,
     InvalidValue,
     PartiallyWritten,
+    Rejected,
     Unavailable,
 )
 from connectors.group_commit import MOST_NAMES, GroupCommit
@@ -39,6 +40,8 @@ class Writer:
             raise ConnectorError("the events could not be stored")  # after the write
         if any("bad" in change for change in changes):
             raise InvalidValue("refused", field="members")
+        if any("refused" in change for change in changes):
+            raise Rejected("the webhook receiver audit refused the change (HTTP 403)")
         return f"{key}:{len(self.writes)}"
 
 
@@ -96,6 +99,21 @@ async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> 
         await bad
     assert await other == "g:5"
     assert writer.writes == [[{"a"}], [{"b"}, {"bad"}, {"c"}], [{"b"}], [{"bad"}], [{"c"}]]
+
+
+async def test_a_combination_a_receiver_refused_is_written_again_one_change_at_a_time() -> None:
+    # A synchronous receiver refusing the members of one request (nothing is written
+    # then) failed every request of the combination with 502.
+    writer = Writer()
+    commit = without_gathering(writer)
+    first, good, refused, other = await started(commit, {"a"}, {"b"}, {"refused"}, {"c"})
+    writer.release.set()
+    assert await first == "g:1"
+    assert await good == "g:3"
+    with pytest.raises(Rejected):
+        await refused
+    assert await other == "g:5"
+    assert writer.writes == [[{"a"}], [{"b"}, {"refused"}, {"c"}], [{"b"}], [{"refused"}], [{"c"}]]
 
 
 async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry() -> None:
