@@ -88,32 +88,27 @@ async def test_changes_naming_a_common_value_are_written_in_their_order() -> Non
     assert writer.writes == [[{"a"}], [{"b"}], [{"b", "c"}, {"d"}]]
 
 
-async def test_a_refused_combination_is_written_again_one_change_at_a_time() -> None:
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("bad", InvalidValue), ("refused", Rejected)],
+    ids=["value-refused", "receiver-refused"],
+)
+async def test_a_refused_combination_is_written_again_one_change_at_a_time(
+    value: str, error: type[Exception]
+) -> None:
+    # A value the backend refuses, or a synchronous webhook receiver refusing one
+    # request's members (nothing written either way): before, a receiver's refusal failed
+    # every request of the combination with 502.
     writer = Writer()
     commit = without_gathering(writer)
-    first, good, bad, other = await started(commit, {"a"}, {"b"}, {"bad"}, {"c"})
+    first, good, bad, other = await started(commit, {"a"}, {"b"}, {value}, {"c"})
     writer.release.set()
     assert await first == "g:1"
     assert await good == "g:3"
-    with pytest.raises(InvalidValue):
+    with pytest.raises(error):
         await bad
     assert await other == "g:5"
-    assert writer.writes == [[{"a"}], [{"b"}, {"bad"}, {"c"}], [{"b"}], [{"bad"}], [{"c"}]]
-
-
-async def test_a_combination_a_receiver_refused_is_written_again_one_change_at_a_time() -> None:
-    # A synchronous receiver refusing the members of one request (nothing is written
-    # then) failed every request of the combination with 502.
-    writer = Writer()
-    commit = without_gathering(writer)
-    first, good, refused, other = await started(commit, {"a"}, {"b"}, {"refused"}, {"c"})
-    writer.release.set()
-    assert await first == "g:1"
-    assert await good == "g:3"
-    with pytest.raises(Rejected):
-        await refused
-    assert await other == "g:5"
-    assert writer.writes == [[{"a"}], [{"b"}, {"refused"}, {"c"}], [{"b"}], [{"refused"}], [{"c"}]]
+    assert writer.writes == [[{"a"}], [{"b"}, {value}, {"c"}], [{"b"}], [{value}], [{"c"}]]
 
 
 async def test_an_error_after_the_write_is_every_callers_not_hidden_by_a_retry() -> None:
