@@ -15,6 +15,7 @@ import math
 import time
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +79,10 @@ class OutboxJournal:
         """The transactions whose first change (the client's) was recorded already."""
         self._storing: set[asyncio.Task[None]] = set()
         """Events that put a receiver right, being stored (see `_put_right`)."""
+        self._undoing: Counter[tuple[str, str, str]] = Counter()
+        """(receiver, resource type, id) of those events, until they are stored: a request
+        on the resource meanwhile would find nothing waiting in the outbox, and its event
+        would reach the receiver before them."""
 
     @property
     def in_transaction(self) -> bool:
@@ -163,9 +168,8 @@ class OutboxJournal:
         go ahead of it, and the request is to be made again shortly (503)."""
         if not isinstance(transaction, AsyncConnection):
             return
-        if await self._outbox.holds_pending(
-            transaction, event.webhook, event.resource_type, event.resource_id
-        ):
+        key = (event.webhook, event.resource_type, event.resource_id)
+        if self._undoing[key] or await self._outbox.holds_pending(transaction, *key):
             self._wake(event.webhook)
             raise Unavailable(
                 f"the webhook receiver {event.webhook} has earlier events of this resource "
@@ -201,7 +205,9 @@ class OutboxJournal:
         on the event must have finished before it is told otherwise. Stored apart, in
         a task that waits for the write lock the request's transaction holds on SQLite
         (elsewhere it may commit first: the change cannot, the request fails). Until
-        they are delivered, a request on the resource is answered 503 (`_in_order`).
+        they are delivered, a request on the resource is answered 503 (`_in_order`), and
+        while they are being stored too (in this process: another worker's request can
+        only tell once they are).
         """
         undone = Change(
             change.kind,
@@ -215,9 +221,17 @@ class OutboxJournal:
         if not events:
             return
         due = time.time() + self._receivers[name].settings.timeout
+        key = (name, events[0].resource_type, events[0].resource_id)
+        self._undoing[key] += 1
         task = asyncio.get_running_loop().create_task(self._store_later(engine, events, due))
         self._storing.add(task)
         task.add_done_callback(self._storing.discard)
+        task.add_done_callback(lambda _: self._stored(key))
+
+    def _stored(self, key: tuple[str, str, str]) -> None:
+        self._undoing[key] -= 1
+        if self._undoing[key] <= 0:
+            del self._undoing[key]
 
     async def _store_later(self, engine: AsyncEngine, events: list[NewEvent], due: float) -> None:
         try:

@@ -16,7 +16,7 @@ from scim_client import GROUP_SCHEMA, USER_SCHEMA
 from served import serve, serve_config
 
 from connectors.webhook.delivery import parse_retry_after
-from connectors.webhook.journal import CLIENT_WAIT_MAX, client_wait
+from connectors.webhook.journal import CLIENT_WAIT_MAX, OutboxJournal, client_wait
 
 ENV = {"AUDIT_SECRET": SECRET}
 
@@ -209,3 +209,51 @@ async def test_a_receiver_that_refused_or_was_unreachable_is_not_told_again(
     assert unreachable.status == 503, unreachable.body
     await asyncio.sleep(1.2)  # past the `timeout` a correction would wait
     assert _events(database) == []
+
+
+async def test_a_request_while_a_correction_is_being_stored_waits_for_it(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The correction of a change undone is stored by a task of its own, after the failed
+    request: a request on the resource that came meanwhile found nothing waiting in the
+    outbox, and its event reached the receiver before the correction (which then undid
+    the accepted change there). It is answered 503 until the correction is stored."""
+    config = _own_store(tmp_path, receiver, "timeout = 0.5\n")
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    created = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ann"})
+    assert created.status == 201, created.body
+    path = f"/Users/{created.body['id']}"
+    store = OutboxJournal._store_later
+    release = asyncio.Event()
+
+    async def store_when_released(self: OutboxJournal, *args: Any) -> None:
+        await release.wait()
+        await store(self, *args)
+
+    monkeypatch.setattr(OutboxJournal, "_store_later", store_when_released)
+    receiver.delay_for = lambda arrival: 0.8 if arrival.type == "user.updated" else 0.0
+    late = await scim.patch(path, {"op": "replace", "path": "title", "value": "A"})
+    assert late.status == 503, late.body
+    receiver.delay_for = lambda arrival: 0.0
+    meanwhile = await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
+    assert meanwhile.status == 503, meanwhile.body
+    assert meanwhile.body["detail"].endswith(
+        "earlier events of this resource to take first; retry later"
+    )
+    release.set()
+    await receiver.wait_for(3)  # created, A (taken late), its correction
+    for _ in range(100):  # 503 until the correction is delivered
+        answer = await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
+        if answer.status != 503:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.status == 200, answer.body
+    await receiver.wait_for(4)
+    titles = [
+        a.body["data"]["changes"]["title"] for a in receiver.delivered() if a.type == "user.updated"
+    ]
+    assert titles == [
+        {"old": None, "new": "A"},
+        {"old": "A", "new": None},
+        {"old": None, "new": "B"},
+    ]
