@@ -34,6 +34,7 @@ from connectors.base import (
     mapping_origin,
     rule_key,
 )
+from connectors.ldap.values import to_directory
 
 _OPERATIONAL = frozenset({"DIRECTORY_OPERATION", "DISTRIBUTED_OPERATION", "DSA_OPERATION"})
 """ldap3's names of the usages of RFC 4512 §4.1.2 other than userApplications."""
@@ -404,10 +405,9 @@ def _unfit_values(where: str, name: str, found: AttributeType, values: Any) -> l
 
 
 def _as_written(value: Any) -> str:
-    """A fixed value as the connector writes it (connectors.ldap.values.to_directory)."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    """A fixed value as the connector writes it (to_directory), as text."""
+    written = to_directory(value)
+    return written.decode(errors="replace") if isinstance(written, bytes) else written
 
 
 def _not_allowed(

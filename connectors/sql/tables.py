@@ -284,10 +284,11 @@ def _exact_unique_constraints(
 def _unique_ignoring_case(
     connection: sa.Connection, table: sa.Table, unique: Collection[str]
 ) -> dict[str, str]:
-    """MariaDB: the unique indexes on exactly one of the mapping's unique columns whose
-    collation ignores case (`_ci`, the default: utf8mb4_general_ci), column by index
-    name. Such an index refuses `Alice` beside `alice`, as RFC 7643 §4.1.1 wants of a
-    userName; one on a `_bin` or `_cs` column does not."""
+    """MariaDB: of the unique indexes on exactly one of the mapping's unique columns
+    (`_exact_unique_constraints`), those whose column's collation ignores case (`_ci`, the
+    default: utf8mb4_general_ci), column by index name. Such an index refuses `Alice`
+    beside `alice`, as RFC 7643 §4.1.1 wants of a userName; one on a `_bin` or `_cs`
+    column does not."""
     described = connection.execute(
         sa.text(
             "SELECT column_name, collation_name FROM information_schema.columns "
@@ -295,16 +296,16 @@ def _unique_ignoring_case(
         ),
         {"table": table.name},
     )
-    collations = {str(column): collation for column, collation in described}
-    found: dict[str, str] = {}
-    keys = _keys(table)
-    for name, columns in _unique_sets(connection, table):
-        column = columns[0] if len(columns) == 1 else None
-        key = keys.get(column or "")
-        collation = str(collations.get(column or "") or "").lower()
-        if name is not None and key is not None and key in unique and collation.endswith("_ci"):
-            found[name] = key
-    return found
+    ignoring_case = {
+        str(column)
+        for column, collation in described
+        if collation and str(collation).lower().endswith("_ci")
+    }
+    return {
+        name: key
+        for name, key in _exact_unique_constraints(connection, table, unique).items()
+        if table.c[key].name in ignoring_case
+    }
 
 
 def _unique_sets(
