@@ -34,9 +34,10 @@ from bridge.config import ConfigError, Settings, load_config, parse_listen, unse
 from bridge.events import Events, store_engine
 from bridge.resources import policy_problems
 from bridge.runner import MAX_REQUEST_LINE, Runner
-from bridge.workers import Copies, parent_of_this_worker, until_orphaned
+from bridge.workers import Copies, forget_board, parent_of_this_worker, until_orphaned
 from connectors import build_connector
 from connectors.base import Connector, ConnectorError
+from connectors.forget_board import ForgetBoard
 from connectors.ldap import LdapSettings
 from connectors.sql import SqlSettings
 from connectors.webhook import Status
@@ -96,6 +97,7 @@ async def _checked(
     listen: str | None = None,
     *,
     rehearsal: bool = False,
+    forgets: ForgetBoard | None = None,
 ) -> _Service:
     """Run the start-up checks; ConfigError lists every problem found.
 
@@ -138,6 +140,7 @@ async def _checked(
         mapping.backend,
         events.journal if events else None,
         rehearsal=rehearsal,
+        forgets=forgets,
     )
     unusable = _password_problem(settings) or _database_file_problem(settings)
     if unusable is not None:
@@ -382,13 +385,18 @@ async def _missing_events_table(events: Events | None) -> str | None:
 
 
 async def application(
-    config: Path, environ: Mapping[str, str], *, listen: str | None = None
+    config: Path,
+    environ: Mapping[str, str],
+    *,
+    listen: str | None = None,
+    forgets: ForgetBoard | None = None,
 ) -> tuple[web.Application, Settings]:
     """The application a configuration file describes, after every start-up check.
 
-    `listen` overrides `server.listen`. ConfigError lists the problems found.
+    `listen` overrides `server.listen`; `forgets` is the board the workers share
+    (bridge.workers.forget_board). ConfigError lists the problems found.
     """
-    service = await _checked(config, environ, listen)
+    service = await _checked(config, environ, listen, forgets=forgets)
     settings = service.settings
     if listen is not None:
         server = settings.server.model_copy(update={"listen": listen})
@@ -401,7 +409,8 @@ async def application(
 
 
 async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -> int:
-    app, settings = await application(config, environ, listen=listen)
+    board = forget_board(environ)
+    app, settings = await application(config, environ, listen=listen, forgets=board)
     # A request line up to 64 KiB (a long filter) reaches the service, which answers it in
     # SCIM terms; aiohttp's own limit of 8 KiB would answer plain text.
     logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
@@ -446,7 +455,7 @@ async def _serve(config: Path, listen: str | None, environ: Mapping[str, str]) -
             log.warning("%s", slip)
         bound = runner.addresses[0][1]  # differs from `port` when port 0 asked for any
         authority = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
-        copies = Copies(workers - 1, config, authority, environ)
+        copies = Copies(workers - 1, config, authority, environ, board)
         copies.start()
         if workers > 1:
             log.info("%d workers accept on this port", workers)

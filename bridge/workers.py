@@ -13,6 +13,10 @@ backend connections bound to its event loop, is shared by accident. A copy that 
 started again after a pause; a copy whose first worker is gone (killed without its
 SIGTERM) stops by itself. Each copy learns it is one from an environment variable that
 holds the first worker's pid.
+
+What the workers share is one small board in memory (connectors.forget_board), on which
+each tells the others what its writes made stale in their caches; the copies inherit its
+descriptor, named by another environment variable.
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from connectors.forget_board import ForgetBoard
+
 log = logging.getLogger(__name__)
 
 WORKER_OF = "SCIM_BRIDGE_WORKER_OF"
 """Set in the environment of the copies: the pid of the worker that started them."""
+
+FORGET_BOARD_FD = "SCIM_BRIDGE_FORGET_BOARD_FD"
+"""Set in the environment of the copies: the descriptor of the first worker's board."""
 
 RESTART_PAUSE = 1.0
 """Seconds before a copy that exited is started again (a backend that is down keeps a copy
@@ -45,6 +54,24 @@ def parent_of_this_worker(environ: Mapping[str, str]) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def forget_board(environ: Mapping[str, str]) -> ForgetBoard:
+    """The board this worker shares with the others: the first worker's, inherited by a
+    copy; a new one in the first worker (its copies are handed it by `Copies`).
+
+    A copy whose descriptor holds no board (which only a copy started by hand with the
+    variable set can meet) keeps a private one: it says so, since its caches then answer
+    from what they read for up to their lifetime after another worker's write.
+    """
+    if parent_of_this_worker(environ) is None:
+        return ForgetBoard.shared()
+    value = environ.get(FORGET_BOARD_FD, "")
+    try:
+        return ForgetBoard.attached(int(value))
+    except (ValueError, OSError):
+        log.error("this worker shares no forget board with the others; its caches may lag")
+        return ForgetBoard.private()
+
+
 async def until_orphaned(parent: int, interval: float = 1.0) -> None:
     """Return once `parent` is no longer this process's parent (it died without stopping us).
 
@@ -58,7 +85,14 @@ async def until_orphaned(parent: int, interval: float = 1.0) -> None:
 class Copies:
     """The N - 1 copies the first worker starts, kept running until `stop`."""
 
-    def __init__(self, count: int, config: Path, listen: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        count: int,
+        config: Path,
+        listen: str,
+        environ: Mapping[str, str],
+        board: ForgetBoard,
+    ) -> None:
         self._argv = [
             sys.executable,
             "-m",
@@ -70,6 +104,10 @@ class Copies:
             listen,
         ]
         self._environ = {**environ, WORKER_OF: str(os.getpid())}
+        self._handed: tuple[int, ...] = ()
+        if board.fd is not None:
+            self._environ[FORGET_BOARD_FD] = str(board.fd)
+            self._handed = (board.fd,)
         self._count = count
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,7 +124,9 @@ class Copies:
         """Run copy number `slot`, and again whenever it exits while the service runs."""
         while not self._stopping:
             try:
-                process = await asyncio.create_subprocess_exec(*self._argv, env=self._environ)
+                process = await asyncio.create_subprocess_exec(
+                    *self._argv, env=self._environ, pass_fds=self._handed
+                )
             except OSError as error:  # out of processes or memory: try again later
                 log.error("cannot start worker %d: %s", slot + 2, error.strerror)
                 await asyncio.sleep(RESTART_PAUSE)

@@ -50,12 +50,21 @@ from connectors.base import (
     Unavailable,
     Unsortable,
 )
+from connectors.forget_board import ForgetBoard
 from connectors.group_commit import MemberWritesTogether, UpdateTarget
 from connectors.ldap import ber
 from connectors.ldap import dn as dns
 from connectors.ldap.ber import Control
 from connectors.ldap.cursors import PagedSearch, Segment, cursor_cache
-from connectors.ldap.directory import Entry, Location, add_entry, entries_of, search, search_all
+from connectors.ldap.directory import (
+    Entry,
+    Location,
+    RefCache,
+    add_entry,
+    entries_of,
+    search,
+    search_all,
+)
 from connectors.ldap.errors import translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
 from connectors.ldap.pool import ConnectionPool, Slot
@@ -97,8 +106,14 @@ class LdapConnector(MemberWritesTogether):
     """The Connector protocol (connectors.base) over ldap3."""
 
     def __init__(
-        self, settings: LdapSettings, schema: BackendSchema, journal: Journal | None = None
+        self,
+        settings: LdapSettings,
+        schema: BackendSchema,
+        journal: Journal | None = None,
+        forgets: ForgetBoard | None = None,
     ) -> None:
+        """`forgets`: the board the service's workers tell each other the DNs their writes
+        made stale on (connectors.forget_board); None for a service of one process."""
         self.schema = schema
         self._settings = settings
         self._journal = journal
@@ -122,6 +137,7 @@ class LdapConnector(MemberWritesTogether):
             disabled=self._disabled(schema.users),
             key=KeyCodec(schema.users.key),
             member_of=members.member_of if members else None,
+            refs=RefCache(board=forgets),
         )
         self._groups: Location | None = None
         if schema.groups is not None:
@@ -132,6 +148,7 @@ class LdapConnector(MemberWritesTogether):
                 disabled=self._disabled(schema.groups),
                 key=KeyCodec(schema.groups.key),
                 member_attribute=members.field if members else None,
+                refs=RefCache(board=forgets),
             )
         fields = {f.name for spec in (schema.users, schema.groups) if spec for f in spec.fields}
         self._known_fields = fields | ({members.field} if members and members.field else set())
@@ -430,6 +447,7 @@ class LdapConnector(MemberWritesTogether):
             controls = [_post_read_of(tuple(wanted))] if self._post_read else None
             with _storable_name(entry_dn, directory.naming_field):
                 add_entry(connection, entry_dn, attributes, controls)
+            location.refs.forget(entry_dn)  # a reference to it read before found nothing
             entry = _post_read_entry(connection, entry_dn)
             settled = self._settle_references(connection, location, entry_dn, given)
             if joining:

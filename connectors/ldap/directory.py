@@ -25,6 +25,7 @@ from connectors.base import (
     ObjectSpec,
     Record,
 )
+from connectors.forget_board import ForgetBoard, digest
 from connectors.ldap import ber
 from connectors.ldap import dn as dns
 from connectors.ldap.filters import any_of, escape
@@ -215,37 +216,71 @@ class RefCache:
     """DN -> (SCIM id, display) for a short while, shared by the worker threads.
 
     Reading a page of users shows each one's manager and groups by id; without this,
-    every DN would cost one more read per record. Writes by this service forget the
-    DNs they touch; changes made elsewhere show within `ttl` seconds.
+    every DN would cost one more read per record. Writes by this service forget the DNs
+    they touch, and tell them to the other workers' caches through `board`
+    (connectors.forget_board), which each cache reads before it answers; changes made by
+    other programs show within `ttl` seconds.
     """
 
-    def __init__(self, ttl: float = 30.0, size: int = 50_000) -> None:
+    def __init__(
+        self, ttl: float = 30.0, size: int = 50_000, board: ForgetBoard | None = None
+    ) -> None:
         self._ttl = ttl
         self._size = size
+        self._board = board or ForgetBoard.private()
         self._lock = threading.Lock()
-        self._found: dict[str, tuple[float, MemberRef | None]] = {}
+        self._found: dict[bytes, tuple[float, MemberRef | None]] = {}
+        self._read = self._board.told()
+        """How many keys the board had told when this cache last read it."""
 
     def get(self, dn: str) -> tuple[bool, MemberRef | None]:
-        key = dns.normalized(dn)
+        key = digest(dns.normalized(dn))
+        self._catch_up()
         with self._lock:
             hit = self._found.get(key)
         if hit is None or hit[0] < time.monotonic():
             return False, None
         return True, hit[1]
 
-    def put(self, dn: str, ref: MemberRef | None) -> None:
+    def stamp(self) -> int:
+        """Taken before the directory is read for `put`: what was told since is known."""
+        return self._board.told()
+
+    def put(self, dn: str, ref: MemberRef | None, stamp: int) -> None:
+        """Keep what a read begun at `stamp` found, unless a write told `dn` stale since
+        (the read may have come before that write)."""
+        key = digest(dns.normalized(dn))
+        _, told = self._board.told_since(stamp)
+        if told is None or key in told:
+            return
         with self._lock:
             if len(self._found) >= self._size:
                 self._found.clear()
-            self._found[dns.normalized(dn)] = (time.monotonic() + self._ttl, ref)
+            self._found[key] = (time.monotonic() + self._ttl, ref)
 
     def forget(self, dn: str) -> None:
+        """After a write that changed what `dn` names (or removed, renamed or made it)."""
+        key = digest(dns.normalized(dn))
         with self._lock:
-            self._found.pop(dns.normalized(dn), None)
+            self._found.pop(key, None)
+        self._board.tell([key])
 
     def clear(self) -> None:
         with self._lock:
             self._found.clear()
+
+    def _catch_up(self) -> None:
+        """Forget what the board told since this cache last read it."""
+        if self._board.told() == self._read:
+            return
+        with self._lock:
+            now, told = self._board.told_since(self._read)
+            if told is None:
+                self._found.clear()
+            else:
+                for key in told:
+                    self._found.pop(key, None)
+            self._read = max(self._read, now)
 
 
 @dataclass
@@ -344,6 +379,7 @@ class Location:
         known, ref = self.refs.get(dn)
         if known:
             return ref
+        stamp = self.refs.stamp()
         ref = None
         if any(dns.is_under(dn, base) for base in self.bases):
             try:
@@ -353,7 +389,7 @@ class Location:
             else:
                 found = entries_of(connection)
             ref = self.ref_of(found[0]) if found else None
-        self.refs.put(dn, ref)
+        self.refs.put(dn, ref, stamp)
         return ref
 
     def record(self, entry: Entry) -> Record:

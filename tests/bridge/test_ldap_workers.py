@@ -1,0 +1,143 @@
+"""Several workers in front of one directory: what one worker's writes change, every
+worker shows at once.
+
+Each worker keeps a short-lived cache of DN -> (id, display name) (connectors.ldap.directory
+.RefCache) so that a page of users or a large group does not cost one directory read per
+reference. Run as an admin runs it (`python -m bridge serve` with `workers = 2`) on the
+suite's slapd; each client holds a keep-alive connection of its own, which the kernel gives
+to one worker or the other, so that sixteen of them reach both workers (all sixteen on one
+worker: one chance in 32,768).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from scim_client import (
+    ENTERPRISE,
+    GROUP_SCHEMA,
+    LDAP_PASSWORD_ENV,
+    TOKEN,
+    USER_SCHEMA,
+    write_ldap_config,
+)
+from slapd import SlapdServer
+from test_cli import environment, start_serve
+from test_workers import eventually, listening_on
+
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CONNECTIONS = 16
+
+
+@pytest.fixture
+async def two_workers(slapd: SlapdServer, tmp_path: pathlib.Path) -> AsyncIterator[str]:
+    """The base URL of `serve` with two workers on a tree of its own."""
+    config = write_ldap_config(tmp_path, slapd, slapd.make_tree(f"workers-{tmp_path.name}"))
+    config.write_text(config.read_text().replace("[server]\n", "[server]\nworkers = 2\n", 1))
+    env = environment(SCIM_BRIDGE_TEST_TOKEN=TOKEN, **{LDAP_PASSWORD_ENV: slapd.admin_password})
+    process = await start_serve(config, env, "--listen", "127.0.0.1:0")
+    assert process.stderr is not None
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=30)).decode()
+            assert line, "serve exited before serving"
+            found = re.search(r"serving SCIM 2.0 at (http://\S+)$", line.rstrip())
+            if found:
+                break
+        port = int(found[1].split(":")[2].split("/")[0])
+        await eventually(lambda: len(listening_on(port)) == 2)  # the copy is up too
+        yield found[1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, log = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert b"shares no forget board" not in log
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[aiohttp.ClientSession]]:
+    """Sessions of one keep-alive connection each."""
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), headers=HEADERS)
+        for _ in range(CONNECTIONS)
+    ]
+    try:
+        yield sessions
+    finally:
+        await asyncio.gather(*(session.close() for session in sessions))
+
+
+async def send(
+    session: aiohttp.ClientSession, method: str, url: str, body: Any = None, status: int = 200
+) -> Any:
+    async with session.request(method, url, json=body) as response:
+        assert response.status == status, await response.text()
+        return await response.json() if response.status != 204 else None
+
+
+async def seen(clients: list[aiohttp.ClientSession], url: str, read: Any) -> list[Any]:
+    """`read(resource)` of the resource at `url` as each connection (each worker) answers."""
+    return [read(await send(session, "GET", url)) for session in clients]
+
+
+def manager_of(user: dict[str, Any]) -> Any:
+    return user.get(ENTERPRISE, {}).get("manager", {}).get("value")
+
+
+def groups_of(user: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((group["value"], group["display"]) for group in user.get("groups", []))
+
+
+def user(name: str, **more: Any) -> dict[str, Any]:
+    return {
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "userName": name,
+        "name": {"givenName": name.title(), "familyName": "Lovelace"},
+        **more,
+    }
+
+
+def replace(path: str, value: Any) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": [{"op": "replace", "path": path, "value": value}]}
+
+
+async def test_a_manager_deleted_and_made_again_shows_its_new_id_on_every_worker(
+    two_workers: str, clients: list[aiohttp.ClientSession]
+) -> None:
+    url, first = two_workers, clients[0]
+    old = (await send(first, "POST", f"{url}/Users", user("boss"), 201))["id"]
+    report = user("ada", **{ENTERPRISE: {"manager": {"value": old}}})
+    ada = f"{url}/Users/{(await send(first, 'POST', f'{url}/Users', report, 201))['id']}"
+    # Every worker reads ada once: each now knows her manager's DN by its first id.
+    assert await seen(clients, ada, manager_of) == [old] * CONNECTIONS
+
+    await send(first, "DELETE", f"{url}/Users/{old}", status=204)
+    new = (await send(first, "POST", f"{url}/Users", user("boss"), 201))["id"]
+    assert new != old
+    await send(first, "PATCH", ada, replace(f"{ENTERPRISE}:manager", {"value": new}))
+
+    assert await seen(clients, ada, manager_of) == [new] * CONNECTIONS
+
+
+async def test_a_group_deleted_and_made_again_shows_its_new_id_on_every_worker(
+    two_workers: str, clients: list[aiohttp.ClientSession]
+) -> None:
+    url, first = two_workers, clients[0]
+    member = (await send(first, "POST", f"{url}/Users", user("ada"), 201))["id"]
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "team", "members": [{"value": member}]}
+    old = (await send(first, "POST", f"{url}/Groups", group, 201))["id"]
+    ada = f"{url}/Users/{member}"
+    assert await seen(clients, ada, groups_of) == [[(old, "team")]] * CONNECTIONS
+
+    await send(first, "DELETE", f"{url}/Groups/{old}", status=204)
+    new = (await send(first, "POST", f"{url}/Groups", group, 201))["id"]
+    assert new != old
+
+    assert await seen(clients, ada, groups_of) == [[(new, "team")]] * CONNECTIONS
