@@ -30,7 +30,7 @@ from connectors.base import (
 )
 from connectors.sql.caseless import folding
 from connectors.sql.tables import Mapped, Tables
-from connectors.sql.values import beyond_range, key_from_id, to_column
+from connectors.sql.values import beyond_range, finer_than_microseconds, key_from_id, to_column
 
 Expression = sa.ColumnElement[bool]
 
@@ -103,12 +103,28 @@ def compare(target: Target, condition: Compare) -> Expression:
     if beyond:
         return _beyond_range(condition.op, column, above=beyond > 0)
     value = to_column(column, condition.value, field=condition.field, stored=False)
+    if isinstance(column.type, sa.DateTime) and finer_than_microseconds(condition.value):
+        return _between_microseconds(condition.op, column, value)
     return _two_valued(condition.op, column, _ORDERING[condition.op](column, value))
 
 
+def _between_microseconds(op: Op, column: sa.Column[Any], below: Any) -> Expression:
+    """`column op instant` for an instant after `below`, the microsecond it was cut to,
+    and before the next one: no value a column holds (microseconds at the finest) equals
+    it. RFC 7644 §3.4.2.2 compares the instants: lt and le hold for what is at `below` or
+    before, gt and ge for what is after it; eq for nothing, ne for every record (as an
+    absent value matches ne, see `_two_valued`)."""
+    if op is Op.EQ:
+        return sa.false()
+    if op is Op.NE:
+        return sa.true()
+    matched = column <= below if op in (Op.LT, Op.LE) else column > below
+    return _two_valued(op, column, matched)
+
+
 def _beyond_range(op: Op, column: sa.Column[Any], *, above: bool) -> Expression:
-    """`column op value` for a whole number the integer column cannot hold (RFC 7644
-    §3.4.2.2: the filter is valid, its value only names no stored one).
+    """`column op value` for a whole number or an instant the column cannot hold (RFC
+    7644 §3.4.2.2: the filter is valid, its value only names no stored one).
 
     Above the column's range, eq, gt and ge match nothing, lt and le every record with a
     value; below it, the mirror. ne matches every record, as it matches an absent value

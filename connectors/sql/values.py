@@ -213,14 +213,17 @@ to its type's width (an id beyond it names no record, and must not reach the que
 
 
 def beyond_range(column: sa.Column[Any], value: Any) -> int:
-    """1 when `value` is a whole number above every value the integer `column` holds, -1
-    when it is below every one, 0 otherwise (within, or not a whole number at all).
+    """1 when `value` is above every value `column` can hold, -1 when it is below every
+    one, 0 otherwise (within, or not of the column's kind at all).
 
-    A filter may name any integer (RFC 7643 §2.3.4 sets no bound), and one the column
-    cannot hold is not a wrong filter: it decides the comparison without the database,
-    whose driver or server would refuse the value as a parameter (PostgreSQL's int4, and
-    any value past 64 bits).
+    A filter may name any integer (RFC 7643 §2.3.4 sets no bound), and any dateTime
+    (§2.3.5: `9999-12-31T23:59:59-05:00` is a valid one, past the last instant Python and
+    the databases hold once in UTC). One the column cannot hold is not a wrong filter: it
+    decides the comparison without the database, whose driver or server would refuse the
+    value as a parameter (PostgreSQL's int4, and any value past 64 bits).
     """
+    if isinstance(column.type, sa.DateTime):
+        return _instant_beyond_range(value)
     if not isinstance(column.type, sa.Integer) or isinstance(value, bool):
         return 0
     if isinstance(value, str) and _INTEGER_ID.fullmatch(value.strip()):
@@ -231,6 +234,36 @@ def beyond_range(column: sa.Column[Any], value: Any) -> int:
     if value >= high:
         return 1
     return -1 if value < low else 0
+
+
+def _instant_beyond_range(value: Any) -> int:
+    moment = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return 0  # not a dateTime: to_column says so
+    if moment is None:
+        return 0
+    try:
+        utc(moment)
+    except OverflowError:  # within a day of the first or the last year, in another zone
+        return 1 if moment.year > 1 else -1
+    return 0
+
+
+_SECONDS_FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d+)")
+
+
+def finer_than_microseconds(value: Any) -> bool:
+    """Whether `value`, an ISO 8601 text, names an instant between two microseconds: its
+    seconds have digits past the sixth that are not all zero. Python's datetime, hence the
+    operand the database is sent, keeps the microsecond below it (`.8264181` is `.826418`).
+    """
+    if not isinstance(value, str):
+        return False
+    found = _SECONDS_FRACTION.search(value)
+    return found is not None and found[1][6:].strip("0") != ""
 
 
 def key_from_id(resource: Kind, column: sa.Column[Any], id: str) -> Any | None:
