@@ -125,8 +125,8 @@ class LdapConnector(MemberWritesTogether):
         """The directory answers a write with the entry (RFC 4527): no read after an add."""
         self._cursors = cursor_cache()
         self._assertion = False
-        """The directory takes the Assertion control (RFC 4528): members are added on the
-        condition that the group holds no placeholder, instead of after a compare."""
+        """The directory takes the Assertion control (RFC 4528): an If-Match is checked
+        by the directory within the attribute modify itself (`_still_at`)."""
         self._member_writes = self._group_commit()
         self._problems = schema_problems(schema)
         members = schema.memberships
@@ -1357,33 +1357,28 @@ class LdapConnector(MemberWritesTogether):
 
         Nothing of the other members is read: a value already there (or already gone) is
         found by a compare of that value alone, only when the modify was refused for it.
-        When members are added, the placeholder goes with the first of them. A directory
-        that takes the Assertion control (RFC 4528) is sent the adds on the condition
-        that the group holds no placeholder, checked by the directory within the modify
-        itself: refused, the modify is sent again removing it. No compare is then needed,
-        and no other writer can put the placeholder back between a check and the write.
-        Elsewhere the placeholder is looked for by a compare first. Returns the values
-        really added and removed (the placeholder aside).
+        When members are added, the placeholder goes with the first of them: it is looked
+        for by a compare first, and a modify refused for it (another writer took it away
+        meanwhile) is sent again without it. Not by an Assertion control (RFC 4528) on the
+        adds instead: slapd's memberof overlay, now and then, left memberOf unwritten on a
+        member so added while another writer removed the placeholder (a user in the group
+        without the group in its memberOf, which adding it again does not mend). Returns
+        the values really added and removed (the placeholder aside).
         """
         if not added and not removed:
             return [], []
         attribute = self._member_attribute()
         placeholder = self._placeholder() or ""  # "": the groups need none
-        # The placeholder goes with the first members: asserted absent, or known present.
-        asserted = bool(placeholder and added and self._assertion)
+        # The placeholder goes with the first members.
         extra: list[str] = []
-        if placeholder and added and not asserted:
+        if placeholder and added:
             extra = [placeholder] if self._holds(connection, group_dn, placeholder) else []
         try:
             for _ in range(MEMBER_WRITE_ATTEMPTS):
                 controls = [read_back] if read_back is not None else []
-                if asserted:
-                    controls.append(_holds_no_value(attribute, placeholder))
                 try:
                     self._send_members(connection, group_dn, added, [*removed, *extra], controls)
                     return added, removed
-                except ldap_errors.LDAPAssertionFailedResult:
-                    asserted, extra = False, [placeholder]  # it is there: it goes now
                 except (
                     ldap_errors.LDAPAttributeOrValueExistsResult,
                     ldap_errors.LDAPNoSuchAttributeResult,
@@ -1392,9 +1387,9 @@ class LdapConnector(MemberWritesTogether):
                     added = [v for v in added if not self._holds(connection, group_dn, v)]
                     removed = [v for v in removed if self._holds(connection, group_dn, v)]
                     if extra and not self._holds(connection, group_dn, placeholder):
-                        extra, asserted = [], bool(added and self._assertion)
+                        extra = []
                     if not added:
-                        extra, asserted = [], False
+                        extra = []
                     if not added and not removed:
                         return [], []
         except ldap_errors.LDAPObjectClassViolationResult:
@@ -1498,14 +1493,6 @@ def _asserting(term: str) -> Control:
     """The Assertion control (RFC 4528, critical): the write is made only if the entry
     matches the filter `term`, else it fails with assertionFailed."""
     return ASSERTION, True, ber.encode_filter(term)
-
-
-@functools.lru_cache(maxsize=16)
-def _holds_no_value(attribute: str, value: str) -> Control:
-    """The write is made only if the entry does not hold `value`. Overlays' own writes
-    inherit the assertion (OpenLDAP's memberof modifies the member's entry under it),
-    which this filter lets through: users hold no members."""
-    return _asserting(f"(!({attribute}={escape(value)}))")
 
 
 _REFUSED_TO_ANONYMOUS = (
