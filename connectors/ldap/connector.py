@@ -38,6 +38,7 @@ from connectors.base import (
     MemberRef,
     Membership,
     Not,
+    NotFound,
     Op,
     Or,
     Page,
@@ -474,12 +475,12 @@ class LdapConnector(MemberWritesTogether):
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
             for _ in range(MOVED_ATTEMPTS):
-                entry = location.find(connection, id, location.attributes())
+                entry, placeholder_held = self._find_for_members(connection, location, id, members)
                 if if_version is not None and location.version_of(entry) != if_version:
                     raise PreconditionFailed("the record has changed since it was read")
                 wrote: list[bool] = []
                 try:
-                    return write_on(connection, entry, wrote)
+                    return write_on(connection, entry, placeholder_held, wrote)
                 except ldap_errors.LDAPNoSuchObjectResult:
                     # Made again only when nothing of it was written: a second attempt
                     # would find its changes made and tell the journal of none.
@@ -493,7 +494,10 @@ class LdapConnector(MemberWritesTogether):
             raise Unavailable("the entry kept moving under concurrent writes; retry")
 
         def write_on(
-            connection: ldap3.Connection, entry: Entry, wrote: list[bool]
+            connection: ldap3.Connection,
+            entry: Entry,
+            placeholder_held: bool | None,
+            wrote: list[bool],
         ) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
@@ -516,7 +520,9 @@ class LdapConnector(MemberWritesTogether):
                 read_back = _post_read_of(tuple(location.attributes()))
             fresh = None
             if targets is not None:
-                joined, left, fresh = self._change_members(connection, entry_dn, targets, read_back)
+                joined, left, fresh = self._change_members(
+                    connection, entry_dn, targets, read_back, placeholder_held
+                )
                 wrote.append(True)
             if fresh is None:
                 try:
@@ -1243,6 +1249,29 @@ class LdapConnector(MemberWritesTogether):
             raise InvalidValue("a member id names no user", field="members")
         return {self._member_value_of(entry): id for id, entry in found.items()}
 
+    def _find_for_members(
+        self,
+        connection: ldap3.Connection,
+        location: Location,
+        id: str,
+        members: MemberChanges | None,
+    ) -> tuple[Entry, bool | None]:
+        """The entry, and, when members are to be added to a group that may hold the
+        placeholder, whether it does (else None): found by one search asking for the
+        group without it, which answers what a compare would cost another round trip
+        for (one that reads a group of 50,000 values again). Only a group that holds it
+        (one with no members yet) takes a second search."""
+        attributes = location.attributes()
+        placeholder = self._placeholder()
+        adds = members is not None and bool(members.added or members.replace)
+        if location.kind is not Kind.GROUPS or not placeholder or not adds:
+            return location.find(connection, id, attributes), None
+        absent = f"(!({self._member_attribute()}={escape(placeholder)}))"
+        try:
+            return location.find(connection, id, attributes, where=absent), False
+        except NotFound:
+            return location.find(connection, id, attributes), True
+
     def _member_targets(
         self, connection: ldap3.Connection, changes: MemberChanges
     ) -> _MemberTargets:
@@ -1263,10 +1292,12 @@ class LdapConnector(MemberWritesTogether):
         group_dn: str,
         targets: _MemberTargets,
         read_back: Control | None = None,
+        placeholder_held: bool | None = None,
     ) -> tuple[set[str], set[str], Entry | None]:
         """Apply member changes; the ids of the users that joined, and of those that left,
         and the group as the modify left it when `read_back` (a Post-Read control) went
-        with it and nothing was written after (None otherwise)."""
+        with it and nothing was written after (None otherwise). `placeholder_held`: as
+        `_find_for_members` found the group (None: not known)."""
         attribute = self._member_attribute()
         wanted = targets.replace
         if wanted is not None:
@@ -1282,7 +1313,12 @@ class LdapConnector(MemberWritesTogether):
         else:
             added, removed, joining = list(targets.joining), list(targets.leaving), targets.joining
         added, removed = self._modify_members(
-            connection, group_dn, added=added, removed=removed, read_back=read_back
+            connection,
+            group_dn,
+            added=added,
+            removed=removed,
+            read_back=read_back,
+            placeholder_held=placeholder_held,
         )
         fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
         written = {value: joining[value] for value in added}
@@ -1352,18 +1388,21 @@ class LdapConnector(MemberWritesTogether):
         added: list[str],
         removed: list[str],
         read_back: Control | None = None,
+        placeholder_held: bool | None = None,
     ) -> tuple[list[str], list[str]]:
         """One modify with exactly the changed values; the placeholder keeps a group valid.
 
         Nothing of the other members is read: a value already there (or already gone) is
         found by a compare of that value alone, only when the modify was refused for it.
         When members are added, the placeholder goes with the first of them: it is looked
-        for by a compare first, and a modify refused for it (another writer took it away
-        meanwhile) is sent again without it. Not by an Assertion control (RFC 4528) on the
-        adds instead: slapd's memberof overlay, now and then, left memberOf unwritten on a
-        member so added while another writer removed the placeholder (a user in the group
-        without the group in its memberOf, which adding it again does not mend). Returns
-        the values really added and removed (the placeholder aside).
+        for by a compare first, unless `placeholder_held` tells already (the group was
+        found by a search that said, `_find_for_members`), and a modify refused for it
+        (another writer took it away meanwhile) is sent again without it. Not by an
+        Assertion control (RFC 4528) on the adds instead: slapd's memberof overlay, now
+        and then, left memberOf unwritten on a member so added while another writer
+        removed the placeholder (a user in the group without the group in its memberOf,
+        which adding it again does not mend). Returns the values really added and removed
+        (the placeholder aside).
         """
         if not added and not removed:
             return [], []
@@ -1372,7 +1411,9 @@ class LdapConnector(MemberWritesTogether):
         # The placeholder goes with the first members.
         extra: list[str] = []
         if placeholder and added:
-            extra = [placeholder] if self._holds(connection, group_dn, placeholder) else []
+            if placeholder_held is None:
+                placeholder_held = self._holds(connection, group_dn, placeholder)
+            extra = [placeholder] if placeholder_held else []
         try:
             for _ in range(MEMBER_WRITE_ATTEMPTS):
                 controls = [read_back] if read_back is not None else []

@@ -335,11 +335,14 @@ class Location:
     def is_enabled(self, dn: str) -> bool:
         return self.disabled is None or not dns.is_under(dn, self.disabled)
 
-    def find(self, connection: ldap3.Connection, id: str, attributes: list[str]) -> Entry:
-        """The entry whose key is `id`, searched in every container of the type."""
+    def find(
+        self, connection: ldap3.Connection, id: str, attributes: list[str], *, where: str = ""
+    ) -> Entry:
+        """The entry whose key is `id`, searched in every container of the type; `where`,
+        a filter, narrows the search (NotFound too when the entry does not match it)."""
         value = self.key.filter_value(id)
         if value is not None:
-            search_filter = self.only_ours(f"({self.spec.key}={escape(value)})")
+            search_filter = self.only_ours(f"({self.spec.key}={escape(value)}){where}")
             for base in self.bases:
                 search(connection, base, search_filter, ldap3.SUBTREE, attributes, size_limit=2)
                 found = entries_of(connection)

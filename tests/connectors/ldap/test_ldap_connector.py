@@ -337,19 +337,22 @@ async def add_member(ldap: LdapConnector, group: str, member: str) -> None:
     await ldap.update(Kind.GROUPS, group, {}, members=MemberChanges(added=frozenset({member})))
 
 
-async def test_member_adds_compare_the_placeholder_and_memberof_follows(
+async def test_member_adds_know_the_placeholder_from_the_groups_search(
     ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The placeholder is looked for by a compare (whether or not the directory takes the
-    Assertion control) and goes with the first member; memberof writes memberOf."""
-    assert ldap._assertion  # slapd takes it: it is not what member adds rely on
+    """Whether the group holds the placeholder is told by the search that finds it (no
+    compare, nor the Assertion control): it goes with the first member, and memberof
+    writes memberOf."""
     alice = await ldap.create(Kind.USERS, user("alice"))
     bob = await ldap.create(Kind.USERS, user("bob"))
     group = await ldap.create(Kind.GROUPS, {"cn": "staff"})
     compared = calls_of(monkeypatch, LdapConnector, "_holds")
     await add_member(ldap, group.id, alice.id)
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {
+        "member": [people(ldap_tree, "alice")]
+    }
     await add_member(ldap, group.id, bob.id)
-    assert [call[-1] for call in compared] == [f"cn=nobody,{ldap_tree}"] * 2
+    assert compared == []
     held = read(slapd, group_dn(ldap_tree, "staff"), "member")
     assert held is not None
     assert sorted(held["member"]) == [people(ldap_tree, "alice"), people(ldap_tree, "bob")]
