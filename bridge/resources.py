@@ -94,6 +94,12 @@ RETRY_PAUSE = 0.005
 """Seconds: the n-th attempt waits up to n times this, at random, so that writers in
 several processes that collided do not collide again in step."""
 
+_RFC_NAMESPACES = (
+    "urn:ietf:params:scim:schemas:core:",
+    "urn:ietf:params:scim:schemas:extension:enterprise:",
+)
+"""Where RFC 7643's own schemas are named (§8.7.1): no other schema is named there."""
+
 _PATH_NAMES = re.compile(
     r"(?P<attribute>[A-Za-z][\w$-]*)(?:\[[^\]]*\])?(?:\.(?P<sub>[A-Za-z][\w$-]*))?"
 )
@@ -483,7 +489,8 @@ class ResourceService:
         clients send them) is read as that extension's, and OneLogin's legacy schema
         names as the RFC's. Paths under a schema this service does not declare stay
         tolerated and are ignored (Entra sends its directory's custom extensions whether
-        or not the service maps them). The keys of a path-less value are paths too: each
+        or not the service maps them), unless RFC 7643 names that schema or its
+        namespace (`_refused_schema`). The keys of a path-less value are paths too: each
         is checked alike, and one that selects entries (`emails[type eq "work"].value`)
         becomes an operation of its own, which scim2-models applies."""
         operations = payload.get("Operations")
@@ -531,7 +538,14 @@ class ResourceService:
                 None,
             )
             if known is None:
-                return path  # a schema this service does not declare: ignored
+                if self._refused_schema(path):
+                    raise ScimError(
+                        400,
+                        f"'{path}' names a schema this resource does not have (its schemas: "
+                        f"{', '.join(sorted(self.known_schemas))})",
+                        "invalidPath",
+                    )
+                return path  # a schema of no RFC this service does not declare: ignored
             urn, name = known, path[len(known) + 1 :]
         parsed = _PATH_NAMES.match(name)
         if parsed is None:
@@ -559,6 +573,23 @@ class ResourceService:
         if urn or schema == self.core_schema.lower():
             return path
         return f"{self._urn_of[schema]}:{path}"
+
+    def _refused_schema(self, path: str) -> bool:
+        """Whether `path` names a schema of RFC 7643 this resource type does not have:
+        the other type's core schema (a user's `...:core:2.0:Group:displayName`), a name
+        under the RFC's own core or enterprise namespace that no schema has (a misspelt
+        `...:enterprise:2.0:Usr:department`). Those are mistakes (400 invalidPath, RFC
+        7644 §3.5.2), not the custom extensions of an identity provider's directory
+        (Entra's `...:extension:<name>:2.0:User:...`), which stay tolerated and ignored;
+        so does the enterprise extension where the mapping does not declare it, which
+        identity providers send by default (Entra's manager removal, `manager`, is read
+        as the enterprise extension's on any resource)."""
+        lowered, enterprise = path.lower(), quirks.ENTERPRISE_SCHEMA.lower()
+        if lowered in self._attribute_names:  # a schema of its own, named whole
+            return False
+        if lowered == enterprise or lowered.startswith(enterprise + ":"):
+            return False
+        return lowered.startswith(_RFC_NAMESPACES)
 
     def _is_computed(self, schema: str, attribute: str, sub: str) -> bool:
         item = self._announced.get(schema, {}).get(attribute)

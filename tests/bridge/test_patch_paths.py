@@ -74,3 +74,52 @@ def test_a_computed_key_of_a_pathless_value_is_left_to_be_ignored(users: Resourc
 @pytest.mark.parametrize("path", ["foo", "name.nickname", "members"])
 def test_a_path_naming_no_attribute_is_refused(users: ResourceService, path: str) -> None:
     assert refusal(users, {"op": "replace", "path": path, "value": "x"}) == (400, "invalidPath")
+
+
+@pytest.fixture
+def groups() -> ResourceService:
+    connector: Any = None
+    mapping = load_mapping("sql-default").groups
+    assert mapping is not None
+    return ResourceService(Kind.GROUPS, mapping, connector)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "urn:ietf:params:scim:schemas:core:2.0:Group:displayName",  # the other type's
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Usr:department",  # misspelt
+        "urn:ietf:params:scim:schemas:core:2.0:Users:title",
+    ],
+)
+def test_a_path_under_a_schema_of_the_rfc_the_user_does_not_have_is_refused(
+    users: ResourceService, path: str
+) -> None:
+    for op in ("add", "replace", "remove"):
+        assert refusal(users, {"op": op, "path": path, "value": "x"}) == (400, "invalidPath")
+
+
+def test_a_path_under_the_user_schema_is_refused_on_a_group(groups: ResourceService) -> None:
+    path = "urn:ietf:params:scim:schemas:core:2.0:User:displayName"
+    assert refusal(groups, {"op": "replace", "path": path, "value": "x"}) == (400, "invalidPath")
+
+
+def test_custom_extensions_and_an_undeclared_enterprise_extension_stay_tolerated(
+    tmp_path: pathlib.Path,
+) -> None:
+    """What identity providers send whatever the service maps: their directory's custom
+    extensions (Entra), and the enterprise extension to a mapping without it (every one)."""
+    path = tmp_path / "plain.toml"
+    path.write_text(MAPPING.replace(f'"{ENTERPRISE}".department = "dept"\n', ""))
+    connector: Any = None
+    plain = ResourceService(Kind.USERS, load_mapping(path).users, connector)
+    operations = [
+        {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Sales"},
+        {
+            "op": "replace",
+            "path": "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:x",
+            "value": "y",
+        },
+        {"op": "add", "path": "urn:example:custom:costCenter", "value": "42"},
+    ]
+    assert resolved(plain, *operations) == operations
