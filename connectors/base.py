@@ -15,7 +15,7 @@ for group members.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -88,6 +88,19 @@ class Unavailable(ConnectorError):
 
 class InvalidValue(ConnectorError):
     """The backend refuses a value: wrong type, too long, unknown reference."""
+
+
+def no_such_members(ids: Iterable[str]) -> InvalidValue:
+    """The error of member ids that name no user, naming them (the first few, each cut
+    short), so that an admin whose identity provider sent many can tell which."""
+    named = sorted(ids)
+    shown = ", ".join(f'"{id[:64]}"' for id in named[:_MEMBERS_NAMED])
+    more = f" and {len(named) - _MEMBERS_NAMED} more" if len(named) > _MEMBERS_NAMED else ""
+    which = "this member id" if len(named) == 1 else "these member ids"
+    return InvalidValue(f"no user has {which}: {shown}{more}", field="members")
+
+
+_MEMBERS_NAMED = 5
 
 
 class Unsortable(InvalidValue):

@@ -50,6 +50,7 @@ from connectors.base import (
     Sort,
     Unavailable,
     Unsortable,
+    no_such_members,
 )
 from connectors.forget_board import ForgetBoard
 from connectors.group_commit import MemberWritesTogether, UpdateTarget
@@ -1246,7 +1247,7 @@ class LdapConnector(MemberWritesTogether):
             return {}
         found = self._users.find_many(connection, wanted, self._user_member_attributes())
         if required and set(found) != {id.lower() for id in wanted}:
-            raise InvalidValue("a member id names no user", field="members")
+            raise no_such_members(id for id in wanted if id.lower() not in found)
         return {self._member_value_of(entry): id for id, entry in found.items()}
 
     def _find_for_members(

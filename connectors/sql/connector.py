@@ -53,6 +53,7 @@ from connectors.base import (
     Sort,
     Unavailable,
     mapping_origin,
+    no_such_members,
     rule_key,
 )
 from connectors.group_commit import MemberWritesTogether, UpdateTarget
@@ -442,8 +443,10 @@ class SqlConnector(MemberWritesTogether):
                     stored = None
                 if members:
                     users = self._mapped(Kind.USERS)
-                    keys = {_member_key(users, id) for id in members}
-                    await self._add_members(connection, key, keys, skip_existing=False)
+                    keys, unshaped = _member_keys(users, members)
+                    await self._add_members(
+                        connection, key, keys, skip_existing=False, unshaped=unshaped
+                    )
                 if stored is not None and kind is Kind.USERS:
                     created = _record(mapped, stored)  # a new user is in no group yet
                 else:
@@ -889,9 +892,17 @@ class SqlConnector(MemberWritesTogether):
             raise Conflict("the value is already taken by another record", field=name)
 
     async def _add_members(
-        self, connection: AsyncConnection, group: Any, keys: set[Any], *, skip_existing: bool
+        self,
+        connection: AsyncConnection,
+        group: Any,
+        keys: set[Any],
+        *,
+        skip_existing: bool,
+        unshaped: Collection[str] = (),
     ) -> set[Any]:
-        """Insert membership rows for user keys, each checked to name a user.
+        """Insert membership rows for user keys, each checked to name a user; InvalidValue
+        naming every id that names none: those of `keys` no row has, and `unshaped`, the
+        ids sent that cannot be keys at all (nothing is inserted then).
 
         The users are locked first, in key order, as their new versions will lock them:
         the foreign key's check of each insert would otherwise take a shared lock on the
@@ -906,6 +917,7 @@ class SqlConnector(MemberWritesTogether):
         users = self._mapped(Kind.USERS)
         members = self._memberships()
         joined: set[Any] = set()
+        missing = list(unshaped)
         for chunk in _chunks(sorted(keys)):
             statement = (
                 sa.select(users.key)
@@ -914,8 +926,9 @@ class SqlConnector(MemberWritesTogether):
                 .with_for_update(key_share=True)
             )
             found = set((await connection.execute(statement)).scalars())
-            if len(found) != len(chunk):
-                raise InvalidValue("a member id names no user", field="members")
+            if missing or len(found) != len(chunk):
+                missing += (id_from_key(Kind.USERS, key) for key in chunk if key not in found)
+                continue  # refused below, once every chunk has said which are missing
             if skip_existing:
                 statement = sa.select(members.member).where(
                     members.group == group, members.member.in_(chunk)
@@ -926,6 +939,8 @@ class SqlConnector(MemberWritesTogether):
                 await connection.execute(sa.insert(members.table), rows)
                 await self._touch(connection, users, users.key.in_(list(found)))
                 joined |= found
+        if missing:  # the transaction rolls back what earlier chunks inserted
+            raise no_such_members(missing)
         return joined
 
     async def _remove_members(
@@ -992,17 +1007,19 @@ class SqlConnector(MemberWritesTogether):
             # The one case that reads every member: the client sent the whole set.
             statement = sa.select(members.member).where(members.group == group)
             current = set((await connection.execute(statement)).scalars())
-            wanted = {_member_key(users, id) for id in changes.replace}
+            wanted, unshaped = _member_keys(users, changes.replace)
             left = await self._remove_members(connection, group, current - wanted)
             joined = await self._add_members(
-                connection, group, wanted - current, skip_existing=False
+                connection, group, wanted - current, skip_existing=False, unshaped=unshaped
             )
             return joined, left
         # An id that cannot be a key cannot be a member either: nothing to remove.
         removed = {key_from_id(Kind.USERS, users.key, id) for id in changes.removed} - {None}
         left = await self._remove_members(connection, group, removed)
-        added = {_member_key(users, id) for id in changes.added}
-        joined = await self._add_members(connection, group, added, skip_existing=True)
+        added, unshaped = _member_keys(users, changes.added)
+        joined = await self._add_members(
+            connection, group, added, skip_existing=True, unshaped=unshaped
+        )
         return joined, left
 
     async def _lock_groups_of(self, connection: AsyncConnection, user_key: Any) -> list[Any]:
@@ -1344,11 +1361,17 @@ def _key(mapped: Mapped, id: str) -> Any:
     return key
 
 
-def _member_key(users: Mapped, id: str) -> Any:
-    key = key_from_id(Kind.USERS, users.key, id)
-    if key is None:
-        raise InvalidValue("a member id names no user", field="members")
-    return key
+def _member_keys(users: Mapped, ids: Iterable[str]) -> tuple[set[Any], list[str]]:
+    """The keys member ids stand for, and the ids that cannot be keys at all."""
+    keys: set[Any] = set()
+    unshaped: list[str] = []
+    for id in ids:
+        key = key_from_id(Kind.USERS, users.key, id)
+        if key is None:
+            unshaped.append(id)
+        else:
+            keys.add(key)
+    return keys, unshaped
 
 
 def _require(mapped: Mapped, row: Mapping[str, Any]) -> None:

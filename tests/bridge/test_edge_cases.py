@@ -752,3 +752,34 @@ async def test_a_manager_filter_with_a_bad_escape_is_400(scim: Scim) -> None:
         f"/Users/{report['id']}", {"op": "remove", "path": 'manager[value eq "\\u00"]'}
     )
     assert (answer.status, answer.body.get("scimType")) == (400, "invalidFilter"), answer.body
+
+
+async def test_member_ids_naming_no_user_are_named_in_the_400_and_nothing_is_written(
+    scim: Scim,
+) -> None:
+    """Among many members, the admin reads which ids were wrong: one not shaped as this
+    backend's ids at all, and one that was a user's until it was deleted."""
+    alice = await scim.create_user("alice")
+    gone = await scim.create_user("gone")
+    assert (await scim.delete(f"/Users/{gone['id']}")).status == 204
+    stranger = "not-an-id-of-this-service"
+    group = await scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "g"})
+    path = f"/Groups/{group.body['id']}"
+    for ghosts in ([gone["id"]], [stranger], [gone["id"], stranger]):
+        members = [{"value": alice["id"]}, *({"value": ghost} for ghost in ghosts)]
+        answers = [
+            await scim.patch(path, {"op": "add", "path": "members", "value": members}),
+            await scim.post(
+                "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "h", "members": members}
+            ),
+        ]
+        for answer in answers:
+            assert (answer.status, answer.body["scimType"]) == (400, "invalidValue"), answer.body
+            detail = answer.body["detail"]
+            assert detail.startswith("members: no user has th"), detail
+            assert all(f'"{ghost}"' in detail for ghost in ghosts), detail
+            assert alice["id"] not in detail
+        assert not (await scim.get(path)).body.get("members")
+    named_h = quote('displayName eq "h"')
+    listed = await scim.get(f"/Groups?filter={named_h}")
+    assert listed.body["totalResults"] == 0
