@@ -105,7 +105,7 @@ class Rule:
         """Whether the SCIM side holds several values that the field stores together."""
         return self.target.multi_valued and self.target.slot is None
 
-    def _translation_error(self, value: Any, why: str) -> TranslationError:
+    def translation_error(self, value: Any, why: str) -> TranslationError:
         return TranslationError(
             f"value {value!r} of '{self.scim_path}' {why}", attribute=self.scim_path
         )
@@ -128,7 +128,7 @@ class Rule:
         try:
             flags = self.base if current is None or current == "" else int(current)
         except (TypeError, ValueError):
-            raise self._translation_error(current, "is not an integer of flags") from None
+            raise self.translation_error(current, "is not an integer of flags") from None
         wanted = value if isinstance(value, bool) else map_key(value).lower() == "true"
         if wanted == self.bit_set:
             return flags | self.bit
@@ -153,7 +153,7 @@ class Rule:
             if key not in self.value_map:
                 folded = {each.lower(): each for each in self.value_map}
                 if key.lower() not in folded or self.target.case_exact:
-                    raise self._translation_error(value, "is not one the backend can store")
+                    raise self.translation_error(value, "is not one the backend can store")
                 key = folded[key.lower()]
             value = self.value_map[key]
         if self.case is not None and isinstance(value, str):
@@ -164,9 +164,9 @@ class Rule:
                 try:
                     moment = datetime.fromisoformat(value)
                 except ValueError:
-                    raise self._translation_error(value, "is not an ISO 8601 date") from None
+                    raise self.translation_error(value, "is not an ISO 8601 date") from None
             if not isinstance(moment, date):
-                raise self._translation_error(value, "is not an ISO 8601 date")
+                raise self.translation_error(value, "is not an ISO 8601 date")
             return moment.strftime(self.date_format)
         if isinstance(value, datetime | date):
             return iso(value)
@@ -192,7 +192,7 @@ class Rule:
             if value.lower() in folded:
                 return folded[value.lower()]
         allowed = ", ".join(repr(each) for each in self.canonical)
-        raise self._translation_error(value, f"is not one of the allowed values ({allowed})")
+        raise self.translation_error(value, f"is not one of the allowed values ({allowed})")
 
     def _holds(self, kept: Any, value: Any) -> bool:
         """Whether the stored value `kept` already holds `value` (one of its values)."""
@@ -228,7 +228,7 @@ class Rule:
                 if self.split in text:
                     # Joined, it would read back as two values: `a,b@corp.test` as the
                     # addresses `a` and `b@corp.test`, which a filter then finds.
-                    raise self._translation_error(
+                    raise self.translation_error(
                         text, f"holds {self.split!r}, which separates the values stored here"
                     )
             return self.split.join(texts) or None

@@ -93,7 +93,15 @@ def to_backend(
                 if isinstance(rule.default, Template)
                 else rule.default
             )
-        values[rule.field] = rule.empty if _missing(value) else rule.encode(value, stored)
+        if _missing(value):
+            values[rule.field] = rule.empty
+            continue
+        values[rule.field] = encoded = rule.encode(value, stored)
+        if rule.empty is not None and isinstance(encoded, str) and encoded.strip() == rule.empty:
+            # It would read back as no value: the client's value lost under a 2xx.
+            raise rule.translation_error(
+                value, "is what this service stores for no value here, so it cannot be stored"
+            )
     return values
 
 

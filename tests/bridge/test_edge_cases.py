@@ -783,3 +783,32 @@ async def test_member_ids_naming_no_user_are_named_in_the_400_and_nothing_is_wri
     named_h = quote('displayName eq "h"')
     listed = await scim.get(f"/Groups?filter={named_h}")
     assert listed.body["totalResults"] == 0
+
+
+async def test_a_value_that_is_the_mappings_stand_in_for_none_is_refused(ldap_scim: Scim) -> None:
+    """The OpenLDAP preset stores `-` in sn when a user has no family name (inetOrgPerson
+    requires one) and reads it back as none: a family name of `-` was answered 201 and
+    then shown as absent. It is refused, and nothing is written."""
+    scim = ldap_scim
+    answer = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "dash",
+            "name": {"givenName": "Ann", "familyName": "-"},
+        },
+    )
+    assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
+    assert "name.familyName" in answer.body["detail"]
+    named_dash = quote('userName eq "dash"')
+    listed = await scim.get(f"/Users?filter={named_dash}")
+    assert listed.body["totalResults"] == 0
+    ann = await scim.create_user("ann", name={"givenName": "Ann", "familyName": "Lee"})
+    for family in ("-", " - "):
+        operation = {"op": "replace", "path": "name.familyName", "value": family}
+        answer = await scim.patch(f"/Users/{ann['id']}", operation)
+        assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
+    assert (await scim.get(f"/Users/{ann['id']}")).body["name"]["familyName"] == "Lee"
+    removed = await scim.patch(f"/Users/{ann['id']}", {"op": "remove", "path": "name.familyName"})
+    assert removed.status == 200, removed.body  # no value at all is what `-` stands for
+    assert "familyName" not in (await scim.get(f"/Users/{ann['id']}")).body.get("name", {})
