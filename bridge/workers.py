@@ -63,7 +63,11 @@ def forget_board(environ: Mapping[str, str]) -> ForgetBoard:
     from what they read for up to their lifetime after another worker's write.
     """
     if parent_of_this_worker(environ) is None:
-        return ForgetBoard.shared()
+        try:
+            return ForgetBoard.shared()
+        except OSError as error:  # no memory file, no temporary file: one worker is right
+            log.error("no forget board for the workers (%s); their caches may lag", error)
+            return ForgetBoard.private()
     value = environ.get(FORGET_BOARD_FD, "")
     try:
         return ForgetBoard.attached(int(value))

@@ -26,7 +26,6 @@ import os
 import struct
 import tempfile
 import threading
-from collections.abc import Iterable
 
 SLOTS = 4096
 """Keys the ring holds: a cache that read the board this many writes ago forgets all."""
@@ -59,10 +58,9 @@ class ForgetBoard:
     @classmethod
     def shared(cls) -> ForgetBoard:
         """A new board whose descriptor (`fd`) the copies of this worker inherit."""
-        make = getattr(os, "memfd_create", None)
-        if make is not None:
-            fd = make("scim-bridge-forget-board")
-        else:  # not Linux: an unnamed temporary file serves as well
+        try:
+            fd = os.memfd_create("scim-bridge-forget-board")
+        except (AttributeError, OSError):  # not Linux, or refused: a temporary file serves
             with tempfile.TemporaryFile() as file:
                 fd = os.dup(file.fileno())
         os.ftruncate(fd, SIZE)
@@ -84,18 +82,21 @@ class ForgetBoard:
         """How many keys have been told since the board was made."""
         return int(_COUNT.unpack_from(self._memory, 0)[0])
 
-    def tell(self, digests: Iterable[bytes]) -> None:
-        """Tell keys (their `digest`) stale, after the write that made them so."""
+    def tell(self, key_digest: bytes) -> None:
+        """Tell a key (its `digest`) stale, after the write that made it so.
+
+        One at a time: a reader `SLOTS - 1` behind is still reading the slot after the
+        one written here, and only the count, written after the slot, tells it that slot
+        was overwritten; a second digest written before the count would go unnoticed.
+        """
         with self._lock:
             if self._fd is not None:
                 fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
                 count = self.told()
-                for each in digests:
-                    at = _COUNT.size + (count % SLOTS) * DIGEST_BYTES
-                    self._memory[at : at + DIGEST_BYTES] = each
-                    count += 1
-                _COUNT.pack_into(self._memory, 0, count)  # after the digests it counts
+                at = _COUNT.size + (count % SLOTS) * DIGEST_BYTES
+                self._memory[at : at + DIGEST_BYTES] = key_digest
+                _COUNT.pack_into(self._memory, 0, count + 1)  # after the digest it counts
             finally:
                 if self._fd is not None:
                     fcntl.lockf(self._fd, fcntl.LOCK_UN)

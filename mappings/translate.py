@@ -84,7 +84,8 @@ def to_backend(
                 value = rule.default if rule.default is not None else not rule.bit_set
             values[rule.field] = rule.encode_flags(value, stored)
             continue
-        if _missing(value) and defaults and rule.default is not None:
+        sent = not _missing(value)
+        if not sent and defaults and rule.default is not None:
             if stored is not None and not _derived(rule, stored, previous):
                 values[rule.field] = stored
                 continue
@@ -97,8 +98,9 @@ def to_backend(
             values[rule.field] = rule.empty
             continue
         values[rule.field] = encoded = rule.encode(value, stored)
-        if rule.empty is not None and isinstance(encoded, str) and encoded.strip() == rule.empty:
-            # It would read back as no value: the client's value lost under a 2xx.
+        if sent and rule.empty is not None and encoded == rule.empty:
+            # It would read back as no value (to_scim compares it so): the client's value
+            # lost under a 2xx. A default that renders it is the mapping's, and stays.
             raise rule.translation_error(
                 value, "is what this service stores for no value here, so it cannot be stored"
             )

@@ -475,13 +475,22 @@ class LdapConnector(MemberWritesTogether):
         await self._journal_ready(kind)
 
         def write(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
+            # Members are looked up first: one naming no user is refused before anything
+            # of the request is written (after a 404, when the group is not there), and
+            # the group is found just before its modify, by a search that tells whether
+            # it holds the placeholder: another writer has one round trip to change that.
+            try:
+                targets = self._member_targets(connection, members) if members else None
+            except InvalidValue:
+                location.find(connection, id, [])
+                raise
             for _ in range(MOVED_ATTEMPTS):
                 entry, placeholder_held = self._find_for_members(connection, location, id, members)
                 if if_version is not None and location.version_of(entry) != if_version:
                     raise PreconditionFailed("the record has changed since it was read")
                 wrote: list[bool] = []
                 try:
-                    return write_on(connection, entry, placeholder_held, wrote)
+                    return write_on(connection, entry, targets, placeholder_held, wrote)
                 except ldap_errors.LDAPNoSuchObjectResult:
                     # Made again only when nothing of it was written: a second attempt
                     # would find its changes made and tell the journal of none.
@@ -497,15 +506,13 @@ class LdapConnector(MemberWritesTogether):
         def write_on(
             connection: ldap3.Connection,
             entry: Entry,
+            targets: _MemberTargets | None,
             placeholder_held: bool | None,
             wrote: list[bool],
         ) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
                 before = self._records(connection, location, [entry], False, False)[0]
-            # Members are looked up first: one naming no user is refused before anything
-            # of the request is written.
-            targets = self._member_targets(connection, members) if members else None
             unchanged = self._still_at(location, entry) if if_version is not None else None
             entry_dn = self._apply(connection, location, entry, dict(changes), unchanged)
             if changes:
@@ -610,6 +617,7 @@ class LdapConnector(MemberWritesTogether):
                     "an archived entry with this name exists already; remove it first"
                 ) from None
             location.refs.forget(entry.dn)
+            location.refs.forget(dns.join(rdn, destination))
             return before, followers + self._forget_late(
                 connection, kind, entry, before.id, dependents
             )
@@ -948,6 +956,7 @@ class LdapConnector(MemberWritesTogether):
             self._undo(connection, old_dn, undo)
             raise
         location.refs.forget(old_dn)
+        location.refs.forget(new_dn)  # a reference to it read before found nothing
         if not same_entry:
             # A DN that changed only in case still matches every reference (DNs compare
             # without case); following it would remove and add one same member.

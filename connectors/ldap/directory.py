@@ -250,10 +250,10 @@ class RefCache:
         """Keep what a read begun at `stamp` found, unless a write told `dn` stale since
         (the read may have come before that write)."""
         key = digest(dns.normalized(dn))
-        _, told = self._board.told_since(stamp)
-        if told is None or key in told:
-            return
-        with self._lock:
+        with self._lock:  # as `_catch_up`: a tell it has passed over is seen here
+            _, told = self._board.told_since(stamp)
+            if told is None or key in told:
+                return
             if len(self._found) >= self._size:
                 self._found.clear()
             self._found[key] = (time.monotonic() + self._ttl, ref)
@@ -263,7 +263,7 @@ class RefCache:
         key = digest(dns.normalized(dn))
         with self._lock:
             self._found.pop(key, None)
-        self._board.tell([key])
+        self._board.tell(key)
 
     def clear(self) -> None:
         with self._lock:

@@ -804,11 +804,20 @@ async def test_a_value_that_is_the_mappings_stand_in_for_none_is_refused(ldap_sc
     listed = await scim.get(f"/Users?filter={named_dash}")
     assert listed.body["totalResults"] == 0
     ann = await scim.create_user("ann", name={"givenName": "Ann", "familyName": "Lee"})
-    for family in ("-", " - "):
-        operation = {"op": "replace", "path": "name.familyName", "value": family}
-        answer = await scim.patch(f"/Users/{ann['id']}", operation)
-        assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
+    operation = {"op": "replace", "path": "name.familyName", "value": "-"}
+    answer = await scim.patch(f"/Users/{ann['id']}", operation)
+    assert (answer.status, answer.body.get("scimType")) == (400, "invalidValue"), answer.body
     assert (await scim.get(f"/Users/{ann['id']}")).body["name"]["familyName"] == "Lee"
+    # Only the stand-in itself reads back as none: "- " is a value, kept and shown.
+    operation = {"op": "replace", "path": "name.familyName", "value": "- "}
+    assert (await scim.patch(f"/Users/{ann['id']}", operation)).status == 200
+    assert (await scim.get(f"/Users/{ann['id']}")).body["name"]["familyName"] == "- "
+    deactivate = {"op": "replace", "path": "active", "value": False}  # the name is not sent
+    assert (await scim.patch(f"/Users/{ann['id']}", deactivate)).status == 200
+    # A user whose given name renders the formatted name's default as "-" is made: that
+    # value is the mapping's, not the client's.
+    dash = {"schemas": [USER_SCHEMA], "userName": "given", "name": {"givenName": "-"}}
+    assert (await scim.post("/Users", dash)).status == 201
     removed = await scim.patch(f"/Users/{ann['id']}", {"op": "remove", "path": "name.familyName"})
     assert removed.status == 200, removed.body  # no value at all is what `-` stands for
     assert "familyName" not in (await scim.get(f"/Users/{ann['id']}")).body.get("name", {})

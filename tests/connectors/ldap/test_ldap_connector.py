@@ -101,6 +101,23 @@ async def test_manager_is_written_as_a_dn_and_read_as_an_id(
     assert read(slapd, people(ldap_tree, "lost")) is None
 
 
+async def test_a_user_renamed_to_a_name_a_reference_dangled_to_is_read_at_once(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
+) -> None:
+    """Another program left a manager DN naming no entry: read once, the cache knows it
+    as no one. A rename (or a create) that makes an entry there forgets that at once."""
+    ann = await ldap.create(Kind.USERS, user("ann"))
+    worker = await ldap.create(Kind.USERS, user("worker"))
+    with directory(slapd) as connection:
+        connection.modify(
+            people(ldap_tree, "worker"),
+            {"manager": [(ldap3.MODIFY_REPLACE, [people(ldap_tree, "zed")])]},
+        )
+    assert "manager" not in (await ldap.get(Kind.USERS, worker.id)).values
+    await ldap.update(Kind.USERS, ann.id, {"uid": "zed"})
+    assert (await ldap.get(Kind.USERS, worker.id)).values["manager"] == ann.id
+
+
 async def test_rename_moves_the_entry_and_references_follow(
     ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str
 ) -> None:
@@ -394,6 +411,38 @@ async def test_concurrent_writes_to_an_empty_group_all_land(
         for name in names:
             member_of = read(slapd, people(ldap_tree, name), "memberOf") or {}
             assert group_dn(ldap_tree, f"g{round}") in member_of.get("memberof", []), name
+
+
+async def test_a_group_emptied_while_its_new_members_are_looked_up_loses_its_placeholder(
+    ldap: LdapConnector, slapd: SlapdServer, ldap_tree: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker removes the last member (the placeholder comes back) while this one
+    looks up the member it adds: the group is found after that, so the placeholder goes."""
+    placeholder = f"cn=nobody,{ldap_tree}"
+    alice = await ldap.create(Kind.USERS, user("alice"))
+    bob = await ldap.create(Kind.USERS, user("bob"))
+    group = await ldap.create(Kind.GROUPS, {"cn": "staff"}, members=[alice.id])
+    original = LdapConnector._member_targets
+
+    def emptied_meanwhile(self: LdapConnector, *args: Any) -> Any:
+        found = original(self, *args)
+        with directory(slapd) as connection:
+            connection.modify(
+                group_dn(ldap_tree, "staff"),
+                {
+                    "member": [
+                        (ldap3.MODIFY_ADD, [placeholder]),
+                        (ldap3.MODIFY_DELETE, [people(ldap_tree, "alice")]),
+                    ]
+                },
+            )
+        return found
+
+    monkeypatch.setattr(LdapConnector, "_member_targets", emptied_meanwhile)
+    await add_member(ldap, group.id, bob.id)
+    assert read(slapd, group_dn(ldap_tree, "staff"), "member") == {
+        "member": [people(ldap_tree, "bob")]
+    }
 
 
 async def test_a_placeholder_put_back_behind_the_connectors_back_is_still_removed(
