@@ -525,6 +525,8 @@ async def _events(args: argparse.Namespace) -> int:
                     print(_event_line(event))
             if held:
                 counts = await outbox.counts(connection)
+    except BrokenPipeError:
+        raise  # the reader of the listing went away: main's quiet 141, not the store's
     except (OSError, sa.exc.SQLAlchemyError) as error:
         raise ConfigError([_store_problem(settings, store, error)]) from None
     finally:

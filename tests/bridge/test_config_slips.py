@@ -3,6 +3,7 @@ repeats a secret or misleads: each is refused in one line naming the file and th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import shutil
@@ -17,8 +18,10 @@ import pytest
 from config_files import TOKEN, Write, check_output, check_problems, load_problems, sql_config
 from scim_client import BASE, write_config
 from served import spawn_serve
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bridge.config import load_config
+from connectors.webhook.outbox import NewEvent, Outbox
 
 PASTED_TOKEN = "li4YqsDwBwoPP8PFRM82JOImiL581_BNUTyaM5j4t4o"
 PASTED_SECRET = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU"
@@ -283,6 +286,47 @@ def test_events_list_into_a_closed_pipe_exits_quietly(write: Write) -> None:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "bridge", "events", "list", "--config", str(config)],
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            cwd=pathlib.Path.cwd(),
+            env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writing)
+    assert done.stderr.decode() == ""
+    assert done.returncode == 141
+
+
+def test_a_long_events_list_into_a_closed_pipe_exits_quietly_too(write: Write) -> None:
+    """More than stdout's buffer of lines: the pipe breaks while the store is still being
+    read, which answered status 2 blaming the database."""
+    config = write(sql_config(rest=f'{HOOK}[users]\nnotify = ["hr"]\n'))
+
+    async def pending_events() -> None:
+        engine = create_async_engine("sqlite+aiosqlite:///bridge.db")
+        try:
+            async with engine.begin() as connection:
+                outbox = Outbox()
+                await outbox.create(connection)
+                await outbox.append(
+                    connection,
+                    (
+                        NewEvent(f"msg_{n}", "hr", "user.updated", "User", str(n), "{}")
+                        for n in range(300)
+                    ),
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(pending_events())
+    listing = ["events", "list", "--config", str(config), "--limit", "300"]
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", *listing],
             stdout=writing,
             stderr=subprocess.PIPE,
             cwd=pathlib.Path.cwd(),
