@@ -601,8 +601,13 @@ class SqlConnector(MemberWritesTogether):
             async with live_connection(engine) as connection:
                 claimed = _CLAIMED.set(False)
                 try:
-                    async with connection.begin():
-                        yield connection
+                    try:
+                        async with connection.begin():
+                            yield connection
+                    except BaseException:
+                        _transaction_ended(self._journal, connection, committed=False)
+                        raise
+                    _transaction_ended(self._journal, connection, committed=True)
                 finally:
                     if _CLAIMED.get():
                         await _release_claims(connection)
@@ -1158,6 +1163,19 @@ _TOLD_AFTER_COMMIT: contextvars.ContextVar[list[Change] | None] = contextvars.Co
     "told_after_commit", default=None
 )
 """The changes of the write under way, for a journal told after its commit."""
+
+
+def _transaction_ended(
+    journal: Journal | None, connection: AsyncConnection, *, committed: bool
+) -> None:
+    """Tell a journal that records in the connector's transactions how one of them ended
+    (its `committed` or `abandoned`, when it has them): one that rolled back may have had
+    its first event taken by a synchronous receiver, which must then be put right."""
+    if journal is None or not _in_transaction(journal):
+        return
+    ended = getattr(journal, "committed" if committed else "abandoned", None)
+    if ended is not None:
+        ended(connection)
 
 
 def _in_transaction(journal: Journal) -> bool:

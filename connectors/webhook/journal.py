@@ -79,6 +79,12 @@ class OutboxJournal:
         """The transactions whose first change (the client's) was recorded already."""
         self._storing: set[asyncio.Task[None]] = set()
         """Events that put a receiver right, being stored (see `_put_right`)."""
+        self._agreed: weakref.WeakKeyDictionary[Any, list[tuple[str, Change, AsyncEngine]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """The changes a synchronous receiver took, by the connection of the transaction
+        they were recorded in, until it commits: one that rolls back instead (`abandoned`)
+        leaves the receiver holding them."""
         self._undoing: Counter[tuple[str, str, str]] = Counter()
         """(receiver, resource type, id) of those events, until they are stored: a request
         on the resource meanwhile would find nothing waiting in the outbox, and its event
@@ -140,6 +146,9 @@ class OutboxJournal:
                         await self._in_order(event, transaction)
                         await self._agree(event, change, transaction)
                         delivered.append(event)
+                        if isinstance(transaction, AsyncConnection):
+                            taken = (name, change, transaction.engine)
+                            self._agreed.setdefault(transaction, []).append(taken)
                     else:
                         pending.append(event)
                 may_ask = False
@@ -192,6 +201,25 @@ class OutboxJournal:
                 retry_after=client_wait(outcome.retry_after),
             )
         raise Rejected(f"the webhook receiver {event.webhook} refused the change ({outcome.error})")
+
+    def abandoned(self, transaction: Any) -> None:
+        """The transaction this journal recorded in rolled back (a failed write after the
+        events, a commit the database refused, a connection lost): a synchronous receiver
+        that took its change holds a change that was not made, and is put right as one
+        that may have taken it late is."""
+        for name, change, engine in self._agreed.pop(transaction, []):
+            log.warning(
+                "the webhook receiver %s took a change to %s %s that the database then did "
+                "not make; the events that undo it are queued",
+                name,
+                change.kind.resource_type,
+                change.id,
+            )
+            self._put_right(name, change, engine)
+
+    def committed(self, transaction: Any) -> None:
+        """The transaction committed: what its receivers took stands."""
+        self._agreed.pop(transaction, None)
 
     def _put_right(self, name: str, change: Change, engine: AsyncEngine) -> None:
         """Queue for receiver `name` the events of `change` reversed: the request fails,

@@ -17,6 +17,7 @@ from served import serve, serve_config
 
 from connectors.webhook.delivery import parse_retry_after
 from connectors.webhook.journal import CLIENT_WAIT_MAX, OutboxJournal, client_wait
+from connectors.webhook.outbox import Outbox
 
 ENV = {"AUDIT_SECRET": SECRET}
 
@@ -257,3 +258,35 @@ async def test_a_request_while_a_correction_is_being_stored_waits_for_it(
         {"old": "A", "new": None},
         {"old": None, "new": "B"},
     ]
+
+
+async def test_a_change_the_receiver_took_and_the_database_then_failed_is_put_right(
+    receiver: Receiver,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The receiver answered 2xx, then the transaction failed (here storing the event it
+    took; a commit the database refuses, or a connection it drops, alike): the receiver
+    held a created user that does not exist, and nothing told it otherwise."""
+    config = _own_store(tmp_path, receiver, "timeout = 0.5\n")
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    original = Outbox.append
+
+    async def failing(self: Outbox, connection: Any, events: Any, **kw: Any) -> None:
+        if kw.get("delivered"):
+            raise ConnectionResetError("the database went away")
+        await original(self, connection, events, **kw)
+
+    monkeypatch.setattr(Outbox, "append", failing)
+    ghost = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ghost"})
+    assert ghost.status == 503, ghost.body
+    monkeypatch.setattr(Outbox, "append", original)
+    assert (await scim.get("/Users")).body["totalResults"] == 0
+    await receiver.wait_for(2)
+    [created, undone] = receiver.delivered()
+    assert (created.type, undone.type) == ("user.created", "user.deleted")
+    assert undone.resource_id == created.resource_id
+    assert "took a change to User" in caplog.text
+    assert _replayed(receiver.delivered()) == {}
