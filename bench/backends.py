@@ -93,7 +93,11 @@ class Ldap:
     group's median fell to 6.1-6.5 ms and scenario 5 gave 2.2-2.6 with two workers and 1.29
     with one, which then missed creates (0.73) and lookups (0.69): the directory's extra
     time alone is 0.5-0.6 of the small group's latency there, so no worker count meets all
-    three targets on it."""
+    three targets on it. On the AMD EPYC machine of the next session (2026-12-03, 2
+    cores, Python slower again), slapd's extra time per modify was 4.4-6.0 ms against a
+    small-group median of 10.7-12.9 ms (0.36-0.47 of it), and scenario 5 gave 1.67-1.94
+    with two workers: every request to the large group waits for its own modify and, on
+    average, half of the one in flight, which puts the floor near 1.5-1.7 there too."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
