@@ -355,8 +355,16 @@ def _renderer(request: web.Request, service: ResourceService) -> Renderer:
 
 
 def _if_match(request: web.Request) -> set[str] | None:
+    """The versions If-Match names; None without the header. One that names none (sent
+    empty: a client whose ETag variable was unset) fails as a list none of whose tags
+    match does (RFC 7232 §3.1), 412, rather than making the write unconditional."""
     header = request.headers.get("If-Match")
-    return parse_etags(header) if header else None
+    if header is None:
+        return None
+    tags = parse_etags(header)
+    if not tags:
+        raise ScimError(412, "If-Match names no version of the resource (it is empty)")
+    return tags
 
 
 async def _write_condition(request: web.Request, service: ResourceService) -> set[str] | None:

@@ -266,6 +266,26 @@ async def test_if_match_on_a_get_of_another_version_is_412(scim: Scim) -> None:
     assert current.status == 200
 
 
+async def test_an_empty_if_match_fails_every_write_instead_of_waiving_the_condition(
+    scim: Scim,
+) -> None:
+    """`If-Match:` sent empty (a client whose ETag was unset) names no version: no tag
+    matches (RFC 7232 §3.1), so 412, where it made the write unconditional."""
+    user = await scim.create_user("alice")
+    path = f"/Users/{user['id']}"
+    for blank in ("", "  "):
+        empty = {"If-Match": blank}
+        title = {"op": "replace", "path": "title", "value": "Lead"}
+        answers = [
+            await scim.patch(path, title, headers=empty),
+            await scim.put(path, {"schemas": [USER_SCHEMA], "userName": "bob"}, headers=empty),
+            await scim.delete(path, headers=empty),
+        ]
+        assert [a.status for a in answers] == [412, 412, 412], [a.body for a in answers]
+    after = await scim.get(path)
+    assert (after.body["userName"], after.body.get("title")) == ("alice", None)
+
+
 async def test_a_blank_user_name_is_refused_on_every_write(scim: Scim) -> None:
     user = await scim.create_user("alice")
     path = f"/Users/{user['id']}"
