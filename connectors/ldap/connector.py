@@ -1437,9 +1437,7 @@ class LdapConnector(MemberWritesTogether):
                     # Another writer came first: write what is still to be written.
                     added = [v for v in added if not self._holds(connection, group_dn, v)]
                     removed = [v for v in removed if self._holds(connection, group_dn, v)]
-                    if extra and not self._holds(connection, group_dn, placeholder):
-                        extra = []
-                    if not added:
+                    if not added or (extra and not self._holds(connection, group_dn, placeholder)):
                         extra = []
                     if not added and not removed:
                         return [], []

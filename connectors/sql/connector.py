@@ -1019,7 +1019,7 @@ class SqlConnector(MemberWritesTogether):
             )
             return joined, left
         # An id that cannot be a key cannot be a member either: nothing to remove.
-        removed = {key_from_id(Kind.USERS, users.key, id) for id in changes.removed} - {None}
+        removed, _ = _member_keys(users, changes.removed)
         left = await self._remove_members(connection, group, removed)
         added, unshaped = _member_keys(users, changes.added)
         joined = await self._add_members(
