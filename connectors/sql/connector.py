@@ -32,7 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from connectors.base import (
     BackendSchema,
@@ -427,6 +427,7 @@ class SqlConnector(MemberWritesTogether):
                 row.update(_stamps(mapped, created=True))
                 # Absent values are left to the column's default, as a missing field is.
                 row = {name: value for name, value in row.items() if value is not None}
+                await _correctable_from_here(connection)
                 if connection.dialect.insert_returning:
                     # The new row comes back with the insert: no second read.
                     with _unique_violations(mapped):
@@ -595,7 +596,12 @@ class SqlConnector(MemberWritesTogether):
             if tells:  # else the change could be made without its event
                 await self._journal.ready(tells)
             told = []
+        savepoints: list[AsyncTransaction] | None = None
+        if write and _corrects(self._journal, tells):
+            savepoints = []
+        failed: Exception | None = None
         token = _TOLD_AFTER_COMMIT.set(told)
+        correctable = _CORRECTABLE.set(savepoints)
         try:
             # On an engine in autocommit, begin() sends nothing: each statement commits.
             async with live_connection(engine) as connection:
@@ -603,7 +609,17 @@ class SqlConnector(MemberWritesTogether):
                 try:
                     try:
                         async with connection.begin():
-                            yield connection
+                            try:
+                                yield connection
+                            except Exception as error:
+                                if not savepoints or not await _put_right_within(
+                                    self._journal, connection, savepoints[0]
+                                ):
+                                    raise
+                                failed = error  # what commits is the correction alone
+                            else:
+                                if savepoints:
+                                    await savepoints[0].commit()
                     except BaseException:
                         _transaction_ended(self._journal, connection, committed=False)
                         raise
@@ -613,7 +629,10 @@ class SqlConnector(MemberWritesTogether):
                         await _release_claims(connection)
                     _CLAIMED.reset(claimed)
         finally:
+            _CORRECTABLE.reset(correctable)
             _TOLD_AFTER_COMMIT.reset(token)
+        if failed is not None:
+            raise failed  # the request's own error, once its correction has committed
         if told and self._journal is not None:
             try:
                 with translated_errors():
@@ -785,6 +804,7 @@ class SqlConnector(MemberWritesTogether):
             raise NotFound(f"no {mapped.spec.kind.value} record has this id")
         if if_version is not None and _version(mapped, row) != if_version:
             raise PreconditionFailed("the record has changed since it was read")
+        await _correctable_from_here(connection)
         return row
 
     async def _tell(self, connection: AsyncConnection, change: Change) -> None:
@@ -1176,6 +1196,58 @@ def _transaction_ended(
     ended = getattr(journal, "committed" if committed else "abandoned", None)
     if ended is not None:
         ended(connection)
+
+
+_CORRECTABLE: contextvars.ContextVar[list[AsyncTransaction] | None] = contextvars.ContextVar(
+    "correctable", default=None
+)
+"""The savepoint of the write under way, once taken (`_correctable_from_here`), when its
+journal may have to put a synchronous receiver right; None when it never has to."""
+
+
+async def _correctable_from_here(connection: AsyncConnection) -> None:
+    """Keep a savepoint here, once per transaction, when a failed write may have to commit
+    what puts a synchronous receiver right (`_put_right_within`).
+
+    Here: after the row the change is about is locked (or before a new row is inserted).
+    Rolling back to a savepoint releases the locks taken after it (PostgreSQL and MariaDB
+    alike): one taken before it, the row stays locked until the correction commits, and
+    a request on the resource that waits for it then finds the correction.
+    """
+    savepoints = _CORRECTABLE.get()
+    if savepoints is not None and not savepoints:
+        savepoints.append(await connection.begin_nested())
+
+
+def _corrects(journal: Journal | None, kinds: Collection[Kind]) -> bool:
+    """Whether a write telling changes of `kinds` to a journal in its transaction keeps a
+    savepoint (`_correctable_from_here`), for putting a synchronous receiver right."""
+    if journal is None or not _in_transaction(journal):
+        return False
+    corrects = getattr(journal, "corrects", None)
+    return corrects is not None and bool(corrects(kinds))
+
+
+async def _put_right_within(
+    journal: Journal | None, connection: AsyncConnection, savepoint: AsyncTransaction
+) -> bool:
+    """Undo a failed write back to `savepoint` and have the journal store there what puts
+    its synchronous receivers right (`put_right_within`); True when the transaction is
+    then to commit with only that. False when there is nothing to put right, or it could
+    not be stored (a lost connection): the transaction rolls back, and the journal is told
+    it was abandoned."""
+    put_right = getattr(journal, "put_right_within", None)
+    if put_right is None:
+        return False
+    try:
+        await savepoint.rollback()
+        return bool(await put_right(connection))
+    except Exception as error:  # the names of what it was about are logged by the journal
+        log.warning(
+            "the correction of a failed write could not be stored with it (%s); it is stored apart",
+            type(error).__name__,
+        )
+        return False
 
 
 def _in_transaction(journal: Journal) -> bool:

@@ -44,6 +44,18 @@ class EventContent:
 
 Describe = Callable[[Change], list[EventContent]]
 
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A change a synchronous receiver took (`surely`: it answered 2xx) or may have taken
+    (no answer in time), while its transaction has not committed."""
+
+    name: str
+    change: Change
+    engine: AsyncEngine
+    surely: bool
+
+
 STORE_RETRY_AFTER = 5
 """Seconds a client is asked to wait when the events store does not answer."""
 RECEIVER_RETRY_AFTER = 5
@@ -79,12 +91,11 @@ class OutboxJournal:
         """The transactions whose first change (the client's) was recorded already."""
         self._storing: set[asyncio.Task[None]] = set()
         """Events that put a receiver right, being stored (see `_put_right`)."""
-        self._agreed: weakref.WeakKeyDictionary[Any, list[tuple[str, Change, AsyncEngine]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        """The changes a synchronous receiver took, by the connection of the transaction
-        they were recorded in, until it commits: one that rolls back instead (`abandoned`)
-        leaves the receiver holding them."""
+        self._agreed: weakref.WeakKeyDictionary[Any, list[_Taken]] = weakref.WeakKeyDictionary()
+        """The changes a synchronous receiver took, or may have taken (no answer in time),
+        by the connection of the transaction they were recorded in, until it ends: one
+        that does not commit them leaves the receiver holding them (`put_right_within`,
+        else `abandoned`)."""
         self._undoing: Counter[tuple[str, str, str]] = Counter()
         """(receiver, resource type, id) of those events, until they are stored: a request
         on the resource meanwhile would find nothing waiting in the outbox, and its event
@@ -147,7 +158,7 @@ class OutboxJournal:
                         await self._agree(event, change, transaction)
                         delivered.append(event)
                         if isinstance(transaction, AsyncConnection):
-                            taken = (name, change, transaction.engine)
+                            taken = _Taken(name, change, transaction.engine, surely=True)
                             self._agreed.setdefault(transaction, []).append(taken)
                     else:
                         pending.append(event)
@@ -194,7 +205,9 @@ class OutboxJournal:
             return
         if outcome.retry:
             if outcome.indeterminate and isinstance(transaction, AsyncConnection):
-                self._put_right(event.webhook, change, transaction.engine)
+                # It may have taken the event: put right when the transaction ends.
+                taken = _Taken(event.webhook, change, transaction.engine, surely=False)
+                self._agreed.setdefault(transaction, []).append(taken)
             raise Unavailable(
                 f"the webhook receiver {event.webhook} cannot take the change now "
                 f"({outcome.error}); retry later",
@@ -202,40 +215,58 @@ class OutboxJournal:
             )
         raise Rejected(f"the webhook receiver {event.webhook} refused the change ({outcome.error})")
 
+    def corrects(self, kinds: Collection[Kind]) -> bool:
+        """Whether a change of `kinds` may need putting right when its transaction fails:
+        a synchronous receiver is asked about it. The connector then keeps a savepoint
+        at the start of such a transaction, for `put_right_within`."""
+        return any(
+            self._receivers[name].settings.synchronous
+            for kind in kinds
+            for name in self._routes.get(kind, [])
+        )
+
+    async def put_right_within(self, transaction: AsyncConnection) -> bool:
+        """Store, in `transaction`, the events that put right the receivers that took (or
+        may have taken) a change of it; True when there were any. The connector has rolled
+        the transaction back to its savepoint (the change is undone) and commits it next,
+        with only these events in it.
+
+        Stored so, they are in the outbox before the rows the change locked are released:
+        a request on the resource that waited for them (in another worker too) finds them
+        and is answered 503 (`_in_order`). Stored apart after the rollback, they were not
+        there yet when it looked, and its event reached the receiver before them, to be
+        undone there. They stay listed until the commit (`committed`): a commit that fails
+        leaves them to `abandoned`.
+        """
+        taken = self._agreed.get(transaction, [])
+        for each in taken:
+            _warn(each)
+            events, due = self._undoing_events(each.name, each.change)
+            await self._outbox.append(transaction, events, due=due)
+        return bool(taken)
+
     def abandoned(self, transaction: Any) -> None:
         """The transaction this journal recorded in rolled back (a failed write after the
         events, a commit the database refused, a connection lost): a synchronous receiver
         that took its change holds a change that was not made, and is put right as one
         that may have taken it late is."""
-        for name, change, engine in self._agreed.pop(transaction, []):
-            log.warning(
-                "the webhook receiver %s took a change to %s %s that the database then did "
-                "not make; the events that undo it are queued",
-                name,
-                change.kind.resource_type,
-                change.id,
-            )
-            self._put_right(name, change, engine)
+        for each in self._agreed.pop(transaction, []):
+            _warn(each)
+            self._put_right(each.name, each.change, each.engine)
 
     def committed(self, transaction: Any) -> None:
         """The transaction committed: what its receivers took stands."""
         self._agreed.pop(transaction, None)
 
-    def _put_right(self, name: str, change: Change, engine: AsyncEngine) -> None:
-        """Queue for receiver `name` the events of `change` reversed: the request fails,
-        and its transaction is about to undo the change.
+    def _undoing_events(self, name: str, change: Change) -> tuple[list[NewEvent], float]:
+        """For receiver `name`, the events of `change` reversed, and when they are due.
 
         The receiver did not answer in time, or its connection was lost: it may have
         taken the event all the same, after the request failed, and would then hold a
         change that was not made (a user that does not exist, whose id SQLite gives
         the next one). A receiver that never took it is told of a state it already
         has. They are due after one more `timeout`: a receiver that was still at work
-        on the event must have finished before it is told otherwise. Stored apart, in
-        a task that waits for the write lock the request's transaction holds on SQLite
-        (elsewhere it may commit first: the change cannot, the request fails). Until
-        they are delivered, a request on the resource is answered 503 (`_in_order`), and
-        while they are being stored too (in this process: another worker's request can
-        only tell once they are).
+        on the event must have finished before it is told otherwise.
         """
         undone = Change(
             change.kind,
@@ -246,9 +277,20 @@ class OutboxJournal:
             members_removed=change.members_added,
         )
         events = [_event(_body(content), content, name) for content in self._describe(undone)]
+        return events, time.time() + self._receivers[name].settings.timeout
+
+    def _put_right(self, name: str, change: Change, engine: AsyncEngine) -> None:
+        """Queue for receiver `name` the events of `change` reversed (`_undoing_events`),
+        when they could not be stored within the failed transaction (its commit failed).
+
+        Stored apart, in a task that waits for the write lock the failed transaction may
+        still hold on SQLite. Until they are delivered, a request on the resource is
+        answered 503 (`_in_order`), and while they are being stored too (in this process:
+        another worker's request can only tell once they are).
+        """
+        events, due = self._undoing_events(name, change)
         if not events:
             return
-        due = time.time() + self._receivers[name].settings.timeout
         key = (name, events[0].resource_type, events[0].resource_id)
         self._undoing[key] += 1
         task = asyncio.get_running_loop().create_task(self._store_later(engine, events, due))
@@ -274,6 +316,18 @@ class OutboxJournal:
                 first.resource_type,
                 first.resource_id,
             )
+
+
+def _warn(taken: _Taken) -> None:
+    """Log that a receiver holds, or may hold, a change that was not made."""
+    log.warning(
+        "the webhook receiver %s %s a change to %s %s that the database then did not make; "
+        "the events that undo it are queued",
+        taken.name,
+        "took" if taken.surely else "may have taken",
+        taken.change.kind.resource_type,
+        taken.change.id,
+    )
 
 
 def client_wait(receiver_wait: float | None) -> int:

@@ -212,38 +212,18 @@ async def test_a_receiver_that_refused_or_was_unreachable_is_not_told_again(
     assert _events(database) == []
 
 
-async def test_a_request_while_a_correction_is_being_stored_waits_for_it(
-    receiver: Receiver, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The correction of a change undone is stored by a task of its own, after the failed
-    request: a request on the resource that came meanwhile found nothing waiting in the
-    outbox, and its event reached the receiver before the correction (which then undid
-    the accepted change there). It is answered 503 until the correction is stored."""
-    config = _own_store(tmp_path, receiver, "timeout = 0.5\n")
-    scim = await serve_config(config, aiohttp_client, None, ENV)
-    created = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ann"})
-    assert created.status == 201, created.body
-    path = f"/Users/{created.body['id']}"
-    store = OutboxJournal._store_later
-    release = asyncio.Event()
-
-    async def store_when_released(self: OutboxJournal, *args: Any) -> None:
-        await release.wait()
-        await store(self, *args)
-
-    monkeypatch.setattr(OutboxJournal, "_store_later", store_when_released)
-    receiver.delay_for = lambda arrival: 0.8 if arrival.type == "user.updated" else 0.0
-    late = await scim.patch(path, {"op": "replace", "path": "title", "value": "A"})
-    assert late.status == 503, late.body
-    receiver.delay_for = lambda arrival: 0.0
-    meanwhile = await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
-    assert meanwhile.status == 503, meanwhile.body
-    assert meanwhile.body["detail"].endswith(
+def _told_to_wait(answer: Any) -> None:
+    """A request on a resource whose correction waits for the receiver: 503."""
+    assert answer.status == 503, answer.body
+    assert answer.body["detail"].endswith(
         "earlier events of this resource to take first; retry later"
     )
-    release.set()
-    await receiver.wait_for(3)  # created, A (taken late), its correction
-    for _ in range(100):  # 503 until the correction is delivered
+
+
+async def _b_after_the_correction_of_a(scim: Any, path: str, receiver: Receiver) -> None:
+    """PATCH the title to B until the correction of A is delivered (503 until then); the
+    receiver is told A, A undone, then B, in that order."""
+    for _ in range(100):
         answer = await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
         if answer.status != 503:
             break
@@ -258,6 +238,42 @@ async def test_a_request_while_a_correction_is_being_stored_waits_for_it(
         {"old": "A", "new": None},
         {"old": None, "new": "B"},
     ]
+
+
+async def test_a_request_while_a_correction_is_being_stored_apart_waits_for_it(
+    receiver: Receiver, tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A correction that could not be stored in the failed request's transaction (the
+    connection failed there) is stored by a task of its own, after the rollback: a
+    request on the resource that came meanwhile found nothing waiting in the outbox, and
+    its event reached the receiver before the correction (which then undid the accepted
+    change there). It is answered 503 until the correction is stored."""
+    config = _own_store(tmp_path, receiver, "timeout = 0.5\n")
+    scim = await serve_config(config, aiohttp_client, None, ENV)
+    created = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ann"})
+    assert created.status == 201, created.body
+    path = f"/Users/{created.body['id']}"
+    store = OutboxJournal._store_later
+    release = asyncio.Event()
+
+    async def store_when_released(self: OutboxJournal, *args: Any) -> None:
+        await release.wait()
+        await store(self, *args)
+
+    async def connection_lost(self: OutboxJournal, transaction: Any) -> bool:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(OutboxJournal, "put_right_within", connection_lost)
+    monkeypatch.setattr(OutboxJournal, "_store_later", store_when_released)
+    receiver.delay_for = lambda arrival: 0.8 if arrival.type == "user.updated" else 0.0
+    late = await scim.patch(path, {"op": "replace", "path": "title", "value": "A"})
+    assert late.status == 503, late.body
+    receiver.delay_for = lambda arrival: 0.0
+    meanwhile = await scim.patch(path, {"op": "replace", "path": "title", "value": "B"})
+    _told_to_wait(meanwhile)
+    release.set()
+    await receiver.wait_for(3)  # created, A (taken late), its correction
+    await _b_after_the_correction_of_a(scim, path, receiver)
 
 
 async def test_a_change_the_receiver_took_and_the_database_then_failed_is_put_right(
@@ -290,3 +306,65 @@ async def test_a_change_the_receiver_took_and_the_database_then_failed_is_put_ri
     assert undone.resource_id == created.resource_id
     assert "took a change to User" in caplog.text
     assert _replayed(receiver.delivered()) == {}
+
+
+async def test_a_request_in_another_worker_waits_for_the_correction_of_the_one_before(
+    receiver: Receiver,
+    sql_url: str,
+    tmp_path: Path,
+    aiohttp_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers on one database. A PATCH whose receiver does not answer in time holds
+    the user's row until its transaction ends; a PATCH of that user in the other worker
+    waits for the row meanwhile, then asks whether a correction waits in the outbox. The
+    correction is stored in the failed request's own transaction, in the place of the
+    change it undoes, so that the row is released only once it can be found: the second
+    PATCH is answered 503. Stored apart after the rollback (as it was, here held back),
+    it was not there yet: the second change reached the receiver first, and the
+    correction then undid it there (the receiver ended at the old state). The correction
+    is stored slowly here: a savepoint taken before the row was locked would have
+    released it (rolling back to it releases the locks taken since) before the
+    correction was stored."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'mapping = "sql-default"\n[server]\nbase_path = "/scim/v2"\n'
+        '[[auth.tokens]]\nenv = "SCIM_BRIDGE_TEST_TOKEN"\n'
+        f'[connector]\ntype = "webhook"\nurl = "{sql_url}"\nwebhooks = ["audit"]\n'
+        f"{_audit(receiver, 'timeout = 0.5')}\n[events]\npoll_interval = 0.1\n"
+    )
+    first = await serve_config(config, aiohttp_client, None, ENV)
+    second = await serve_config(config, aiohttp_client, None, ENV)
+    created = await first.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ann"})
+    assert created.status == 201, created.body
+    path = f"/Users/{created.body['id']}"
+    release, asked = asyncio.Event(), asyncio.Event()
+    store = OutboxJournal._store_later
+
+    async def store_when_released(self: OutboxJournal, *args: Any) -> None:
+        await release.wait()
+        await store(self, *args)
+
+    def slow_for_a(arrival: Arrival) -> float:
+        if arrival.body["data"].get("changes", {}).get("title", {}).get("new") != "A":
+            return 0.0
+        asked.set()
+        return 0.8
+
+    append = Outbox.append
+
+    async def slowly_when_due_later(self: Outbox, connection: Any, events: Any, **kw: Any) -> None:
+        if kw.get("due") is not None:
+            await asyncio.sleep(0.3)
+        await append(self, connection, events, **kw)
+
+    monkeypatch.setattr(OutboxJournal, "_store_later", store_when_released)
+    monkeypatch.setattr(Outbox, "append", slowly_when_due_later)
+    receiver.delay_for = slow_for_a
+    late = asyncio.create_task(first.patch(path, {"op": "replace", "path": "title", "value": "A"}))
+    await asyncio.wait_for(asked.wait(), 10)
+    meanwhile = await second.patch(path, {"op": "replace", "path": "title", "value": "B"})
+    assert (await late).status == 503
+    _told_to_wait(meanwhile)
+    release.set()
+    await _b_after_the_correction_of_a(second, path, receiver)
