@@ -12,6 +12,8 @@ import ipaddress
 import pathlib
 import re
 import tomllib
+import types
+import typing
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -32,6 +34,7 @@ from connectors.base import variable_name
 from connectors.webhook import EventStoreSettings, WebhookSettings
 from connectors.webhook.settings import parse_http_url
 from mappings import preset_names, toml_text
+from mappings.suggest import did_you_mean
 
 
 class ConfigError(Exception):
@@ -554,7 +557,7 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] == "missing":
         problem = "field required"
     elif error["type"] == "extra_forbidden":
-        problem = "unknown key"
+        problem = "unknown key" + did_you_mean(str(loc[-1]), _keys_taken_at(error["loc"][:-1]))
         if error["loc"][-1] == "mapping" and len(error["loc"]) > 1:
             problem += " (a top-level key such as mapping must come before the first [table])"
     elif error["type"] == "value_error":
@@ -565,6 +568,60 @@ def _describe(error: ErrorDetails) -> str:
     else:
         problem = _sentence(error["msg"])
     return f"{location}: {problem}" if location else problem
+
+
+def _keys_taken_at(loc: Sequence[Any]) -> list[str]:
+    """The keys the table at `loc` takes (an unknown key's location without that key),
+    found by following the settings models down; none when that cannot be told."""
+    annotation: Any = Settings
+    for part in loc:
+        annotation = _unwrapped(annotation)
+        origin = typing.get_origin(annotation)
+        if origin in (list, dict):  # an item of [[auth.tokens]], a [webhooks.NAME] table
+            annotation = typing.get_args(annotation)[-1]
+            continue
+        models = _models_in(annotation)
+        if len(models) > 1:  # the connector: pydantic names the `type` it chose
+            models = [model for model in models if part in _types_of(model)]
+            if len(models) != 1:
+                return []
+            annotation = models[0]
+            continue
+        field = models[0].model_fields.get(str(part)) if models else None
+        if field is None:
+            return []
+        annotation = field.annotation
+    models = _models_in(_unwrapped(annotation))
+    return (
+        [field.alias or name for name, field in models[0].model_fields.items()]
+        if len(models) == 1
+        else []
+    )
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """`annotation` without Annotated[...] and without None in a union."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    arguments = [each for each in typing.get_args(annotation) if each is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        return _unwrapped(arguments[0])
+    return annotation
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation names: itself, or the members of a union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [model for each in typing.get_args(annotation) for model in _models_in(each)]
+    return []
+
+
+def _types_of(model: type[BaseModel]) -> tuple[Any, ...]:
+    """The `type` values a connector's settings model is chosen by (its Literal)."""
+    field = model.model_fields.get("type")
+    return typing.get_args(field.annotation) if field is not None else ()
 
 
 def _key_path(loc: Sequence[Any]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from scim2_models import Attribute, EnterpriseUser, Extension, Mutability, Required, Schema
 
+from .suggest import unknown_key
 from .user import User
 
 TYPES = {
@@ -157,7 +158,7 @@ def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExt
         return None
     for name in body:
         if name not in EXTENSION_KEYS:
-            report(f"{key}.{name}", f"unknown key (valid: {', '.join(EXTENSION_KEYS)})")
+            report(f"{key}.{name}", unknown_key(name, EXTENSION_KEYS))
     name = body.get("name", _default_name(urn))
     if not isinstance(name, str) or not name.strip():
         report(f"{key}.name", "must be a non-empty string")
@@ -205,7 +206,7 @@ def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | N
         return None
     for each in spec:
         if each not in ATTRIBUTE_KEYS:
-            report(f"{key}.{each}", f"unknown key (valid: {', '.join(ATTRIBUTE_KEYS)})")
+            report(f"{key}.{each}", unknown_key(each, ATTRIBUTE_KEYS))
     type_name = spec.get("type")
     if type_name not in TYPES:
         report(f"{key}.type", f"must be one of {', '.join(TYPES)}, not {type_name!r}")

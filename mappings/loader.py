@@ -31,6 +31,7 @@ from .extensions import DeclaredExtension, declared_extensions
 from .model import MappedBackend, MappedField, Mapping, ResourceMapping, returned
 from .paths import PathProblem, Slot, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
+from .suggest import did_you_mean, unknown_key
 from .templates import Template, TemplateProblem, is_template
 from .user import User
 
@@ -168,7 +169,11 @@ class _Loader:
     def load(self, data: dict[str, Any]) -> Mapping | None:
         for name in data:
             if name not in ("users", "groups", "extensions"):
-                self.problem(name, "unknown table (expected users, groups or extensions)")
+                self.problem(
+                    name,
+                    "unknown table (expected users, groups or extensions)"
+                    + did_you_mean(name, ("users", "groups", "extensions")),
+                )
         extensions = (
             declared_extensions(data["extensions"], self.problem) if "extensions" in data else []
         )
@@ -224,7 +229,7 @@ class _Loader:
         valid = _OBJECT_KEYS + (("members",) if kind is Kind.GROUPS else ())
         for key in table:
             if key not in valid:
-                self.problem(f"{name}.{key}", f"unknown key (valid: {', '.join(valid)})")
+                self.problem(f"{name}.{key}", unknown_key(key, valid))
         found = {
             key: self.typed(table, key, name, str, "a string")
             for key in ("object", "key", "created", "modified", "version")
@@ -350,7 +355,7 @@ class _Loader:
             return None
         for name in table:
             if name not in _MEMBER_KEYS:
-                self.problem(f"{key}.{name}", f"unknown key (valid: {', '.join(_MEMBER_KEYS)})")
+                self.problem(f"{key}.{name}", unknown_key(name, _MEMBER_KEYS))
         values = {name: self.typed(table, name, key, str, "a string") for name in _MEMBER_KEYS}
         for name, value in values.items():
             if value == "":
@@ -417,7 +422,7 @@ class _Loader:
         before = len(self.problems)
         for name in table:
             if name not in RULE_KEYS:
-                self.problem(f"{key}.{name}", f"unknown key (valid: {', '.join(RULE_KEYS)})")
+                self.problem(f"{key}.{name}", unknown_key(name, RULE_KEYS))
         scim_path = _scim_path(pieces)
         target: Target | None = None
         try:

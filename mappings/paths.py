@@ -27,6 +27,8 @@ from scim2_models.path import (
     ValuePath,
 )
 
+from .suggest import attribute_paths, closest_path
+
 BRIDGE_ATTRIBUTES = frozenset({"schemas", "id", "meta", "groups", "members"})
 """Attributes the bridge itself manages; a mapping may not claim them."""
 
@@ -143,7 +145,9 @@ def resolve_target(model: type[Resource[Any]], text: str) -> Target:
     binding = path.resolve()
     if binding is None:
         resource_type = str(model.__schema__).rsplit(":", 1)[-1]
-        raise PathProblem(f"unknown SCIM attribute '{text}' of {resource_type}")
+        nearest = closest_path(text, attribute_paths(model, BRIDGE_ATTRIBUTES))
+        meant = f" (did you mean '{nearest}'?)" if nearest is not None else ""
+        raise PathProblem(f"unknown SCIM attribute '{text}' of {resource_type}{meant}")
     if binding.model is model and binding.field_name in BRIDGE_ATTRIBUTES:
         raise PathProblem(f"'{text}' is managed by the bridge and cannot be mapped")
     if is_complex(binding):

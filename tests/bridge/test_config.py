@@ -146,12 +146,12 @@ def edited(old: str, new: str) -> str:
         ),
         pytest.param(
             edited('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:8080"\nlisten_port = 1'),
-            "config.toml: server.listen_port: unknown key",
+            "config.toml: server.listen_port: unknown key (did you mean 'listen'?)",
             id="unknown-key",
         ),
         pytest.param(
             edited("[server]", "[servers]"),
-            "config.toml: servers: unknown key",
+            "config.toml: servers: unknown key (did you mean 'server'?)",
             id="unknown-table",
         ),
         pytest.param(
@@ -402,3 +402,43 @@ def test_config_error_joins_its_problems() -> None:
     error = ConfigError(["a.toml: x: wrong", "a.toml: y: wrong too"])
     assert error.problems == ["a.toml: x: wrong", "a.toml: y: wrong too"]
     assert str(error) == "a.toml: x: wrong\na.toml: y: wrong too"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param(
+            edited('mapping = "sql-default"', 'mappng = "sql-default"'),
+            "config.toml: mappng: unknown key (did you mean 'mapping'?)",
+            id="top-level",
+        ),
+        pytest.param(
+            edited('sha256 = "', 'sha265 = "'),
+            "config.toml: auth.tokens[0].sha265: unknown key (did you mean 'sha256'?)",
+            id="list-item",
+        ),
+        pytest.param(
+            edited("create_tables = true", "create_table = true"),
+            "config.toml: connector.create_table: unknown key (did you mean 'create_tables'?)",
+            id="connector-by-its-type",
+        ),
+        pytest.param(
+            VALID + '[webhooks.audit]\nurl = "http://127.0.0.1:9/e"\nsecret_env = "S"\n'
+            "timout = 3\n",
+            "config.toml: webhooks.audit.timout: unknown key (did you mean 'timeout'?)",
+            id="named-table",
+        ),
+        pytest.param(
+            VALID + "[events]\nfavourite_colour = 1\n",
+            "config.toml: events.favourite_colour: unknown key",
+            id="nothing-near",
+        ),
+    ],
+)
+def test_an_unknown_key_names_the_one_meant(
+    write_config, capsys: pytest.CaptureFixture[str], text: str, line: str
+) -> None:
+    """A misspelt key is refused with the nearest key that table takes, in every kind of
+    table: the top level, an item of a list, the connector of the chosen `type`, a named
+    table. Nothing is offered when no key is near."""
+    assert line in check_problems(write_config(text), capsys)

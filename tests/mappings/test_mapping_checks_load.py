@@ -112,13 +112,16 @@ def test_rdn_attribute_of_its_own_rule(load: Callable[[str], Mapping]) -> None:
 
 def test_typo_in_a_rule_table_is_an_unknown_key(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('title = { feild = "email" }')) == [
-        "my.toml: users.attributes.title.feild: unknown key (valid: field, default, map, case, "
+        "my.toml: users.attributes.title.feild: unknown key (did you mean 'field'? valid: "
+        "field, default, map, case, "
         "format, split, reference, unique, display, template, constant, absent, bit, bit_set, "
         "base, location, empty)",
         "my.toml: users.attributes.title: needs a field, a template or a constant",
     ]
     nested = problems(attributes('[users.attributes.name]\ngivenName = { fild = "first" }'))
-    assert nested[0].startswith("my.toml: users.attributes.name.givenName.fild: unknown key")
+    assert nested[0].startswith(
+        "my.toml: users.attributes.name.givenName.fild: unknown key (did you mean 'field'?"
+    )
 
 
 def test_tables_of_sub_attributes_are_still_paths(load: Callable[[str], Mapping]) -> None:

@@ -153,7 +153,8 @@ def test_unknown_key_in_an_object_table(problems: Callable[[str], list[str]]) ->
 
 def test_unknown_scim_attribute(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('nickNam = "nick"')) == [
-        "my.toml: users.attributes.nickNam: unknown SCIM attribute 'nickNam' of User"
+        "my.toml: users.attributes.nickNam: unknown SCIM attribute 'nickNam' of User "
+        "(did you mean 'nickName'?)"
     ]
 
 
@@ -171,7 +172,7 @@ def test_unknown_extension_attribute(problems: Callable[[str], list[str]]) -> No
     text = attributes(f'[users.attributes."{ENTERPRISE}"]\nemployeeNum = "n"')
     assert problems(text) == [
         f"my.toml: users.attributes.{ENTERPRISE}.employeeNum: unknown SCIM attribute "
-        f"'{ENTERPRISE}:employeeNum' of User"
+        f"'{ENTERPRISE}:employeeNum' of User (did you mean '{ENTERPRISE}:employeeNumber'?)"
     ]
 
 
@@ -256,7 +257,8 @@ def test_slots_and_whole_attribute_together(problems: Callable[[str], list[str]]
 
 def test_unknown_rule_key_lists_valid_ones(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('userName = { field = "login", uniq = true }')) == [
-        "my.toml: users.attributes.userName.uniq: unknown key (valid: field, default, map, "
+        "my.toml: users.attributes.userName.uniq: unknown key (did you mean 'unique'? "
+        "valid: field, default, map, "
         "case, format, split, reference, unique, display, template, constant, absent, bit, "
         "bit_set, base, location, empty)"
     ]
@@ -337,7 +339,8 @@ def test_split_on_a_single_valued_attribute(problems: Callable[[str], list[str]]
 
 def test_default_naming_an_unknown_path(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('displayName = { field = "d", default = "{name.given}" }')) == [
-        "my.toml: users.attributes.displayName.default: unknown SCIM attribute 'name.given' of User"
+        "my.toml: users.attributes.displayName.default: unknown SCIM attribute 'name.given' "
+        "of User (did you mean 'name.givenName'?)"
     ]
 
 
@@ -405,7 +408,8 @@ def test_every_problem_is_reported_at_once(problems: Callable[[str], list[str]])
     assert problems(text) == [
         "my.toml: extra: unknown table (expected users, groups or extensions)",
         "my.toml: users.key: missing",
-        "my.toml: users.attributes.nickNam: unknown SCIM attribute 'nickNam' of User",
+        "my.toml: users.attributes.nickNam: unknown SCIM attribute 'nickNam' of User "
+        "(did you mean 'nickName'?)",
         "my.toml: users.attributes.active.map: backend value 'A' is given to both 'true' "
         "and 'false'",
         'my.toml: users.attributes.userName.case: must be "lower" or "upper", not \'Lower\'',
