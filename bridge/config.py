@@ -31,10 +31,10 @@ from pydantic_core import ErrorDetails
 
 from connectors import ConnectorSettings
 from connectors.base import variable_name
+from connectors.spelling import did_you_mean
 from connectors.webhook import EventStoreSettings, WebhookSettings
 from connectors.webhook.settings import parse_http_url
 from mappings import preset_names, toml_text
-from mappings.suggest import did_you_mean
 
 
 class ConfigError(Exception):

@@ -25,13 +25,14 @@ from connectors.base import (
     MembershipSpec,
     ObjectSpec,
 )
+from connectors.spelling import did_you_mean
 
 from .errors import MappingError, TranslationError
 from .extensions import DeclaredExtension, declared_extensions
 from .model import MappedBackend, MappedField, Mapping, ResourceMapping, returned
 from .paths import PathProblem, Slot, Target, ValueKind, resolve_target
 from .rules import Rule, map_key
-from .suggest import did_you_mean, unknown_key
+from .suggest import unknown_key
 from .templates import Template, TemplateProblem, is_template
 from .user import User
 

@@ -2,15 +2,13 @@
 
 A mapping is edited by hand, and a slip (`givenNme`, `refrence`) is refused at start-up:
 the error names the nearest valid spelling, so that the fix is read off the message
-rather than looked up. Close means difflib's ratio of at least 0.6 for a key of a table
-(its own default: `evn` is near `env`), 0.7 for a SCIM attribute path, which has many
-more neighbours (`surname` is not `userName`); compared without case (SCIM attribute
-names are case-insensitive, RFC 7643 §2.1).
+rather than looked up (connectors.spelling). A SCIM attribute path, which has many more
+neighbours than a table's keys, must be nearer (`surname` is not `userName`); compared
+without case (SCIM attribute names are case-insensitive, RFC 7643 §2.1).
 """
 
 from __future__ import annotations
 
-import difflib
 import typing
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -20,24 +18,11 @@ from typing import Any
 from pydantic import BaseModel
 from scim2_models import Extension, Resource
 
-KEY_NEAR = 0.6
-"""difflib's similarity ratio from which a valid key is offered as the one meant."""
+from connectors.spelling import closest
 
 PATH_NEAR = 0.7
-"""The same for an attribute path."""
-
-
-def closest(name: str, valid: Iterable[str], near: float = KEY_NEAR) -> str | None:
-    """The valid name nearest to `name`, or None when none is near."""
-    by_folded = {each.lower(): each for each in valid}
-    found = difflib.get_close_matches(name.lower(), by_folded, n=1, cutoff=near)
-    return by_folded[found[0]] if found else None
-
-
-def did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` for the nearest valid name, or nothing."""
-    nearest = closest(name, valid)
-    return f" (did you mean '{nearest}'?)" if nearest is not None else ""
+"""difflib's similarity ratio from which an attribute path is offered as the one meant
+(a key's is connectors.spelling's)."""
 
 
 def unknown_key(name: str, valid: Sequence[str]) -> str:

@@ -80,6 +80,7 @@ from connectors.ldap.schema import (
 )
 from connectors.ldap.settings import LdapSettings
 from connectors.ldap.values import KeyCodec, text_of, to_directory
+from connectors.spelling import BACKEND_NEAR, did_you_mean
 
 log = logging.getLogger("scim_bridge.ldap")
 
@@ -255,11 +256,13 @@ class LdapConnector(MemberWritesTogether):
             kind = location.kind.value
             problems += (
                 f"{kind}: the directory's schema has no object class {name!r}"
+                + did_you_mean(name, schema.class_names(), BACKEND_NEAR)
                 for name in location.directory.classes
                 if not schema.knows_class(name)
             )
             problems += (
                 f"{kind}: the directory's schema has no attribute type {name!r}"
+                + did_you_mean(name, schema.attribute_names(), BACKEND_NEAR)
                 for name in self._attribute_types(location)
                 if not schema.knows_attribute(name)
             )

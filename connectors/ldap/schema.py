@@ -104,6 +104,8 @@ class DirectorySchema:
     """The directory fills required attributes of its own (Active Directory sets
     instanceType, objectCategory, sAMAccountName, groupType...) and its schema does not
     say which: a required attribute nothing writes is then no problem of the mapping."""
+    class_spellings: frozenset[str] = frozenset()
+    """Every object class name as the schema spells it (`classes` holds them lower case)."""
     rule_uses: dict[str, frozenset[str]] = field(default_factory=dict)
     """Matching rule (each name and OID, lower case) -> the first names (lower case) of
     the attribute types it applies to, as the directory's matchingRuleUse says (RFC 4512
@@ -201,6 +203,9 @@ class DirectorySchema:
             required=required,
             fills_required=fills_required,
             rule_uses=_rule_uses(schema, infos),
+            class_spellings=frozenset(
+                str(name) for info in by_class.values() for name in info.name or () if name
+            ),
         )
 
     def type_of(self, name: str) -> AttributeType | None:
@@ -216,6 +221,16 @@ class DirectorySchema:
 
     def knows_attribute(self, name: str) -> bool:
         return name.lower() in self.attributes
+
+    def attribute_names(self) -> list[str]:
+        """Every attribute type's name, as the schema spells its first (to name the one a
+        misspelt name most likely meant); lower case where the schema told no more."""
+        return sorted({described.name for described in self.types.values()} or self.attributes)
+
+    def class_names(self) -> list[str]:
+        """Every object class name, as the schema spells it (lower case where it told no
+        more)."""
+        return sorted(self.class_spellings or self.classes)
 
     def knows_class(self, name: str) -> bool:
         return name.lower() in self.classes

@@ -242,8 +242,8 @@ class SqlConnector(MemberWritesTogether):
                         self._rehearsed = list(found.problems)
                     else:
                         found = await connection.run_sync(reflect, self.schema)
-                        created = {missing_table(name) for name in self.to_create}
-                        self._rehearsed = [p for p in found.problems if p not in created]
+                        created = tuple(missing_table(name) for name in self.to_create)
+                        self._rehearsed = [p for p in found.problems if not p.startswith(created)]
         finally:
             await engine.dispose()
 

@@ -26,6 +26,7 @@ from connectors.base import (
     mapping_origin,
     rule_key,
 )
+from connectors.spelling import BACKEND_NEAR, did_you_mean
 from connectors.sql.caseless import BUILT_IN_LOWER
 from connectors.sql.values import INTEGER_RANGE, KEY_LENGTH, now, to_column
 
@@ -146,7 +147,11 @@ def reflect(connection: sa.Connection, schema: BackendSchema) -> Tables:
         # An index on an expression (lower(user_name)) serves the database, not us.
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
         metadata.reflect(connection, only=[name for name in names if name in existing])
-    problems = [missing_table(name) for name in dict.fromkeys(names) if name not in existing]
+    problems = [
+        missing_table(name) + did_you_mean(name, existing, BACKEND_NEAR)
+        for name in dict.fromkeys(names)
+        if name not in existing
+    ]
 
     if connection.dialect.name == "sqlite":
         for table in metadata.tables.values():
@@ -439,7 +444,8 @@ def _missing(table: sa.Table, names: list[str]) -> list[str]:
                 f'name one exactly instead of "{name}"'
             )
         else:
-            problems.append(f'table "{table.name}" has no column "{name}"')
+            meant = did_you_mean(name, [column.name for column in table.c], BACKEND_NEAR)
+            problems.append(f'table "{table.name}" has no column "{name}"{meant}')
     return problems
 
 

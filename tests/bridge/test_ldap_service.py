@@ -84,8 +84,10 @@ def test_check_names_classes_and_attributes_the_directory_does_not_know(
     config = write_ldap_config(tmp_path, slapd, tree, mapping="people.toml")
     assert main(["check", "--config", str(config)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"{config}: connector: users: the directory's schema has no object class 'inetOrgPersn'",
-        f"{config}: connector: users: the directory's schema has no attribute type 'titel'",
+        f"{config}: connector: users: the directory's schema has no object class 'inetOrgPersn' "
+        "(did you mean 'inetOrgPerson'?)",
+        f"{config}: connector: users: the directory's schema has no attribute type 'titel' "
+        "(did you mean 'title'?)",
     ]
 
 

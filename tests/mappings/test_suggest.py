@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from scim2_models import EnterpriseUser, Group, User
 
+from connectors.spelling import closest
 from mappings.paths import BRIDGE_ATTRIBUTES
-from mappings.suggest import attribute_paths, closest, closest_path, unknown_key
+from mappings.suggest import attribute_paths, closest_path, unknown_key
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER_PATHS = attribute_paths(User[EnterpriseUser], BRIDGE_ATTRIBUTES)

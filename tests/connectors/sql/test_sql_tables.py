@@ -55,6 +55,24 @@ async def test_verify_names_missing_tables(empty_database: str) -> None:
     ]
 
 
+async def test_a_misspelt_table_or_column_is_named_with_the_one_meant(tables: str) -> None:
+    """Only a near slip is named: `people` is no table's, `changed_at` not `created_at`."""
+    users = dataclasses.replace(
+        USERS, object="user", fields=(*USERS.fields, Field("titel"), Field("changed_at"))
+    )
+    groups = dataclasses.replace(GROUPS, object="people")
+    schema = BackendSchema(users=users, groups=groups, memberships=MEMBERSHIPS)
+    assert (await problems(tables, schema))[:2] == [
+        "table \"user\" does not exist (did you mean 'users'?)",
+        'table "people" does not exist',
+    ]
+    schema = dataclasses.replace(schema, users=dataclasses.replace(users, object="users"))
+    assert await problems(tables, dataclasses.replace(schema, groups=GROUPS)) == [
+        'table "users" has no column "titel" (did you mean \'title\'?)',
+        'table "users" has no column "changed_at"',
+    ]
+
+
 async def test_verify_names_missing_columns(tables: str) -> None:
     users = dataclasses.replace(
         USERS,
@@ -65,7 +83,7 @@ async def test_verify_names_missing_columns(tables: str) -> None:
     memberships = dataclasses.replace(MEMBERSHIPS, member="member_id")
     schema = BackendSchema(users=users, groups=GROUPS, memberships=memberships)
     assert await problems(tables, schema) == [
-        'table "users" has no column "titel"',
+        'table "users" has no column "titel" (did you mean \'title\'?)',
         'table "users" has no column "changed_at"',
         'table "users" has no column "origin"',
         'table "memberships" has no column "member_id"',
