@@ -322,7 +322,8 @@ class Settings(_Section):
         if not _is_path(value) and value not in preset_names():
             presets = ", ".join(preset_names())
             raise ValueError(
-                f"{value!r} is not a preset ({presets}); a mapping file's path ends in .toml"
+                f"{value!r} is not a preset{did_you_mean(value, preset_names())} ({presets}); "
+                "a mapping file's path ends in .toml"
             )
         return value
 

@@ -161,7 +161,8 @@ def edited(old: str, new: str) -> str:
         ),
         pytest.param(
             edited('mapping = "sql-default"', 'mapping = "sql-defualt"'),
-            "config.toml: mapping: 'sql-defualt' is not a preset (ldap-389ds, "
+            "config.toml: mapping: 'sql-defualt' is not a preset (did you mean 'sql-default'?) "
+            "(ldap-389ds, "
             "ldap-active-directory, ldap-openldap, sql-default, sql-hr-table); "
             "a mapping file's path ends in .toml",
             id="mapping-unknown-preset",
