@@ -607,6 +607,8 @@ class SqlConnector(MemberWritesTogether):
             async with live_connection(engine) as connection:
                 claimed = _CLAIMED.set(False)
                 try:
+                    if savepoints is not None and connection.dialect.name in ("mysql", "mariadb"):
+                        await _reading_what_committed(connection)
                     try:
                         async with connection.begin():
                             try:
@@ -1210,13 +1212,24 @@ async def _correctable_from_here(connection: AsyncConnection) -> None:
     what puts a synchronous receiver right (`_put_right_within`).
 
     Here: after the row the change is about is locked (or before a new row is inserted).
-    Rolling back to a savepoint releases the locks taken after it (PostgreSQL and MariaDB
-    alike): one taken before it, the row stays locked until the correction commits, and
-    a request on the resource that waits for it then finds the correction.
+    Rolling back to a savepoint releases the locks taken after it (PostgreSQL does, and
+    MariaDB 10.11 did when checked here): one taken before it, the row stays locked until
+    the correction commits, and a request on the resource that waits for it then finds
+    the correction.
     """
     savepoints = _CORRECTABLE.get()
     if savepoints is not None and not savepoints:
         savepoints.append(await connection.begin_nested())
+
+
+async def _reading_what_committed(connection: AsyncConnection) -> None:
+    """READ COMMITTED for this connection's next transaction (MariaDB, MySQL), as on
+    PostgreSQL: once a write that may need correcting holds its row, the journal asks the
+    outbox whether a correction of an earlier request on it waits (`_in_order`). Under
+    REPEATABLE READ, a read made before the row was locked (a deletion reads the user's
+    groups first) fixed the transaction's snapshot, and the outbox, read through it,
+    missed the correction committed meanwhile. The pool resets the level on return."""
+    await connection.execution_options(isolation_level="READ COMMITTED")
 
 
 def _corrects(journal: Journal | None, kinds: Collection[Kind]) -> bool:
@@ -1237,8 +1250,9 @@ async def _put_right_within(
     not be stored (a lost connection): the transaction rolls back, and the journal is told
     it was abandoned."""
     put_right = getattr(journal, "put_right_within", None)
-    if put_right is None:
-        return False
+    holds = getattr(journal, "holds_taken", None)
+    if put_right is None or holds is None or not holds(connection):
+        return False  # nothing to put right: the transaction rolls back as any other
     try:
         await savepoint.rollback()
         return bool(await put_right(connection))

@@ -225,6 +225,11 @@ class OutboxJournal:
             for name in self._routes.get(kind, [])
         )
 
+    def holds_taken(self, transaction: AsyncConnection) -> bool:
+        """Whether a receiver took (or may have taken) a change of `transaction` that is
+        not committed yet: a failure of it then has something to put right."""
+        return bool(self._agreed.get(transaction))
+
     async def put_right_within(self, transaction: AsyncConnection) -> bool:
         """Store, in `transaction`, the events that put right the receivers that took (or
         may have taken) a change of it; True when there were any. The connector has rolled
