@@ -18,10 +18,13 @@ attributes are then mapped like any other, under the URN in `[users.attributes]`
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from pydantic import create_model, field_validator
 from scim2_models import Attribute, EnterpriseUser, Extension, Mutability, Required, Schema
 
 from .suggest import unknown_key
@@ -192,7 +195,36 @@ def _declaration(urn: str, body: Any, key: str, problem: Problem) -> DeclaredExt
         for attribute in attributes
         if attribute.name and attribute.canonical_values
     }
-    return DeclaredExtension(urn, Extension.from_schema(schema), canonical)
+    return DeclaredExtension(urn, _dates_as_text(Extension.from_schema(schema)), canonical)
+
+
+def _dates_as_text(model: type[Extension]) -> type[Extension]:
+    """The extension's model, refusing a number for a dateTime attribute.
+
+    pydantic reads a number as a Unix timestamp: `"startDate": 20260301` became
+    1970-08-23 and was stored as such. A dateTime is an xsd:dateTime string (RFC 7643
+    §2.3.5); a number is a client's mistake, answered 400 invalidValue.
+    """
+    dated = [name for name, spec in model.model_fields.items() if _holds_instants(spec.annotation)]
+    if not dated:
+        return model
+    check = field_validator(*dated, mode="before")(_no_number_for_a_date)
+    return create_model(
+        model.__name__, __base__=model, __validators__={"_dates_as_text": check}
+    )
+
+
+def _holds_instants(annotation: Any) -> bool:
+    if annotation is datetime:
+        return True
+    return any(_holds_instants(each) for each in typing.get_args(annotation))
+
+
+def _no_number_for_a_date(cls: Any, value: Any) -> Any:
+    for each in value if isinstance(value, list) else [value]:
+        if isinstance(each, int | float):  # bool too: a number in JSON's eyes or not
+            raise ValueError("a dateTime is an ISO 8601 string (RFC 7643 §2.3.5), not a number")
+    return value
 
 
 def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | None:

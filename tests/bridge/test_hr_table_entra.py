@@ -1,0 +1,50 @@
+"""What Entra ID (and other identity providers) send to the sql-hr-table preset, as an
+admin's walkthrough sent it: values of the wrong JSON type, and the PATCH operations of
+Entra's default attribute mappings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hr_table import rows
+from scim_client import USER_SCHEMA, Scim, write_config
+from served import serve_config
+
+EMPLOYMENT = "urn:scim-bridge:schemas:extension:employment:2.0:User"
+
+
+@pytest.fixture
+async def scim(hr_url: str, tmp_path: Path, aiohttp_client: Any) -> Scim:
+    config = write_config(tmp_path, hr_url, mapping="sql-hr-table")
+    return await serve_config(config, aiohttp_client, None)
+
+
+@pytest.mark.parametrize("number", [20260301, 1.5, True])
+async def test_a_number_for_a_date_is_refused_not_read_as_a_timestamp(
+    scim: Scim, hr_url: str, number: Any
+) -> None:
+    """pydantic read 20260301 as seconds since 1970: the hire date became 23.08.1970."""
+    created = await scim.create_user("dana")
+    path = f"/Users/{created['id']}"
+    patched = await scim.patch(
+        path, {"op": "replace", "path": f"{EMPLOYMENT}:startDate", "value": number}
+    )
+    assert (patched.status, patched.body["scimType"]) == (400, "invalidValue"), patched.body
+    assert "not a number" in patched.body["detail"]
+    posted = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA, EMPLOYMENT],
+            "userName": "eve",
+            EMPLOYMENT: {"startDate": number},
+        },
+    )
+    assert (posted.status, posted.body["scimType"]) == (400, "invalidValue"), posted.body
+    assert [row.hire_date for row in await rows(hr_url, "SELECT hire_date FROM hr_staff")] == [None]
+    kept = await scim.patch(
+        path, {"op": "replace", "path": f"{EMPLOYMENT}:startDate", "value": "2026-03-01T00:00:00Z"}
+    )
+    assert kept.status == 200, kept.body
+    assert kept.body[EMPLOYMENT]["startDate"].startswith("2026-03-01")
