@@ -249,14 +249,19 @@ class ResourceService:
                 f"a PATCH holds at most {MAX_PATCH_OPERATIONS} operations; send the rest in "
                 "another",
             )
-        normalized = self._resolved_paths(normalized)
+        normalized, computed = self._resolved_paths(normalized)
         manager_was = quirks.take_manager_conditions(normalized)
         removals: dict[int, Any] = {}
         if self.kind is Kind.GROUPS:
             normalized, removals = lighten_member_removals(normalized)
-        patch = self._patch_class.model_validate(
-            normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
-        )
+        if computed and not normalized.get("Operations"):
+            # Only values of computed attributes: no operation left for scim2-models,
+            # which refuses a PATCH of none; `_check_computed` has them.
+            patch = self._patch_class.model_construct(operations=[])
+        else:
+            patch = self._patch_class.model_validate(
+                normalized, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
+            )
         # By operation, not by place: splitting out a group's member operations shifts places.
         conditioned = [((patch.operations or [])[i], was) for i, was in manager_was.items()]
         if self.kind is Kind.GROUPS:
@@ -265,7 +270,7 @@ class ResourceService:
         else:
             operations, members = list(patch.operations or []), MemberChanges()
         with self._scim_field_names(writing=True):
-            if not operations and if_match is None:
+            if not operations and not computed and if_match is None:
                 # Members alone, unconditionally (an identity provider's PATCH): nothing
                 # of the group needs reading first; a missing group is a 404 all the same.
                 return await self.connector.update(
@@ -304,6 +309,7 @@ class ResourceService:
                     changes = self.mapping.changes(before, after)
                     # Never read, so `before` cannot hold it: cleared whether or not set.
                     changes |= self.mapping.cleared_unreturned(named)
+                self._check_computed(computed, current.values, changes)
                 return await self.connector.update(
                     self.kind,
                     id,
@@ -481,7 +487,34 @@ class ResourceService:
 
     # --- helpers ------------------------------------------------------------------
 
-    def _resolved_paths(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _check_computed(
+        self, computed: list[tuple[str, Any]], stored: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        """The values a PATCH sent for attributes the mapping computes, each compared with
+        what the attribute reads once the PATCH's other operations are made: equal, the
+        operation changes nothing (RFC 7644 §3.5.2 forbids modifying a readOnly attribute,
+        not naming its value), and it passes; else 400 mutability, naming both.
+
+        Entra's default attribute mappings send `displayName` with every rename, beside
+        the names a template (`{name.givenName} {name.familyName}`) makes it of: refused
+        outright, the whole PATCH failed, the rename with it."""
+        if not computed:
+            return
+        values = {name: value for name, value in {**stored, **changes}.items() if value is not None}
+        shown = self.mapping.to_scim(values)
+        for path, sent in computed:
+            reads = _value_at(shown, path)
+            if not _same_text(reads, sent):
+                raise ScimError(
+                    400,
+                    f"'{path}' is computed by this service and cannot be written: after this "
+                    f"PATCH it reads {reads!r}, not {sent!r}",
+                    "mutability",
+                )
+
+    def _resolved_paths(
+        self, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
         """PATCH paths checked against the resource type's schemas (RFC 7644 §3.5.2):
         one naming no attribute of the core schema or of a declared extension is 400
         invalidPath, never an operation dropped while the answer says 200. An unqualified
@@ -492,23 +525,35 @@ class ResourceService:
         or not the service maps them), unless RFC 7643 names that schema or its
         namespace (`_refused_schema`). The keys of a path-less value are paths too: each
         is checked alike, and one that selects entries (`emails[type eq "work"].value`)
-        becomes an operation of its own, which scim2-models applies."""
+        becomes an operation of its own, which scim2-models applies.
+
+        An `add` or `replace` of an attribute the mapping computes (by its plain path) is
+        taken out, with its value: `_check_computed` compares it with what the attribute
+        reads after the others."""
         operations = payload.get("Operations")
         if not isinstance(operations, list):
-            return payload
+            return payload, []
         resolved: list[Any] = []
+        computed: list[tuple[str, Any]] = []
         for operation in operations:
             if not isinstance(operation, dict):
                 resolved.append(operation)
                 continue
             path, value = operation.get("path"), operation.get("value")
             if isinstance(path, str) and path:
-                resolved.append({**operation, "path": self._resolved_path(path, written=True)})
+                try:
+                    resolved.append({**operation, "path": self._resolved_path(path, written=True)})
+                except _ComputedWrite as refused:
+                    op = str(operation.get("op", "")).lower()
+                    plain = "[" not in path and not isinstance(value, dict | list)
+                    if op not in ("add", "replace") or not plain:
+                        raise
+                    computed.append((refused.path, value))
             elif isinstance(value, dict):
                 resolved.extend(self._pathless(operation, value))
             else:
                 resolved.append(operation)
-        return {**payload, "Operations": resolved}
+        return {**payload, "Operations": resolved}, computed
 
     def _pathless(self, operation: dict[str, Any], value: dict[str, Any]) -> list[Any]:
         kept: dict[str, Any] = {}
@@ -566,13 +611,12 @@ class ResourceService:
         )
         if schema is None:
             raise ScimError(400, f"'{path}' names no attribute of this resource", "invalidPath")
+        qualified = path
+        if not urn and schema != self.core_schema.lower():
+            qualified = f"{self._urn_of[schema]}:{path}"
         if written and self._is_computed(schema, wanted, sub):
-            raise ScimError(
-                400, f"'{path}' is computed by this service and cannot be written", "mutability"
-            )
-        if urn or schema == self.core_schema.lower():
-            return path
-        return f"{self._urn_of[schema]}:{path}"
+            raise _ComputedWrite(qualified)
+        return qualified
 
     def _refused_schema(self, path: str) -> bool:
         """Whether `path` names a schema of RFC 7643 this resource type does not have:
@@ -782,3 +826,40 @@ def _state_problems(settings: Settings, mapping: Mapping) -> list[str]:
                 f"mapping {mapping.source} to store {spelled}, which its map cannot"
             )
     return problems
+
+
+class _ComputedWrite(ScimError):
+    """A PATCH operation that writes an attribute the mapping computes (400 mutability
+    unless it changes nothing: `ResourceService._check_computed`)."""
+
+    def __init__(self, path: str) -> None:
+        detail = f"'{path}' is computed by this service and cannot be written"
+        super().__init__(400, detail, "mutability")
+        self.path = path
+
+
+def _value_at(resource: dict[str, Any], path: str) -> Any:
+    """The value at a plain attribute path (`displayName`, `name.formatted`, an
+    extension's `urn:...:User:department`) of a resource as a dict; None when absent.
+    Attribute names compare case-insensitively (RFC 7643 §2.1)."""
+    node: Any = resource
+    if path.lower().startswith("urn:"):
+        urn, _, path = path.rpartition(":")
+        node = _get_folded(node, urn)
+    for name in path.split("."):
+        node = _get_folded(node, name)
+    return node
+
+
+def _get_folded(node: Any, name: str) -> Any:
+    if not isinstance(node, dict):
+        return None
+    return next((value for key, value in node.items() if key.lower() == name.lower()), None)
+
+
+def _same_text(reads: Any, sent: Any) -> bool:
+    """Whether a value sent is the one an attribute reads: strings compared as a person
+    reads them (case and runs of spaces aside: displayName is not caseExact)."""
+    if isinstance(reads, str) and isinstance(sent, str):
+        return " ".join(reads.split()).casefold() == " ".join(sent.split()).casefold()
+    return bool(reads == sent)

@@ -209,9 +209,7 @@ def _dates_as_text(model: type[Extension]) -> type[Extension]:
     if not dated:
         return model
     check = field_validator(*dated, mode="before")(_no_number_for_a_date)
-    return create_model(
-        model.__name__, __base__=model, __validators__={"_dates_as_text": check}
-    )
+    return create_model(model.__name__, __base__=model, __validators__={"_dates_as_text": check})
 
 
 def _holds_instants(annotation: Any) -> bool:

@@ -48,3 +48,49 @@ async def test_a_number_for_a_date_is_refused_not_read_as_a_timestamp(
     )
     assert kept.status == 200, kept.body
     assert kept.body[EMPLOYMENT]["startDate"].startswith("2026-03-01")
+
+
+async def test_entras_rename_with_the_display_name_its_template_makes_passes(
+    scim: Scim, hr_url: str
+) -> None:
+    """Entra's default mappings send displayName beside the names it is computed from
+    (`{name.givenName} {name.familyName}` here): the whole PATCH was refused (400
+    mutability), the rename and the title with it. A value equal to what the attribute
+    reads once the other operations are made changes nothing, and passes; another is
+    still refused, naming both."""
+    created = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "jd",
+            "name": {"givenName": "John", "familyName": "Doe"},
+        },
+    )
+    assert created.status == 201, created.body
+    path = f"/Users/{created.body['id']}"
+    renamed = await scim.patch(
+        path,
+        {"op": "Replace", "path": "displayName", "value": "Johnny  doe"},
+        {"op": "Replace", "path": "name.givenName", "value": "Johnny"},
+        {"op": "Replace", "path": "title", "value": "Engineer"},
+    )
+    assert renamed.status == 200, renamed.body
+    assert (renamed.body["displayName"], renamed.body["title"]) == ("Johnny Doe", "Engineer")
+    [row] = await rows(hr_url, "SELECT first_name, job_title FROM hr_staff")
+    assert (row.first_name, row.job_title) == ("Johnny", "Engineer")
+    alone = await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Johnny Doe"})
+    assert alone.status == 200, alone.body
+    other = await scim.patch(
+        path,
+        {"op": "replace", "path": "displayName", "value": "Doe, Johnny"},
+        {"op": "replace", "path": "title", "value": "Lead"},
+    )
+    assert (other.status, other.body["scimType"]) == (400, "mutability"), other.body
+    assert other.body["detail"] == (
+        "'displayName' is computed by this service and cannot be written: after this PATCH "
+        "it reads 'Johnny Doe', not 'Doe, Johnny'"
+    )
+    removed = await scim.patch(path, {"op": "remove", "path": "displayName"})
+    assert (removed.status, removed.body["scimType"]) == (400, "mutability"), removed.body
+    [row] = await rows(hr_url, "SELECT job_title FROM hr_staff")
+    assert row.job_title == "Engineer"

@@ -38,7 +38,7 @@ def users(tmp_path: pathlib.Path) -> ResourceService:
 
 
 def resolved(service: ResourceService, *operations: dict[str, Any]) -> list[Any]:
-    payload = service._resolved_paths({"Operations": list(operations)})
+    payload, _ = service._resolved_paths({"Operations": list(operations)})
     return list(payload["Operations"])
 
 
@@ -63,7 +63,15 @@ def test_known_paths_pass_and_extension_names_are_qualified(users: ResourceServi
 
 @pytest.mark.parametrize("path", ["displayName", "name.formatted", "NAME.FORMATTED"])
 def test_a_computed_target_is_refused_as_written(users: ResourceService, path: str) -> None:
-    assert refusal(users, {"op": "replace", "path": path, "value": "x"}) == (400, "mutability")
+    """Removed, or given a complex value: refused at once. Replaced by a plain value:
+    taken out, to be compared with what the attribute reads after the others (the
+    service's tests on sql-hr-table, test_hr_table_entra.py)."""
+    assert refusal(users, {"op": "remove", "path": path}) == (400, "mutability")
+    assert refusal(users, {"op": "add", "path": path, "value": {"x": 1}}) == (400, "mutability")
+    replaced = {"op": "replace", "path": path, "value": "x"}
+    title = {"op": "replace", "path": "title", "value": "t"}
+    payload, computed = users._resolved_paths({"Operations": [replaced, title]})
+    assert (payload["Operations"], computed) == ([title], [(path, "x")])
 
 
 def test_a_computed_key_of_a_pathless_value_is_left_to_be_ignored(users: ResourceService) -> None:
