@@ -52,7 +52,9 @@ def make_engine(settings: SqlSettings) -> AsyncEngine:
         options["pool_recycle"] = 3600  # the server drops idle connections (wait_timeout)
         options["async_creator"] = _mysql_connect(url, connect_args, settings.connect_timeout)
     options.update(pool_size=settings.pool_size, pool_timeout=settings.connect_timeout)
-    engine = create_async_engine(url, connect_args=connect_args, **options)
+    # A statement's parameters are the rows' values (personal data, a password): an error
+    # that reaches a log says "[SQL parameters hidden due to hide_parameters=True]".
+    engine = create_async_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     if backend == "sqlite":
         _configure_sqlite(engine)
     else:

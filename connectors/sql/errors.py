@@ -4,21 +4,31 @@ Each of the three drivers reports the same trouble its own way: asyncpg by SQLST
 PyMySQL by MySQL error number, sqlite3 by extended result code name. The messages raised
 here are fixed, short and safe for a client: never SQL, never driver text. Anything not
 recognised propagates unchanged, for the bridge to log and answer with a 500.
+A refusal by a rule of the database itself (a CHECK constraint, a trigger) is the client's
+400, naming the constraint (and the column, when the database names it); the admin reads a
+warning naming the table and the constraint, or the trigger's own words: never the row's
+values, never the statement.
 `connection_problem` is the operator's side: why the first connection failed, in words.
 """
 
 from __future__ import annotations
 
+import logging
 import pathlib
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connectors.base import Conflict, ConnectorError, InvalidValue, Unavailable
 from connectors.sql.settings import in_memory
+
+log = logging.getLogger("scim_bridge.sql")
 
 RETRY_AFTER = 5
 """Seconds a client is asked to wait when the database is unreachable or busy."""
@@ -28,6 +38,9 @@ _TAKEN = "a unique value is already taken"
 _REFERENCE = "a referenced record does not exist, or is still referenced"
 _REQUIRED = "a required value is missing"
 _UNFIT = "a value does not fit its field"
+_CHECKED = "the value is refused by the check constraint {}"
+_CHECKED_UNNAMED = "the value is refused by a check constraint of the table"
+_RULE = "the database refused the change (a rule of its own, such as a trigger)"
 
 # MySQL/MariaDB error numbers (PyMySQL puts them first in the exception's args).
 _MYSQL_UNAVAILABLE = frozenset(
@@ -35,6 +48,11 @@ _MYSQL_UNAVAILABLE = frozenset(
 )  # too many connections, shutdown, lock wait timeout, cannot connect, gone, lost
 _MYSQL_DEADLOCK = 1213
 _SQLSTATE_ROLLED_BACK = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+_SQLSTATE_CHECK = "23514"
+_SQLSTATE_RULES = frozenset({"P0001", "P0004"})  # PL/pgSQL's RAISE EXCEPTION, ASSERT
+_SQLSTATE_USER_CLASS = "45"  # SQL's "unhandled user-defined exception", as SIGNAL raises
+_MYSQL_CHECK = 4025  # CONSTRAINT `name` failed for `db`.`table`
+_MYSQL_SIGNAL = 1644  # a SIGNAL of a trigger or procedure
 
 
 class RolledBack(Unavailable):
@@ -53,6 +71,8 @@ _MYSQL_UNFIT = frozenset({1264, 1265, 1292, 1366, 1406})
 
 # SQLite extended result code names (sqlite3 exceptions' sqlite_errorname).
 _SQLITE_TAKEN = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+_SQLITE_CHECK = "SQLITE_CONSTRAINT_CHECK"
+_SQLITE_RULE = "SQLITE_CONSTRAINT_TRIGGER"  # RAISE(ABORT, ...) in a trigger
 
 
 @contextmanager
@@ -75,6 +95,9 @@ def translated_errors() -> Iterator[None]:
 def _translate(error: sa_exc.DBAPIError) -> ConnectorError | None:
     if error.connection_invalidated:
         return Unavailable(_UNAVAILABLE, retry_after=RETRY_AFTER)
+    refused = _refused_by_rule(error)
+    if refused is not None:
+        return refused
     original = error.orig
     sqlstate = getattr(original, "sqlstate", None)
     sqlite_name = getattr(original, "sqlite_errorname", None)
@@ -87,6 +110,138 @@ def _translate(error: sa_exc.DBAPIError) -> ConnectorError | None:
     elif isinstance(sqlite_name, str):
         specific = _from_sqlite(sqlite_name)
     return specific or _from_class(error)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A CHECK constraint that refused a row, as the database names it."""
+
+    constraint: str | None  # None: SQLite's unnamed constraint, said by its expression
+    table: str | None
+    column: str | None = None
+    expression: str | None = None  # for the admin's log only: it is SQL
+
+
+def _refused_by_rule(error: sa_exc.DBAPIError) -> InvalidValue | None:
+    """A CHECK constraint's or a trigger's refusal: 400 for the client, a warning line for
+    the admin. The statement and its parameters are in neither."""
+    original = error.orig
+    args: tuple[Any, ...] = getattr(original, "args", ())
+    number = args[0] if args and isinstance(args[0], int) else None
+    sqlstate = getattr(original, "sqlstate", None)
+    sqlite_name = getattr(original, "sqlite_errorname", None)
+    check: _Check | None = None
+    if number == _MYSQL_CHECK:
+        check = _mysql_check(str(args[1]) if len(args) > 1 else "")
+    elif number is None and sqlstate == _SQLSTATE_CHECK:
+        check = _Check(
+            _diagnostic(original, "constraint_name"),
+            _diagnostic(original, "table_name"),
+            _diagnostic(original, "column_name"),
+        )
+    elif sqlite_name == _SQLITE_CHECK:
+        check = _sqlite_check(_first_arg(original))
+    if check is not None:
+        return _check_refusal(check, _written_table(error))
+    said: str | None = None
+    if number == _MYSQL_SIGNAL:
+        said = str(args[1]) if len(args) > 1 else ""
+    elif number is None and isinstance(sqlstate, str) and _is_rule(sqlstate):
+        said = _diagnostic(original, "message") or _first_arg(original)
+    elif sqlite_name == _SQLITE_RULE:
+        said = _first_arg(original)
+    if said is None:
+        return None
+    code = sqlstate if isinstance(sqlstate, str) else sqlite_name
+    log.warning(
+        "the database refused a change to table %s by a rule of its own (%s): %s",
+        _shown(_written_table(error) or "(not named)"),
+        f"SQLSTATE {code}" if isinstance(sqlstate, str) else code,
+        _shown(said),
+    )
+    return InvalidValue(_RULE)
+
+
+def _is_rule(sqlstate: str) -> bool:
+    return sqlstate in _SQLSTATE_RULES or sqlstate.startswith(_SQLSTATE_USER_CLASS)
+
+
+def _check_refusal(check: _Check, written: str | None) -> InvalidValue:
+    table = check.table or written
+    if check.constraint is None:
+        message = _CHECKED_UNNAMED
+        named = f"without a name, {_shown(check.expression or '')}"
+    else:
+        message = _CHECKED.format(f'"{_shown(check.constraint)}"')
+        named = _shown(check.constraint)
+    column = f", column {_shown(check.column)}" if check.column else ""
+    log.warning(
+        "the database refused a value for table %s%s: check constraint %s",
+        _shown(table or "(not named)"),
+        column,
+        named,
+    )
+    return InvalidValue(message, field=check.column)
+
+
+_MYSQL_CHECK_TEXT = re.compile(
+    r"CONSTRAINT `((?:[^`]|``)*)` failed for `(?:[^`]|``)*`\.`((?:[^`]|``)*)`"
+)
+
+
+def _mysql_check(message: str) -> _Check:
+    """MariaDB names a column's own constraint `table.column`, a table's by its name."""
+    found = _MYSQL_CHECK_TEXT.search(message)
+    if found is None:
+        return _Check(None, None)
+    name, table = (part.replace("``", "`") for part in found.groups())
+    column = name.removeprefix(f"{table}.") if name.startswith(f"{table}.") else None
+    return _Check(name, table, column)
+
+
+_SQLITE_CHECK_PREFIX = "CHECK constraint failed: "
+_NAME = re.compile(r"\w+")
+
+
+def _sqlite_check(message: str) -> _Check:
+    """SQLite names a constraint by its name, or, having none, by its expression."""
+    said = message.removeprefix(_SQLITE_CHECK_PREFIX)
+    if _NAME.fullmatch(said):
+        return _Check(said, None)
+    return _Check(None, None, expression=said)
+
+
+def _diagnostic(original: BaseException | None, name: str) -> str | None:
+    """A field of asyncpg's error (SQLAlchemy's adapted error has it as its cause)."""
+    for each in (original, getattr(original, "__cause__", None)):
+        value = getattr(each, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _first_arg(original: BaseException | None) -> str:
+    args = getattr(original, "args", ())
+    return str(args[0]) if args else ""
+
+
+_WRITTEN = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+([^\s(]+)", re.IGNORECASE)
+
+
+def _written_table(error: sa_exc.DBAPIError) -> str | None:
+    """The table a statement writes, read from its text (SQLite's errors name none)."""
+    found = _WRITTEN.match(error.statement or "")
+    return found[1].replace('"', "").replace("`", "") if found else None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_SHOWN_MAX = 200
+
+
+def _shown(text: str) -> str:
+    """A name or a message of the database, on one line and cut short."""
+    flat = _CONTROL.sub(" ", text).strip()
+    return flat if len(flat) <= _SHOWN_MAX else flat[: _SHOWN_MAX - 1] + "…"
 
 
 def _from_sqlstate(sqlstate: str) -> ConnectorError | None:

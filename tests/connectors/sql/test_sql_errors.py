@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from connectors.base import BackendSchema, Field, InvalidValue, Kind, ObjectSpec, Unavailable
 from connectors.sql import SqlConnector, SqlSettings
 from connectors.sql.caseless import on_sqlite
+from connectors.sql.engine import make_engine
+from connectors.sql.errors import translated_errors
 
 
 def closed_port() -> int:
@@ -95,4 +97,47 @@ async def test_database_refusals_are_invalid_values(strict: str) -> None:
     assert (
         await refusal(strict, {"name": "alice", "boss": 42}, {"required": "yes"})
         == "a referenced record does not exist, or is still referenced"
+    )
+
+
+async def test_every_engine_hides_the_parameters_of_a_failed_statement(sql_url: str) -> None:
+    engine = make_engine(SqlSettings(type="sql", url=sql_url))
+    try:
+        assert engine.sync_engine.hide_parameters
+        statement = sa.text("SELECT * FROM no_such_table WHERE name = :name")
+        async with engine.connect() as connection:
+            with pytest.raises(sa.exc.DBAPIError) as raised:
+                await connection.execute(statement, {"name": "jane.secret"})
+        assert "jane.secret" not in str(raised.value)
+        assert "[SQL parameters hidden due to hide_parameters=True]" in str(raised.value)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_triggers_words_are_logged_on_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The words are the admin's, but a line break in them would forge a log line."""
+    engine = make_engine(SqlSettings(type="sql", url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("CREATE TABLE t (v TEXT)"))
+            await connection.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON t BEGIN "
+                    "SELECT RAISE(ABORT, 'refused\nWARNING forged line'); END"
+                )
+            )
+        async with engine.connect() as connection:
+            with pytest.raises(InvalidValue) as raised, translated_errors():
+                await connection.execute(sa.text("INSERT INTO t (v) VALUES (:v)"), {"v": "x"})
+    finally:
+        await engine.dispose()
+    assert raised.value.message == (
+        "the database refused the change (a rule of its own, such as a trigger)"
+    )
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "the database refused a change to table t by a rule of its own "
+        "(SQLITE_CONSTRAINT_TRIGGER): refused WARNING forged line"
     )
