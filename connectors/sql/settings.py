@@ -163,8 +163,8 @@ class SqlSettings(pydantic.BaseModel):
     """A SQLAlchemy async URL: sqlite+aiosqlite:///file.db, postgresql+asyncpg://...,
     mysql+aiomysql://..."""
     create_tables: bool = False
-    """Create the embedded default tables when missing (SQLite only; existing tables are
-    never altered)."""
+    """Create the sql-default mapping's tables when missing, in whichever database
+    (existing tables are never altered)."""
     pool_size: int = pydantic.Field(default=10, gt=0, le=MAX_POOL_SIZE)
     connect_timeout: float = pydantic.Field(default=10.0, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
 
@@ -173,11 +173,3 @@ class SqlSettings(pydantic.BaseModel):
     def _accepted_driver(cls, url: str) -> str:
         parse_url(url)
         return url
-
-    @pydantic.field_validator("create_tables")
-    @classmethod
-    def _tables_only_for_sqlite(cls, create: bool, info: pydantic.ValidationInfo) -> bool:
-        url = info.data.get("url")  # absent when the URL itself was refused
-        if create and url is not None and parse_url(url).get_backend_name() != "sqlite":
-            raise ValueError("create_tables is only for the embedded SQLite database")
-        return create

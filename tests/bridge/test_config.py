@@ -211,15 +211,6 @@ def edited(old: str, new: str) -> str:
         pytest.param(
             edited(
                 'url = "sqlite+aiosqlite:///bridge.db"',
-                'url = "postgresql+asyncpg://scim:secret@127.0.0.1/scim"',
-            ),
-            "config.toml: connector.create_tables: "
-            "create_tables is only for the embedded SQLite database",
-            id="create-tables-not-sqlite",
-        ),
-        pytest.param(
-            edited(
-                'url = "sqlite+aiosqlite:///bridge.db"',
                 'url = "postgresql://scim:secret@127.0.0.1/scim"',
             ),
             "config.toml: connector.url: unsupported database scheme 'postgresql': use one of "

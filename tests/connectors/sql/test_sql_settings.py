@@ -54,11 +54,9 @@ def test_an_unparsable_url_is_not_echoed() -> None:
     assert "hunter2" not in message
 
 
-def test_create_tables_is_for_sqlite_only() -> None:
-    message = refusal(url="postgresql+asyncpg://scim:hunter2@db/scim", create_tables=True)
-    assert "create_tables is only for the embedded SQLite database" in message
-    assert "hunter2" not in message
-    assert SqlSettings(type="sql", url="sqlite+aiosqlite:///x.db", create_tables=True)
+def test_create_tables_is_for_every_database() -> None:
+    for url in ("sqlite+aiosqlite:///x.db", "postgresql+asyncpg://scim@db/scim"):
+        assert SqlSettings(type="sql", url=url, create_tables=True).create_tables
 
 
 @pytest.mark.parametrize(

@@ -229,6 +229,22 @@ async def test_create_tables_makes_the_embedded_database(tmp_path: Path) -> None
         await again.close()
 
 
+async def test_create_tables_makes_the_default_tables_in_any_database(
+    empty_database: str,
+) -> None:
+    """On PostgreSQL and MariaDB as on SQLite: with sql-default, nothing else created
+    them (create_tables was refused there), and the README gave no DDL."""
+    settings = SqlSettings(type="sql", url=empty_database, create_tables=True)
+    connector = SqlConnector(settings, SCHEMA)
+    await connector.open()
+    try:
+        assert await connector.verify() == []
+        alice = await connector.create(Kind.USERS, {"user_name": "alice"})
+        assert (await connector.get(Kind.USERS, alice.id)).values == {"user_name": "alice"}
+    finally:
+        await connector.close()
+
+
 async def embedded_with_the_index_of_earlier_versions(url: str, *names: str) -> None:
     """An embedded database as earlier versions left it: the user name index on SQLite's
     built-in lower(), which folds ASCII letters only."""
