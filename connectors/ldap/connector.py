@@ -96,6 +96,19 @@ class _Dependent(NamedTuple):
     before: Record | None
 
 
+class _Left(NamedTuple):
+    """An entry a user's deletion changed by the service's own write (a group it left),
+    and the change for the journal (None when none is told)."""
+
+    dn: str
+    change: Change | None
+
+
+def _told(changes: Iterable[_Left]) -> list[Change]:
+    """The changes of `changes` a journal is to be told of."""
+    return [each.change for each in changes if each.change is not None]
+
+
 class _MemberTargets(NamedTuple):
     """Member changes looked up: member attribute value -> SCIM id, for the whole set
     (`replace`) or for those joining and leaving."""
@@ -550,25 +563,39 @@ class LdapConnector(MemberWritesTogether):
         return after
 
     async def delete(self, kind: Kind, id: str, *, if_version: str | None = None) -> None:
-        """Remove the entry and every reference to it (group members, managers)."""
+        """Remove the entry and every reference to it (group members, managers).
+
+        A user leaves its groups before its entry is deleted (`_leave_groups`), so that
+        each group gets a new version; the groups a failed delete leaves it out of are
+        told to the journal even so (`_leave_and_delete`)."""
         location = self._location(kind)
+        stuck: list[Change] = []
         await self._journal_ready()
 
-        def remove(slot: Slot, connection: ldap3.Connection) -> tuple[Record, list[Change]]:
+        def remove(
+            slot: Slot, connection: ldap3.Connection
+        ) -> tuple[list[Change], Record, list[Change]]:
+            stuck.clear()
             entry = location.find(connection, id, location.attributes())
             if if_version is not None and location.version_of(entry) != if_version:
                 raise PreconditionFailed("the record has changed since it was read")
             before = self._records(connection, location, [entry], False, False)[0]
             dependents = self._dependents(connection, kind, entry)
-            connection.delete(entry.dn)
-            location.refs.forget(entry.dn)
-            followers = self._forget_user(connection, entry, before.id, dependents)
-            return before, followers + self._forget_late(
-                connection, kind, entry, before.id, dependents
+            dependents, left = self._leave_and_delete(
+                connection, entry, before.id, dependents, stuck
             )
+            location.refs.forget(entry.dn)
+            references = [each for each in dependents if each.field is not None]
+            followers = self._forget_user(connection, entry, before.id, references)
+            late = self._forget_late(connection, kind, entry, before.id, dependents)
+            return _told(left), before, followers + late
 
-        removed, followers = await self._run(remove)
-        await self._tell(Change(kind, removed.id, removed, None), *followers)
+        try:
+            groups, removed, followers = await self._run(remove)
+        except BaseException:
+            await self._tell(*stuck)  # groups left, and not rejoined, before the delete failed
+            raise
+        await self._tell(*groups, Change(kind, removed.id, removed, None), *followers)
 
     async def archive(
         self,
@@ -1120,17 +1147,34 @@ class LdapConnector(MemberWritesTogether):
         journal is to be told of each change (a webhook receiver keeps a manager too)."""
         if kind is not Kind.USERS:
             return []
-        told = self._journal is not None
-        found: list[_Dependent] = []
-        located: list[tuple[Location, str, str | None]] = []  # where, filter, field to empty
-        if self._groups is not None:
-            value = self._member_value_of(user)
-            term = f"({self._member_attribute()}={escape(value)})"
-            located.append((self._groups, term, None))
+        located = self._group_terms(user)
         for described in self._users.spec.fields:
             if described.reference is Kind.USERS:
                 term = f"({described.name}={escape(user.dn)})"
                 located.append((self._users, term, described.name))
+        return self._found_dependents(connection, user, located)
+
+    def _groups_holding(self, connection: ldap3.Connection, user: Entry) -> list[_Dependent]:
+        """The groups the user is in now, as `_dependents` finds them."""
+        return self._found_dependents(connection, user, self._group_terms(user))
+
+    def _group_terms(self, user: Entry) -> list[tuple[Location, str, str | None]]:
+        """Where the user's groups are found, and by what filter (for `_found_dependents`)."""
+        if self._groups is None:
+            return []
+        value = self._member_value_of(user)
+        return [(self._groups, f"({self._member_attribute()}={escape(value)})", None)]
+
+    def _found_dependents(
+        self,
+        connection: ldap3.Connection,
+        user: Entry,
+        located: list[tuple[Location, str, str | None]],  # where, filter, field to empty
+    ) -> list[_Dependent]:
+        """The entries each filter finds where it says, the user itself aside, with their
+        records before, when a journal is to be told."""
+        told = self._journal is not None
+        found: list[_Dependent] = []
         for location, term, field in located:
             attributes = location.attributes() if told else ["1.1"]
             for base in location.bases:
@@ -1154,26 +1198,134 @@ class LdapConnector(MemberWritesTogether):
         for the journal."""
         changes: list[Change] = []
         for dependent in dependents:
-            location = dependent.location
-            left: frozenset[str] = frozenset()
+            if dependent.field is None:
+                changes += _told(self._leave_group(connection, user, user_id, dependent))
+                continue
             try:
-                if dependent.field is None:
-                    value = self._member_value_of(user)
-                    self._modify_members(connection, dependent.dn, added=[], removed=[value])
-                    left = frozenset({user_id})
-                else:
-                    _replace_value(connection, dependent.field, None, dependent.dn)
+                _replace_value(connection, dependent.field, None, dependent.dn)
             except ldap_errors.LDAPNoSuchObjectResult:
                 # Deleted since it was found (nothing left to change), or renamed, and then
                 # found again where it is now (_forget_late) once the user is gone.
                 continue
-            if dependent.before is not None:
-                entry = self._read_dn(connection, location, dependent.dn, False)
-                after = self._records(connection, location, [entry], False, False)[0]
-                changes.append(
-                    Change(location.kind, after.id, dependent.before, after, frozenset(), left)
-                )
+            changes += _told([_Left(dependent.dn, self._change_of(connection, dependent))])
         return changes
+
+    def _leave_group(
+        self, connection: ldap3.Connection, user: Entry, user_id: str, dependent: _Dependent
+    ) -> list[_Left]:
+        """The user leaves one group by the service's own modify: the group as left, or
+        nothing when another writer took the user out first (that writer tells it), or
+        deleted or renamed the group (found again by `_forget_late`)."""
+        value = self._member_value_of(user)
+        try:
+            _, removed = self._modify_members(connection, dependent.dn, added=[], removed=[value])
+        except ldap_errors.LDAPNoSuchObjectResult:
+            return []
+        if not removed:
+            return []
+        left = frozenset({user_id})
+        return [_Left(dependent.dn, self._change_of(connection, dependent, left))]
+
+    def _change_of(
+        self,
+        connection: ldap3.Connection,
+        dependent: _Dependent,
+        left: frozenset[str] = frozenset(),
+    ) -> Change | None:
+        """A dependent's change, its record read again, when a journal is told (`before`)."""
+        if dependent.before is None:
+            return None
+        location = dependent.location
+        entry = self._read_dn(connection, location, dependent.dn, False)
+        after = self._records(connection, location, [entry], False, False)[0]
+        return Change(location.kind, after.id, dependent.before, after, frozenset(), left)
+
+    def _leave_groups(
+        self,
+        connection: ldap3.Connection,
+        user: Entry,
+        user_id: str,
+        dependents: list[_Dependent],
+        left: list[_Left],
+    ) -> list[_Dependent]:
+        """Before its entry is deleted, the user leaves its groups by the service's own
+        modifies, which give each group a new version (entryCSN). Left to the delete,
+        slapd's memberof overlay (memberof-refint) takes the user out by an internal
+        write that keeps the group's entryCSN and modifyTimestamp: the group changed and
+        kept its ETag, and an If-Match with the old one passed.
+
+        The groups are looked for again until none is new: one another writer adds the
+        user to meanwhile is left too. The groups the user left by this service's
+        modifies are added to `left` as they are; returns the dependents with the groups
+        found later."""
+        found = list(dependents)
+        seen: set[str] = set()
+        for _ in range(MOVED_ATTEMPTS):
+            groups = [
+                each for each in found if each.field is None and dns.normalized(each.dn) not in seen
+            ]
+            if not groups:
+                return found
+            for group in groups:
+                seen.add(dns.normalized(group.dn))
+                left += self._leave_group(connection, user, user_id, group)
+            found += [
+                each
+                for each in self._groups_holding(connection, user)
+                if dns.normalized(each.dn) not in seen
+            ]
+        raise Unavailable("the user kept joining groups while being deleted; retry")
+
+    def _leave_and_delete(
+        self,
+        connection: ldap3.Connection,
+        user: Entry,
+        user_id: str,
+        dependents: list[_Dependent],
+        stuck: list[Change],
+    ) -> tuple[list[_Dependent], list[_Left]]:
+        """The user leaves its groups (`_leave_groups`), then its entry is deleted. When
+        either fails, the user, still there, is put back into the groups it left, and the
+        error raised. Those it cannot be put back into (the group renamed or deleted
+        meanwhile, the user deleted by another writer, the connection lost) are logged,
+        and their changes go to `stuck` for the journal: they were made. Returns the
+        dependents with the groups found later, and the groups left."""
+        left: list[_Left] = []
+        try:
+            found = self._leave_groups(connection, user, user_id, dependents, left)
+            connection.delete(user.dn)
+        except Exception:
+            missed = self._rejoin_groups(connection, user_id, left)
+            if missed:
+                log.error(
+                    "the deletion of %s failed, and it could not be put back into %d of "
+                    "the groups it had left",
+                    user.dn,
+                    len(missed),
+                )
+            stuck += _told(missed)
+            raise
+        return found, left
+
+    def _rejoin_groups(
+        self, connection: ldap3.Connection, user_id: str, left: list[_Left]
+    ) -> list[_Left]:
+        """The user joins again the groups it left (by its value now: another writer may
+        have renamed it meanwhile); the ones it could not join. A value another writer
+        put back already, and the placeholder, are handled by `_modify_members`."""
+        rejoined: set[str] = set()  # their DNs
+        try:
+            user = self._find_user(connection, user_id) if left else None
+            if user is None:
+                return left  # deleted by another writer: its groups lost it for good
+            value = self._member_value_of(user)
+            for group in left:
+                with contextlib.suppress(ldap_errors.LDAPNoSuchObjectResult):
+                    self._modify_members(connection, group.dn, added=[value], removed=[])
+                    rejoined.add(group.dn)
+        except (ldap_errors.LDAPException, ConnectorError):
+            pass  # the connection lost, as a rule: what is not rejoined yet stays out
+        return [group for group in left if group.dn not in rejoined]
 
     def _forget_late(
         self,

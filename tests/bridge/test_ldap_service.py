@@ -401,3 +401,33 @@ async def test_external_id_compares_with_case_although_its_attribute_ignores_it(
     assert answer.status == 200, answer.body
     assert {user["userName"] for user in answer.body["Resources"]} == expected
     assert answer.body["totalResults"] == len(expected)
+
+
+@pytest.mark.parametrize("others", [0, 1])
+async def test_a_group_a_deleted_user_leaves_gets_a_new_etag(ldap_scim: Scim, others: int) -> None:
+    """slapd's memberof overlay (memberof-refint) takes a deleted user out of its groups
+    by an internal write that keeps the group's entryCSN: the group changed and kept its
+    ETag, and an If-Match with it passed. With or without another member (the last one
+    leaving puts the placeholder in)."""
+    scim = ldap_scim
+    leaving = await scim.create_user("leaving")
+    staying = [await scim.create_user(f"staying{n}") for n in range(others)]
+    members = [{"value": user["id"]} for user in [leaving, *staying]]
+    created = await scim.post(
+        "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "crew", "members": members}
+    )
+    assert created.status == 201, created.body
+    path = f"/Groups/{created.body['id']}"
+    old = (await scim.get(path)).body["meta"]["version"]
+    assert (await scim.delete(f"/Users/{leaving['id']}")).status == 204
+    after = await scim.get(path)
+    assert after.body["meta"]["version"] != old
+    assert [member["value"] for member in after.body.get("members", [])] == [
+        user["id"] for user in staying
+    ]
+    stale = await scim.patch(
+        path,
+        {"op": "replace", "path": "displayName", "value": "renamed"},
+        headers={"If-Match": old},
+    )
+    assert stale.status == 412, stale.body
