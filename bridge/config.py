@@ -557,6 +557,8 @@ def _describe(error: ErrorDetails) -> str:
         return f"{location}.type: must be one of {expected}"
     if error["type"] == "missing":
         problem = "field required"
+    elif error["type"] == "extra_forbidden" and _is_token_in_file(error["loc"]):
+        problem = _WRITTEN_ELSEWHERE
     elif error["type"] == "extra_forbidden":
         problem = "unknown key" + did_you_mean(str(loc[-1]), _keys_taken_at(error["loc"][:-1]))
         if error["loc"][-1] == "mapping" and len(error["loc"]) > 1:
@@ -566,9 +568,39 @@ def _describe(error: ErrorDetails) -> str:
     elif error["type"] == "list_type" and isinstance(error.get("input"), dict):
         # TOML's [auth.tokens] is one table; a list of them is written [[auth.tokens]].
         problem = f"must be a list of tables: write each one as [[{location}]], not [{location}]"
+    elif error["type"] == "list_type":
+        problem = f"must be a list: {_list_example(str(loc[-1]))}"
     else:
         problem = _sentence(error["msg"])
     return f"{location}: {problem}" if location else problem
+
+
+_TOKEN_KEYS = frozenset({"token", "value", "secret", "bearer"})
+"""Keys under [[auth.tokens]] (or [auth]) that can only mean the token itself, written
+in the file."""
+
+_WRITTEN_ELSEWHERE = (
+    "a token is never written in the file (nor repeated here): put it in an environment "
+    'variable named by env (env = "SCIM_BRIDGE_TOKEN" in [[auth.tokens]]), or its SHA-256 '
+    "digest in sha256 (`scim-bridge token new` prints both)"
+)
+
+
+def _is_token_in_file(loc: Sequence[Any]) -> bool:
+    """Whether an unknown key is the token itself, under [[auth.tokens]] or [auth]: said
+    as such, since "unknown key" left the admin to guess where the token goes instead."""
+    return len(loc) >= 2 and loc[0] == "auth" and str(loc[-1]).lower() in _TOKEN_KEYS
+
+
+_LIST_EXAMPLES = {"urls": '"ldap://..."'}
+"""What an item of a list looks like, by key, for `must be a list: urls = [...]`."""
+
+
+def _list_example(key: str) -> str:
+    """`key = ["..."]`, as the list a single value must be written as; the value given is
+    not repeated (it may hold what the log must not show)."""
+    item = _LIST_EXAMPLES.get(key, '"..."')
+    return f"{key} = [{item}]"
 
 
 def _keys_taken_at(loc: Sequence[Any]) -> list[str]:

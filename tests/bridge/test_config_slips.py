@@ -117,6 +117,36 @@ def test_tokens_written_as_one_table_are_told_the_double_brackets(write: Write) 
     ]
 
 
+@pytest.mark.parametrize("key", ["token", "Token", "secret"])
+def test_a_token_written_in_the_file_is_told_where_it_goes_without_repeating_it(
+    write: Write, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """Not `unknown key`, which left the admin to guess."""
+    lines = check_problems(
+        write(sql_config(tokens=f'[[auth.tokens]]\n{key} = "{TOKEN}"\n')), capsys
+    )
+    assert lines == [
+        f"config.toml: auth.tokens[0].{key}: a token is never written in the file (nor "
+        "repeated here): put it in an environment variable named by env (env = "
+        '"SCIM_BRIDGE_TOKEN" in [[auth.tokens]]), or its SHA-256 digest in sha256 '
+        "(`scim-bridge token new` prints both)"
+    ]
+
+
+def test_a_single_url_where_a_list_belongs_shows_the_list_without_the_value(
+    write: Write, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = check_problems(write(ldap_config("", urls='"ldap://10.1.2.3:389"')), capsys)
+    assert lines == ['config.toml: connector.urls: must be a list: urls = ["ldap://..."]']
+
+
+def test_a_single_value_where_another_list_belongs_shows_the_list(
+    write: Write, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = check_problems(write(sql_config(rest='[users]\nnotify = "hr"\n')), capsys)
+    assert lines == ['config.toml: users.notify: must be a list: notify = ["..."]']
+
+
 # --- 2: an unescaped @ in a database password ----------------------------------------------
 
 
