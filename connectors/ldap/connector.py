@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ from connectors.base import (
     Sort,
     Unavailable,
     Unsortable,
+    mapping_origin,
     no_such_members,
 )
 from connectors.forget_board import ForgetBoard
@@ -67,7 +69,7 @@ from connectors.ldap.directory import (
     search,
     search_all,
 )
-from connectors.ldap.errors import translated_errors
+from connectors.ldap.errors import CredentialsRefused, translated_errors
 from connectors.ldap.filters import NOTHING, FilterContext, compile_filter, escape
 from connectors.ldap.pool import ConnectionPool, Slot
 from connectors.ldap.schema import (
@@ -75,6 +77,7 @@ from connectors.ldap.schema import (
     POST_READ,
     DirectorySchema,
     mapping_problems,
+    naming_contexts,
     read_schema,
     supported_controls,
 )
@@ -194,11 +197,24 @@ class LdapConnector(MemberWritesTogether):
             controls = await self._run(lambda slot, connection: supported_controls(connection))
             self._post_read = POST_READ in controls
             self._assertion = ASSERTION in controls
+        except CredentialsRefused as refused:
+            raise ConnectorError(f"{refused.message}: {self._credentials_to_check()}") from None
         except Unavailable as error:
             reasons = self._pool.last_failure or error.message
             raise Unavailable(
                 f"cannot connect to the directory ({reasons})", retry_after=error.retry_after
             ) from None
+
+    def _credentials_to_check(self) -> str:
+        """The settings a refused bind points at: the bind DN, and the variable holding the
+        password by its name (set, so a name: the password itself is never said)."""
+        variable = self._settings.password_env
+        if variable is None:
+            return "check connector.bind_dn"
+        return (
+            f"check connector.bind_dn, and the password in the environment variable "
+            f"{variable} (named by connector.password_env)"
+        )
 
     async def close(self) -> None:
         await self._member_writes.close()
@@ -211,7 +227,8 @@ class LdapConnector(MemberWritesTogether):
     failover server down, an anonymous connection), one line each; also logged."""
 
     async def verify(self, *, archives: Mapping[str, str] | None = None) -> list[str]:
-        """Every container the mapping names exists, and so does every archive (a
+        """base_dn exists (one that does not is said once, with the trees the directory
+        holds); every container the mapping names exists, and so does every archive (a
         deletion would otherwise disable the user, fail to move it, and answer 404 as
         if it were gone); the directory's schema knows every object class and attribute
         type it names, and allows and fills what the mapping writes
@@ -222,17 +239,9 @@ class LdapConnector(MemberWritesTogether):
         warnings: list[str] = []
 
         def check(slot: Slot, connection: ldap3.Connection) -> list[str]:
-            problems: list[str] = []
-            for location in self._locations():
-                problems += (
-                    f"{location.kind.value}: the entry {base!r} does not exist"
-                    for base in location.bases
-                    if not _exists(connection, base)
-                )
-            for key, container in (archives or {}).items():
-                archive = self._dn(container)
-                if not _exists(connection, archive):
-                    problems.append(f"{key}: the entry {archive!r} does not exist")
+            problems = self._base_dn_problems(connection)
+            if not problems:  # else every entry under it is missing too: said once
+                problems = self._missing_containers(connection, archives or {})
             if not problems:  # the entries are looked at in containers that exist
                 problems += self._member_of_problems(connection, warnings)
                 warnings.extend(self._version_warnings(connection))
@@ -280,6 +289,54 @@ class LdapConnector(MemberWritesTogether):
                 if not schema.knows_attribute(name)
             )
         return problems + mapping_problems(schema, self.schema)
+
+    def _base_dn_problems(self, connection: ldap3.Connection) -> list[str]:
+        """base_dn must exist; one that does not is said as such, with the trees the
+        directory holds (its naming contexts): a slip there (`dc=example,dc=com` for
+        `dc=example,dc=org`) was reported as every container missing, which pointed at
+        the mapping."""
+        base = self._settings.base_dn
+        if not base or _exists(connection, base):
+            return []
+        contexts = naming_contexts(connection)
+        if dns.normalized(base) in {dns.normalized(each) for each in contexts}:
+            held = ": the directory serves this tree, but holds no entry at its top yet"
+        else:
+            held = f"; the directory holds {', '.join(contexts)}" if contexts else ""
+        return [f"base_dn: the entry {base!r} does not exist{held}"]
+
+    def _missing_containers(
+        self, connection: ldap3.Connection, archives: Mapping[str, str]
+    ) -> list[str]:
+        """Each container of the mapping, and each archive (`users.archive`: its value),
+        that the directory does not hold, one line each."""
+        problems: list[str] = []
+        for location in self._locations():
+            kind = location.kind.value
+            for key, relative in _containers(location):
+                entry = self._dn(relative)
+                if _exists(connection, entry):
+                    continue
+                hint = self._relative_hint(key, relative)
+                where = mapping_origin(self.schema, f"{kind}.{key}") if hint else kind
+                problems.append(f"{where}: the entry {entry!r} does not exist{hint}")
+        for key, container in archives.items():
+            archive = self._dn(container)
+            if not _exists(connection, archive):
+                hint = self._relative_hint("archive", container)
+                problems.append(f"{key}: the entry {archive!r} does not exist{hint}")
+        return problems
+
+    def _relative_hint(self, key: str, relative: str) -> str:
+        """What to write instead of a value relative to base_dn that was written with
+        base_dn at its end (and so names it twice); empty when it was not."""
+        meant = dns.without_suffix(relative, self._settings.base_dn)
+        if meant is None:
+            return ""
+        return (
+            f": {key} is relative to connector.base_dn, which it already ends with; "
+            f"write {key} = {json.dumps(meant, ensure_ascii=False)}"
+        )
 
     def _member_of_problems(self, connection: ldap3.Connection, warnings: list[str]) -> list[str]:
         """memberOf named in the mapping must be kept by the directory for the member
@@ -1777,6 +1834,16 @@ def _exists(connection: ldap3.Connection, entry_dn: str) -> bool:
     except ldap_errors.LDAPNoSuchObjectResult:
         return False
     return bool(connection.response)
+
+
+def _containers(location: Location) -> list[tuple[str, str]]:
+    """(mapping key, value relative to base_dn) of each container a type's entries are
+    in: `object`, and `disabled_object` when disabled entries move."""
+    found = [("object", location.spec.object)]
+    directory = location.spec.directory
+    if directory is not None and directory.disabled_object is not None:
+        found.append(("disabled_object", directory.disabled_object))
+    return found
 
 
 def _parent(entry_dn: str) -> str:

@@ -130,6 +130,22 @@ def _unescaped(value: str) -> str:
     return out.decode("utf-8", errors="surrogateescape")
 
 
+def without_suffix(relative: str, base: str) -> str | None:
+    """`relative` without `base` at its end, when it ends with it and names more: a value
+    meant relative to a base DN but written whole (`ou=archive,dc=example,dc=org` with
+    the base `dc=example,dc=org` gives `ou=archive`); None otherwise."""
+    try:
+        count, length = len(parsed(base)), len(parsed(relative))
+    except ValueError:
+        return None
+    if count == 0 or length <= count:
+        return None
+    parts = _split_unescaped(relative, ",")
+    if normalized(",".join(parts[-count:])) != normalized(base):
+        return None
+    return ",".join(trimmed(part) for part in parts[:-count])
+
+
 def is_under(dn: str, container: str) -> bool:
     """Whether `dn` lies below `container` (or is it)."""
     inner, outer = normalized(dn), normalized(container)

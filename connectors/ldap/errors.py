@@ -64,6 +64,11 @@ class DirectoryUnavailable(Unavailable):
     """Raised after the bounded reconnect attempts have all failed."""
 
 
+class CredentialsRefused(ConnectorError):
+    """The directory refused the bind DN and password: the connector, when it opens,
+    names the settings to mend (a client is told no more than this message)."""
+
+
 def refused_attribute(message: str, known: Collection[str]) -> str | None:
     """The mapped field a diagnostic message names, compared case-insensitively."""
     by_lower = {name.lower(): name for name in known}
@@ -103,7 +108,9 @@ def translated_errors(known_fields: Collection[str], retry_after: int) -> Iterat
         ldap_errors.LDAPInappropriateAuthenticationResult,
     ):
         log.error("the directory refused the bind DN's credentials")
-        raise ConnectorError("the directory refused the service account's credentials") from None
+        raise CredentialsRefused(
+            "the directory refused the service account's credentials"
+        ) from None
     except ldap_errors.LDAPStrongerAuthRequiredResult:
         log.error(
             "the directory requires authentication for this operation (strongerAuthRequired): "

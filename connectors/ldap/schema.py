@@ -351,6 +351,14 @@ def supported_controls(connection: Any) -> frozenset[str]:
     return frozenset(str(each) for each in root.get("supportedControl") or [])
 
 
+def naming_contexts(connection: Any) -> list[str]:
+    """The suffixes the root DSE announces (namingContexts, RFC 4512 §5.1): the trees the
+    directory holds; empty when it hides them."""
+    connection.search("", "(objectClass=*)", ldap3.BASE, attributes=["namingContexts"])
+    root = (connection.response or [{}])[0].get("attributes") or {}
+    return [str(each) for each in root.get("namingContexts") or []]
+
+
 def mapping_problems(directory: DirectorySchema, schema: BackendSchema) -> list[str]:
     """What the directory's schema says the mapping cannot write, one line each.
 

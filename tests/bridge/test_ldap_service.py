@@ -95,11 +95,94 @@ def test_check_names_classes_and_attributes_the_directory_does_not_know(
 def test_check_names_a_container_that_does_not_exist(
     slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_ldap_config(tmp_path, slapd, f"ou=nowhere,{slapd.base_dn}")
+    tree = slapd.make_tree("check-no-people")
+    connection = slapd.connection()
+    try:
+        assert connection.delete(f"ou=people,{tree}")
+    finally:
+        connection.unbind()
+    config = write_ldap_config(tmp_path, slapd, tree)
     assert main(["check", "--config", str(config)]) == 2
-    err = capsys.readouterr().err.splitlines()
-    missing = f"ou=people,ou=nowhere,{slapd.base_dn}"
-    assert f"{config}: connector: users: the entry '{missing}' does not exist" in err
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: connector: users: the entry 'ou=people,{tree}' does not exist"
+    ]
+
+
+@pytest.mark.parametrize("base_dn", ["dc=example,dc=com", "ou=nowhere,dc=example,dc=org"])
+@pytest.mark.usefixtures("environment")
+def test_check_names_a_base_dn_that_does_not_exist_and_the_trees_the_directory_holds(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], base_dn: str
+) -> None:
+    """Not every container under it missing, which pointed at the mapping."""
+    config = write_ldap_config(tmp_path, slapd, base_dn)
+    assert main(["check", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: connector: base_dn: the entry '{base_dn}' does not exist; the directory "
+        f"holds {slapd.base_dn}"
+    ]
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_says_an_archive_written_as_a_full_dn_is_relative_to_base_dn(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = slapd.make_tree("check-archive-whole")
+    moved = f'[users]\non_delete = "move"\narchive = "ou=archive,{tree}"\n'
+    config = write_ldap_config(tmp_path, slapd, tree, extra=moved)
+    assert main(["check", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{config}: users.archive: the entry 'ou=archive,{tree},{tree}' does not exist: "
+        "archive is relative to connector.base_dn, which it already ends with; write "
+        'archive = "ou=archive"'
+    ]
+
+
+@pytest.mark.usefixtures("environment")
+def test_check_says_a_mapping_object_written_as_a_full_dn_is_relative_to_base_dn(
+    slapd: SlapdServer, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = slapd.make_tree("check-object-whole")
+    preset = pathlib.Path(__file__).parents[2] / "mappings" / "ldap-openldap.toml"
+    mapping = tmp_path / "people.toml"
+    mapping.write_text(
+        preset.read_text().replace('object = "ou=people"', f'object = "ou=people,{tree}"')
+    )
+    config = write_ldap_config(tmp_path, slapd, tree, mapping="people.toml")
+    assert main(["check", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{mapping}: users.object: the entry 'ou=people,{tree},{tree}' does not exist: "
+        "object is relative to connector.base_dn, which it already ends with; write "
+        'object = "ou=people"'
+    ]
+
+
+WRONG_PASSWORD = "not-the-password-4711"
+
+
+@pytest.mark.parametrize("wrong", ["bind_dn", "password"])
+@pytest.mark.usefixtures("environment")
+def test_check_names_the_settings_of_credentials_the_directory_refuses(
+    slapd: SlapdServer,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wrong: str,
+) -> None:
+    """The bind DN's key, and the password's variable by its name: never the password."""
+    config = write_ldap_config(tmp_path, slapd, slapd.make_tree(f"check-bind-{wrong}"))
+    if wrong == "bind_dn":
+        config.write_text(config.read_text().replace(slapd.admin_dn, f"cn=admn,{slapd.base_dn}"))
+    else:
+        monkeypatch.setenv(LDAP_PASSWORD_ENV, WRONG_PASSWORD)
+    assert main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{config}: connector: the directory refused the service account's credentials: "
+        f"check connector.bind_dn, and the password in the environment variable "
+        f"{LDAP_PASSWORD_ENV} (named by connector.password_env)"
+    ]
+    assert WRONG_PASSWORD not in err
+    assert slapd.admin_password not in err
 
 
 async def test_an_outage_is_503_with_retry_after_and_ends_by_itself(

@@ -42,3 +42,22 @@ def test_first_value_unescapes(name: str, value: str) -> None:
 def test_escape_and_first_value_round_trip() -> None:
     for value in ["#a", " a ", 'a,b+c"d\\e<f>g;h=i', "C# devs", "é\x00"]:
         assert dn.first_value(dn.rdn("cn", value) + ",o=x") == value
+
+
+@pytest.mark.parametrize(
+    ("relative", "base", "meant"),
+    [
+        ("ou=archive,dc=example,dc=org", "dc=example,dc=org", "ou=archive"),
+        ("OU=Archive, DC=Example,dc=org", "dc=example,dc=org", "OU=Archive"),
+        ("cn=a\\,b,ou=x,dc=example,dc=org", "dc=example,dc=org", "cn=a\\,b,ou=x"),
+        ("ou=archive", "dc=example,dc=org", None),
+        ("dc=example,dc=org", "dc=example,dc=org", None),  # names nothing more
+        ("ou=archive,dc=example,dc=com", "dc=example,dc=org", None),
+        ("ou=archive,dc=example,dc=org", "", None),
+        ("ou=archive,not a dn", "dc=example,dc=org", None),
+    ],
+)
+def test_a_relative_dn_written_with_its_base_is_told_without_it(
+    relative: str, base: str, meant: str | None
+) -> None:
+    assert dn.without_suffix(relative, base) == meant

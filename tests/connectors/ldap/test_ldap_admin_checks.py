@@ -16,6 +16,7 @@ from slapd import SlapdServer
 from bridge.config import ConfigError, load_config
 from connectors.base import ConnectorError, Kind, Unavailable
 from connectors.ldap import LdapConnector, LdapSettings
+from connectors.ldap import connector as ldap_connector
 from mappings import load_mapping
 
 INET_ORG_PERSON = """
@@ -283,3 +284,21 @@ async def test_member_of_on_a_tree_with_no_membership_is_a_warning_until_one(
     await ldap.create(Kind.GROUPS, {"cn": "crew"}, members=[user.id])
     assert await ldap.verify() == []
     assert not any(line.startswith(UNTOLD) for line in ldap.warnings)
+
+
+async def test_a_base_dn_the_directory_serves_without_an_entry_is_told_so(
+    ldap_settings: Callable[..., LdapSettings], slapd: SlapdServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory set up with its suffix but no entry there yet: not `the directory holds`
+    the very DN said not to exist."""
+    empty = f"ou=not-made-yet,{slapd.base_dn}"
+    monkeypatch.setattr(ldap_connector, "naming_contexts", lambda connection: [empty.upper()])
+    connector = LdapConnector(ldap_settings(base_dn=empty), load_mapping("ldap-openldap").backend)
+    await connector.open()
+    try:
+        assert await connector.verify() == [
+            f"base_dn: the entry '{empty}' does not exist: the directory serves this tree, "
+            "but holds no entry at its top yet"
+        ]
+    finally:
+        await connector.close()
