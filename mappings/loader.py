@@ -45,6 +45,7 @@ RULE_KEYS = (
     "case",
     "format",
     "split",
+    "first",
     "reference",
     "unique",
     "display",
@@ -459,6 +460,7 @@ class _Loader:
             self.problem(f"{key}.split", f"'{scim_path}' is single-valued")
         elif split is not None and target is not None and target.slot is not None:
             self.problem(f"{key}.split", f"'{scim_path}' selects a single entry")
+        first = self.first_type(table, key, target, split)
         reference = self.reference(table, key)
         if reference is not None and target is not None:
             self.check_reference(key, target, reference)
@@ -511,6 +513,7 @@ class _Loader:
             case=case,
             date_format=date_format,
             split=split,
+            first=first,
             reference=reference,
             unique=bool(unique),
             display=bool(display),
@@ -744,6 +747,31 @@ class _Loader:
                             f"'{template.text}' names '{_placeholder(target)}', which the "
                             "mapping does not store: map it to a field",
                         )
+
+    def first_type(
+        self, table: dict[str, Any], key: str, target: Target | None, split: str | None
+    ) -> str | None:
+        """`first`: the type the first of the joined values stands for (Rule.first). Only
+        beside `split` (a directory's values, unlike a field's joined text, keep no
+        order), for entries that have a type (emails, not a list of plain values)."""
+        first = self.typed(table, "first", key, str, "a string")
+        if first is None:
+            return None
+        if not first.strip():
+            self.problem(f"{key}.first", "must name a type (work)")
+        elif split is None:
+            self.problem(f"{key}.first", "needs split: only joined values keep their order")
+        elif target is not None and target.sub_attr is None:
+            self.problem(f"{key}.first", f"'{target.attr}' holds plain values, without types")
+        elif target is not None and not target.extension:
+            listed = _SLOT_TYPES.get(target.attr.lower())
+            if listed is not None and first.lower() not in listed:
+                self.slip(
+                    f"{key}.first",
+                    f'type "{first}" is not one RFC 7643 §4.1.2 lists for {target.attr} '
+                    f"({', '.join(listed)})",
+                )
+        return str(first)
 
     def check_slot_types(self, rules: list[Rule]) -> None:
         """A slot of a type RFC 7643 §4.1.2 does not list (`"wrok"`) is most likely a

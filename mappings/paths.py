@@ -198,14 +198,27 @@ def attribute_value(resource: Mapping[str, Any], target: Target) -> Any:
     return get_ci(holder, target.attr)
 
 
-def read_unslotted(resource: Mapping[str, Any], target: Target) -> Any:
-    """The value at an unslotted target; a list of values for a multi-valued attribute."""
+def read_unslotted(resource: Mapping[str, Any], target: Target, first: str | None = None) -> Any:
+    """The value at an unslotted target; a list of values for a multi-valued attribute,
+    where the entry of type `first` (else the primary one) comes first when it is given."""
     value = attribute_value(resource, target)
     if target.multi_valued:
         if not isinstance(value, list):
             return None
+        if first is not None:
+            value = sorted(value, key=lambda each: _rank_for_first(each, first))
         items = [get_ci(each, "value") if isinstance(each, Mapping) else each for each in value]
         return [each for each in items if each is not None] or None
     if target.sub_attr is not None:
         return get_ci(value, target.sub_attr)
     return value
+
+
+def _rank_for_first(entry: Any, first: str) -> int:
+    """0 for the entry of type `first`, 1 for a primary one, 2 for the rest (a stable
+    sort keeps their order)."""
+    if not isinstance(entry, Mapping):
+        return 2
+    if str(get_ci(entry, "type") or "").lower() == first.lower():
+        return 0
+    return 1 if get_ci(entry, "primary") is True else 2

@@ -66,6 +66,12 @@ class Rule:
     case: str | None = None
     date_format: str | None = None
     split: str | None = None
+    first: str | None = None
+    """With `split`: the type (RFC 7643 §2.4) the first value stands for, read as that
+    type and primary; an entry sent with that type (else the primary one) is stored
+    first. A list of joined values keeps no types, and an identity provider addresses its
+    one work address as `emails[type eq "work"].value` (Entra's replace): without it, no
+    entry ever matched, and each change added the address beside the old ones."""
     reference: Kind | None = None
     unique: bool = False
     display: bool = False
@@ -223,7 +229,10 @@ class Rule:
             # Each part as `decode` reads it back, trimmed and none empty: a filter compares
             # parts so (conditions.compare_parts), and `" a@corp.test"` stored as sent was
             # shown as `a@corp.test`, which `eq "a@corp.test"` then did not find.
-            texts = [text for text in (str(item).strip() for item in encoded) if text]
+            texts = _distinct(
+                [text for text in (str(item).strip() for item in encoded) if text],
+                self.target.case_exact,
+            )
             for text in texts:
                 if self.split in text:
                     # Joined, it would read back as two values: `a,b@corp.test` as the
@@ -345,3 +354,16 @@ class RuleSet:
             if rule.field is not None and rule.field not in fields:
                 fields.append(rule.field)
         return fields
+
+
+def _distinct(texts: list[str], case_exact: bool) -> list[str]:
+    """Each text once, the first spelling kept: the values of one attribute are a set
+    (RFC 7643 §2.4), compared without case unless the attribute is caseExact."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for text in texts:
+        key = text if case_exact else text.casefold()
+        if key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept

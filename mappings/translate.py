@@ -179,7 +179,7 @@ def _scim_value(
     if rule.template is not None:
         return rule.template.render(resource)
     if target.slot is None:
-        return read_unslotted(resource, target)
+        return read_unslotted(resource, target, rule.first)
     entry = slotted[(target.schema, target.attr)].get(target.slot)
     return get_ci(entry, target.sub_attr or "value")
 
@@ -191,7 +191,7 @@ class _ScimBuilder:
         self.resource: dict[str, Any] = {}
         self._entries: dict[tuple[str, str, Slot], dict[str, Any]] = {}
 
-    def place(self, target: Target, value: Any) -> None:
+    def place(self, target: Target, value: Any, first: str | None = None) -> None:
         holder = self.resource
         if target.extension:
             holder = holder.setdefault(target.schema, {})
@@ -206,7 +206,10 @@ class _ScimBuilder:
         elif target.multi_valued and target.sub_attr is None:
             holder[target.attr] = list(value)  # a list of simple values (RFC 7643 §2.4)
         elif target.multi_valued:
-            holder[target.attr] = [{"value": item} for item in value]
+            entries: list[dict[str, Any]] = [{"value": item} for item in value]
+            if first is not None and entries:
+                entries[0] |= {"type": first, "primary": True}
+            holder[target.attr] = entries
         elif target.sub_attr is not None:
             holder.setdefault(target.attr, {})[target.sub_attr] = value
         else:
@@ -228,7 +231,7 @@ def to_scim(ruleset: RuleSet, values: Mapping[str, Any]) -> dict[str, Any]:
             continue
         value = rule.decode(stored)
         if value is not OMIT:
-            builder.place(rule.target, value)
+            builder.place(rule.target, value, rule.first)
     # Computed attributes come last: templates name the attributes placed above, and a
     # constant is the same for every record whatever its field holds.
     for rule in ruleset.rules:

@@ -94,3 +94,50 @@ async def test_entras_rename_with_the_display_name_its_template_makes_passes(
     assert (removed.status, removed.body["scimType"]) == (400, "mutability"), removed.body
     [row] = await rows(hr_url, "SELECT job_title FROM hr_staff")
     assert row.job_title == "Engineer"
+
+
+async def test_entras_work_address_replaces_the_first_of_the_joined_ones(
+    scim: Scim, hr_url: str
+) -> None:
+    """mail_aliases keeps no types: Entra's `emails[type eq "work"].value` matched no
+    entry, so every replace added the address beside the old ones (twice sent, twice
+    stored) until the column overflowed. With `first = "work"` the first address is the
+    work one: a replace changes it, the aliases stay, nothing is stored twice."""
+    created = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "jd",
+            "emails": [
+                {"value": "john.doe@corp.example", "type": "home"},
+                {"value": "jd@corp.example", "type": "work", "primary": True},
+            ],
+        },
+    )
+    assert created.status == 201, created.body
+    assert created.body["emails"] == [
+        {"value": "jd@corp.example", "type": "work", "primary": True},
+        {"value": "john.doe@corp.example"},
+    ]
+    path = f"/Users/{created.body['id']}"
+    work = {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "jd2@corp.example"}
+    for _ in range(2):
+        replaced = await scim.patch(path, work)
+        assert replaced.status == 200, replaced.body
+    [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
+    assert row.mail_aliases == "jd2@corp.example,john.doe@corp.example"
+    again = await scim.patch(
+        path, {"op": "add", "path": "emails", "value": [{"value": "JD2@corp.example"}]}
+    )
+    assert again.status == 200, again.body
+    [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
+    assert row.mail_aliases == "jd2@corp.example,john.doe@corp.example"  # a set: once
+    removed = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})
+    assert removed.status == 200, removed.body
+    [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
+    assert row.mail_aliases == "john.doe@corp.example"
+    bare = await scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "bare"})
+    first = await scim.patch(f"/Users/{bare.body['id']}", work)  # none yet: made
+    assert first.body["emails"] == [
+        {"value": "jd2@corp.example", "type": "work", "primary": True}
+    ], first.body

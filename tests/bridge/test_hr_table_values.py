@@ -38,7 +38,10 @@ async def test_an_address_sent_with_spaces_is_stored_as_shown_and_found(
     [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
     assert row.mail_aliases == "cat@x.com,cat2@x.com"
     shown = await scim.get(f"/Users/{created['id']}")
-    assert shown.body["emails"] == [{"value": "cat@x.com"}, {"value": "cat2@x.com"}]
+    assert shown.body["emails"] == [
+        {"value": "cat@x.com", "type": "work", "primary": True},  # the preset's `first`
+        {"value": "cat2@x.com"},
+    ]
     assert await found(scim, 'emails.value eq "cat@x.com"') == {"cat"}
     assert await found(scim, 'emails eq "cat2@x.com"') == {"cat"}
 

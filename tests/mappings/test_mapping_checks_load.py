@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from connectors.base import Field
 from mappings import Mapping, load_mapping
 
@@ -113,9 +115,8 @@ def test_rdn_attribute_of_its_own_rule(load: Callable[[str], Mapping]) -> None:
 def test_typo_in_a_rule_table_is_an_unknown_key(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('title = { feild = "email" }')) == [
         "my.toml: users.attributes.title.feild: unknown key (did you mean 'field'? valid: "
-        "field, default, map, case, "
-        "format, split, reference, unique, display, template, constant, absent, bit, bit_set, "
-        "base, location, empty)",
+        "field, default, map, case, format, split, first, reference, unique, display, "
+        "template, constant, absent, bit, bit_set, base, location, empty)",
         "my.toml: users.attributes.title: needs a field, a template or a constant",
     ]
     nested = problems(attributes('[users.attributes.name]\ngivenName = { fild = "first" }'))
@@ -147,3 +148,30 @@ def test_backend_names_the_file_and_the_rule_of_each_field() -> None:
     assert getattr(status, "stored", None) == ("A", "T")
     title = mapping.users.spec.field_named("title")
     assert getattr(title, "writes", None) == "string"
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        (
+            'emails = { field = "mail", first = "work" }',
+            "needs split: only joined values keep their order",
+        ),
+        ('emails = { field = "mail", split = ",", first = " " }', "must name a type (work)"),
+        ('emails = { field = "mail", split = ",", first = 1 }', "must be a string"),
+    ],
+)
+def test_first_is_refused_where_it_cannot_hold(
+    problems: Callable[[str], list[str]], rule: str, problem: str
+) -> None:
+    assert problems(attributes(rule)) == [f"my.toml: users.attributes.emails.first: {problem}"]
+
+
+def test_first_of_another_type_than_the_rfc_lists_is_a_slip(
+    load: Callable[[str], Mapping],
+) -> None:
+    mapping = load(attributes('emails = { field = "mail", split = ",", first = "wrok" }'))
+    assert [line.split(": ", 1)[1] for line in mapping.slips] == [
+        'users.attributes.emails.first: type "wrok" is not one RFC 7643 §4.1.2 lists for '
+        "emails (work, home, other)"
+    ]

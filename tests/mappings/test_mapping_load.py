@@ -259,7 +259,7 @@ def test_unknown_rule_key_lists_valid_ones(problems: Callable[[str], list[str]])
     assert problems(attributes('userName = { field = "login", uniq = true }')) == [
         "my.toml: users.attributes.userName.uniq: unknown key (did you mean 'unique'? "
         "valid: field, default, map, "
-        "case, format, split, reference, unique, display, template, constant, absent, bit, "
+        "case, format, split, first, reference, unique, display, template, constant, absent, bit, "
         "bit_set, base, location, empty)"
     ]
 
