@@ -808,10 +808,7 @@ class _Loader:
             if rule.field is not None:
                 role = _connector_role(found, rule.field)
                 if role is not None:
-                    self.problem(
-                        rule.key,
-                        f"field {rule.field!r} is the {role} field, which the connector writes",
-                    )
+                    self.problem(rule.key, _written_by_the_connector(rule.key, rule.field, role))
                 elif rule.field.lower() in by_field:
                     self.problem(
                         rule.key,
@@ -923,7 +920,7 @@ class _Loader:
             if role is not None:
                 self.problem(
                     f"{name}.constants.{field}",
-                    f"field {field!r} is the {role} field, which the connector writes",
+                    _written_by_the_connector(f"{name}.constants", field, role),
                 )
             elif writer is not None:
                 self.problem(
@@ -958,6 +955,22 @@ def _placeholder(target: Target) -> str:
 def _folded(slot: Slot | None) -> Slot | None:
     """A slot as it selects entries: `type eq "Work"` and `type eq "work"` are one."""
     return None if slot is None else Slot(slot.type.lower(), slot.primary)
+
+
+def _written_by_the_connector(key: str, field: str, role: str) -> str:
+    """The problem of a field both a rule (or constant) and the connector write: which
+    table key names it, and the two ways out. An HR table's personnel number named as
+    `key` (it is not the row's key) read as a fault of employeeNumber's rule."""
+    table = key.split(".", 1)[0]
+    way_out = (
+        f"name the table's own primary key in {table}.key"
+        if role == "key"
+        else f"name another field in {table}.{role}"
+    )
+    return (
+        f"field {field!r} is the {role} field ({table}.{role}), which the connector writes: "
+        f"map this to another field, or {way_out}"
+    )
 
 
 def _connector_role(found: dict[str, str | None], field: str) -> str | None:

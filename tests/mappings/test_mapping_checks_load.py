@@ -90,7 +90,9 @@ def test_field_names_differing_in_case_are_one_field(
         "users.attributes.title: give it one of the two"
     ]
     assert problems(attributes('title = "ID"')) == [
-        "my.toml: users.attributes.title: field 'ID' is the key field, which the connector writes"
+        "my.toml: users.attributes.title: field 'ID' is the key field (users.key), which the "
+        "connector writes: map this to another field, or name the table's own primary key in "
+        "users.key"
     ]
 
 

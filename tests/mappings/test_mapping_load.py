@@ -235,8 +235,9 @@ def test_two_rules_writing_one_field(problems: Callable[[str], list[str]]) -> No
 
 def test_rule_writing_the_key(problems: Callable[[str], list[str]]) -> None:
     assert problems(attributes('userName = "id"')) == [
-        "my.toml: users.attributes.userName: field 'id' is the key field, which the connector "
-        "writes"
+        "my.toml: users.attributes.userName: field 'id' is the key field (users.key), which the "
+        "connector writes: map this to another field, or name the table's own primary key in "
+        "users.key"
     ]
 
 
@@ -427,7 +428,9 @@ def test_constant_on_a_field_an_attribute_writes(problems: Callable[[str], list[
 def test_constant_on_the_key_field(problems: Callable[[str], list[str]]) -> None:
     text = attributes('userName = "login"') + "[users.constants]\nid = 5\n"
     assert problems(text) == [
-        "my.toml: users.constants.id: field 'id' is the key field, which the connector writes"
+        "my.toml: users.constants.id: field 'id' is the key field (users.key), which the "
+        "connector writes: map this to another field, or name the table's own primary key in "
+        "users.key"
     ]
 
 
