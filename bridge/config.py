@@ -565,14 +565,24 @@ def _describe(error: ErrorDetails) -> str:
             problem += " (a top-level key such as mapping must come before the first [table])"
     elif error["type"] == "value_error":
         problem = str(error["ctx"]["error"])
-    elif error["type"] == "list_type" and isinstance(error.get("input"), dict):
-        # TOML's [auth.tokens] is one table; a list of them is written [[auth.tokens]].
-        problem = f"must be a list of tables: write each one as [[{location}]], not [{location}]"
+    elif error["type"] == "list_type" and _holds_tables(error["loc"]):
+        # TOML's [auth.tokens] is one table; a list of them is written [[auth.tokens]]
+        # (`tokens = "..."` is no list of strings either: the token goes elsewhere).
+        problem = f"must be a list of tables: write each one as [[{location}]]"
+        if isinstance(error.get("input"), dict):
+            problem += f", not [{location}]"
+        elif loc == ["auth", "tokens"]:
+            problem += f"; {_WRITTEN_ELSEWHERE}"
     elif error["type"] == "list_type":
         problem = f"must be a list: {_list_example(str(loc[-1]))}"
     else:
         problem = _sentence(error["msg"])
     return f"{location}: {problem}" if location else problem
+
+
+def _holds_tables(loc: Sequence[Any]) -> bool:
+    """Whether the list at `loc` is one of tables (`[[auth.tokens]]`), not of values."""
+    return bool(_keys_taken_at([*loc, 0]))
 
 
 _TOKEN_KEYS = frozenset({"token", "value", "secret", "bearer"})

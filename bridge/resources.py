@@ -502,8 +502,11 @@ class ResourceService:
             return
         values = {name: value for name, value in {**stored, **changes}.items() if value is not None}
         shown = self.mapping.to_scim(values)
+        core = f"{self.core_schema.lower()}:"
         for path, sent in computed:
-            reads = _value_at(shown, path)
+            # A core attribute may come with its schema's URN (`...:core:2.0:User:displayName`).
+            plain = path[len(core) :] if path.lower().startswith(core) else path
+            reads = _value_at(shown, plain)
             if not _same_text(reads, sent):
                 raise ScimError(
                     400,

@@ -220,9 +220,15 @@ def _holds_instants(annotation: Any) -> bool:
 
 def _no_number_for_a_date(cls: Any, value: Any) -> Any:
     for each in value if isinstance(value, list) else [value]:
-        if isinstance(each, int | float):  # bool too: a number in JSON's eyes or not
+        # bool too (an int to Python); and a string of digits, which pydantic reads as
+        # a timestamp as well (Entra sends every value as a string).
+        if isinstance(each, int | float) or (isinstance(each, str) and _NUMBER.fullmatch(each)):
             raise ValueError("a dateTime is an ISO 8601 string (RFC 7643 §2.3.5), not a number")
     return value
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+"""A number written as text: no ISO 8601 date-time is one."""
 
 
 def _attribute(name: str, spec: Any, key: str, report: Problem) -> Attribute | None:

@@ -206,7 +206,7 @@ def read_unslotted(resource: Mapping[str, Any], target: Target, first: str | Non
         if not isinstance(value, list):
             return None
         if first is not None:
-            value = sorted(value, key=lambda each: _rank_for_first(each, first))
+            value = _lead_first(value, first)
         items = [get_ci(each, "value") if isinstance(each, Mapping) else each for each in value]
         return [each for each in items if each is not None] or None
     if target.sub_attr is not None:
@@ -214,11 +214,20 @@ def read_unslotted(resource: Mapping[str, Any], target: Target, first: str | Non
     return value
 
 
-def _rank_for_first(entry: Any, first: str) -> int:
-    """0 for the entry of type `first`, 1 for a primary one, 2 for the rest (a stable
-    sort keeps their order)."""
-    if not isinstance(entry, Mapping):
-        return 2
-    if str(get_ci(entry, "type") or "").lower() == first.lower():
-        return 0
-    return 1 if get_ci(entry, "primary") is True else 2
+def _lead_first(entries: list[Any], first: str) -> list[Any]:
+    """`entries` with the one that stands first in front: the last one marked primary
+    (an entry a client added or marked so comes after the one read back as primary),
+    else the last of type `first`; the others keep their order."""
+
+    def marked(entry: Any, name: str, wanted: Any) -> bool:
+        if not isinstance(entry, Mapping):
+            return False
+        found = get_ci(entry, name)
+        return bool(found is True) if wanted is True else str(found or "").lower() == wanted
+
+    for name, wanted in (("primary", True), ("type", first.lower())):
+        chosen = [i for i, entry in enumerate(entries) if marked(entry, name, wanted)]
+        if chosen:
+            lead = chosen[-1]
+            return [entries[lead], *entries[:lead], *entries[lead + 1 :]]
+    return entries

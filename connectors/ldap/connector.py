@@ -1311,26 +1311,21 @@ class LdapConnector(MemberWritesTogether):
         write that keeps the group's entryCSN and modifyTimestamp: the group changed and
         kept its ETag, and an If-Match with the old one passed.
 
-        The groups are looked for again until none is new: one another writer adds the
-        user to meanwhile is left too. The groups the user left by this service's
-        modifies are added to `left` as they are; returns the dependents with the groups
-        found later."""
+        The groups are looked for again until none holds the user: one another writer
+        adds the user to meanwhile is left too, and so is one it adds the user back to
+        after this service took it out (else refint took it out, keeping the old ETag).
+        The groups the user left by this service's modifies are added to `left` as they
+        are; returns the dependents with the groups found later."""
         found = list(dependents)
-        seen: set[str] = set()
+        holding = [each for each in found if each.field is None]
         for _ in range(MOVED_ATTEMPTS):
-            groups = [
-                each for each in found if each.field is None and dns.normalized(each.dn) not in seen
-            ]
-            if not groups:
+            if not holding:
                 return found
-            for group in groups:
-                seen.add(dns.normalized(group.dn))
+            for group in holding:
                 left += self._leave_group(connection, user, user_id, group)
-            found += [
-                each
-                for each in self._groups_holding(connection, user)
-                if dns.normalized(each.dn) not in seen
-            ]
+            holding = self._groups_holding(connection, user)
+            known = {dns.normalized(each.dn) for each in found}
+            found += [each for each in holding if dns.normalized(each.dn) not in known]
         raise Unavailable("the user kept joining groups while being deleted; retry")
 
     def _leave_and_delete(

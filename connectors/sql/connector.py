@@ -184,10 +184,21 @@ class SqlConnector(MemberWritesTogether):
         engine = make_engine(self._settings)
         try:
             with translated_errors():
-                async with engine.begin() as connection:
-                    if create:
-                        await connection.run_sync(create_default_tables)
-                    self._tables = await connection.run_sync(reflect, self.schema)
+                for attempt in range(1, CREATE_ATTEMPTS + 1):
+                    try:
+                        async with engine.begin() as connection:
+                            if create:
+                                await connection.run_sync(create_default_tables)
+                            self._tables = await connection.run_sync(reflect, self.schema)
+                        break
+                    except sa_exc.DBAPIError:
+                        # Another instance starting beside this one (replicas, not this
+                        # one's workers, which start once it has) created them first:
+                        # PostgreSQL says a duplicate type, MariaDB that the table exists.
+                        # Looked at again, they are there.
+                        if not create or attempt == CREATE_ATTEMPTS:
+                            raise
+                        await asyncio.sleep(random.uniform(0.05, 0.2) * attempt)  # noqa: S311
         except BaseException:
             await engine.dispose()
             raise
@@ -1199,6 +1210,9 @@ def _transaction_ended(
     if ended is not None:
         ended(connection)
 
+
+CREATE_ATTEMPTS = 3
+"""Times create_tables tries, when another instance creates the same tables meanwhile."""
 
 _CORRECTABLE: contextvars.ContextVar[list[AsyncTransaction] | None] = contextvars.ContextVar(
     "correctable", default=None

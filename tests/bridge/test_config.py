@@ -434,3 +434,17 @@ def test_an_unknown_key_names_the_one_meant(
     table: the top level, an item of a list, the connector of the chosen `type`, a named
     table. Nothing is offered when no key is near."""
     assert line in check_problems(write_config(text), capsys)
+
+
+def test_a_token_given_as_a_string_is_told_where_tokens_go(
+    write_config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tokens = "..."` was told `must be a list: tokens = ["..."]`, which led the admin to
+    write the token into the file as a list of strings (refused next as no table)."""
+    text = edited(f'[[auth.tokens]]\nsha256 = "{DIGEST}"', '[auth]\ntokens = "hunter2"')
+    [line] = check_problems(write_config(text), capsys)
+    assert line.startswith(
+        "config.toml: auth.tokens: must be a list of tables: write each one as [[auth.tokens]]; "
+        "a token is never written in the file"
+    )
+    assert "hunter2" not in line

@@ -21,7 +21,7 @@ async def scim(hr_url: str, tmp_path: Path, aiohttp_client: Any) -> Scim:
     return await serve_config(config, aiohttp_client, None)
 
 
-@pytest.mark.parametrize("number", [20260301, 1.5, True])
+@pytest.mark.parametrize("number", [20260301, 1.5, True, "20260301", " 1.5e9 "])
 async def test_a_number_for_a_date_is_refused_not_read_as_a_timestamp(
     scim: Scim, hr_url: str, number: Any
 ) -> None:
@@ -79,6 +79,9 @@ async def test_entras_rename_with_the_display_name_its_template_makes_passes(
     [row] = await rows(hr_url, "SELECT first_name, job_title FROM hr_staff")
     assert (row.first_name, row.job_title) == ("Johnny", "Engineer")
     alone = await scim.patch(path, {"op": "replace", "path": "displayName", "value": "Johnny Doe"})
+    assert alone.status == 200, alone.body
+    qualified = "urn:ietf:params:scim:schemas:core:2.0:User:displayName"
+    alone = await scim.patch(path, {"op": "replace", "path": qualified, "value": "Johnny Doe"})
     assert alone.status == 200, alone.body
     other = await scim.patch(
         path,
@@ -141,3 +144,34 @@ async def test_entras_work_address_replaces_the_first_of_the_joined_ones(
     assert first.body["emails"] == [
         {"value": "jd2@corp.example", "type": "work", "primary": True}
     ], first.body
+
+
+async def test_the_entry_a_client_adds_or_marks_primary_becomes_the_first(
+    scim: Scim, hr_url: str
+) -> None:
+    """With `first`, the entry read back as the work one is primary: an entry a client
+    then added as primary, or marked so, stayed behind it (200, the request ignored)."""
+    created = await scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "kim",
+            "emails": [{"value": "old@corp.example"}, {"value": "alias@corp.example"}],
+        },
+    )
+    path = f"/Users/{created.body['id']}"
+    new = {"value": "new@corp.example", "type": "work", "primary": True}
+    added = await scim.patch(path, {"op": "add", "path": "emails", "value": [new]})
+    assert added.status == 200, added.body
+    [row] = await rows(hr_url, "SELECT mail_aliases FROM hr_staff")
+    assert row.mail_aliases == "new@corp.example,old@corp.example,alias@corp.example"
+    marked = await scim.patch(
+        path,
+        {"op": "replace", "path": 'emails[value eq "alias@corp.example"].primary', "value": True},
+    )
+    assert marked.status == 200, marked.body
+    assert marked.body["emails"][0] == {
+        "value": "alias@corp.example",
+        "type": "work",
+        "primary": True,
+    }

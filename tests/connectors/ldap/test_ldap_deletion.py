@@ -128,6 +128,44 @@ async def test_a_group_joined_while_the_user_is_deleted_gets_a_new_version_too(
     assert members(slapd, group_dn(ldap_tree, "late")) == [people(ldap_tree, "staying").lower()]
 
 
+async def test_a_group_the_user_is_added_back_to_while_deleted_is_left_again(
+    journaled: tuple[LdapConnector, RecordingJournal],
+    slapd: SlapdServer,
+    ldap_tree: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another writer adds the user back to a group this service has just taken it out of:
+    that group was not looked at again, and the delete's refint took the user out keeping
+    the group's ETag of the re-add."""
+    ldap, journal = journaled
+    leaving, _staying, crew, _solo = await make_crew(ldap)
+    leave_first = LdapConnector._leave_group
+    added_back: list[bool] = []
+
+    def left_then_added_back(self: LdapConnector, connection: Any, *args: Any) -> Any:
+        left = leave_first(self, connection, *args)
+        if not added_back:
+            back = [(ldap3.MODIFY_ADD, [people(ldap_tree, "leaving")])]
+            as_another_writer(
+                slapd, lambda other: other.modify(group_dn(ldap_tree, "crew"), {"member": back})
+            )
+            added_back.append(True)  # once
+        return left
+
+    monkeypatch.setattr(LdapConnector, "_leave_group", left_then_added_back)
+    journal.changes.clear()
+    await ldap.delete(Kind.USERS, leaving.id)
+    monkeypatch.undo()
+    assert members(slapd, group_dn(ldap_tree, "crew")) == [people(ldap_tree, "staying").lower()]
+    removals = [c.members_removed for c in journal.changes if c.id == crew.id]
+    assert removals
+    assert all(removed == {leaving.id} for removed in removals)
+    # The last version of the group is one this service's own removal made.
+    last = [c for c in journal.changes if c.id == crew.id][-1]
+    assert last.after is not None
+    assert (await ldap.get(Kind.GROUPS, crew.id)).version == last.after.version
+
+
 async def test_a_delete_the_directory_refuses_puts_the_user_back_into_its_groups(
     journaled: tuple[LdapConnector, RecordingJournal],
     slapd: SlapdServer,

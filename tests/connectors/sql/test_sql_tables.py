@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -243,6 +244,28 @@ async def test_create_tables_makes_the_default_tables_in_any_database(
         assert (await connector.get(Kind.USERS, alice.id)).values == {"user_name": "alice"}
     finally:
         await connector.close()
+
+
+# Four connectors in one process reflect at once: reflect()'s warnings.catch_warnings,
+# which is process-wide, is left by one while another is inside it (replicas are
+# processes of their own), and the warning it silences would fail the test.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+async def test_instances_starting_together_all_open_with_create_tables(
+    empty_database: str,
+) -> None:
+    """Replicas starting at once each created the missing tables: all but one failed to
+    start (PostgreSQL: a duplicate type, said as a taken unique value; MariaDB: a raw
+    "table already exists")."""
+    settings = SqlSettings(type="sql", url=empty_database, create_tables=True)
+    connectors = [SqlConnector(settings, SCHEMA) for _ in range(4)]
+    outcomes = await asyncio.gather(*(each.open() for each in connectors), return_exceptions=True)
+    try:
+        assert [repr(each) for each in outcomes if each is not None] == []
+        assert await connectors[0].verify() == []
+    finally:
+        for each, outcome in zip(connectors, outcomes, strict=True):
+            if outcome is None:
+                await each.close()
 
 
 async def embedded_with_the_index_of_earlier_versions(url: str, *names: str) -> None:
