@@ -93,6 +93,10 @@ def merged(together: list[MemberChanges]) -> MemberChanges:
     )
 
 
+def _replaces(changes: MemberChanges) -> bool:
+    return changes.replace is not None
+
+
 def names_of(changes: MemberChanges) -> set[str]:
     """The members a change names (ids compare case-insensitively): two changes that name
     one in common keep their order."""
@@ -116,8 +120,11 @@ class MemberWritesTogether:
         raise NotImplementedError
 
     def _group_commit(self) -> GroupCommit[UpdateTarget, MemberChanges, Record]:
-        """A new group commit (a closed one refuses every change)."""
-        return GroupCommit(self._write_member_changes, names_of)
+        """A new group commit (a closed one refuses every change). A replace of the whole
+        member set goes through it too, alone: it is then never written beside another
+        write of the group's members, which slapd's memberof overlay does not keep
+        apart (two at once left memberOf on a user a replace had taken out)."""
+        return GroupCommit(self._write_member_changes, names_of, alone=_replaces)
 
     async def update(
         self,
@@ -133,7 +140,7 @@ class MemberWritesTogether:
         if members and kind is not Kind.GROUPS:
             raise InvalidValue("only groups have members", field="members")
         target = UpdateTarget(kind, id, with_members, with_groups)
-        if members and members.replace is None and not changes and if_version is None:
+        if members and not changes and if_version is None:
             # Each caller gets a record of its own: callers may set what they read back.
             return copy.copy(await self._member_writes.submit(target, members))
         return await self._update_now(target, changes, members, if_version)
@@ -141,8 +148,10 @@ class MemberWritesTogether:
     async def _write_member_changes(
         self, target: UpdateTarget, together: list[MemberChanges]
     ) -> Record:
-        """Several requests' member changes to one group, written as one update."""
-        return await self._update_now(target, {}, merged(together), None)
+        """Several requests' member changes to one group, written as one update (a
+        replace is always alone)."""
+        changes = together[0] if len(together) == 1 else merged(together)
+        return await self._update_now(target, {}, changes, None)
 
 
 class GroupCommit(Generic[Key, Change, Result]):
@@ -150,7 +159,7 @@ class GroupCommit(Generic[Key, Change, Result]):
 
     `write(key, changes)` writes several changes as one and returns the one result they
     all get; `names(change)` is the values a change names, compared to keep apart the
-    changes whose order matters.
+    changes whose order matters; `alone(change)`, a change never written with another.
     """
 
     def __init__(
@@ -160,9 +169,11 @@ class GroupCommit(Generic[Key, Change, Result]):
         *,
         gather_share: float = GATHER_SHARE,
         gather_most: float = GATHER_MOST,
+        alone: Callable[[Change], bool] | None = None,
     ) -> None:
         self._write = write
         self._names = names
+        self._alone = alone or (lambda change: False)
         self._gather_share = gather_share
         self._gather_most = gather_most
         self._waiting: dict[Key, list[_Waiting[Change, Result]]] = {}
@@ -235,7 +246,9 @@ class GroupCommit(Generic[Key, Change, Result]):
             return
         named = set(self._names(queue[0].change))
         together = [queue[0]]
-        for waiting in queue[1:]:
+        for waiting in queue[1:] if not self._alone(queue[0].change) else []:
+            if self._alone(waiting.change):
+                break  # written alone, in its turn
             names = self._names(waiting.change)
             if len(named) + len(names) > MOST_NAMES or not named.isdisjoint(names):
                 break  # in arrival order: what comes after a clash waits for the next write

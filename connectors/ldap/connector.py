@@ -1527,16 +1527,18 @@ class LdapConnector(MemberWritesTogether):
             added = [wanted_norm[k] for k in wanted_norm.keys() - current_norm.keys()]
             removed = [current_norm[k] for k in current_norm.keys() - wanted_norm.keys()]
             joining = wanted
+            if added or removed:
+                self._replace_members(connection, group_dn, list(wanted_norm.values()), read_back)
         else:
             added, removed, joining = list(targets.joining), list(targets.leaving), targets.joining
-        added, removed = self._modify_members(
-            connection,
-            group_dn,
-            added=added,
-            removed=removed,
-            read_back=read_back,
-            placeholder_held=placeholder_held,
-        )
+            added, removed = self._modify_members(
+                connection,
+                group_dn,
+                added=added,
+                removed=removed,
+                read_back=read_back,
+                placeholder_held=placeholder_held,
+            )
         fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
         written = {value: joining[value] for value in added}
         gone, settled = self._settle_members(connection, group_dn, written)
@@ -1545,6 +1547,28 @@ class LdapConnector(MemberWritesTogether):
         else:
             left = {targets.leaving[value] for value in removed}
         return set(written.values()), left | gone, None if settled else fresh
+
+    def _replace_members(
+        self,
+        connection: ldap3.Connection,
+        group_dn: str,
+        values: list[str],
+        read_back: Control | None,
+    ) -> None:
+        """The whole member set in one replace (the client sent it whole: PUT, or a PATCH
+        replacing `members`), the placeholder standing for none. Atomic in the directory:
+        of two replaces at once, the group ends with one of the two sets. Sent as adds
+        and deletes computed from a read, both went through (the second's deletes of what
+        the first had removed were taken as already done) and the group held the union,
+        keeping members a replace was to remove. slapd's memberof overlay follows a
+        replace as it follows adds and deletes."""
+        placeholder = self._placeholder()
+        stored = values or ([placeholder] if placeholder else [])
+        connection.modify(
+            group_dn,
+            {self._member_attribute(): [(ldap3.MODIFY_REPLACE, stored)]},
+            controls=[read_back] if read_back is not None else None,
+        )
 
     def _settle_members(
         self, connection: ldap3.Connection, group_dn: str, written: dict[str, str]

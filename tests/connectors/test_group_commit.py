@@ -88,6 +88,18 @@ async def test_changes_naming_a_common_value_are_written_in_their_order() -> Non
     assert writer.writes == [[{"a"}], [{"b"}], [{"b", "c"}, {"d"}]]
 
 
+async def test_a_change_to_be_written_alone_joins_none_and_none_joins_it() -> None:
+    """A replace of a group's whole member set: combined with adds, the group would hold
+    neither what the replace said nor the adds; written beside another write of the
+    group, slapd's memberof overlay lost track of who is in it."""
+    writer = Writer()
+    commit = GroupCommit(writer, named, gather_most=0.0, alone=lambda change: "all" in change)
+    tasks = await started(commit, {"a"}, {"b"}, {"all", "x"}, {"c"}, {"all", "y"}, {"d"})
+    writer.release.set()
+    await asyncio.gather(*tasks)
+    assert writer.writes == [[{"a"}], [{"b"}], [{"all", "x"}], [{"c"}], [{"all", "y"}], [{"d"}]]
+
+
 @pytest.mark.parametrize(
     ("value", "error"),
     [("bad", InvalidValue), ("refused", Rejected)],
