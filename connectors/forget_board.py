@@ -15,6 +15,11 @@ Writers take a lock: a thread lock, and a POSIX record lock, which belongs to th
 even on a descriptor the processes share (flock's would be shared with it). Readers take
 none: they read the count, the digests since their own count, and the count again; one that
 fell `SLOTS` or more behind (the ring went round meanwhile) is told to forget everything.
+
+The same descriptor gives the workers a lock per key (`holding`): a record lock on one byte
+past the ring, among `HOLDS`, with a thread lock for the threads of one process (record
+locks do not tell them apart). A write that must not meet another write of the same entry
+in any worker (a conditional one, which reads the version and then writes) holds it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import os
 import struct
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SLOTS = 4096
 """Keys the ring holds: a cache that read the board this many writes ago forgets all."""
@@ -33,8 +40,12 @@ SLOTS = 4096
 DIGEST_BYTES = 16
 """Length of a key's digest: collisions (a key forgotten for another) are beyond reach."""
 
+HOLDS = 1024
+"""Keys held apart at once: two keys that share a byte wait for each other, no more."""
+
 _COUNT = struct.Struct("<Q")
 SIZE = _COUNT.size + SLOTS * DIGEST_BYTES
+"""The ring's bytes: the record locks of `holding` lie past them, never in them."""
 
 
 def digest(key: str) -> bytes:
@@ -49,6 +60,7 @@ class ForgetBoard:
         self._memory = memory
         self._fd = fd
         self._lock = threading.Lock()
+        self._holds = [threading.Lock() for _ in range(HOLDS)]
 
     @classmethod
     def private(cls) -> ForgetBoard:
@@ -90,8 +102,10 @@ class ForgetBoard:
         was overwritten; a second digest written before the count would go unnoticed.
         """
         with self._lock:
+            # The ring's bytes only: a lock to the end of the file would take (and its
+            # release drop) this process's `holding` locks past it.
             if self._fd is not None:
-                fcntl.lockf(self._fd, fcntl.LOCK_EX)
+                fcntl.lockf(self._fd, fcntl.LOCK_EX, SIZE, 0, os.SEEK_SET)
             try:
                 count = self.told()
                 at = _COUNT.size + (count % SLOTS) * DIGEST_BYTES
@@ -99,7 +113,22 @@ class ForgetBoard:
                 _COUNT.pack_into(self._memory, 0, count + 1)  # after the digest it counts
             finally:
                 if self._fd is not None:
-                    fcntl.lockf(self._fd, fcntl.LOCK_UN)
+                    fcntl.lockf(self._fd, fcntl.LOCK_UN, SIZE, 0, os.SEEK_SET)
+
+    @contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        """Hold `key` against every thread of every worker until the block ends; blocks
+        while another holds it (called from a thread of its own, not the event loop)."""
+        at = int.from_bytes(digest(key)[:4], "little") % HOLDS
+        with self._holds[at]:
+            if self._fd is None:
+                yield
+                return
+            fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, SIZE + at, os.SEEK_SET)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, SIZE + at, os.SEEK_SET)
 
     def told_since(self, count: int) -> tuple[int, list[bytes] | None]:
         """The count now, and the digests told since `count` (a reader's last count);

@@ -141,3 +141,42 @@ async def test_a_group_deleted_and_made_again_shows_its_new_id_on_every_worker(
     assert new != old
 
     assert await seen(clients, ada, groups_of) == [[(new, "team")]] * CONNECTIONS
+
+
+async def test_if_match_on_a_member_patch_holds_across_workers(
+    two_workers: str, clients: list[aiohttp.ClientSession]
+) -> None:
+    """The directory checks no condition on a member modify: each worker read the version
+    If-Match named, then wrote, so that of ten PATCHes at once naming the current version
+    two were answered 204, each with a new ETag. Now the group is held by the worker that
+    writes it: one PATCH lands, the others are 412."""
+    url, first = two_workers, clients[0]
+    ids = [(await send(first, "POST", f"{url}/Users", user(f"m{n}"), 201))["id"] for n in range(10)]
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "guarded"}
+    for round in range(3):
+        group["displayName"] = f"guarded{round}"
+        created = await send(first, "POST", f"{url}/Groups", group, 201)
+        at = f"{url}/Groups/{created['id']}"
+        version = created["meta"]["version"]
+
+        statuses = await asyncio.gather(
+            *(
+                added_if_match(session, at, version, member)
+                for session, member in zip(clients, ids, strict=False)
+            )
+        )
+        assert sorted(statuses) == [204] + [412] * 9, (round, statuses)
+        held = await send(first, "GET", at)
+        assert len(held.get("members", [])) == 1, round
+
+
+async def added_if_match(
+    session: aiohttp.ClientSession, url: str, version: str, member: str
+) -> int:
+    """The status of a PATCH adding `member`, on condition that the group is at `version`."""
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}],
+    }
+    async with session.patch(url, json=body, headers={"If-Match": version}) as response:
+        return response.status

@@ -54,6 +54,37 @@ def test_another_process_tells_on_the_inherited_descriptor() -> None:
     assert board.told_since(0) == (2, [digest(ADA), digest(BOB)])
 
 
+def test_a_key_held_here_is_held_against_another_process_even_after_a_tell() -> None:
+    """A record lock is the process's: tell()'s lock, taken to the end of the file, would
+    have taken the held byte too, and its release dropped the hold."""
+    board = ForgetBoard.shared()
+    assert board.fd is not None
+    tries = (
+        "import sys; from connectors.forget_board import ForgetBoard; "
+        "import threading, time; board = ForgetBoard.attached(int(sys.argv[1])); "
+        "got = threading.Event(); "
+        "threading.Thread(target=lambda: (board.holding(sys.argv[2]).__enter__(), got.set()), "
+        "daemon=True).start(); "
+        "print('held' if got.wait(0.5) else 'waited')"
+    )
+
+    def other_process_gets(key: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", tries, str(board.fd), key],
+            check=True,
+            capture_output=True,
+            text=True,
+            pass_fds=[board.fd],
+        )
+        return done.stdout.strip()
+
+    with board.holding("group:a"):
+        board.tell(digest(ADA))
+        assert other_process_gets("group:a") == "waited"
+        assert other_process_gets("group:b") == "held"
+    assert other_process_gets("group:a") == "held"
+
+
 def test_a_cache_forgets_what_another_cache_on_its_board_was_told() -> None:
     board = ForgetBoard.private()
     here, there = RefCache(board=board), RefCache(board=board)
