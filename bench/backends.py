@@ -97,7 +97,11 @@ class Ldap:
     cores, Python slower again), slapd's extra time per modify was 4.4-6.0 ms against a
     small-group median of 10.7-12.9 ms (0.36-0.47 of it), and scenario 5 gave 1.67-1.94
     with two workers: every request to the large group waits for its own modify and, on
-    average, half of the one in flight, which puts the floor near 1.5-1.7 there too."""
+    average, half of the one in flight, which puts the floor near 1.5-1.7 there too. The
+    next session's machine ran the whole benchmark in 4.3 minutes instead of 7.0: the
+    small group's median fell to 8.8 ms, slapd's extra time per modify was 3.5 ms (0.40 of
+    it), and scenario 5 gave 2.39 (1.80-1.94 in runs of it alone), holding a group per
+    worker while it is written (connectors.forget_board `holding`) changing nothing."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
