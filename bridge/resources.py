@@ -59,6 +59,7 @@ from connectors.base import (
 )
 from mappings import Mapping, ResourceMapping
 from mappings.names import NAME_ATTRIBUTE, composed
+from mappings.paths import get_ci
 
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
@@ -848,16 +849,10 @@ def _value_at(resource: dict[str, Any], path: str) -> Any:
     node: Any = resource
     if path.lower().startswith("urn:"):
         urn, _, path = path.rpartition(":")
-        node = _get_folded(node, urn)
+        node = get_ci(node, urn)
     for name in path.split("."):
-        node = _get_folded(node, name)
+        node = get_ci(node, name)
     return node
-
-
-def _get_folded(node: Any, name: str) -> Any:
-    if not isinstance(node, dict):
-        return None
-    return next((value for key, value in node.items() if key.lower() == name.lower()), None)
 
 
 def _same_text(reads: Any, sent: Any) -> bool:

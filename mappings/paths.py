@@ -218,16 +218,12 @@ def _lead_first(entries: list[Any], first: str) -> list[Any]:
     """`entries` with the one that stands first in front: the last one marked primary
     (an entry a client added or marked so comes after the one read back as primary),
     else the last of type `first`; the others keep their order."""
-
-    def marked(entry: Any, name: str, wanted: Any) -> bool:
-        if not isinstance(entry, Mapping):
-            return False
-        found = get_ci(entry, name)
-        return bool(found is True) if wanted is True else str(found or "").lower() == wanted
-
-    for name, wanted in (("primary", True), ("type", first.lower())):
-        chosen = [i for i, entry in enumerate(entries) if marked(entry, name, wanted)]
-        if chosen:
-            lead = chosen[-1]
-            return [entries[lead], *entries[:lead], *entries[lead + 1 :]]
-    return entries
+    wanted = first.lower()
+    primary = [i for i, entry in enumerate(entries) if get_ci(entry, "primary") is True]
+    types = [str(get_ci(entry, "type") or "").lower() for entry in entries]
+    typed = [i for i, each in enumerate(types) if each == wanted]
+    chosen = primary or typed
+    if not chosen:
+        return entries
+    lead = chosen[-1]
+    return [entries[lead], *entries[:lead], *entries[lead + 1 :]]

@@ -16,7 +16,7 @@ from inspect import isclass
 from typing import Any
 
 from pydantic import BaseModel
-from scim2_models import Extension, Resource
+from scim2_models import Extension
 
 from connectors.spelling import closest
 
@@ -85,29 +85,19 @@ def _leaf(path: str) -> str:
     return path[max(path.rfind("."), path.rfind(":")) + 1 :]
 
 
-def attribute_paths(model: type[Resource[Any]], leave_out: Collection[str] = ()) -> list[str]:
+def attribute_paths(model: type[BaseModel], leave_out: Collection[str] = ()) -> list[str]:
     """Every attribute and sub-attribute path of a resource model as a mapping writes it:
     `name.givenName`, and an extension's as `urn:...:User:manager.value`; without the
     attributes `leave_out` names (and the extensions' `schemas`)."""
     paths: list[str] = []
     for name, field in model.model_fields.items():
         inner = _model_of(field.annotation)
+        alias = field.serialization_alias or name
         if inner is not None and issubclass(inner, Extension):
             urn = inner.__schema__
-            paths += [f"{urn}:{path}" for path in _fields(inner, {"schemas"})]
-        else:
-            alias = field.serialization_alias or name
-            if alias not in leave_out:
-                paths += _fields_of(alias, inner)
-    return paths
-
-
-def _fields(model: type[BaseModel], leave_out: Collection[str]) -> list[str]:
-    paths: list[str] = []
-    for name, field in model.model_fields.items():
-        alias = field.serialization_alias or name
-        if alias not in leave_out:
-            paths += _fields_of(alias, _model_of(field.annotation))
+            paths += [f"{urn}:{path}" for path in attribute_paths(inner, {"schemas"})]
+        elif alias not in leave_out:
+            paths += _fields_of(alias, inner)
     return paths
 
 

@@ -645,11 +645,9 @@ class LdapConnector(MemberWritesTogether):
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
             return after, Change(kind, after.id, before, after, frozenset(joined), frozenset(left))
 
-        def held(slot: Slot, connection: ldap3.Connection) -> tuple[Record, Change]:
-            with self._held(kind, id):
-                return write(slot, connection)
-
-        after, change = await self._run(held)
+        after, change = await self._run(
+            lambda slot, connection: self._held_while(kind, id, write, slot, connection)
+        )
         if changes or change.members_added or change.members_removed:
             await self._tell(change)
         return after

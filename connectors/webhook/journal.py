@@ -218,7 +218,8 @@ class OutboxJournal:
     def corrects(self, kinds: Collection[Kind]) -> bool:
         """Whether a change of `kinds` may need putting right when its transaction fails:
         a synchronous receiver is asked about it. The connector then keeps a savepoint
-        at the start of such a transaction, for `put_right_within`."""
+        in such a transaction, once the row the change is about is locked, for
+        `put_right_within`."""
         return any(
             self._receivers[name].settings.synchronous
             for kind in kinds
