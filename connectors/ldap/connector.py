@@ -589,12 +589,19 @@ class LdapConnector(MemberWritesTogether):
                 location.find(connection, id, [])
                 raise
             for _ in range(MOVED_ATTEMPTS):
-                entry, placeholder_held = self._find_for_members(connection, location, id, members)
-                if if_version is not None and location.version_of(entry) != if_version:
-                    raise PreconditionFailed("the record has changed since it was read")
+                # Held from the search that reads the version to the last write of the
+                # group, no longer: another worker's lookups of its members, and its
+                # reading back of what it wrote, go on beside this one's modify.
+                held = contextlib.ExitStack()
+                held.enter_context(self._held(kind, id))
                 wrote: list[bool] = []
                 try:
-                    return write_on(connection, entry, targets, placeholder_held, wrote)
+                    entry, placeholder_held = self._find_for_members(
+                        connection, location, id, members
+                    )
+                    if if_version is not None and location.version_of(entry) != if_version:
+                        raise PreconditionFailed("the record has changed since it was read")
+                    return write_on(connection, entry, targets, placeholder_held, wrote, held)
                 except ldap_errors.LDAPNoSuchObjectResult:
                     # Made again only when nothing of it was written: a second attempt
                     # would find its changes made and tell the journal of none.
@@ -605,6 +612,8 @@ class LdapConnector(MemberWritesTogether):
                     # again on the entry where it is now (or answered 404).
                     if if_version is not None:
                         raise PreconditionFailed("the entry was renamed meanwhile") from None
+                finally:
+                    held.close()
             raise Unavailable("the entry kept moving under concurrent writes; retry")
 
         def write_on(
@@ -613,6 +622,7 @@ class LdapConnector(MemberWritesTogether):
             targets: _MemberTargets | None,
             placeholder_held: bool | None,
             wrote: list[bool],
+            held: contextlib.ExitStack,
         ) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
@@ -636,6 +646,10 @@ class LdapConnector(MemberWritesTogether):
                     connection, entry_dn, targets, read_back, placeholder_held
                 )
                 wrote.append(True)
+            if self._journal is None:
+                # The group is written; what follows reads. With a journal, the state
+                # read back is the change's `after`, which no other write may slip into.
+                held.close()
             if fresh is None:
                 try:
                     fresh = self._read_dn(connection, location, entry_dn, with_members)
@@ -645,9 +659,7 @@ class LdapConnector(MemberWritesTogether):
             after = self._records(connection, location, [fresh], with_members, with_groups)[0]
             return after, Change(kind, after.id, before, after, frozenset(joined), frozenset(left))
 
-        after, change = await self._run(
-            lambda slot, connection: self._held_while(kind, id, write, slot, connection)
-        )
+        after, change = await self._run(write)
         if changes or change.members_added or change.members_removed:
             await self._tell(change)
         return after
