@@ -4,8 +4,8 @@ OpenLDAP: a slapd of the run's own, configured as the test suite's (tests/slapd.
 the memberof and ppolicy overlays, the same indexes) plus `dbnosync`, `envflags
 writemap` and `sortvals member`: the service and the baseline share the server, so
 skipping fsync removes the disk's noise from both alike, and writing through the map
-(what slapd-mdb(5) offers to speed up writes) and jemalloc, when installed, make every
-modify cheaper for both.
+(what slapd-mdb(5) offers to speed up writes) and mimalloc (else jemalloc), when
+installed, make every modify cheaper for both.
 PostgreSQL: uniquely named databases on 127.0.0.1:5432 holding the sql-default tables.
 
 Bulk data goes straight into the backend, never through the service: loading 100,000

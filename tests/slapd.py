@@ -258,12 +258,15 @@ def unavailable(missing: str | None) -> None:
 
 
 def large_allocator() -> str | None:
-    """jemalloc, when installed (Debian's libjemalloc2), for the benchmarks' slapd.
+    """mimalloc, else jemalloc, when installed (Debian's libmimalloc2.0, libjemalloc2),
+    for the benchmarks' slapd.
 
     A modify of a group of 50,000 members has back-mdb copy and free every value; with the
-    C library's malloc, perf shows malloc and free taking about half of that time.
+    C library's malloc, perf shows malloc and free taking about half of that time. One
+    such modify at a time took 7.8 ms with the C library's malloc, 6.0-6.8 ms with
+    jemalloc (tcmalloc the same) and 4.5-5.6 ms with mimalloc (slapd 2.5.13, 2026-12-03).
     """
-    return ctypes.util.find_library("jemalloc")
+    return ctypes.util.find_library("mimalloc") or ctypes.util.find_library("jemalloc")
 
 
 def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> SlapdServer:
