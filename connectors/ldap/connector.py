@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 import ldap3
@@ -589,11 +589,14 @@ class LdapConnector(MemberWritesTogether):
                 location.find(connection, id, [])
                 raise
             for _ in range(MOVED_ATTEMPTS):
-                # Held from the search that reads the version to the last write of the
-                # group, no longer: another worker's lookups of its members, and its
-                # reading back of what it wrote, go on beside this one's modify.
+                # Held from the search that reads the version (an If-Match, or other
+                # attributes to write) to the last write of the group, and with members
+                # alone to write, for that write alone: another worker's lookups of its
+                # members, its search for the group and its reading back of what it
+                # wrote go on beside this one's modify.
                 held = contextlib.ExitStack()
-                held.enter_context(self._held(kind, id))
+                if if_version is not None or changes:
+                    held.enter_context(self._held(kind, id))
                 wrote: list[bool] = []
                 try:
                     entry, placeholder_held = self._find_for_members(
@@ -640,16 +643,25 @@ class LdapConnector(MemberWritesTogether):
             read_back = None
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
+            # The group is written, and what follows reads, except for a correction
+            # (`_settle_members`), held again. With a journal, the state read back is the
+            # change's `after`, which no other write may slip into: held to the end.
+            release: Callable[[], None] = held.close
+            hold_again: Callable[[], AbstractContextManager[None]] = functools.partial(
+                self._held, kind, id
+            )
+            if self._journal is not None:
+                release, hold_again = (lambda: None), contextlib.nullcontext
             fresh = None
             if targets is not None:
+                if if_version is None and not changes:
+                    # No version to read: held for the write alone.
+                    held.enter_context(self._held(kind, id))
                 joined, left, fresh = self._change_members(
-                    connection, entry_dn, targets, read_back, placeholder_held
+                    connection, entry_dn, targets, read_back, placeholder_held, release, hold_again
                 )
                 wrote.append(True)
-            if self._journal is None:
-                # The group is written; what follows reads. With a journal, the state
-                # read back is the change's `after`, which no other write may slip into.
-                held.close()
+            release()
             if fresh is None:
                 try:
                     fresh = self._read_dn(connection, location, entry_dn, with_members)
@@ -1557,11 +1569,14 @@ class LdapConnector(MemberWritesTogether):
         targets: _MemberTargets,
         read_back: Control | None = None,
         placeholder_held: bool | None = None,
+        written_out: Callable[[], None] = lambda: None,
+        hold_again: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> tuple[set[str], set[str], Entry | None]:
         """Apply member changes; the ids of the users that joined, and of those that left,
         and the group as the modify left it when `read_back` (a Post-Read control) went
         with it and nothing was written after (None otherwise). `placeholder_held`: as
-        `_find_for_members` found the group (None: not known)."""
+        `_find_for_members` found the group (None: not known). `written_out` is called
+        once the changes are written; a correction after it is written in `hold_again`."""
         attribute = self._member_attribute()
         wanted = targets.replace
         if wanted is not None:
@@ -1587,8 +1602,9 @@ class LdapConnector(MemberWritesTogether):
                 placeholder_held=placeholder_held,
             )
         fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
+        written_out()
         written = {value: joining[value] for value in added}
-        gone, settled = self._settle_members(connection, group_dn, written)
+        gone, settled = self._settle_members(connection, group_dn, written, hold_again)
         if wanted is not None:
             left = self._ids_of(connection, removed)
         else:
@@ -1618,7 +1634,11 @@ class LdapConnector(MemberWritesTogether):
         )
 
     def _settle_members(
-        self, connection: ldap3.Connection, group_dn: str, written: dict[str, str]
+        self,
+        connection: ldap3.Connection,
+        group_dn: str,
+        written: dict[str, str],
+        held: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> tuple[set[str], bool]:
         """Put right the member values just written (value -> user id) whose user was
         renamed or deleted after it was looked up and before the modify: a directory has
@@ -1626,7 +1646,7 @@ class LdapConnector(MemberWritesTogether):
         values a group holds, came too early to see this one. A renamed user's value
         becomes its new one; a deleted user's goes, as the deletion would have taken it
         had it come after. Returns the ids of the deleted users (they joined, then left),
-        and whether anything was written.
+        and whether anything was written (within `held`).
         """
         if not written:
             return set(), False
@@ -1646,7 +1666,8 @@ class LdapConnector(MemberWritesTogether):
                 renamed.append(present)
         if stale:
             log.info("member values of users renamed or deleted meanwhile put right")
-            self._modify_members(connection, group_dn, added=renamed, removed=stale)
+            with held():
+                self._modify_members(connection, group_dn, added=renamed, removed=stale)
         return gone, bool(stale)
 
     def _ids_of(self, connection: ldap3.Connection, values: list[str]) -> set[str]:
