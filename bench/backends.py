@@ -101,7 +101,18 @@ class Ldap:
     next session's machine ran the whole benchmark in 4.3 minutes instead of 7.0: the
     small group's median fell to 8.8 ms, slapd's extra time per modify was 3.5 ms (0.40 of
     it), and scenario 5 gave 2.39 (1.80-1.94 in runs of it alone), holding a group per
-    worker while it is written (connectors.forget_board `holding`) changing nothing."""
+    worker while it is written (connectors.forget_board `holding`) changing nothing. The
+    session after (2026-12-03, a slower machine: small-group median 9-13 ms) read slapd's
+    stats log: each batch held the group 11 ms around a 6 ms modify, and slapd's CPU per
+    PATCH was 2.4 ms to the large group against 0.9 to the small one (batches of 3.9
+    changes, with one worker as with two). Holding the group only while it is written,
+    and mimalloc for slapd (a modify of the 50,000 group 4.5-5.6 ms instead of 6.0-6.8),
+    moved scenario 5 from 2.00-2.07 to 1.56-1.73 in runs of it alone; gathering for
+    longer (a whole last write, up to 20 ms) and not holding the group at all (unsafe,
+    measured only) moved it no further: the small group sped up as much as the large.
+    In whole runs of the benchmark on that machine, scenario 5 gave 2.05 and 2.17, with
+    the baseline's modify of the 50,000 group at 6.2-9.8 ms instead of 3.1-6.3 in runs of
+    scenario 5 alone."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
