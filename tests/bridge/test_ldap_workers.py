@@ -161,7 +161,7 @@ async def test_if_match_on_a_member_patch_holds_across_workers(
 
         statuses = await asyncio.gather(
             *(
-                added_if_match(session, at, version, member)
+                added(session, at, member, if_match=version)
                 for session, member in zip(clients, ids, strict=False)
             )
         )
@@ -170,13 +170,50 @@ async def test_if_match_on_a_member_patch_holds_across_workers(
         assert len(held.get("members", [])) == 1, round
 
 
-async def added_if_match(
-    session: aiohttp.ClientSession, url: str, version: str, member: str
+async def test_members_added_while_the_group_is_deleted_leave_no_membership_behind(
+    two_workers: str, clients: list[aiohttp.ClientSession]
+) -> None:
+    """A member PATCH without If-Match holds the group while it writes it: slapd's memberof
+    overlay does not keep a member add and the group's deletion apart, and a user added
+    as the group went kept the group in its memberOf, where a group made again under the
+    name then found it. Each PATCH lands before the delete or finds no group (404)."""
+    url, first = two_workers, clients[0]
+    users = [user(f"d{n}") for n in range(CONNECTIONS - 1)]
+    ids = [(await send(first, "POST", f"{url}/Users", each, 201))["id"] for each in users]
+    for round in range(3):
+        group = {"schemas": [GROUP_SCHEMA], "displayName": f"doomed{round}"}
+        doomed = (await send(first, "POST", f"{url}/Groups", group, 201))["id"]
+        at = f"{url}/Groups/{doomed}"
+
+        *statuses, deleted = await asyncio.gather(
+            *(added(session, at, member) for session, member in zip(clients, ids, strict=False)),
+            deleted_after(clients[-1], at, 0.002 * round),
+        )
+        assert deleted == 204, round
+        assert set(statuses) <= {204, 404}, (round, statuses)
+        again = (await send(first, "POST", f"{url}/Groups", group, 201))["id"]
+        for member in ids:
+            groups = [id for id, _ in groups_of(await send(first, "GET", f"{url}/Users/{member}"))]
+            assert again not in groups, (round, member)
+            assert doomed not in groups, (round, member)
+
+
+async def added(
+    session: aiohttp.ClientSession, url: str, member: str, *, if_match: str | None = None
 ) -> int:
-    """The status of a PATCH adding `member`, on condition that the group is at `version`."""
+    """The status of a PATCH adding `member`, on condition that the group is at the
+    version `if_match` names when one is given."""
     body = {
         "schemas": [PATCH],
         "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}],
     }
-    async with session.patch(url, json=body, headers={"If-Match": version}) as response:
+    headers = {"If-Match": if_match} if if_match is not None else None
+    async with session.patch(url, json=body, headers=headers) as response:
+        return response.status
+
+
+async def deleted_after(session: aiohttp.ClientSession, url: str, delay: float) -> int:
+    """The status of a DELETE of `url` sent `delay` seconds from now."""
+    await asyncio.sleep(delay)
+    async with session.delete(url) as response:
         return response.status
