@@ -121,6 +121,37 @@ class _MemberTargets(NamedTuple):
     leaving: dict[str, str]
 
 
+class _WriteHold:
+    """One update's hold on its group (`LdapConnector._held`): taken once, however often
+    asked for, and let go once the group is written (`written`), since what follows
+    reads; a correction after that is made in `again`. With a journal, whose change
+    records the state read back as `after`, the hold lasts until `close`, so that no
+    other write slips in before that read."""
+
+    def __init__(
+        self, hold: Callable[[], AbstractContextManager[None]], *, to_the_end: bool
+    ) -> None:
+        self._hold = hold
+        self._to_the_end = to_the_end
+        self._stack = contextlib.ExitStack()
+        self._taken = False
+
+    def take(self) -> None:
+        if not self._taken:
+            self._stack.enter_context(self._hold())
+            self._taken = True
+
+    def written(self) -> None:
+        if not self._to_the_end:
+            self._stack.close()
+
+    def again(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext() if self._to_the_end else self._hold()
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 class LdapConnector(MemberWritesTogether):
     """The Connector protocol (connectors.base) over ldap3."""
 
@@ -594,9 +625,11 @@ class LdapConnector(MemberWritesTogether):
                 # alone to write, for that write alone: another worker's lookups of its
                 # members, its search for the group and its reading back of what it
                 # wrote go on beside this one's modify.
-                held = contextlib.ExitStack()
+                hold = _WriteHold(
+                    functools.partial(self._held, kind, id), to_the_end=self._journal is not None
+                )
                 if if_version is not None or changes:
-                    held.enter_context(self._held(kind, id))
+                    hold.take()
                 wrote: list[bool] = []
                 try:
                     entry, placeholder_held = self._find_for_members(
@@ -604,7 +637,7 @@ class LdapConnector(MemberWritesTogether):
                     )
                     if if_version is not None and location.version_of(entry) != if_version:
                         raise PreconditionFailed("the record has changed since it was read")
-                    return write_on(connection, entry, targets, placeholder_held, wrote, held)
+                    return write_on(connection, entry, targets, placeholder_held, wrote, hold)
                 except ldap_errors.LDAPNoSuchObjectResult:
                     # Made again only when nothing of it was written: a second attempt
                     # would find its changes made and tell the journal of none.
@@ -616,7 +649,7 @@ class LdapConnector(MemberWritesTogether):
                     if if_version is not None:
                         raise PreconditionFailed("the entry was renamed meanwhile") from None
                 finally:
-                    held.close()
+                    hold.close()
             raise Unavailable("the entry kept moving under concurrent writes; retry")
 
         def write_on(
@@ -625,7 +658,7 @@ class LdapConnector(MemberWritesTogether):
             targets: _MemberTargets | None,
             placeholder_held: bool | None,
             wrote: list[bool],
-            held: contextlib.ExitStack,
+            hold: _WriteHold,
         ) -> tuple[Record, Change]:
             before = None
             if self._journal is not None:
@@ -643,25 +676,14 @@ class LdapConnector(MemberWritesTogether):
             read_back = None
             if members and not changes and not with_members and self._post_read:
                 read_back = _post_read_of(tuple(location.attributes()))
-            # The group is written, and what follows reads, except for a correction
-            # (`_settle_members`), held again. With a journal, the state read back is the
-            # change's `after`, which no other write may slip into: held to the end.
-            release: Callable[[], None] = held.close
-            hold_again: Callable[[], AbstractContextManager[None]] = functools.partial(
-                self._held, kind, id
-            )
-            if self._journal is not None:
-                release, hold_again = (lambda: None), contextlib.nullcontext
             fresh = None
             if targets is not None:
-                if if_version is None and not changes:
-                    # No version to read: held for the write alone.
-                    held.enter_context(self._held(kind, id))
+                hold.take()  # already, when a version was read; else for the write alone
                 joined, left, fresh = self._change_members(
-                    connection, entry_dn, targets, read_back, placeholder_held, release, hold_again
+                    connection, entry_dn, targets, read_back, placeholder_held, hold
                 )
                 wrote.append(True)
-            release()
+            hold.written()
             if fresh is None:
                 try:
                     fresh = self._read_dn(connection, location, entry_dn, with_members)
@@ -1567,16 +1589,15 @@ class LdapConnector(MemberWritesTogether):
         connection: ldap3.Connection,
         group_dn: str,
         targets: _MemberTargets,
-        read_back: Control | None = None,
-        placeholder_held: bool | None = None,
-        written_out: Callable[[], None] = lambda: None,
-        hold_again: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+        read_back: Control | None,
+        placeholder_held: bool | None,
+        hold: _WriteHold,
     ) -> tuple[set[str], set[str], Entry | None]:
         """Apply member changes; the ids of the users that joined, and of those that left,
         and the group as the modify left it when `read_back` (a Post-Read control) went
         with it and nothing was written after (None otherwise). `placeholder_held`: as
-        `_find_for_members` found the group (None: not known). `written_out` is called
-        once the changes are written; a correction after it is written in `hold_again`."""
+        `_find_for_members` found the group (None: not known). `hold` is told once the
+        changes are written, and holds a correction after them again."""
         attribute = self._member_attribute()
         wanted = targets.replace
         if wanted is not None:
@@ -1602,9 +1623,9 @@ class LdapConnector(MemberWritesTogether):
                 placeholder_held=placeholder_held,
             )
         fresh = _post_read_entry(connection, group_dn) if read_back is not None else None
-        written_out()
         written = {value: joining[value] for value in added}
-        gone, settled = self._settle_members(connection, group_dn, written, hold_again)
+        hold.written()
+        gone, settled = self._settle_members(connection, group_dn, written, hold.again)
         if wanted is not None:
             left = self._ids_of(connection, removed)
         else:
