@@ -2,10 +2,11 @@
 
 OpenLDAP: a slapd of the run's own, configured as the test suite's (tests/slapd.py: mdb,
 the memberof and ppolicy overlays, the same indexes) plus `dbnosync`, `envflags
-writemap` and `sortvals member`: the service and the baseline share the server, so
-skipping fsync removes the disk's noise from both alike, and writing through the map
-(what slapd-mdb(5) offers to speed up writes) and mimalloc (else jemalloc), when
-installed, make every modify cheaper for both.
+writemap`, `sortvals member` and a thread per core: the service and the baseline share
+the server, so skipping fsync removes the disk's noise from both alike, and writing
+through the map (what slapd-mdb(5) offers to speed up writes), mimalloc (else jemalloc),
+when installed, and no more threads than cores (`large_threads`) make every modify
+cheaper for both.
 PostgreSQL: uniquely named databases on 127.0.0.1:5432 holding the sql-default tables.
 
 Bulk data goes straight into the backend, never through the service: loading 100,000
@@ -41,6 +42,7 @@ from slapd import (  # noqa: E402  (tests/ is not a package)
 )
 from slapd import SLAPD_BASE as SLAPD_BASE  # noqa: E402  (bench.direct's too)
 from slapd import large_allocator as large_allocator  # noqa: E402  (bench.report's)
+from slapd import large_threads as large_threads  # noqa: E402  (bench.report's)
 
 from connectors.sql.embedded import default_metadata  # noqa: E402
 
@@ -112,7 +114,16 @@ class Ldap:
     measured only) moved it no further: the small group sped up as much as the large.
     In whole runs of the benchmark on that machine, scenario 5 gave 2.05 and 2.17, with
     the baseline's modify of the 50,000 group at 6.2-9.8 ms instead of 3.1-6.3 in runs of
-    scenario 5 alone."""
+    scenario 5 alone. The next session (2026-12-03, Intel Xeon, 2 cores: small-group
+    median 5.8-7.4 ms) found why whole runs differ: scenario 1's concurrent creates leave
+    slapd's 16 threads each with a heap of its own, and every modify after them ran
+    slower (4.9 ms instead of 2.9 for the 50,000 group, the same profile, every function
+    slower); with a thread per core (`large_threads`) the baseline's modify of that group
+    took 2.6 ms in a whole run as in a run of scenario 5 alone, and the service's median
+    11.8 ms instead of 15.8 (scenario 5 gave 1.91 against 2.17; runs of scenario 1 then 5,
+    1.59 against 2.36-2.64). Scenario 5 alone gave 1.53-1.96 there with slapd's default
+    threads and 1.59-1.72 with two. Inside the service, a batch of member adds to the
+    50,000 group held it 5.1 ms (the baseline's modify alone: 2.6), to the 10 group 1.4."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.backends import large_allocator
+from bench.backends import large_allocator, large_threads
 from bench.scenarios import Result
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -78,7 +78,7 @@ def machine(postgres: str, slapd: str, load: str, stolen: float | None) -> list[
         f"- OS: {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}",
         f"- OpenLDAP: {slapd} (mdb, memberof and ppolicy overlays, dbnosync, writemap; "
-        f"malloc: {large_allocator() or 'the C library'})",
+        f"threads {large_threads()}; malloc: {large_allocator() or 'the C library'})",
         f"- PostgreSQL: {postgres}",
         f"- Load average (1 min) at start and end: {load}",
         "- CPU time stolen by the hypervisor during the run: "

@@ -269,6 +269,21 @@ def large_allocator() -> str | None:
     return ctypes.util.find_library("mimalloc") or ctypes.util.find_library("jemalloc")
 
 
+def large_threads() -> int:
+    """The benchmarks' slapd thread pool: one thread per core (slapd allows no fewer than 2).
+
+    With `dbnosync` and `writemap` a write waits for no disk, so slapd's work is all CPU
+    and threads beyond the cores only take turns on them. And they cost: each operation
+    runs on whichever thread is free, and every thread's allocations have their own heap
+    and caches, cold when its turn comes. With slapd's default of 16, after 4,000 adds
+    from 8 connections a modify of the group of 50,000 took 4.9 ms instead of 2.9 (and
+    stayed so: the same profile, every function slower), and in whole benchmark runs the
+    baseline's modify took 3.5 ms instead of 2.6 in runs of that scenario alone; with 2,
+    2.8 ms before those adds and after (slapd 2.5.13, 2 cores, 2026-12-03).
+    """
+    return max(2, os.cpu_count() or 2)
+
+
 def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> SlapdServer:
     """Configure and start a server in `directory` (which must be empty or new).
 
@@ -276,7 +291,7 @@ def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> S
     certificate from a CA of its own (`server.ca_file`). With `large` (the benchmarks),
     the database has room for 100,000 users with their indexes, writes skip fsync and go
     through the memory map (LMDB's writemap: no write() of each page, see slapd-mdb(5)),
-    and slapd runs with `large_allocator()` when there is one.
+    slapd runs `large_threads()` threads, and with `large_allocator()` when there is one.
     """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir()
@@ -293,9 +308,12 @@ def start_slapd(directory: Path, *, tls: bool = False, large: bool = False) -> S
             "maxsize 1073741824", "maxsize 8589934592\ndbnosync\nenvflags writemap"
         )
         # Values of these kept sorted: a modify or a compare of a group of 50,000 members
-        # then finds a value by a binary search, not by reading all of them.
+        # then finds a value by a binary search, not by reading all of them. A thread per
+        # core (large_threads).
         config = config.replace(
-            "sizelimit unlimited", "sizelimit unlimited\nsortvals member uniqueMember memberOf"
+            "sizelimit unlimited",
+            "sizelimit unlimited\nsortvals member uniqueMember memberOf"
+            f"\nthreads {large_threads()}",
         )
     if tls:
         make_certificates(directory)
