@@ -123,7 +123,14 @@ class Ldap:
     11.8 ms instead of 15.8 (scenario 5 gave 1.91 against 2.17; runs of scenario 1 then 5,
     1.59 against 2.36-2.64). Scenario 5 alone gave 1.53-1.96 there with slapd's default
     threads and 1.59-1.72 with two. Inside the service, a batch of member adds to the
-    50,000 group held it 5.1 ms (the baseline's modify alone: 2.6), to the 10 group 1.4."""
+    50,000 group held it 5.1 ms (the baseline's modify alone: 2.6), to the 10 group 1.4;
+    with two threads, 4.1 and 1.05, and each batch was under way 8.3 ms against 3.7.
+    Tried there and not kept, each worse in four paired runs of scenario 5: preparing the
+    next batch of a group (its lookups and search) while the last one writes, or once it
+    has written (the big group's median rose from 11 to 16-18 ms: smaller batches, more
+    modifies), and holding a batch back while another worker writes the group, so that
+    it gathers more (12-13 ms). One worker gave 1.22, with creates at 0.80, lookups at
+    0.65 and the sync at 0.44 of the baseline."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
