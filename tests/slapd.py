@@ -273,13 +273,13 @@ def large_threads() -> int:
     """The benchmarks' slapd thread pool: one thread per core (slapd allows no fewer than 2).
 
     With `dbnosync` and `writemap` a write waits for no disk, so slapd's work is all CPU
-    and threads beyond the cores only take turns on them. And they cost: each operation
-    runs on whichever thread is free, and every thread's allocations have their own heap
-    and caches, cold when its turn comes. With slapd's default of 16, after 4,000 adds
-    from 8 connections a modify of the group of 50,000 took 4.9 ms instead of 2.9 (and
-    stayed so: the same profile, every function slower), and in whole benchmark runs the
-    baseline's modify took 3.5 ms instead of 2.6 in runs of that scenario alone; with 2,
-    2.8 ms before those adds and after (slapd 2.5.13, 2 cores, 2026-12-03).
+    and threads beyond the cores only take turns on them. And they cost: with slapd's
+    default of 16, after 4,000 adds from 8 connections a modify of the group of 50,000
+    took 4.9 ms instead of 2.9, and stayed so (perf: the same profile, every function
+    slower; most likely each operation lands on a thread whose heap and caches are cold),
+    and in whole benchmark runs the baseline's modify took 3.5 ms instead of 2.6 in runs
+    of that scenario alone; with 2 threads, 2.7-2.8 ms before those adds and after (slapd
+    2.5.13, 2 cores, 2026-12-03).
     """
     return max(2, os.cpu_count() or 2)
 
