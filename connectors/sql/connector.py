@@ -255,6 +255,7 @@ class SqlConnector(MemberWritesTogether):
                         found = await connection.run_sync(reflect, self.schema)
                         created = tuple(missing_table(name) for name in self.to_create)
                         self._rehearsed = [p for p in found.problems if not p.startswith(created)]
+                        self._rehearsed += await self._statement_log_problems(connection)
         finally:
             await engine.dispose()
 
@@ -268,10 +269,32 @@ class SqlConnector(MemberWritesTogether):
         with translated_errors():
             async with self._connected(write=False) as connection:
                 self._tables = await connection.run_sync(reflect, self.schema)
+                logged = await self._statement_log_problems(connection)
         self.warnings = (*self._unindexed_unique(), *self._credentials_in_clear())
         for line in self.warnings:
             log.warning("connector: %s", line)
-        return [*refused, *self._tables.problems]
+        return [*refused, *self._tables.problems, *logged]
+
+    async def _statement_log_problems(self, connection: AsyncConnection) -> list[str]:
+        """A server that writes its binary log as statements (binlog_format = STATEMENT)
+        refuses every InnoDB write made under READ COMMITTED (error 1665), and the writes
+        that a synchronous webhook receiver may have to be put right after are made so
+        (`_reading_what_committed`): every such request would fail, once served. Said
+        here instead, with what to change. MIXED and ROW log those writes as rows."""
+        if connection.dialect.name not in ("mysql", "mariadb"):
+            return []
+        if not _corrects(self._journal, tuple(Kind)):
+            return []
+        logged = await connection.execute(sa.text("SELECT @@log_bin, @@binlog_format"))
+        binary_log, log_format = logged.one()
+        if not binary_log or str(log_format).upper() != "STATEMENT":
+            return []
+        return [
+            "the database writes its binary log as statements (binlog_format = STATEMENT), "
+            "and then refuses the READ COMMITTED writes that a synchronous webhook receiver "
+            "needs (error 1665): set binlog_format = MIXED or ROW on the server, or make "
+            "the receivers asynchronous (synchronous = false)"
+        ]
 
     warnings: tuple[str, ...] = ()
     """What the last verify() found worth saying that does not stop the service."""
