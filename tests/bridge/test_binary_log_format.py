@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pymysql
 import pytest
@@ -103,7 +102,7 @@ def test_asynchronous_receivers_need_no_read_committed_write(
 
 
 def test_a_server_logging_mixed_takes_synchronous_receivers(
-    statement_logging: int, write: Write, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    statement_logging: int, write: Write, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """MIXED logs a READ COMMITTED write as rows: nothing to say (new connections take the
     global format)."""
