@@ -130,7 +130,17 @@ class Ldap:
     has written (the big group's median rose from 11 to 16-18 ms: smaller batches, more
     modifies), and holding a batch back while another worker writes the group, so that
     it gathers more (12-13 ms). One worker gave 1.22, with creates at 0.80, lookups at
-    0.65 and the sync at 0.44 of the baseline."""
+    0.65 and the sync at 0.44 of the baseline. The session after (2026-12-03, AMD EPYC, 2
+    cores: the baseline's modify of the 50,000 group 6.3 ms, of the 10 group 0.9; the
+    small group's median 15-22 ms) tried a group commit spanning the workers: the worker
+    writing a group claimed it on the board (a record lock taken without waiting, its pid
+    beside the key), and the other handed it its member changes over a Unix socket, so
+    that each round wrote one modify instead of two. In three paired runs, 1.31-1.56
+    against 1.54-1.75, but by the wrong end again: the 50,000 group's median did not fall
+    (28-39 ms against 26-31), the 10 group's rose from 17 to 21-25 ms, the claimant
+    doing every batch's lookups and searches on one core as a single worker does. Not
+    kept: it slows the common case to move a ratio. slapd with 4 threads instead of 2
+    changed nothing there either (1.52-1.66 against 1.52-1.88)."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
