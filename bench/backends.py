@@ -140,7 +140,15 @@ class Ldap:
     (28-39 ms against 26-31), the 10 group's rose from 17 to 21-25 ms, the claimant
     doing every batch's lookups and searches on one core as a single worker does. Not
     kept: it slows the common case to move a ratio. slapd with 4 threads instead of 2
-    changed nothing there either (1.52-1.66 against 1.52-1.88)."""
+    changed nothing there either (1.52-1.66 against 1.52-1.88). Nor did merging at the
+    hold, with no event loop in the exchange: a worker that found the group held posted
+    the DNs it would add into a mailbox on the board and waited on the hold's lock; the
+    holder waited up to its last modify's length (at most 8 ms) for posts and wrote them
+    with its own, the poster then answering from the outcome the holder wrote back. Half
+    the big group's modifies carried another worker's changes, yet in six paired runs
+    (merging only groups whose modify took 3 ms or more) scenario 5 gave 1.40-1.64
+    against 1.53-1.94, and in the last three, on a quieter machine, 1.60-1.64 against
+    1.54-1.68: no difference beyond the noise."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
