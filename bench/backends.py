@@ -148,7 +148,18 @@ class Ldap:
     the big group's modifies carried another worker's changes, yet in six paired runs
     (merging only groups whose modify took 3 ms or more) scenario 5 gave 1.40-1.64
     against 1.53-1.94, and in the last three, on a quieter machine, 1.60-1.64 against
-    1.54-1.68: no difference beyond the noise."""
+    1.54-1.68: no difference beyond the noise. Nor can the directory's configuration
+    remove its own extra time (the next session, AMD EPYC, ldap3 adding one member at a
+    time to a tree loaded as here): `multival member,uniqueMember 100,10`, which
+    slapd-mdb(5) offers for exactly such groups, made the modify of the 50,000 group
+    slower, 9.6-11.7 ms against 5.9-6.3 (a modify still decodes every value, now by
+    walking a second table), and 0.7-0.9 ms for 10 either way; without `sortvals` it took
+    7.4 ms, without the member index 6.3, and without the memberof or the ppolicy overlay
+    (each reads the group before the modify) 5.3 and 5.4: the cost is back-mdb handling
+    the entry whole, which no setting here avoids. One worker on that machine gave creates
+    0.93, lookups 0.70 and the sync 0.42 of the baseline (recorded with py-spy), the
+    lookup's Python spread over aiohttp, asyncio, ldap3's decoding and the thread hops,
+    with no one part worth the 15-20% that one worker would need."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
