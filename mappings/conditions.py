@@ -479,6 +479,9 @@ class ConditionTranslator:
         mapping, its other sub-attributes are fields. The entry exists when any of its
         fields holds a value, which a term that may hold on empty fields must require.
         """
+        first = _split_with_first(rules)
+        if first is not None and _selects_by_type(node):
+            return self.first_entry(first, node, outer, written)
         slots: list[Slot | None] = list(RuleSet.slots(rules)) or [None]
         per_slot: list[Condition] = []
         for slot in slots:
@@ -538,3 +541,120 @@ class ConditionTranslator:
             # This slot has no such value: as in Compare, only `ne` holds on an absent one.
             return Constant(node.op is CompareOperator.ne)
         return Constant(compare_values(known, node.op, node.value, binding.case_exact))
+
+    # --- the first value of a `split` text, typed by `first` ---------------------------
+
+    def first_entry(self, rule: Rule, node: FilterNode, outer: AttrPath, written: str) -> Condition:
+        """A filter that selects by type or primary the values of a `split` attribute
+        with `first` (Rule.first): only its first value has a type, `first`, and is
+        primary, so such a filter holds of that value or of none. `emails[type eq
+        "work"].value eq "x"` is how Entra matches a user by work address; it was refused
+        (400 invalidFilter) while the same user read back that address as its work one.
+
+        A filter that could hold of a value after the first (`emails[not (type eq
+        "work")]`) would need to know where the first part ends, which a condition on the
+        whole text cannot tell: refused rather than answered wrong.
+        """
+        others = self.split_entry(node, rule, outer, first=False)
+        if others != Constant(False):
+            raise UntranslatableFilter(
+                f"'{written}' can only select the value of type {rule.first!r} here: the "
+                f"other values of '{outer}' are stored without a type"
+            )
+        condition = self.split_entry(node, rule, outer, first=True)
+        if implies_present(condition):
+            return condition
+        return all_of([self.present_rule(rule, written), condition])
+
+    def split_entry(
+        self, node: FilterNode, rule: Rule, outer: AttrPath, *, first: bool
+    ) -> Condition:
+        """`node` on the first value of a `split` text (`first`), or on any other (its
+        value terms then stand for an unknown, `_ANOTHER_VALUE`)."""
+        if isinstance(node, LogicalExpr):
+            terms = [self.split_entry(term, rule, outer, first=first) for term in node.terms]
+            return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
+        if isinstance(node, Not):
+            return negate(self.split_entry(node.expr, rule, outer, first=first))
+        if (
+            not isinstance(node, Comparison | Present)
+            or node.attr_path.uri
+            or node.attr_path.sub_attr
+        ):
+            raise UntranslatableFilter(f"unsupported filter on '{outer}': '{node}'")
+        written = f"{outer}.{node.attr_path.attr}"
+        binding = self.filter.resolve(
+            AttrPath(outer.attr, node.attr_path.attr, outer.uri), strict=False
+        )
+        if binding is None:
+            raise not_mapped(written)
+        _, _, sub = split_urn(binding)
+        if sub in ("type", "primary"):
+            known: Any = (rule.first if sub == "type" else True) if first else None
+            if isinstance(node, Present):
+                return Constant(known is not None)
+            if known is None:  # as in Compare, only `ne` holds on an absent value
+                return Constant(node.op is CompareOperator.ne)
+            return Constant(compare_values(known, node.op, node.value, binding.case_exact))
+        if sub != rule.target.sub_attr:
+            raise not_mapped(written)
+        if not first:
+            return _ANOTHER_VALUE
+        if isinstance(node, Present):
+            return self.present_rule(rule, written)
+        return self.first_part(rule, node.op, node.value, written, binding.case_exact)
+
+    @staticmethod
+    def first_part(
+        rule: Rule, op: CompareOperator, value: Any, written: str, case_exact: bool
+    ) -> Condition:
+        """`eq` or `ne` on the first value of a `split` text: its first part that is not
+        blank (Rule.decode reads blank ones away, as in `, x`). `ne` holds of a first
+        value that is another (RFC 7644 §3.4.2.2), so it needs one."""
+        if op not in _EQUALITY:
+            raise bad_operator(written, op)
+        equal: Condition
+        try:
+            encoded = str(rule.encode_one(value))
+        except TranslationError as exc:
+            if rule.value_map is None:
+                raise UntranslatableFilter(str(exc)) from exc
+            equal = Constant(False)  # no stored value is the image of an unmapped one
+        else:
+            sep, field = str(rule.split), str(rule.field)
+            if sep in encoded or encoded == "" or encoded != encoded.strip():
+                equal = Constant(False)  # no part is this text (compare_parts)
+            else:
+                alone = [blank + encoded for blank in ("", *rule.blank_texts())]
+                equal = any_of(
+                    [
+                        *(Compare(field, Op.EQ, text, case_exact) for text in alone),
+                        *(Compare(field, Op.SW, f"{text}{sep}", case_exact) for text in alone),
+                    ]
+                )
+        if op is CompareOperator.eq:
+            return equal
+        return all_of([ConditionTranslator.present_rule(rule, written), negate(equal)])
+
+
+_ANOTHER_VALUE: Condition = backend.Present("\0a value after the first")
+"""What a value term says of a value after the first of a `split` text: unknown. It is
+never sent to a backend: a filter that still holds it is refused (first_entry)."""
+
+
+def _split_with_first(rules: list[Rule]) -> Rule | None:
+    """The attribute's one rule when it is a `split` text whose first value is typed."""
+    if len(rules) == 1 and rules[0].split is not None and rules[0].first is not None:
+        return rules[0]
+    return None
+
+
+def _selects_by_type(node: FilterNode) -> bool:
+    """Whether a filter over an attribute's values names their type or primary."""
+    if isinstance(node, LogicalExpr):
+        return any(_selects_by_type(term) for term in node.terms)
+    if isinstance(node, Not):
+        return _selects_by_type(node.expr)
+    if isinstance(node, Comparison | Present):
+        return node.attr_path.attr.lower() in ("type", "primary") and not node.attr_path.sub_attr
+    return False

@@ -65,3 +65,38 @@ async def test_present_matches_only_what_a_client_reads_as_a_value(scim: Scim, h
     assert await found(scim, "not (emails pr)") == {"leave", "listed"}
     assert await found(scim, "emails.value pr") == {"shown", "mailed"}
     assert await found(scim, 'emails[not (value eq "x@corp.test")]') == {"shown", "mailed"}
+
+
+async def test_the_work_address_is_the_first_one_for_filters_too(scim: Scim, hr_url: str) -> None:
+    """Entra matches a user by `emails[type eq "work"].value eq "x"`. The preset reads the
+    first address of `mail_aliases` as the work one (`first`), and the filter was refused
+    (400 invalidFilter): it finds exactly the users whose first address is x."""
+    work = "x@corp.test"
+    await scim.create_user(
+        "first", emails=[{"value": work, "type": "work"}, {"value": "y@corp.test"}]
+    )
+    await scim.create_user(
+        "later", emails=[{"value": "y@corp.test", "type": "work"}, {"value": work}]
+    )
+    await execute(
+        hr_url,
+        "INSERT INTO hr_staff (employee_id, login, status_code, mail_aliases) VALUES "
+        "('e1', 'blank-before', 'ACT', ' ,x@corp.test'), "
+        "('e2', 'longer', 'ACT', 'x@corp.test.uk'), "
+        "('e3', 'alone', 'ACT', 'x@corp.test'), ('e4', 'none', 'ACT', NULL)",
+    )
+    shown = await scim.get("/Users?filter=" + quote('userName eq "blank-before"'))
+    assert shown.body["Resources"][0]["emails"] == [
+        {"value": work, "type": "work", "primary": True}
+    ]
+    first = {"first", "blank-before", "alone"}
+    assert await found(scim, f'emails[type eq "work"].value eq "{work}"') == first
+    assert await found(scim, f'emails[type eq "work" and value eq "{work.upper()}"]') == first
+    assert await found(scim, f'emails[primary eq true and value eq "{work}"]') == first
+    assert await found(scim, f'emails[value eq "{work}"]') == first | {"later"}
+    assert await found(scim, f'emails[type eq "work" and value ne "{work}"]') == {"later", "longer"}
+    assert await found(scim, 'emails[type eq "work"]') == first | {"later", "longer"}
+    assert await found(scim, 'emails[type eq "home"]') == set()
+    refused = await scim.get("/Users?filter=" + quote('emails[not (type eq "work")]'))
+    assert (refused.status, refused.body["scimType"]) == (400, "invalidFilter"), refused.body
+    assert "stored without a type" in refused.body["detail"]

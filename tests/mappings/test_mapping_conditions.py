@@ -418,3 +418,129 @@ def test_split_complex_attribute_never_matches_across_separators(mapping: Mappin
     # A value selection with `not` keeps requiring an entry (RFC 7644 §3.4.2.2).
     assert users(mapping, 'phoneNumbers[not (value eq "5,5")]') == _SEPARATORS_ALONE_EXCLUDED
     assert users(mapping, 'phoneNumbers co "55"') == Compare("phones", Op.CO, "55")
+
+
+TYPED_FIRST = """
+# `first`: a `split` text whose first value is typed (Rule.first). Filters that select
+# by type are a test of its first part; `emails[type eq "work"].value eq "x"` is how
+# Entra matches a user by work address.
+[users]
+object = "people"
+key = "id"
+
+[users.attributes]
+userName = "login"
+emails = { field = "mails", split = ";", first = "work" }
+phoneNumbers = { field = "phones", split = ";" }
+"""
+
+
+@pytest.fixture(scope="module")
+def typed_first(tmp_path_factory: pytest.TempPathFactory) -> Mapping:
+    path: pathlib.Path = tmp_path_factory.mktemp("mapping") / "split-first.toml"
+    path.write_text(TYPED_FIRST)
+    return load_mapping(path)
+
+
+_BLANKS = (";", "; ", " ;", " ; ", ";;", ";; ", "; ;", "; ; ", " ;;", " ;; ", " ; ;", " ; ; ")
+"""Rule.blank_texts of `;`: separators alone, read as no value (and away before a value)."""
+
+HAS_A_VALUE = And(
+    (
+        Present("mails"),
+        Not(Or(tuple(Compare("mails", Op.EQ, blank, case_exact=True) for blank in _BLANKS))),
+    )
+)
+
+
+def first_is(value: str) -> Condition:
+    """The text's first non-blank part is `value`: alone, or before a separator."""
+    alone = [value, *(blank + value for blank in _BLANKS)]
+    return Or(
+        (
+            *(Compare("mails", Op.EQ, text) for text in alone),
+            *(Compare("mails", Op.SW, f"{text};") for text in alone),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails[type eq "work"].value eq "a@example.com"',  # Entra's form
+        'emails[type eq "work" and value eq "a@example.com"]',
+        'emails[value eq "a@example.com" and primary eq true]',
+    ],
+)
+def test_the_typed_value_is_the_first_part(typed_first: Mapping, text: str) -> None:
+    assert users(typed_first, text) == first_is("a@example.com")
+
+
+def test_the_type_compares_ignoring_case(typed_first: Mapping) -> None:
+    # type is not caseExact (RFC 7643 §4.1.2); the value goes to the backend as sent,
+    # compared ignoring case there.
+    assert users(typed_first, 'emails[type eq "WORK" and value eq "A@example.com"]') == first_is(
+        "A@example.com"
+    )
+
+
+def test_ne_needs_a_first_value_that_is_another(typed_first: Mapping) -> None:
+    assert users(typed_first, 'emails[type eq "work" and value ne "a@example.com"]') == And(
+        (*HAS_A_VALUE.terms, Not(first_is("a@example.com")))
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails[type eq "work"]',
+        'emails.type eq "work"',
+        "emails[primary eq true]",
+        "emails.type pr",
+    ],
+)
+def test_the_typed_value_exists_when_any_does(typed_first: Mapping, text: str) -> None:
+    assert users(typed_first, text) == HAS_A_VALUE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails[type eq "home"]',
+        'emails[type eq "home" and value eq "a@example.com"]',
+        'emails[type eq "work" and value eq "a;b"]',  # no part holds the separator
+        'emails[type eq "work" and value eq " a"]',  # parts are read trimmed
+        "emails[primary eq false]",
+    ],
+)
+def test_what_no_value_can_be_matches_nothing(typed_first: Mapping, text: str) -> None:
+    assert users(typed_first, text) == Constant(False)
+
+
+def test_a_filter_that_could_hold_of_a_later_value_is_refused(typed_first: Mapping) -> None:
+    expected = (
+        "'emails' can only select the value of type 'work' here: the other values of "
+        "'emails' are stored without a type"
+    )
+    assert refused(typed_first, 'emails[not (type eq "work")]') == expected
+    assert refused(typed_first, 'emails[type eq "work" or value eq "a@example.com"]') == expected
+    assert refused(typed_first, 'emails[type ne "work" and value pr]') == expected
+
+
+def test_other_operators_on_the_first_value_are_refused(typed_first: Mapping) -> None:
+    assert refused(typed_first, 'emails[type eq "work" and value sw "a"]') == (
+        "'emails.value' cannot be compared with 'sw' by the backend"
+    )
+
+
+def test_filters_without_type_still_match_any_part(typed_first: Mapping) -> None:
+    assert users(typed_first, 'emails[value eq "b@example.com"]') == users(
+        typed_first, 'emails eq "b@example.com"'
+    )
+    assert isinstance(users(typed_first, 'emails eq "b@example.com"'), Or)
+
+
+def test_a_split_text_without_first_still_has_no_type(typed_first: Mapping) -> None:
+    assert refused(typed_first, 'phoneNumbers[type eq "work"]') == (
+        "'phoneNumbers.type' is not mapped to the backend"
+    )
