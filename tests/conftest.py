@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from backends import BACKENDS, create_database, drop_database
-from slapd import SlapdServer, slapd_available, start_slapd, unavailable
+from required import unavailable
+from slapd import SlapdServer, slapd_available, start_slapd
 
 
 @pytest.fixture(params=BACKENDS)

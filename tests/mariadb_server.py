@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pymysql
-import pytest
 from ports import free_port
+from required import missing
 
 HOST = "127.0.0.1"
 START_SECONDS = 30
@@ -26,10 +26,7 @@ START_SECONDS = 30
 def _binaries() -> tuple[str, str]:
     server, install = shutil.which("mariadbd"), shutil.which("mariadb-install-db")
     if server is None or install is None:
-        message = "mariadbd and mariadb-install-db are not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}: they must be in CI")
-        pytest.skip(f"{message}: install mariadb-server, or set CI=true to make this a failure")
+        missing("mariadbd and mariadb-install-db are not installed", "install mariadb-server")
     return server, install
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ldap3
-import pytest
 from ports import free_port
 
 SLAPD_BASE = "dc=example,dc=org"
@@ -245,16 +244,6 @@ def bound_connection(url: str, dn: str, password: str) -> ldap3.Connection:
             connection.socket.close()
         raise
     return connection
-
-
-def unavailable(missing: str | None) -> None:
-    """Skip the test when a server it needs cannot run here (`missing` says why), or fail
-    it when CI=true: CI must run every backend."""
-    if missing is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {missing}")
-    pytest.skip(missing)
 
 
 def large_allocator() -> str | None:

@@ -16,9 +16,9 @@ import pytest
 from direct import LdapDirect
 from ds389 import Ds389Server, ds389_available, start_ds389
 from ports import free_port
+from required import unavailable
 from scim_client import GROUP_SCHEMA, Scim
 from served import serve
-from slapd import unavailable
 
 from bridge.cli import main
 
