@@ -168,7 +168,17 @@ class Ldap:
     alone. The two workers' writes of the group alternate on its hold, so each carries
     about the half of the 8 clients that reached its worker: the ratio is slapd's time
     per modify over the changes a modify carries, and with two workers that is at most
-    about four."""
+    about four. The last design not tried before, tried there and not kept: each member
+    add posted its DN to a mailbox shared by the workers (a memory file, under a record
+    lock) before waiting for the group's hold, and whoever took the hold wrote every DN
+    posted, the others answering from the outcome it left. Posting each request (no
+    batching inside a worker) doubled the service's CPU per PATCH (4.8 ms against 2.5:
+    each request searched the group, looked up its member and read back on its own) and
+    raised slapd's to 3.7-3.9 ms for the big group: medians 42.5 and 28.1 ms, ratio
+    1.51. Posting each worker's batch instead left slapd's time per PATCH where it was
+    (2.3-2.6 ms; ratio 1.48-1.60): a worker's next batch is still being prepared while
+    the other worker writes, so batches seldom meet at the hold. Batching inside a worker
+    is worth more than merging across workers."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
