@@ -160,25 +160,25 @@ class Ldap:
     0.93, lookups 0.70 and the sync 0.42 of the baseline (recorded with py-spy), the
     lookup's Python spread over aiohttp, asyncio, ldap3's decoding and the thread hops,
     with no one part worth the 15-20% that one worker would need. Counting CPU time per
-    process over the rounds there (four runs of scenario 5 alone, 1.41-1.53): a PATCH to
-    the 50,000 group cost 5.4-6.5 ms of CPU in all against 3.6-4.5 to the 10 group, the
-    service's share the same for both (2.5-3.2 ms) and slapd's 2.2-2.7 against 0.6-0.7,
-    with the two cores 78% busy in both; the big group's batches carried 3.1 changes on
-    average (the small group's 2.7), each modify taking 9 ms in the service against 6.2
-    alone. The two workers' writes of the group alternate on its hold, so each carries
-    about the half of the 8 clients that reached its worker: the ratio is slapd's time
-    per modify over the changes a modify carries, and with two workers that is at most
-    about four. The last design not tried before, tried there and not kept: each member
-    add posted its DN to a mailbox shared by the workers (a memory file, under a record
-    lock) before waiting for the group's hold, and whoever took the hold wrote every DN
-    posted, the others answering from the outcome it left. Posting each request (no
-    batching inside a worker) doubled the service's CPU per PATCH (4.8 ms against 2.5:
-    each request searched the group, looked up its member and read back on its own) and
-    raised slapd's to 3.7-3.9 ms for the big group: medians 42.5 and 28.1 ms, ratio
-    1.51. Posting each worker's batch instead left slapd's time per PATCH where it was
-    (2.3-2.6 ms; ratio 1.48-1.60): a worker's next batch is still being prepared while
-    the other worker writes, so batches seldom meet at the hold. Batching inside a worker
-    is worth more than merging across workers."""
+    process over the rounds there (three runs of scenario 5 alone, 1.41-1.53, two of them
+    with the service logging its batches and modifies): a PATCH to the 50,000 group cost
+    5.4-6.5 ms of CPU in all against 3.6-4.5 to the 10 group, the service's share the same
+    for both (2.5-3.2 ms) and slapd's 2.2-2.7 against 0.6-0.7, with the two cores 78% busy
+    in both; the big group's batches carried 3.1 changes on average (the small group's 2.7),
+    each modify taking 9 ms in the service against 6.2 alone. The two workers' writes of the
+    group alternate on its hold, so each carries about the half of the 8 clients that
+    reached its worker: the ratio is slapd's time per modify over the changes a modify
+    carries, and with two workers that is at most about four. The last design not tried
+    before, tried there and not kept: each member add posted its DN to a mailbox shared by
+    the workers (a memory file, under a record lock) before waiting for the group's hold,
+    and whoever took the hold wrote every DN posted, the others answering from the outcome
+    it left. Posting each request (no batching inside a worker) doubled the service's CPU
+    per PATCH (4.8 ms against 2.5: each request searched the group, looked up its member and
+    read back on its own) and raised slapd's to 3.7-3.9 ms for the big group: medians 42.5
+    and 28.1 ms, ratio 1.51. Posting each worker's batch instead left slapd's time per PATCH
+    where it was (2.3-2.6 ms; ratio 1.48-1.60): a worker's next batch is still being
+    prepared while the other worker writes, so batches seldom meet at the hold. Batching
+    inside a worker is worth more than merging across workers."""
 
     def __init__(self, directory: Path) -> None:
         problem = slapd_available()
