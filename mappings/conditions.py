@@ -7,6 +7,7 @@ carry their schema URN, and report whether they compare caseExact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scim2_models import Resource, Returned, ScimFilter
@@ -502,11 +503,43 @@ class ConditionTranslator:
         rules: list[Rule],
         outer: AttrPath,
     ) -> Condition:
+        def term(
+            node: Comparison | Present, written: str, binding: AttributeBinding, sub: str | None
+        ) -> Condition:
+            known: Any = None
+            if slot is not None and sub == "type":
+                known = slot.type
+            elif slot is not None and sub == "primary":
+                known = True if slot.primary else None
+            rule = next((r for r in slot_rules if r.target.sub_attr == sub), None)
+            # A slot without the sub-attribute holds no value for it, when it means anything.
+            meaningful = slot is not None and (
+                sub in ("type", "primary") or any(r.target.sub_attr == sub for r in rules)
+            )
+            if rule is None and known is None and not meaningful:
+                raise not_mapped(written)
+            if rule is None:
+                return _against_known(node, known, binding.case_exact)
+            if isinstance(node, Present):
+                return self.present_rule(rule, written)
+            return self.compare_rule(rule, node.op, node.value, written, binding.case_exact)
+
+        return self.entry_terms(node, outer, term)
+
+    def entry_terms(
+        self,
+        node: FilterNode,
+        outer: AttrPath,
+        term: Callable[[Comparison | Present, str, AttributeBinding, str | None], Condition],
+    ) -> Condition:
+        """A filter over one entry of `outer` (`emails[...]`), its logic folded here and
+        each of its terms, on a sub-attribute, given to `term` with that sub-attribute's
+        path as written, its binding and its name."""
         if isinstance(node, LogicalExpr):
-            terms = [self.entry(term, slot, slot_rules, rules, outer) for term in node.terms]
+            terms = [self.entry_terms(each, outer, term) for each in node.terms]
             return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
         if isinstance(node, Not):
-            return negate(self.entry(node.expr, slot, slot_rules, rules, outer))
+            return negate(self.entry_terms(node.expr, outer, term))
         if (
             not isinstance(node, Comparison | Present)
             or node.attr_path.uri
@@ -519,28 +552,7 @@ class ConditionTranslator:
         if binding is None:
             raise not_mapped(written)
         _, _, sub = split_urn(binding)
-        known: Any = None
-        if slot is not None and sub == "type":
-            known = slot.type
-        elif slot is not None and sub == "primary":
-            known = True if slot.primary else None
-        rule = next((r for r in slot_rules if r.target.sub_attr == sub), None)
-        # A slot without the sub-attribute holds no value for it, when it means anything.
-        meaningful = slot is not None and (
-            sub in ("type", "primary") or any(r.target.sub_attr == sub for r in rules)
-        )
-        if rule is None and known is None and not meaningful:
-            raise not_mapped(written)
-        if isinstance(node, Present):
-            if rule is not None:
-                return self.present_rule(rule, written)
-            return Constant(known is not None)
-        if rule is not None:
-            return self.compare_rule(rule, node.op, node.value, written, binding.case_exact)
-        if known is None:
-            # This slot has no such value: as in Compare, only `ne` holds on an absent one.
-            return Constant(node.op is CompareOperator.ne)
-        return Constant(compare_values(known, node.op, node.value, binding.case_exact))
+        return term(node, written, binding, sub)
 
     # --- the first value of a `split` text, typed by `first` ---------------------------
 
@@ -571,38 +583,22 @@ class ConditionTranslator:
     ) -> Condition:
         """`node` on the first value of a `split` text (`first`), or on any other (its
         value terms then stand for an unknown, `_ANOTHER_VALUE`)."""
-        if isinstance(node, LogicalExpr):
-            terms = [self.split_entry(term, rule, outer, first=first) for term in node.terms]
-            return all_of(terms) if node.op is LogicalOperator.and_ else any_of(terms)
-        if isinstance(node, Not):
-            return negate(self.split_entry(node.expr, rule, outer, first=first))
-        if (
-            not isinstance(node, Comparison | Present)
-            or node.attr_path.uri
-            or node.attr_path.sub_attr
-        ):
-            raise UntranslatableFilter(f"unsupported filter on '{outer}': '{node}'")
-        written = f"{outer}.{node.attr_path.attr}"
-        binding = self.filter.resolve(
-            AttrPath(outer.attr, node.attr_path.attr, outer.uri), strict=False
-        )
-        if binding is None:
-            raise not_mapped(written)
-        _, _, sub = split_urn(binding)
-        if sub in ("type", "primary"):
-            known: Any = (rule.first if sub == "type" else True) if first else None
+
+        def term(
+            node: Comparison | Present, written: str, binding: AttributeBinding, sub: str | None
+        ) -> Condition:
+            if sub in ("type", "primary"):
+                known = (rule.first if sub == "type" else True) if first else None
+                return _against_known(node, known, binding.case_exact)
+            if sub != rule.target.sub_attr:
+                raise not_mapped(written)
+            if not first:
+                return _ANOTHER_VALUE
             if isinstance(node, Present):
-                return Constant(known is not None)
-            if known is None:  # as in Compare, only `ne` holds on an absent value
-                return Constant(node.op is CompareOperator.ne)
-            return Constant(compare_values(known, node.op, node.value, binding.case_exact))
-        if sub != rule.target.sub_attr:
-            raise not_mapped(written)
-        if not first:
-            return _ANOTHER_VALUE
-        if isinstance(node, Present):
-            return self.present_rule(rule, written)
-        return self.first_part(rule, node.op, node.value, written, binding.case_exact)
+                return self.present_rule(rule, written)
+            return self.first_part(rule, node.op, node.value, written, binding.case_exact)
+
+        return self.entry_terms(node, outer, term)
 
     @staticmethod
     def first_part(
@@ -635,6 +631,16 @@ class ConditionTranslator:
         if op is CompareOperator.eq:
             return equal
         return all_of([ConditionTranslator.present_rule(rule, written), negate(equal)])
+
+
+def _against_known(node: Comparison | Present, known: Any, case_exact: bool) -> Condition:
+    """A term on a sub-attribute whose value the mapping knows (a slot's type, `first`);
+    None: the entry has none, and as in Compare only `ne` holds on an absent value."""
+    if isinstance(node, Present):
+        return Constant(known is not None)
+    if known is None:
+        return Constant(node.op is CompareOperator.ne)
+    return Constant(compare_values(known, node.op, node.value, case_exact))
 
 
 _ANOTHER_VALUE: Condition = backend.Present("\0a value after the first")
