@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scim2_models import Resource, Returned, ScimFilter
+from scim2_models import Resource, ScimFilter
 from scim2_models.exceptions import InvalidFilterException
 from scim2_models.path import (
     AttributeBinding,
@@ -39,7 +39,7 @@ from connectors.base import (
 
 from .errors import TranslationError, UntranslatableFilter
 from .names import NAME_ATTRIBUTE, composed, spellings
-from .paths import Slot, ValueKind, split_urn
+from .paths import Slot, ValueKind, never_returned, split_urn
 from .rules import Rule, RuleSet
 
 _EQUALITY = frozenset({CompareOperator.eq, CompareOperator.ne})
@@ -133,8 +133,7 @@ def not_mapped(written: str) -> UntranslatableFilter:
 def _refuse_never_returned(binding: AttributeBinding, written: str) -> None:
     """A `returned: never` attribute (the password) matches nothing a client may learn
     of: a filter on it would tell its value, one guess at a time (RFC 7643 §7)."""
-    model: Any = binding.model
-    if model.get_field_annotation(binding.field_name, Returned) is Returned.never:
+    if never_returned(binding):
         raise UntranslatableFilter(f"'{written}' is never returned and cannot be filtered on")
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from inspect import isclass
 from typing import Any
 
-from scim2_models import BaseModel, Path, Resource
+from scim2_models import BaseModel, Path, Resource, Returned
 from scim2_models.exceptions import InvalidPathException
 from scim2_models.path import (
     AttributeBinding,
@@ -74,6 +74,15 @@ class Target:
     slot: Slot | None
     kind: ValueKind
     case_exact: bool
+    secret: bool = False
+    """`returned: never` (the password, RFC 7643 §7): its value is never repeated, not
+    even to the client that sent it, in an error that may also reach a log."""
+
+
+def never_returned(binding: AttributeBinding) -> bool:
+    """Whether the attribute is `returned: never` (the User's password, RFC 7643 §7)."""
+    model: Any = binding.model
+    return model.get_field_annotation(binding.field_name, Returned) is Returned.never
 
 
 def binding_kind(binding: AttributeBinding) -> ValueKind:
@@ -176,6 +185,7 @@ def resolve_target(model: type[Resource[Any]], text: str) -> Target:
         slot=slot,
         kind=binding_kind(binding),
         case_exact=binding.case_exact,
+        secret=never_returned(binding),
     )
 
 

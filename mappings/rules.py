@@ -112,9 +112,8 @@ class Rule:
         return self.target.multi_valued and self.target.slot is None
 
     def translation_error(self, value: Any, why: str) -> TranslationError:
-        return TranslationError(
-            f"value {value!r} of '{self.scim_path}' {why}", attribute=self.scim_path
-        )
+        shown = "the value" if self.target.secret else f"value {value!r}"
+        return TranslationError(f"{shown} of '{self.scim_path}' {why}", attribute=self.scim_path)
 
     def longest_date(self) -> str | None:
         """The longest text `date_format` writes (every day of a leap year, so the

@@ -373,3 +373,23 @@ def test_a_day_read_from_a_date_column_keeps_the_attributes_type(tmp_path: pathl
     assert mapping is not None
     shown = mapping.to_scim({"login": "a", "hired": date(2026, 3, 1), "checked": date(2026, 3, 1)})
     assert shown[HR] == {"hired": "2026-03-01", "checked": "2026-03-01T00:00:00+00:00"}
+
+
+def test_a_refused_password_is_not_repeated_in_the_error(tmp_path: pathlib.Path) -> None:
+    """The password is `returned: never` (RFC 7643 §7): an error about it, which the
+    client reads and the log may keep, names the attribute but never quotes the value."""
+    path = tmp_path / "passwords.toml"
+    path.write_text(
+        '[users]\nobject = "people"\nkey = "id"\n\n[users.attributes]\nuserName = "login"\n'
+        'password = { field = "pw", map = { "only-this" = "stored" } }\n'
+        'title = { field = "title", map = { "Engineer" = "E" } }\n'
+    )
+    users = load_mapping(path).users
+    with pytest.raises(TranslationError) as caught:
+        users.to_backend({"userName": "bjensen", "password": "hunter2-Secret"})
+    assert caught.value.attribute == "password"
+    assert str(caught.value) == "the value of 'password' is not one the backend can store"
+    # Any other attribute's value is still quoted: the client needs to see which.
+    with pytest.raises(TranslationError) as caught:
+        users.to_backend({"userName": "bjensen", "title": "Chef"})
+    assert str(caught.value) == "value 'Chef' of 'title' is not one the backend can store"
