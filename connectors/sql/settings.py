@@ -115,11 +115,26 @@ def _check_options(url: URL) -> None:
     if unknown:
         hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
         raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
+    charset = url.query.get("charset")
+    if backend == "mysql" and charset is not None and not _mysql_charset(charset):
+        # aiomysql would fail on it only when connecting, with an AttributeError of its
+        # own. Not repeated: a mistyped value may be anything pasted there.
+        raise ValueError(
+            "charset: MySQL has no character set of that name (utf8mb4, used when none "
+            "is given, stores every name an identity provider sends)"
+        )
     ssl = url.query.get("ssl")
     if backend == "postgresql" and ssl is not None and not _asyncpg_ssl_mode(ssl):
         # asyncpg would refuse it only when connecting, naming `sslmode`, an option the
         # admin did not write.
         raise ValueError(f"ssl={ssl!r}: asyncpg takes one of {', '.join(_ASYNCPG_SSL_MODES)}")
+
+
+def _mysql_charset(value: object) -> bool:
+    """Whether aiomysql knows `value` as a character set (it looks it up in PyMySQL's)."""
+    from pymysql.charset import charset_by_name
+
+    return isinstance(value, str) and charset_by_name(value) is not None
 
 
 def _asyncpg_ssl_mode(value: object) -> bool:

@@ -404,8 +404,13 @@ def test_serve_names_the_key_it_cannot_listen_on(write, capsys) -> None:
             "ssl='true': asyncpg takes one of disable, allow, prefer, require, verify-ca, "
             "verify-full",
         ),
+        (
+            "mysql+aiomysql://root:s3cr3t@127.0.0.1/db?charset=s3cr3t",
+            "charset: MySQL has no character set of that name (utf8mb4, used when none is "
+            "given, stores every name an identity provider sends)",
+        ),
     ],
-    ids=["sslmode", "bad-value", "mariadb", "sqlite", "ssl-value"],
+    ids=["sslmode", "bad-value", "mariadb", "sqlite", "ssl-value", "charset"],
 )
 def test_an_unknown_url_option_is_named(write, url: str, problem: str) -> None:
     problems = load_problems(write(sql_config(url=url, connector="")))
@@ -419,6 +424,7 @@ def test_known_url_options_load(write) -> None:
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify-full",
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify_ca",  # asyncpg takes both
         "mysql+aiomysql://root@127.0.0.1/db?charset=utf8mb4&ssl_ca=/ca.pem",
+        "mariadb+aiomysql://root@127.0.0.1/db?charset=latin1",
         "sqlite+aiosqlite:///file:x.db?mode=ro&uri=true",
         "sqlite+aiosqlite:///x.db?timeout=3",
     ):
