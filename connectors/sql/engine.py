@@ -70,14 +70,21 @@ def _mysql_connect(
     aiomysql bounds only the TCP connection by its connect_timeout: a server (or a proxy)
     that accepts it and never sends its greeting holds `check`, the start and then every
     request that needs a new connection forever. PostgreSQL's asyncpg bounds it all.
+    With the URL's `ssl_*` options, TLS is required and verified (mysql_tls).
     """
     import aiomysql
 
+    from connectors.sql.mysql_tls import TlsRequired, tls_context
+
     arguments, options = url.get_dialect()().create_connect_args(url)
     options = {**options, **connect_args}
+    connection_class = aiomysql.Connection
+    if isinstance(options.get("ssl"), dict):  # the URL's ssl_* options
+        options["ssl"] = tls_context(options["ssl"])
+        connection_class = TlsRequired
 
     async def connect() -> Any:
-        connection = aiomysql.Connection(*arguments, **options)
+        connection = connection_class(*arguments, **options)
         try:
             # What aiomysql.connect() does, keeping the connection to close it if cancelled.
             await asyncio.wait_for(connection._connect(), timeout)

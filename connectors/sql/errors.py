@@ -17,6 +17,7 @@ import logging
 import pathlib
 import re
 import socket
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ _RULE = "the database refused the change (a rule of its own, such as a trigger)"
 
 # MySQL/MariaDB error numbers (PyMySQL puts them first in the exception's args).
 _MYSQL_UNAVAILABLE = frozenset(
-    {1040, 1053, 1205, 2002, 2003, 2006, 2013}
-)  # too many connections, shutdown, lock wait timeout, cannot connect, gone, lost
+    {1040, 1053, 1205, 2002, 2003, 2006, 2013, 2026}
+)  # too many connections, shutdown, lock wait timeout, cannot connect, gone, lost, no TLS
 _MYSQL_DEADLOCK = 1213
 _SQLSTATE_ROLLED_BACK = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _SQLSTATE_CHECK = "23514"
@@ -339,6 +340,9 @@ def _refused(error: sa_exc.DBAPIError, url: sa.URL) -> str:
             return f"user {url.username!r} may not use database {url.database!r}"
         if number == 1049:
             return f"database {url.database!r} does not exist"
+        tls = _tls_failure(error)
+        if tls is not None:
+            return tls
         if number == 2003:
             for cause in _causes(error):
                 if isinstance(cause, socket.gaierror):
@@ -353,6 +357,17 @@ def _refused(error: sa_exc.DBAPIError, url: sa.URL) -> str:
     # asyncpg and sqlite3 carry the server's or the library's own words.
     text = str(original).strip().splitlines()
     return _sentence(text[0]) if text else type(original).__name__
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """Why TLS failed, when it did: the server's certificate refused here, or ours (or
+    the handshake) refused by the server, in OpenSSL's words."""
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the server's TLS certificate was refused: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed: {(cause.reason or type(cause).__name__).lower()}"
+    return None
 
 
 def _sentence(message: str) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, MutableMapping
 
     from sqlalchemy.engine import URL
 
@@ -34,6 +34,9 @@ _SQLITE_OPTIONS = frozenset(
 )
 """What SQLAlchemy's sqlite driver reads from a URL's query; with `uri=true`, the others are
 SQLite's own URI parameters (`mode=ro`), which SQLite reads itself."""
+
+_MYSQL_BACKENDS = ("mysql", "mariadb")
+"""SQLAlchemy's backend names for MySQL and MariaDB, both through aiomysql."""
 
 _ASYNCPG_ADAPTER_OPTIONS = frozenset(
     {"prepared_statement_cache_size", "prepared_statement_name_func"}
@@ -97,6 +100,7 @@ def _check_options(url: URL) -> None:
     if not url.query:
         return
     backend = url.get_backend_name()
+    options: MutableMapping[str, Any] = {}
     if backend == "sqlite":
         if url.query.get("uri") == "true":
             return
@@ -115,8 +119,10 @@ def _check_options(url: URL) -> None:
     if unknown:
         hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
         raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
+    if backend in _MYSQL_BACKENDS:
+        _check_mysql_tls(url, options)
     charset = url.query.get("charset")
-    if backend == "mysql" and charset is not None and not _mysql_charset(charset):
+    if backend in _MYSQL_BACKENDS and charset is not None and not _mysql_charset(charset):
         # aiomysql would fail on it only when connecting, with an AttributeError of its
         # own. Not repeated: a mistyped value may be anything pasted there.
         raise ValueError(
@@ -128,6 +134,21 @@ def _check_options(url: URL) -> None:
         # asyncpg would refuse it only when connecting, naming `sslmode`, an option the
         # admin did not write.
         raise ValueError(f"ssl={ssl!r}: asyncpg takes one of {', '.join(_ASYNCPG_SSL_MODES)}")
+
+
+def _check_mysql_tls(url: URL, options: Mapping[str, Any]) -> None:
+    """The `ssl_*` options make a TLS context (connectors.sql.mysql_tls); `ssl` itself,
+    which aiomysql would take as true and then connect without TLS, is refused."""
+    if "ssl" in url.query:
+        raise ValueError(
+            f"{url.drivername} takes TLS as ssl_ca=FILE (or ssl_capath=DIR), with "
+            "ssl_cert=FILE and ssl_key=FILE for a client certificate, not as ssl"
+        )
+    tls = options.get("ssl")
+    if isinstance(tls, dict):
+        from connectors.sql.mysql_tls import tls_context
+
+        tls_context(tls)
 
 
 def _mysql_charset(value: object) -> bool:

@@ -423,7 +423,7 @@ def test_known_url_options_load(write) -> None:
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=require&prepared_statement_cache_size=0",
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify-full",
         "postgresql+asyncpg://postgres@127.0.0.1/db?ssl=verify_ca",  # asyncpg takes both
-        "mysql+aiomysql://root@127.0.0.1/db?charset=utf8mb4&ssl_ca=/ca.pem",
+        "mysql+aiomysql://root@127.0.0.1/db?charset=utf8mb4",  # ssl_*: test_mysql_tls.py
         "mariadb+aiomysql://root@127.0.0.1/db?charset=latin1",
         "sqlite+aiosqlite:///file:x.db?mode=ro&uri=true",
         "sqlite+aiosqlite:///x.db?timeout=3",
