@@ -120,15 +120,7 @@ def _check_options(url: URL) -> None:
         hint = " (asyncpg spells it ssl=require)" if unknown[0] == "sslmode" else ""
         raise ValueError(f"{url.drivername} takes no option {unknown[0]!r}{hint}")
     if backend in _MYSQL_BACKENDS:
-        _check_mysql_tls(url, options)
-    charset = url.query.get("charset")
-    if backend in _MYSQL_BACKENDS and charset is not None and not _mysql_charset(charset):
-        # aiomysql would fail on it only when connecting, with an AttributeError of its
-        # own. Not repeated: a mistyped value may be anything pasted there.
-        raise ValueError(
-            "charset: MySQL has no character set of that name (utf8mb4, used when none "
-            "is given, stores every name an identity provider sends)"
-        )
+        _check_mysql_options(url, options)
     ssl = url.query.get("ssl")
     if backend == "postgresql" and ssl is not None and not _asyncpg_ssl_mode(ssl):
         # asyncpg would refuse it only when connecting, naming `sslmode`, an option the
@@ -136,9 +128,14 @@ def _check_options(url: URL) -> None:
         raise ValueError(f"ssl={ssl!r}: asyncpg takes one of {', '.join(_ASYNCPG_SSL_MODES)}")
 
 
-def _check_mysql_tls(url: URL, options: Mapping[str, Any]) -> None:
-    """The `ssl_*` options make a TLS context (connectors.sql.mysql_tls); `ssl` itself,
-    which aiomysql would take as true and then connect without TLS, is refused."""
+def _check_mysql_options(url: URL, options: Mapping[str, Any]) -> None:
+    """What aiomysql would take and then misuse, or fail on only when connecting.
+
+    The `ssl_*` options make a TLS context (connectors.sql.mysql_tls); `ssl` itself,
+    which aiomysql would take as true and then connect without TLS, is refused. A
+    `charset` MySQL does not have would end in an AttributeError of aiomysql's own; it is
+    not repeated, as a mistyped value may be anything pasted there.
+    """
     if "ssl" in url.query:
         raise ValueError(
             f"{url.drivername} takes TLS as ssl_ca=FILE (or ssl_capath=DIR), with "
@@ -149,6 +146,12 @@ def _check_mysql_tls(url: URL, options: Mapping[str, Any]) -> None:
         from connectors.sql.mysql_tls import tls_context
 
         tls_context(tls)
+    charset = url.query.get("charset")
+    if charset is not None and not _mysql_charset(charset):
+        raise ValueError(
+            "charset: MySQL has no character set of that name (utf8mb4, used when none "
+            "is given, stores every name an identity provider sends)"
+        )
 
 
 def _mysql_charset(value: object) -> bool:
